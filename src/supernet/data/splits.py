@@ -1,0 +1,50 @@
+"""Seeded train/val splits, subsets and per-channel statistics."""
+
+from __future__ import annotations
+
+import torch
+
+from supernet.errors import DatasetError
+from supernet.data.tensors import ImageDataset
+
+
+def split_indices(n: int, val_size: int | float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Randomly carve a validation set out of n training samples with a fixed seed.
+
+    The official test set is never used for this: it is kept for final reporting only.
+    val_size is a count (int) or a fraction of n (float in [0, 1)). Both index tensors are sorted.
+    """
+    if isinstance(val_size, float):
+        if not 0.0 <= val_size < 1.0:
+            raise DatasetError(f"val_size fraction must be in [0, 1), got {val_size}; pass e.g. 0.1 or a count")
+        n_val = int(round(n * val_size))
+    else:
+        n_val = int(val_size)
+    if not 0 <= n_val < n:
+        raise DatasetError(f"val_size {val_size} leaves no training data out of {n} samples; "
+                           f"pass a val_size below {n}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+def subset(ds: ImageDataset, idx: torch.Tensor) -> ImageDataset:
+    """The samples of ds at idx (a copy), keeping classes and source."""
+    idx = torch.as_tensor(idx, dtype=torch.int64)
+    return ImageDataset(ds.images[idx], ds.labels[idx], ds.classes, ds.source)
+
+
+def channel_stats(ds: ImageDataset, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std in [0, 1] units, accumulated in float64 chunks to bound memory."""
+    if len(ds) == 0:
+        raise DatasetError(f"{ds.source}: cannot compute channel statistics of an empty dataset; add samples")
+    c = ds.channels
+    total = torch.zeros(c, dtype=torch.float64)
+    total_sq = torch.zeros(c, dtype=torch.float64)
+    for start in range(0, len(ds), chunk):
+        x = ds.images[start:start + chunk].to(torch.float64).div_(255.0)
+        total += x.sum(dim=(0, 2, 3))
+        total_sq += x.square().sum(dim=(0, 2, 3))
+    count = len(ds) * ds.images.shape[2] * ds.images.shape[3]
+    mean = total / count
+    std = (total_sq / count - mean.square()).clamp_min(0).sqrt()
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)

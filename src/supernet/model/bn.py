@@ -1,0 +1,47 @@
+"""BatchNorm recalibration before scoring an arch (SPOS section 3)."""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from supernet.space.arch import Arch
+
+
+def path_batchnorms(modules: Iterable[nn.Module]) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for block in modules for m in block.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@torch.no_grad()
+def recalibrate_bn(forward: Callable[[torch.Tensor], torch.Tensor], batchnorms: list[nn.modules.batchnorm._BatchNorm],
+                   batches: Iterable[torch.Tensor], reset: bool = True) -> None:
+    """Re-estimate running statistics of `batchnorms` from `batches` with a cumulative average.
+
+    With `reset`, statistics start from scratch (momentum=None averages all batches equally);
+    without it, the supernet's statistics are updated with the usual momentum.
+    """
+    saved = [(bn.momentum, bn.training) for bn in batchnorms]
+    for bn in batchnorms:
+        if reset:
+            bn.reset_running_stats()
+            bn.momentum = None
+        bn.train()
+    try:
+        for x in batches:
+            forward(x)
+    finally:
+        for bn, (momentum, training) in zip(batchnorms, saved):
+            bn.momentum = momentum
+            bn.train(training)
+
+
+def recalibrate_path(supernet: nn.Module, arch: Arch, batches: Iterable[torch.Tensor], reset: bool = True) -> None:
+    """Recalibrate only the BatchNorms on `arch`'s path of a supernet."""
+    bns = path_batchnorms(supernet.path_modules(arch))
+    was_training = supernet.training
+    supernet.eval()
+    try:
+        recalibrate_bn(lambda x: supernet(x, arch), bns, batches, reset)
+    finally:
+        supernet.train(was_training)

@@ -1,0 +1,51 @@
+"""Export an arch of a trained supernet as a stand-alone model with inherited weights."""
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from supernet.model.standalone import CONFIG_FORMAT, StandaloneNet
+from supernet.model.supernet import Supernet
+from supernet.ops.candidates import exported_config
+from supernet.space.arch import Arch
+from supernet.space.space import SearchSpace
+
+
+def standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip") -> dict[str, Any]:
+    """The config of the stand-alone model an arch denotes (identities that keep shape removed)."""
+    arch = space.validate(arch)
+    blocks = [dict(b) for b in space.stem]
+    blocks += [dict(exported_config(op, layer, identity)) for layer, op in zip(space.layers, arch.ops)]
+    blocks += [dict(b) for b in space.head]
+    return {"format": CONFIG_FORMAT, "space": space.name, "space_options": dict(space.options),
+            "arch": arch.to_string(), "input_shape": list(space.input_shape),
+            "num_classes": space.num_classes, "blocks": blocks}
+
+
+def export_model(supernet: Supernet, arch: Arch) -> StandaloneNet:
+    """Stand-alone model for `arch` carrying the supernet's weights for that path."""
+    config = standalone_config(supernet.space, arch, supernet.options.identity)
+    model = StandaloneNet(config)
+    sources = [m for m, b in zip(supernet.path_modules(arch), config["blocks"]) if b["type"] != "identity"]
+    for target, source in zip(model, sources, strict=True):
+        copy_block_weights(source, target)
+    return model
+
+
+def copy_block_weights(source: nn.Module, target: nn.Module) -> None:
+    """Copy a supernet block's state into a stand-alone block of the same type.
+
+    Only BatchNorm affine parameters may be missing in the source (a supernet trained
+    with affine-free BN); they keep their identity initialisation (weight 1, bias 0).
+    """
+    missing, unexpected = target.load_state_dict(source.state_dict(), strict=False)
+    bad = [k for k in missing if not _is_bn_affine(target, k)] + list(unexpected)
+    if bad:
+        raise RuntimeError(f"cannot copy weights into {type(target).__name__}: mismatched keys {bad}")
+
+
+def _is_bn_affine(module: nn.Module, key: str) -> bool:
+    owner, _, leaf = key.rpartition(".")
+    sub = module.get_submodule(owner) if owner else module
+    return isinstance(sub, nn.modules.batchnorm._BatchNorm) and leaf in ("weight", "bias")

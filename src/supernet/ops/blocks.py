@@ -1,0 +1,115 @@
+"""Static building blocks, shared by supernets and stand-alone models.
+
+A block is described by a plain dict (`{"type": "ibn", "in": 16, ...}`) and built by
+`build_block`. A supernet candidate and the stand-alone layer exported from it are the
+same class, so exporting a path is a state-dict copy. This module imports only torch.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+
+BlockConfig = Mapping[str, Any]
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "relu6": lambda: nn.ReLU6(inplace=True),
+    "hswish": lambda: nn.Hardswish(inplace=True),
+}
+
+
+def activation(name: str | None) -> nn.Module:
+    if name is None:
+        return nn.Identity()
+    return _ACTIVATIONS[name]()
+
+
+class ConvBNAct(nn.Sequential):
+    """Conv (no bias) + BatchNorm + optional activation."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1,
+                 act: str | None = "relu6", bn_affine: bool = True) -> None:
+        super().__init__(
+            nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout, affine=bn_affine),
+            activation(act),
+        )
+
+
+class SqueezeExcite(nn.Module):
+    """SE as in the released SCARLET/MnasNet models: biased 1x1 convs, ReLU, hard-sigmoid."""
+
+    def __init__(self, channels: int, reduction: int = 4) -> None:
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.reduce = nn.Conv2d(channels, hidden, 1, bias=True)
+        self.expand = nn.Conv2d(hidden, channels, 1, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean((2, 3), keepdim=True)
+        s = torch.relu(self.reduce(s))
+        return x * nn.functional.hardsigmoid(self.expand(s))
+
+
+class InvertedBottleneck(nn.Module):
+    """MobileNetV2 block: 1x1 expand, kxk depthwise, optional SE, 1x1 linear projection."""
+
+    def __init__(self, cin: int, cout: int, stride: int, expansion: int, kernel: int,
+                 act: str = "relu6", se: bool = False, bn_affine: bool = True) -> None:
+        super().__init__()
+        mid = cin * expansion
+        self.expand = ConvBNAct(cin, mid, 1, act=act, bn_affine=bn_affine) if expansion != 1 else nn.Identity()
+        self.depthwise = ConvBNAct(mid, mid, kernel, stride, groups=mid, act=act, bn_affine=bn_affine)
+        self.se = SqueezeExcite(mid) if se else nn.Identity()
+        self.project = ConvBNAct(mid, cout, 1, act=None, bn_affine=bn_affine)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.project(self.se(self.depthwise(self.expand(x))))
+        return x + y if self.residual else y
+
+
+class GlobalPool(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3))
+
+
+def _conv(c: BlockConfig, affine: bool) -> nn.Module:
+    return ConvBNAct(c["in"], c["out"], c.get("kernel", 1), c.get("stride", 1), c.get("groups", 1),
+                     c.get("act"), affine)
+
+
+def _ibn(c: BlockConfig, affine: bool) -> nn.Module:
+    return InvertedBottleneck(c["in"], c["out"], c.get("stride", 1), c["expansion"], c["kernel"],
+                              c.get("act", "relu6"), c.get("se", False), affine)
+
+
+def _els(c: BlockConfig, affine: bool) -> nn.Module:
+    """SCARLET's equivariant learnable stabilizer: a bare 1x1 conv (no BN, bias or activation)."""
+    return nn.Conv2d(c["in"], c["out"], 1, c.get("stride", 1), bias=False)
+
+
+_BUILDERS: dict[str, Callable[[BlockConfig, bool], nn.Module]] = {
+    "conv": _conv,
+    "ibn": _ibn,
+    "els": _els,
+    "identity": lambda c, a: nn.Identity(),
+    "pool": lambda c, a: GlobalPool(),
+    "dropout": lambda c, a: nn.Dropout(c.get("p", 0.0)),
+    "linear": lambda c, a: nn.Linear(c["in"], c["out"], bias=c.get("bias", True)),
+}
+
+
+def build_block(config: BlockConfig, bn_affine: bool = True) -> nn.Module:
+    """Build one block from its config dict."""
+    kind = config.get("type")
+    if kind not in _BUILDERS:
+        raise ValueError(f"unknown block type {kind!r}; known: {sorted(_BUILDERS)}")
+    return _BUILDERS[kind](config, bn_affine)
+
+
+def register_block(kind: str, builder: Callable[[BlockConfig, bool], nn.Module]) -> None:
+    """Add a block type (used by search spaces that bring their own blocks)."""
+    _BUILDERS[kind] = builder

@@ -1,0 +1,136 @@
+"""SearchSpace: a frozen, serialisable description of a layer-wise search space."""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Mapping, Sequence
+
+from supernet.errors import SpaceError
+from supernet.space.arch import Arch, split_tokens
+
+BlockConfig = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One searchable layer: its shape and its candidate op names (in index order)."""
+
+    in_channels: int
+    out_channels: int
+    stride: int
+    choices: tuple[str, ...]
+    act: str = "relu6"
+
+    @property
+    def keeps_shape(self) -> bool:
+        return self.stride == 1 and self.in_channels == self.out_channels
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Everything needed to build a supernet or any of its stand-alone models.
+
+    `stem` and `head` are fixed block configs (the format of `supernet.ops.build_block`);
+    `layers` are the searchable layers. `options` holds the factory arguments, so that
+    `create_space(name, **options)` rebuilds the same space.
+    """
+
+    name: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    stem: tuple[BlockConfig, ...]
+    layers: tuple[LayerSpec, ...]
+    head: tuple[BlockConfig, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    named_archs: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def size(self) -> int:
+        """Number of architectures in the space."""
+        return math.prod(len(layer.choices) for layer in self.layers)
+
+    def parse_arch(self, text: str | Sequence[str] | Arch) -> Arch:
+        """Parse a named arch, op names or the papers' index form (`0,5,0,6,...`)."""
+        if isinstance(text, Arch):
+            return self.validate(text)
+        if isinstance(text, str):
+            key = text.strip().lower()
+            if key in self.named_archs:
+                return self.parse_arch(self.named_archs[key])
+            tokens = split_tokens(text)
+        else:
+            tokens = [str(t) for t in text]
+        if len(tokens) != self.num_layers:
+            raise SpaceError(
+                f"arch '{_short(text)}' has {len(tokens)} layers, space '{self.name}' has "
+                f"{self.num_layers} (give one op name or index per layer, or one of: "
+                f"{', '.join(sorted(self.named_archs)) or 'no named archs'})"
+            )
+        return Arch(tuple(self._resolve(i, tok) for i, tok in enumerate(tokens)))
+
+    def _resolve(self, layer: int, token: str) -> str:
+        choices = self.layers[layer].choices
+        if token.isdigit():
+            index = int(token)
+            if index < len(choices):
+                return choices[index]
+        elif token in choices:
+            return token
+        allowed = ", ".join(f"{i}={c}" for i, c in enumerate(choices))
+        raise SpaceError(f"layer {layer}: '{token}' is not a choice; allowed: {allowed}")
+
+    def validate(self, arch: Arch) -> Arch:
+        if len(arch) != self.num_layers:
+            raise SpaceError(f"arch has {len(arch)} layers, space '{self.name}' has {self.num_layers}")
+        for i, op in enumerate(arch.ops):
+            self._resolve(i, op)
+        return arch
+
+    def indices(self, arch: Arch) -> tuple[int, ...]:
+        """The papers' index form of an arch."""
+        return tuple(layer.choices.index(op) for layer, op in zip(self.layers, arch.ops))
+
+    def from_indices(self, indices: Sequence[int]) -> Arch:
+        return Arch(tuple(layer.choices[i] for layer, i in zip(self.layers, indices)))
+
+    def sample(self, rng: random.Random) -> Arch:
+        """Uniform sample: each layer's op drawn independently and uniformly (SPOS eq. 8)."""
+        return Arch(tuple(rng.choice(layer.choices) for layer in self.layers))
+
+    def restrict(self, choices: Sequence[Sequence[str]]) -> "SearchSpace":
+        """A layer-wise sub-space with fewer candidates per layer (e.g. after pruning)."""
+        layers = []
+        for i, (layer, keep) in enumerate(zip(self.layers, choices, strict=True)):
+            unknown = [c for c in keep if c not in layer.choices]
+            if unknown or not keep:
+                raise SpaceError(f"layer {i}: cannot keep {list(keep)}; allowed: {list(layer.choices)}")
+            layers.append(replace(layer, choices=tuple(c for c in layer.choices if c in keep)))
+        return replace(self, layers=tuple(layers))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "stem": [dict(b) for b in self.stem],
+            "layers": [asdict(layer) for layer in self.layers],
+            "head": [dict(b) for b in self.head],
+            "options": dict(self.options),
+        }
+
+    def fingerprint(self) -> str:
+        """A stable hash of the space's structure (used to match checkpoints to spaces)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _short(text: object, limit: int = 60) -> str:
+    s = text if isinstance(text, str) else ",".join(map(str, text))  # type: ignore[arg-type]
+    return s if len(s) <= limit else s[: limit - 3] + "..."

@@ -1,0 +1,98 @@
+"""MobileNetV2-style chain spaces of FairNAS / SCARLET-NAS (S1)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from supernet.errors import SpaceError
+from supernet.space.registry import register_space
+from supernet.space.space import LayerSpec, SearchSpace
+
+# (output channels, number of layers, stride of the first layer): the FairNAS/SCARLET layout.
+FAIRNAS_STAGES: tuple[tuple[int, int, int], ...] = (
+    (32, 2, 2), (40, 4, 2), (80, 4, 2), (96, 4, 1), (192, 4, 2), (320, 1, 1),
+)
+IBN_OPS = tuple(f"e{e}k{k}" for e in (3, 6) for k in (3, 5, 7))  # SCARLET order: o = (x-3) + (y-3)/2
+IDENTITY_PLACES = ("same-shape", "all", "none")
+
+SMALL_PRESET: dict[str, Any] = {
+    "width": 0.25, "resolution": 28, "input_channels": 1, "num_classes": 10, "stem_stride": 1,
+    "head_channels": 256,
+}
+PRESETS = {
+    "imagenet": {"width": 1.0, "resolution": 224, "input_channels": 3, "num_classes": 1000},
+    "cifar": {"width": 0.5, "resolution": 32, "input_channels": 3, "num_classes": 10, "stem_stride": 1},
+    "fashion-mnist": SMALL_PRESET,
+}
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round channels as MobileNetV2 does: to a multiple of `divisor`, never below 90%."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def _check(width: float, resolution: int, input_channels: int, num_classes: int, stem_stride: int) -> None:
+    if not width > 0:
+        raise SpaceError(f"width must be > 0, got {width}")
+    if resolution < 8:
+        raise SpaceError(f"resolution must be >= 8, got {resolution}")
+    if input_channels < 1 or num_classes < 2:
+        raise SpaceError(f"need input_channels >= 1 and num_classes >= 2, got {input_channels}, {num_classes}")
+    if stem_stride not in (1, 2):
+        raise SpaceError(f"stem_stride must be 1 or 2, got {stem_stride}")
+
+
+def mobilenet_chain(name: str, *, width: float, resolution: int, input_channels: int, num_classes: int,
+                    stem_stride: int, head_channels: int, layers_per_stage: Sequence[int] | None,
+                    ops: Sequence[str], identity_in: str, act: str, options: dict[str, Any],
+                    divisor: int = 8, dropout: float = 0.0) -> SearchSpace:
+    """The FairNAS backbone with the given candidate ops and identity placement."""
+    _check(width, resolution, input_channels, num_classes, stem_stride)
+    if identity_in not in IDENTITY_PLACES:
+        raise SpaceError(f"identity_in must be one of {IDENTITY_PLACES}, got {identity_in!r}")
+    depths = tuple(layers_per_stage) if layers_per_stage is not None else tuple(s[1] for s in FAIRNAS_STAGES)
+    if len(depths) != len(FAIRNAS_STAGES) or min(depths) < 1:
+        raise SpaceError(f"layers_per_stage needs {len(FAIRNAS_STAGES)} positive ints, got {list(depths)}")
+    c = lambda ch: make_divisible(ch * width, divisor)  # noqa: E731
+    stem_ch, sep_ch = c(32), c(16)
+    stem = (
+        {"type": "conv", "in": input_channels, "out": stem_ch, "kernel": 3, "stride": stem_stride, "act": "relu6"},
+        {"type": "conv", "in": stem_ch, "out": stem_ch, "kernel": 3, "groups": stem_ch, "act": "relu6"},
+        {"type": "conv", "in": stem_ch, "out": sep_ch, "kernel": 1, "act": None},
+    )
+    layers: list[LayerSpec] = []
+    cin = sep_ch
+    for (ch, _, stride), depth in zip(FAIRNAS_STAGES, depths):
+        for i in range(depth):
+            cout, s = c(ch), (stride if i == 0 else 1)
+            keeps = s == 1 and cin == cout
+            with_id = identity_in == "all" or (identity_in == "same-shape" and keeps)
+            layers.append(LayerSpec(cin, cout, s, tuple(ops) + (("id",) if with_id else ()), act))
+            cin = cout
+    head_ch = make_divisible(head_channels * max(1.0, width), divisor)
+    head = (
+        {"type": "conv", "in": cin, "out": head_ch, "kernel": 1, "act": "relu6"},
+        {"type": "pool"},
+        {"type": "dropout", "p": dropout},
+        {"type": "linear", "in": head_ch, "out": num_classes},
+    )
+    return SearchSpace(name, (input_channels, resolution, resolution), num_classes, stem, tuple(layers), head,
+                       options)
+
+
+@register_space("scarlet-s1", "SCARLET-NAS S1: FairNAS MobileNetV2 backbone, 19 layers of MB e{3,6} k{3,5,7} + identity",
+                PRESETS)
+def scarlet_s1(width: float = 1.0, resolution: int = 224, input_channels: int = 3, num_classes: int = 1000,
+               stem_stride: int = 2, head_channels: int = 1280, layers_per_stage: tuple[int, ...] | None = None,
+               identity_in: str = "same-shape", dropout: float = 0.0) -> SearchSpace:
+    """`identity_in`: 'same-shape' puts the identity only where a layer keeps resolution and width
+    (as the released SCARLET models do); 'all' allows it in every layer (the paper's 7^19 space),
+    where it becomes a 1x1 projection (skip) or a strided ELS conv where shapes change."""
+    options = dict(width=width, resolution=resolution, input_channels=input_channels, num_classes=num_classes,
+                   stem_stride=stem_stride, head_channels=head_channels,
+                   layers_per_stage=list(layers_per_stage) if layers_per_stage else None,
+                   identity_in=identity_in, dropout=dropout)
+    return mobilenet_chain("scarlet-s1", width=width, resolution=resolution, input_channels=input_channels,
+                           num_classes=num_classes, stem_stride=stem_stride, head_channels=head_channels,
+                           layers_per_stage=layers_per_stage, ops=IBN_OPS, identity_in=identity_in,
+                           act="relu6", options=options, dropout=dropout)
