@@ -95,7 +95,7 @@ def load_folder(root: Path, resolution: int | None = None, channels: int = 3,
         if name not in classes:
             raise DatasetError(f"test class folder {root / 'test' / name} has no train counterpart "
                                f"{root / 'train' / name}; add it to train or remove it from test")
-    workers = workers or min(16, os.cpu_count() or 1)
+    workers = workers or min(8, os.cpu_count() or 1)
     mode = _MODES[channels]
     train = _load_split(root / "train", classes, mode, resolution, max_per_class, workers)
     test = _load_split(root / "test", classes, mode, resolution, max_per_class, workers)

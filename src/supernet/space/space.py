@@ -84,7 +84,7 @@ class SearchSpace:
         elif token in choices:
             return token
         allowed = ", ".join(f"{i}={c}" for i, c in enumerate(choices))
-        raise SpaceError(f"layer {layer}: '{token}' is not a choice; allowed: {allowed}")
+        raise SpaceError(f"layer {layer}: '{_short(token)}' is not a choice; allowed: {allowed}")
 
     def validate(self, arch: Arch) -> Arch:
         if len(arch) != self.num_layers:
@@ -132,5 +132,7 @@ class SearchSpace:
 
 
 def _short(text: object, limit: int = 60) -> str:
+    """User text made safe for a one-line message: escaped, and cut to `limit` characters."""
     s = text if isinstance(text, str) else ",".join(map(str, text))  # type: ignore[arg-type]
+    s = s.encode("unicode_escape").decode("ascii")
     return s if len(s) <= limit else s[: limit - 3] + "..."

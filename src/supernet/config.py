@@ -1,0 +1,218 @@
+"""Run configuration: typed dataclass sections, loaded from YAML with `section.field=value` overrides."""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from supernet.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    name: str = "fashion-mnist"
+    root: str | None = None
+    val_size: float = 10000
+    split_seed: int = 0
+    train_limit: int | None = None
+    resolution: int | None = None
+    channels: int = 3
+    max_per_class: int | None = None
+
+
+@dataclass
+class SpaceConfig:
+    name: str = "scarlet-s1"
+    preset: str | None = "fashion-mnist"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SupernetConfig:
+    identity: str = "skip"
+    bn_affine: bool = False
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 5
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 4e-5
+    label_smoothing: float = 0.1
+    warmup_steps: int = 0
+    sampler: str = "uniform"
+    seed: int = 0
+    grad_clip: float | None = None
+    checkpoint_every_steps: int = 0
+    progress: bool = True
+    max_steps_per_epoch: int | None = None
+
+
+@dataclass
+class EvalConfig:
+    recal_batches: int = 20
+    recal_batch_size: int = 128
+    recal_reset: bool = True
+    val_batch_size: int = 500
+    val_limit: int | None = None
+    seed: int = 0
+
+
+@dataclass
+class SearchConfig:
+    strategy: str = "evolution"
+    max_macs: str | None = None
+    min_macs: str | None = None
+    max_params: str | None = None
+    min_params: str | None = None
+    min_acc: float | None = None
+    seed: int = 0
+    population: int = 50
+    iterations: int = 20
+    topk: int = 10
+    mutation_prob: float = 0.1
+    num_samples: int = 1000
+
+
+@dataclass
+class StandaloneConfig:
+    epochs: int = 5
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 4e-5
+    label_smoothing: float = 0.1
+    seed: int = 0
+    from_inherited: bool = False
+    progress: bool = True
+    max_steps_per_epoch: int | None = None
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    standalone: StandaloneConfig = field(default_factory=StandaloneConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults, then the YAML file, then `section.field=value` overrides (values parsed as YAML)."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_yaml(Path(path))
+    for item in overrides or []:
+        _apply_override(raw, item)
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: Mapping[str, Any]) -> Config:
+    return _build(Config, raw, "")
+
+
+def save_config(config: Config, path: Path) -> None:
+    from supernet.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config {path}: {_first_line(e)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    key, sep, text = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) < 2 or not all(parts):
+        raise ConfigError(f"override {item!r} must look like section.field=value (e.g. train.epochs=3)")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {item!r}: '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"config section '{prefix or 'root'}' must be a mapping, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        where = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise ConfigError(f"unknown config field '{where}'; known: {', '.join(sorted(fields))}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in raw.items():
+        path = f"{prefix}.{name}" if prefix else name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, path)
+        else:
+            values[name] = _coerce(value, hint, path)
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, path: str) -> Any:
+    """Check `value` against a simple type hint (int, float, bool, str, dict, list, Optional)."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise ConfigError(f"config field '{path}' must not be empty; expected {_name(hint)}")
+    for option in options:
+        base = typing.get_origin(option) or option
+        if base is bool and isinstance(value, bool):
+            return value
+        if base is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value != value or value in (float("inf"), float("-inf")):
+                continue
+            return float(value)
+        if base is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        if base in (dict, list) and isinstance(value, base):
+            return value
+    raise ConfigError(f"config field '{path}' must be {_name(hint)}, got {value!r}")
+
+
+def _name(hint: Any) -> str:
+    args = typing.get_args(hint)
+    if args:
+        return " or ".join("null" if a is type(None) else getattr(a, "__name__", str(a)) for a in args)
+    return getattr(hint, "__name__", str(hint))
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

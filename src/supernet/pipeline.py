@@ -1,0 +1,91 @@
+"""The main job: train a supernet, search it under a budget, export the winner, retrain it, report."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from supernet.config import Config, save_config
+from supernet.io import atomic_write_text
+from supernet.model.bn import recalibrate_path
+from supernet.model.export import export_model
+from supernet.train.loop import accuracy
+from supernet.workflow import (
+    build_evaluator,
+    eval_loader,
+    export_arch,
+    load_data,
+    load_supernet,
+    search_supernet,
+    train_standalone,
+    train_supernet,
+)
+
+
+def run_pipeline(cfg: Config, run_dir: Path, resume: bool = False) -> dict[str, Any]:
+    """Each stage writes into its own sub-folder of `run_dir`; with `resume`, finished stages are kept."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    start = time.time()
+    stages: dict[str, Any] = {}
+    t = time.time()
+    trained = train_supernet(cfg, run_dir / "supernet", resume=resume)
+    stages["train"] = {"seconds": time.time() - t, "epochs": trained["epochs"]}
+    search = _search(cfg, run_dir, resume)
+    best = search["best"]
+    inherited = _inherited_accuracy(cfg, run_dir, best)
+    export_arch(run_dir / "supernet", best, run_dir / "export")
+    t = time.time()
+    retrained = train_standalone(cfg, run_dir / "standalone", *_space_and_identity(run_dir), resume=resume)
+    stages["standalone"] = {"seconds": time.time() - t}
+    summary = {"best": best, "best_metrics": search["best_metrics"], "search_seconds": search["seconds"],
+               "evaluations": search["evaluations"], "inherited_test_acc": inherited,
+               "retrained": retrained, "stages": stages, "seconds": time.time() - start}
+    summary["report"] = _report(summary, len(load_data(cfg).train.classes))
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1))
+    atomic_write_text(run_dir / "report.md", summary["report"] + "\n")
+    return summary
+
+
+def _search(cfg: Config, run_dir: Path, resume: bool) -> dict[str, Any]:
+    result = run_dir / "search" / "result.json"
+    if resume and result.exists():
+        return json.loads(result.read_text())
+    return search_supernet(cfg, run_dir / "supernet", run_dir / "search")
+
+
+def _space_and_identity(run_dir: Path):
+    net, _ = load_supernet(run_dir / "supernet")
+    best = json.loads((run_dir / "search" / "result.json").read_text())["best"]
+    return net.space, net.space.parse_arch(best), net.options.identity
+
+
+def _inherited_accuracy(cfg: Config, run_dir: Path, best: str) -> float:
+    """Test accuracy of the exported model with inherited weights (BN recalibrated as in search)."""
+    net, _ = load_supernet(run_dir / "supernet")
+    arch = net.space.parse_arch(best)
+    splits = load_data(cfg)
+    evaluator = build_evaluator(cfg, net, splits)
+    recalibrate_path(net, arch, evaluator.recal_batches, cfg.eval.recal_reset)
+    model = export_model(net, arch).eval()
+    with torch.no_grad():
+        return accuracy(model, eval_loader(cfg, splits, "test", 500))
+
+
+def _report(s: dict[str, Any], num_classes: int) -> str:
+    m = s["best_metrics"]
+    r = s["retrained"]
+    return "\n".join([
+        "supernet pipeline report",
+        f"  best arch          {s['best']}",
+        f"  MACs / params      {m.get('macs', 0) / 1e6:.2f}M / {m.get('params', 0) / 1e6:.3f}M",
+        f"  supernet val acc   {m.get('accuracy', float('nan')):.4f}  ({s['evaluations']} archs evaluated in "
+        f"{s['search_seconds']:.0f}s)",
+        f"  inherited weights  test acc {s['inherited_test_acc']:.4f}",
+        f"  retrained          test acc {r['test_acc']:.4f}  (val {r['val_acc']:.4f}; chance {1 / num_classes:.4f})",
+        f"  total time         {s['seconds']:.0f}s",
+    ])

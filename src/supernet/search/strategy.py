@@ -1,0 +1,220 @@
+"""Common pieces of search strategies: the ask/tell protocol, results, feasible sampling, a driver.
+
+A strategy proposes archs with `ask()`, receives their evaluation metrics with `tell()`, and
+stops when `done`. All randomness comes from an injected `random.Random`, and nothing iterates
+over hash-ordered containers, so the same seed and the same evaluation results give the same
+trajectory (needed to resume a search from a journal).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+
+from supernet.errors import SearchError
+from supernet.search.objectives import Constraint, CostFn, Problem, format_number
+from supernet.space.arch import Arch
+from supernet.space.space import SearchSpace
+
+Metrics = dict[str, float]
+Told = Sequence[tuple[Arch, Mapping[str, float]]]
+DEFAULT_MAX_DRAWS = 10_000
+
+
+@dataclass
+class SearchResult:
+    """The outcome of a search. `history` rows: step ("generation"/"iteration"), "arch"
+    (string), "metrics", "feasible", "best" (best arch so far, string) and "best_score"."""
+
+    best: Arch
+    best_metrics: Metrics
+    topk: list[tuple[Arch, Metrics]]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "best": self.best.to_string(),
+            "best_metrics": dict(self.best_metrics),
+            "topk": [{"arch": a.to_string(), "metrics": dict(m)} for a, m in self.topk],
+            "history": [dict(row) for row in self.history],
+        }
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    @property
+    def done(self) -> bool: ...
+
+    def ask(self) -> list[Arch]: ...
+
+    def tell(self, results: Told) -> None: ...
+
+    def result(self) -> SearchResult: ...
+
+
+def sample_feasible(
+    space: SearchSpace,
+    rng: random.Random,
+    problem: Problem,
+    costs: CostFn,
+    max_draws: int = DEFAULT_MAX_DRAWS,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> Arch:
+    """A uniform random arch satisfying the problem's cheap constraints (rejection sampling).
+
+    `ranges` (metric -> achievable (min, max)) lets infeasible constraints fail before drawing.
+    Raises SearchError after `max_draws` failed draws.
+    """
+    cons = problem.cheap_constraints
+    if not cons:
+        return space.sample(rng)
+    _fail_fast(cons, ranges or {})
+    seen: dict[str, list[float]] = {c.metric: [] for c in cons}
+    for _ in range(max_draws):
+        arch = space.sample(rng)
+        cost = costs(arch)
+        if problem.check_cheap(cost):
+            return arch
+        for metric, values in seen.items():
+            _track(values, float(cost[metric]))
+    desc = " and ".join(c.describe() for c in cons)
+    known = _describe_ranges(ranges or {}, seen)
+    raise SearchError(f"no architecture satisfied {desc} after {max_draws} draws; {known}")
+
+
+def _fail_fast(cons: tuple[Constraint, ...], ranges: Mapping[str, tuple[float, float]]) -> None:
+    for c in cons:
+        if c.metric in ranges and not c.overlaps(*ranges[c.metric]):
+            low, high = ranges[c.metric]
+            raise SearchError(
+                f"no architecture can satisfy {c.describe()}: the achievable range is "
+                f"{c.metric} {format_number(low)}..{format_number(high)}"
+            )
+
+
+def _track(values: list[float], value: float) -> None:
+    if not values:
+        values.extend((value, value))
+    else:
+        values[0], values[1] = min(values[0], value), max(values[1], value)
+
+
+def _describe_ranges(ranges: Mapping[str, tuple[float, float]], seen: Mapping[str, list[float]]) -> str:
+    parts = []
+    for metric, (low, high) in seen.items():
+        if metric in ranges:
+            low, high = ranges[metric]
+            parts.append(f"the achievable range is {metric} {format_number(low)}..{format_number(high)}")
+        else:
+            parts.append(f"the sampled range was {metric} {format_number(low)}..{format_number(high)}")
+    return "; ".join(parts)
+
+
+class Leaderboard:
+    """Every arch told so far with its metrics, ranked by `problem.rank_key` (ties: first seen)."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.entries: dict[Arch, Metrics] = {}
+        self.best: tuple[Arch, Metrics] | None = None
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def add(self, arch: Arch, metrics: Metrics) -> None:
+        if arch in self.entries:
+            return
+        self.entries[arch] = metrics
+        rank = self.problem.rank_key
+        if self.best is None or rank(metrics) > rank(self.best[1]):
+            self.best = (arch, metrics)
+
+    def top(self, k: int) -> list[tuple[Arch, Metrics]]:
+        ranked = sorted(self.entries.items(), key=lambda it: self.problem.rank_key(it[1]), reverse=True)
+        return ranked[:k]
+
+
+class StrategyBase:
+    """Shared state of single-objective strategies: cached costs, the leaderboard, history."""
+
+    step_key = "iteration"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        problem: Problem,
+        costs: CostFn,
+        rng: random.Random,
+        topk: int,
+        max_draws: int = DEFAULT_MAX_DRAWS,
+        ranges: Mapping[str, tuple[float, float]] | None = None,
+    ) -> None:
+        self.space, self.problem, self.rng = space, problem, rng
+        self._costs = costs
+        self.k = topk
+        self.max_draws = max_draws
+        self.ranges = dict(ranges or {})
+        self._cost_cache: dict[Arch, Metrics] = {}
+        self.board = Leaderboard(problem)
+        self.history: list[dict[str, Any]] = []
+        self._pending: list[Arch] | None = None
+
+    def costs(self, arch: Arch) -> Metrics:
+        if arch not in self._cost_cache:
+            self._cost_cache[arch] = {k: v for k, v in self._costs(arch).items()}
+        return self._cost_cache[arch]
+
+    def feasible(self, arch: Arch) -> bool:
+        return self.problem.check_cheap(self.costs(arch))
+
+    def sample(self) -> Arch:
+        return sample_feasible(self.space, self.rng, self.problem, self.costs, self.max_draws, self.ranges)
+
+    def _check_told(self, results: Told) -> None:
+        asked = self._pending or []
+        if [a for a, _ in results] != asked:
+            raise SearchError(
+                f"tell() needs results for exactly the {len(asked)} archs of the last ask(), "
+                f"in order; got {len(results)}"
+            )
+        self._pending = None
+
+    def _record(self, step: int, arch: Arch, metrics: Mapping[str, float], **extra: Any) -> None:
+        merged: Metrics = {**self.costs(arch), **metrics}
+        self.board.add(arch, merged)
+        best, best_metrics = self.board.best  # type: ignore[misc]
+        self.history.append({
+            self.step_key: step,
+            "arch": arch.to_string(),
+            "metrics": merged,
+            "feasible": self.problem.check_all(merged),
+            **extra,
+            "best": best.to_string(),
+            "best_score": self.problem.score(best_metrics),
+        })
+
+    def result(self) -> SearchResult:
+        top = self.board.top(self.k)
+        if not top:
+            raise SearchError("the search has not evaluated any architecture yet")
+        return SearchResult(top[0][0], dict(top[0][1]), [(a, dict(m)) for a, m in top], list(self.history))
+
+
+def run_search(
+    strategy: Strategy,
+    evaluate: Callable[[Arch], Mapping[str, float]],
+    on_evaluated: Callable[[Arch, Metrics], None] | None = None,
+    cache: dict[Arch, Metrics] | None = None,
+) -> SearchResult:
+    """Loop ask/evaluate/tell until done. Each distinct arch is evaluated once (`cache`, which a
+    resumed search may pre-fill); `on_evaluated(arch, metrics)` runs after each real evaluation."""
+    cache = {} if cache is None else cache
+    while not strategy.done:
+        batch = strategy.ask()
+        for arch in batch:
+            if arch not in cache:
+                cache[arch] = dict(evaluate(arch))
+                if on_evaluated is not None:
+                    on_evaluated(arch, cache[arch])
+        strategy.tell([(arch, cache[arch]) for arch in batch])
+    return strategy.result()

@@ -1,0 +1,83 @@
+"""Checkpoints: atomic writes, the previous good one kept, safe loading (`weights_only=True`)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from supernet.errors import CheckpointError
+from supernet.io import atomic_write
+
+FORMAT = "supernet.checkpoint/1"
+LAST = "last.pt"
+PREVIOUS = "prev.pt"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    meta: dict[str, Any]
+    state: dict[str, Any]
+
+
+def save_checkpoint(folder: Path, meta: dict[str, Any], state: dict[str, Any]) -> Path:
+    """Write `last.pt` atomically; the checkpoint it replaces becomes `prev.pt`.
+
+    At every instant `last.pt` is a complete checkpoint (or absent before the first save).
+    """
+    folder = Path(folder)
+    payload = {"format": FORMAT, "meta": json.dumps({"format": FORMAT, **meta}), "state": state}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    last = folder / LAST
+    if last.exists():
+        _link_previous(last, folder / PREVIOUS)
+    atomic_write(last, lambda f: f.write(data))
+    return last
+
+
+def _link_previous(last: Path, previous: Path) -> None:
+    tmp = previous.with_name(f".{previous.name}.link.tmp")
+    tmp.unlink(missing_ok=True)
+    os.link(last, tmp)
+    os.replace(tmp, previous)
+
+
+def load_checkpoint(path: Path, expect: dict[str, Any] | None = None) -> Checkpoint:
+    """Load without executing code from the file; check format and `expect`ed meta fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        meta = json.loads(payload["meta"])
+        state = payload["state"]
+    except Exception as e:  # noqa: BLE001 - any failure to parse is a corrupt file
+        hint = f"; the previous checkpoint {path.parent / PREVIOUS} may still be good (--fallback)" \
+            if (path.parent / PREVIOUS).exists() and path.name != PREVIOUS else ""
+        raise CheckpointError(f"checkpoint {path} is unreadable or corrupted ({type(e).__name__}){hint}") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {path} has format {meta.get('format')!r}, this version reads {FORMAT!r}")
+    for key, wanted in (expect or {}).items():
+        if meta.get(key) != wanted:
+            raise CheckpointError(f"checkpoint {path} was made for {key}={meta.get(key)!r}, "
+                                  f"but this run has {key}={wanted!r}")
+    return Checkpoint(meta, state)
+
+
+def find_checkpoint(folder: Path, fallback: bool = False) -> Path | None:
+    """The checkpoint to resume from: `last.pt`, or `prev.pt` when `fallback` is set."""
+    name = PREVIOUS if fallback else LAST
+    path = Path(folder) / name
+    return path if path.exists() else None
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete temporary files left by a process killed mid-write (call with the run lock held)."""
+    for tmp in Path(folder).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,216 @@
+"""One training loop for supernets (paths drawn by a sampler) and stand-alone models.
+
+The loop is resumable at any checkpointed step: data order, augmentation and sampled paths are
+functions of (seed, epoch, step), and the torch RNG state is saved with the checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from supernet.errors import SupernetError
+from supernet.space.arch import Arch
+from supernet.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+
+PathsForStep = Callable[[int, int], Sequence[Arch | None]]
+Forward = Callable[[torch.Tensor, Arch | None], torch.Tensor]
+
+
+class TrainingDiverged(SupernetError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    epochs: int
+    lr: float
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 4e-5
+    label_smoothing: float = 0.1
+    warmup_steps: int = 0
+    grad_clip: float | None = None
+    checkpoint_every_steps: int = 0
+    max_steps_per_epoch: int | None = None
+    progress: bool = True
+
+
+def cosine_lr(base: float, step: int, total: int, warmup: int = 0) -> float:
+    """Linear warm-up then cosine decay to zero, as a pure function of the global step."""
+    if warmup and step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * base * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig) -> torch.optim.SGD:
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+                           weight_decay=cfg.weight_decay)
+
+
+class Trainer:
+    """Trains `model` on `loader`; each step sums the gradients of the paths `paths_for_step` gives.
+
+    Parameters off the step's paths get no gradient (`grad` is None), so SGD leaves them,
+    their momentum and their weight decay untouched.
+    """
+
+    def __init__(self, model: nn.Module, forward: Forward, paths_for_step: PathsForStep, loader: Any,
+                 cfg: OptimConfig, run_dir: Path, meta: dict[str, Any], log_name: str = "metrics.jsonl") -> None:
+        self.model = model
+        self.forward = forward
+        self.paths_for_step = paths_for_step
+        self.loader = loader
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.meta = meta
+        self.log_path = self.run_dir / log_name
+        self.optimizer = make_optimizer(model.parameters(), cfg)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self.steps_per_epoch = min(len(loader), cfg.max_steps_per_epoch or len(loader))
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.global_step = 0
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def resume(self, fallback: bool = False) -> bool:
+        """Load the last checkpoint if there is one; returns whether training resumed."""
+        path = find_checkpoint(self.ckpt_dir, fallback)
+        if path is None:
+            return False
+        ckpt = load_checkpoint(path, expect=self._identity())
+        self.model.load_state_dict(ckpt.state["model"])
+        self.optimizer.load_state_dict(ckpt.state["optimizer"])
+        torch.set_rng_state(ckpt.state["torch_rng"])
+        self.global_step = int(ckpt.meta["global_step"])
+        self._truncate_log(self.global_step)
+        return True
+
+    def _identity(self) -> dict[str, Any]:
+        return {k: self.meta[k] for k in ("kind", "space_fingerprint", "config_hash") if k in self.meta}
+
+    def save(self) -> Path:
+        meta = {**self.meta, "global_step": self.global_step,
+                "epoch": self.global_step // max(1, self.steps_per_epoch)}
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "torch_rng": torch.get_rng_state()}
+        return save_checkpoint(self.ckpt_dir, meta, state)
+
+    # -- training ------------------------------------------------------------------------------
+    def fit(self) -> list[dict[str, Any]]:
+        """Train until `cfg.epochs` are done; returns the per-epoch summaries of this call."""
+        summaries = []
+        while self.global_step < self.total_steps:
+            epoch, start = divmod(self.global_step, self.steps_per_epoch)
+            rows = self._run_epoch(epoch, start)
+            summary = epoch_summary(epoch, rows)
+            self._log(summary)
+            self.save()
+            summaries.append(summary)
+        return summaries
+
+    def _run_epoch(self, epoch: int, start: int) -> list[dict[str, Any]]:
+        self.model.train()
+        batches = self.loader.iter_epoch(epoch, start_batch=start)
+        bar = _progress(self.cfg.progress, total=self.steps_per_epoch, initial=start, desc=f"epoch {epoch}")
+        rows = []
+        for step in range(start, self.steps_per_epoch):
+            x, y = next(batches)
+            row = self._step(epoch, step, x, y)
+            rows.append(row)
+            self._log(row)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.3f}")
+            every = self.cfg.checkpoint_every_steps
+            if every and self.global_step % every == 0 and step + 1 < self.steps_per_epoch:
+                self.save()
+        if bar is not None:
+            bar.close()
+        return rows
+
+    def _step(self, epoch: int, step: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+        lr = cosine_lr(self.cfg.lr, self.global_step, self.total_steps, self.cfg.warmup_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        losses, accs, paths = [], [], self.paths_for_step(epoch, step)
+        for arch in paths:
+            logits = self.forward(x, arch)
+            loss = self.criterion(logits, y)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at epoch {epoch} step {step} (arch {arch}); stopped, the last "
+                    f"good checkpoint is kept in {self.ckpt_dir} (lower train.lr or set train.grad_clip)")
+            loss.backward()
+            losses.append(loss.item())
+            accs.append((logits.argmax(1) == y).float().mean().item())
+        if self.cfg.grad_clip:
+            nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.grad is not None], self.cfg.grad_clip)
+        self.optimizer.step()
+        self.global_step += 1
+        row: dict[str, Any] = {"type": "step", "epoch": epoch, "step": step, "global_step": self.global_step,
+                               "lr": lr, "loss": sum(losses) / len(losses), "acc": sum(accs) / len(accs)}
+        if paths[0] is not None:
+            row["paths"] = [str(a) for a in paths]
+            row["path_acc"] = accs
+        return row
+
+    # -- logging -------------------------------------------------------------------------------
+    def _log(self, row: dict[str, Any]) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def _truncate_log(self, global_step: int) -> None:
+        """Drop log rows written after the checkpoint we resume from, so none are duplicated."""
+        if not self.log_path.exists():
+            return
+        from supernet.io import atomic_write_text
+
+        kept = [line for line in self.log_path.read_text().splitlines() if _row_step(line) <= global_step]
+        atomic_write_text(self.log_path, "".join(line + "\n" for line in kept))
+
+
+def _row_step(line: str) -> int:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return 1 << 62  # a line torn by a kill: drop it
+    if row.get("type") == "epoch":
+        return int(row.get("end_step", 0))
+    return int(row.get("global_step", 0))
+
+
+def epoch_summary(epoch: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and spread of the sampled paths' training accuracy over an epoch (SCARLET Fig. 3 top)."""
+    accs = torch.tensor([a for r in rows for a in r.get("path_acc", [r["acc"]])])
+    losses = torch.tensor([r["loss"] for r in rows])
+    return {"type": "epoch", "epoch": epoch, "end_step": rows[-1]["global_step"] if rows else 0,
+            "loss": losses.mean().item() if len(rows) else float("nan"),
+            "acc_mean": accs.mean().item() if len(accs) else float("nan"),
+            "acc_std": accs.std().item() if len(accs) > 1 else 0.0}
+
+
+def _progress(enabled: bool, **kw: Any):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(leave=False, dynamic_ncols=True, **kw)
+
+
+@torch.no_grad()
+def accuracy(forward: Callable[[torch.Tensor], torch.Tensor], batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Top-1 accuracy of `forward` over `batches`."""
+    correct = total = 0
+    for x, y in batches:
+        correct += (forward(x).argmax(1) == y).sum().item()
+        total += len(y)
+    return correct / max(1, total)

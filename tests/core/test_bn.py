@@ -1,0 +1,33 @@
+import random
+
+import torch
+
+from supernet.model.bn import path_batchnorms, recalibrate_path
+from supernet.model.supernet import Supernet
+
+
+def test_recalibration_resets_and_averages_exactly(tiny_space):
+    net = Supernet(tiny_space).eval()
+    arch = tiny_space.sample(random.Random(0))
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randn(16, *tiny_space.input_shape, generator=g) * 3 + 1 for _ in range(3)]
+    first_bn = net.stem[0][1]
+    first_bn.running_mean.fill_(100.0)
+    recalibrate_path(net, arch, batches, reset=True)
+    conv = net.stem[0][0]
+    with torch.no_grad():
+        means = [conv(b).mean((0, 2, 3)) for b in batches]
+    torch.testing.assert_close(first_bn.running_mean, torch.stack(means).mean(0), rtol=1e-4, atol=1e-5)
+    assert first_bn.momentum == 0.1 and not net.training and not first_bn.training  # state restored
+
+
+def test_recalibration_touches_only_the_path(tiny_space):
+    net = Supernet(tiny_space)
+    rng = random.Random(0)
+    arch = tiny_space.sample(rng)
+    on_path = {id(bn) for bn in path_batchnorms(net.path_modules(arch))}
+    before = {id(m): m.running_mean.clone() for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    recalibrate_path(net, arch, [torch.randn(8, *tiny_space.input_shape) + 2], reset=True)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            assert torch.equal(before[id(m)], m.running_mean) == (id(m) not in on_path)

@@ -1,0 +1,84 @@
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from supernet.errors import SpaceError
+from supernet.space import Arch, create_space, list_spaces
+
+
+def test_scarlet_s1_layout_matches_the_paper():
+    space = create_space("scarlet-s1")
+    assert space.num_layers == 19
+    assert [layer.out_channels for layer in space.layers] == [32] * 2 + [40] * 4 + [80] * 4 + [96] * 4 + [192] * 4 + [320]
+    assert [i for i, layer in enumerate(space.layers) if layer.stride == 2] == [0, 2, 6, 14]
+    assert space.layers[1].choices == ("e3k3", "e3k5", "e3k7", "e6k3", "e6k5", "e6k7", "id")
+    assert "id" not in space.layers[0].choices and "id" not in space.layers[10].choices
+
+
+def test_identity_everywhere_gives_the_papers_7_to_the_19():
+    space = create_space("scarlet-s1", identity_in="all")
+    assert space.size == 7 ** 19
+
+
+def test_papers_index_form_parses_and_round_trips():
+    space = create_space("scarlet-s1", identity_in="all")
+    text = "0,5,0,6,3,2,3,0,2,1,3,5,2,4,4,4,5,3,6"  # model A of SCARLET Table 1
+    arch = space.parse_arch(text)
+    assert arch[3] == "id" and arch[1] == "e6k7"
+    assert ",".join(map(str, space.indices(arch))) == text
+    assert space.parse_arch(arch.to_string()) == arch
+
+
+def test_bad_index_names_layer_and_choices():
+    space = create_space("scarlet-s1")
+    with pytest.raises(SpaceError, match=r"layer 0: '6' is not a choice; allowed: 0=e3k3.*5=e6k7"):
+        space.parse_arch("6," + ",".join(["0"] * 18))
+
+
+def test_wrong_length_is_reported():
+    with pytest.raises(SpaceError, match="has 2 layers, space 'scarlet-s1' has 19"):
+        create_space("scarlet-s1").parse_arch("0,1")
+
+
+def test_unknown_space_and_option():
+    with pytest.raises(SpaceError, match="unknown search space 'nope'"):
+        create_space("nope")
+    with pytest.raises(SpaceError, match="no option 'depth'"):
+        create_space("scarlet-s1", depth=3)
+
+
+def test_registry_lists_scarlet_s1():
+    assert "scarlet-s1" in [e.name for e in list_spaces()]
+
+
+def test_arch_is_a_hashable_value(tiny_space):
+    a = tiny_space.sample(random.Random(0))
+    b = Arch(tuple(a.ops))
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+
+
+def test_restrict_keeps_order_and_rejects_unknown(tiny_space):
+    keep = [["e6k3", "e3k3"]] * tiny_space.num_layers
+    small = tiny_space.restrict(keep)
+    assert all(layer.choices == ("e3k3", "e6k3") for layer in small.layers)
+    with pytest.raises(SpaceError, match="layer 0"):
+        tiny_space.restrict([["zz"]] * tiny_space.num_layers)
+
+
+def test_fingerprint_changes_with_structure():
+    assert create_space("scarlet-s1").fingerprint() != create_space("scarlet-s1", width=0.5).fingerprint()
+    assert create_space("scarlet-s1").fingerprint() == create_space("scarlet-s1").fingerprint()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_any_string_parses_or_raises_space_error(text):
+    space = create_space("scarlet-s1", layers_per_stage=(1, 1, 1, 1, 1, 1))
+    try:
+        arch = space.parse_arch(text)
+    except SpaceError as e:
+        assert "\n" not in str(e)
+    else:
+        assert space.validate(arch) == arch

@@ -1,0 +1,50 @@
+"""Fakes for search tests: a small space, additive fake costs, a hidden-target accuracy."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from supernet.space import Arch, create_space
+
+OP_MACS = {"e3k3": 3, "e3k5": 4, "e3k7": 5, "e6k3": 6, "e6k5": 8, "e6k7": 10, "id": 0}
+
+
+def fake_costs(arch: Arch) -> dict[str, float]:
+    """macs (in M units * 1e6) and params: additive per-op numbers."""
+    macs = sum(OP_MACS[op] for op in arch) * 1e6
+    return {"macs": macs, "params": macs / 10}
+
+
+def target_accuracy(target: Arch):
+    """Fake accuracy: fraction of layers matching a hidden target arch."""
+
+    def evaluate(arch: Arch) -> dict[str, float]:
+        return {"accuracy": sum(a == b for a, b in zip(arch, target)) / len(target)}
+
+    return evaluate
+
+
+@pytest.fixture(scope="session")
+def small_space():
+    return create_space("scarlet-s1", preset="fashion-mnist", layers_per_stage=(1, 2, 1, 1, 1, 1))
+
+
+@pytest.fixture(scope="session")
+def full_space():
+    return create_space("scarlet-s1")
+
+
+@pytest.fixture
+def rng():
+    return random.Random(0)
+
+
+@pytest.fixture(scope="session")
+def costs():
+    return fake_costs
+
+
+@pytest.fixture(scope="session")
+def make_target_eval():
+    return target_accuracy
