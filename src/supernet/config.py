@@ -35,7 +35,8 @@ class SpaceConfig:
 @dataclass
 class SupernetConfig:
     identity: str = "skip"
-    bn_affine: bool = False
+    bn_affine: bool = True
+    zero_init_residual: bool = True
 
 
 @dataclass

@@ -66,6 +66,12 @@ class InvertedBottleneck(nn.Module):
         self.project = ConvBNAct(mid, cout, 1, act=None, bn_affine=bn_affine)
         self.residual = stride == 1 and cin == cout
 
+    def zero_init_residual(self) -> None:
+        """Start a residual block as the identity: zero the last BN scale (Goyal et al., 2017)."""
+        bn = self.project[1]
+        if self.residual and bn.affine:
+            nn.init.zeros_(bn.weight)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.project(self.se(self.depthwise(self.expand(x))))
         return x + y if self.residual else y
@@ -87,8 +93,17 @@ def _ibn(c: BlockConfig, affine: bool) -> nn.Module:
 
 
 def _els(c: BlockConfig, affine: bool) -> nn.Module:
-    """SCARLET's equivariant learnable stabilizer: a bare 1x1 conv (no BN, bias or activation)."""
-    return nn.Conv2d(c["in"], c["out"], 1, c.get("stride", 1), bias=False)
+    """SCARLET's equivariant learnable stabilizer: a bare 1x1 conv (no BN, bias or activation).
+
+    Initialised as the identity (Dirac; for unequal widths, the identity on the shared channels),
+    so a fresh ELS path computes what the skip it replaces computes and learns from there.
+    """
+    conv = nn.Conv2d(c["in"], c["out"], 1, c.get("stride", 1), bias=False)
+    with torch.no_grad():
+        conv.weight.zero_()
+        n = min(c["in"], c["out"])
+        conv.weight[range(n), range(n), 0, 0] = 1.0
+    return conv
 
 
 _BUILDERS: dict[str, Callable[[BlockConfig, bool], nn.Module]] = {

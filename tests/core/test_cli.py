@@ -1,0 +1,54 @@
+"""Every bad input gets one line on stderr and exit code 2, never a traceback."""
+import json
+import subprocess
+
+import pytest
+
+from tests.conftest import cli, cli_env
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(cli(*args), env=cli_env(), capture_output=True, text=True, timeout=120)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_cost_json_for_index_form():
+    r = run("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["macs"] > 100e6 and out["params"] > 1e6 and out["indices"] == [0] * 19
+
+
+def test_cost_respects_space_options():
+    base = json.loads(run("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json").stdout)
+    half = json.loads(run("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json",
+                          "--resolution", "112").stdout)
+    assert half["macs"] < base["macs"] / 3
+
+
+@pytest.mark.parametrize("args,needles", [
+    (("cost", "--space", "nope", "--arch", "0"), ("unknown search space 'nope'",)),
+    (("cost", "--space", "scarlet-s1", "--arch", "0,1"), ("has 2 layers",)),
+    (("cost", "--space", "scarlet-s1", "--arch", "9" + ",0" * 18), ("layer 0", "allowed")),
+    (("cost", "--space", "scarlet-s1", "--arch", "0", "--width", "-1"), ("width",)),
+    (("cost", "--space", "scarlet-s1", "--arch", "0", "--option", "bogus=1"), ("bogus",)),
+    (("train", "--run-dir", "{tmp}/r", "--set", "train.epochs=many"), ("train.epochs", "int")),
+    (("train", "--run-dir", "{tmp}/r", "--set", "trian.epochs=1"), ("unknown config field 'trian'",)),
+    (("train", "--run-dir", "{tmp}/r", "--config", "{tmp}/missing.yaml"), ("config file not found",)),
+    (("train", "--run-dir", "{tmp}/r", "--set", "data.root={tmp}", "--set", "data.name=cifar10"), ("CIFAR",)),
+    (("search", "--supernet", "{tmp}", "--run-dir", "{tmp}/s"), ("no checkpoint",)),
+    (("search", "--supernet", "{tmp}/bad.pt", "--run-dir", "{tmp}/s"), ("corrupted",)),
+    (("export", "--supernet", "{tmp}/bad.pt", "--arch", "0", "--out", "{tmp}/e"), ("corrupted",)),
+    (("bogus-command",), ("invalid choice",)),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, args, needles):
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    r = run(*(a.format(tmp=tmp_path) for a in args))
+    assert_one_line_error(r, *needles)
