@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Callable, IO
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None],
+                 before_replace: Callable[[], None] | None = None) -> None:
     """Call `write(f)` on a temporary file and atomically move it to `path` once complete.
 
     On any failure (including a full disk) the temporary file is removed and `path` is untouched.
+    `before_replace` runs once the new content is safely on disk, just before the rename.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -20,6 +22,8 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

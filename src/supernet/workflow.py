@@ -87,7 +87,7 @@ def _prepare_run(run_dir: Path, cfg: Config, resume: bool) -> None:
     ckpt_dir = run_dir / "checkpoints"
     if ckpt_dir.exists():
         remove_stale_temporaries(ckpt_dir)
-    if not resume and (ckpt_dir / LAST).exists():
+    if not resume and find_checkpoint(ckpt_dir) is not None:
         raise CheckpointError(f"{run_dir} already holds a training run; pass --resume to continue it "
                               f"or choose another --run-dir (nothing was overwritten)")
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -19,14 +19,27 @@ _LAYOUT = {
 }
 
 
-def _unpickle(path: Path) -> dict[bytes, Any]:
-    """Load one CIFAR batch. pickle can execute arbitrary code: only load datasets you trust.
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that builds only what CIFAR batches contain (dicts, lists, bytes, numpy arrays).
 
-    Pickle is the official CIFAR distribution format, hence its use here.
+    Pickle is the official CIFAR format; a plain `pickle.load` would run any code a tampered file
+    names, so every other global is refused.
     """
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
+
+
+def _unpickle(path: Path) -> dict[bytes, Any]:
+    """Load one CIFAR batch with the restricted unpickler."""
     try:
         with open(path, "rb") as f:
-            obj = pickle.load(f, encoding="bytes")
+            obj = _CifarUnpickler(f, encoding="bytes").load()
     except Exception as e:  # pickle raises many exception types for corrupt input
         raise DatasetError(f"cannot read CIFAR batch {path}: {type(e).__name__}: {e}; "
                            "re-download the python version of the dataset") from e

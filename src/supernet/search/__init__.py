@@ -1,6 +1,9 @@
 """Architecture search over a trained supernet: problems, evaluators, strategies."""
+from supernet.search.ces import CES_OBJECTIVES, Ces, CesConfig
 from supernet.search.evaluator import Evaluator, MemoEvaluator, TableEvaluator, as_metrics
 from supernet.search.evolution import Evolution, EvolutionConfig
+from supernet.search.journal import Journal, evaluation_key, run_journaled
+from supernet.search.nsga2 import SCARLET_OBJECTIVES, Nsga2, Nsga2Config
 from supernet.search.objectives import (
     EVAL_METRICS,
     Constraint,
@@ -22,14 +25,21 @@ from supernet.search.strategy import (
 )
 
 __all__ = [
+    "CES_OBJECTIVES",
     "EVAL_METRICS",
+    "SCARLET_OBJECTIVES",
+    "Ces",
+    "CesConfig",
     "Constraint",
     "CostFn",
     "Evaluator",
     "Evolution",
     "EvolutionConfig",
+    "Journal",
     "Leaderboard",
     "MemoEvaluator",
+    "Nsga2",
+    "Nsga2Config",
     "Objective",
     "Problem",
     "RandomSearch",
@@ -41,10 +51,12 @@ __all__ = [
     "as_metrics",
     "constraint_from_cli",
     "create_strategy",
+    "evaluation_key",
     "format_number",
     "list_strategies",
     "make_config",
     "register_strategy",
+    "run_journaled",
     "run_search",
     "sample_feasible",
 ]

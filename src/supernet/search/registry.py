@@ -6,7 +6,9 @@ import random
 from typing import Any, Callable
 
 from supernet.errors import ConfigError
+from supernet.search.ces import Ces, CesConfig
 from supernet.search.evolution import Evolution, EvolutionConfig
+from supernet.search.nsga2 import Nsga2, Nsga2Config
 from supernet.search.objectives import CostFn, Problem
 from supernet.search.random_search import RandomSearch, RandomSearchConfig
 from supernet.search.strategy import Strategy
@@ -51,5 +53,15 @@ def _evolution(space, problem, costs, rng, **config) -> Strategy:
     return Evolution(space, problem, costs, rng, make_config("evolution", EvolutionConfig, config))
 
 
+def _nsga2(space, problem, costs, rng, **config) -> Strategy:
+    return Nsga2(space, problem, costs, rng, make_config("nsga2", Nsga2Config, config))
+
+
+def _ces(space, problem, costs, rng, **config) -> Strategy:
+    return Ces(space, problem, costs, rng, make_config("ces", CesConfig, config))
+
+
 register_strategy("random", _random)
 register_strategy("evolution", _evolution)
+register_strategy("nsga2", _nsga2)
+register_strategy("ces", _ces)

@@ -24,20 +24,31 @@ DEFAULT_MAX_DRAWS = 10_000
 @dataclass
 class SearchResult:
     """The outcome of a search. `history` rows: step ("generation"/"iteration"), "arch"
-    (string), "metrics", "feasible", "best" (best arch so far, string) and "best_score"."""
+    (string), "metrics", "feasible", "best" (best arch so far, string) and "best_score".
+
+    Multi-objective strategies also fill `pareto` (the first non-dominated front of every
+    feasible evaluated arch) and `ranks` (arch string -> 1-based non-domination rank of every
+    evaluated arch; 1 = Pareto front). Both stay out of `to_dict()` when None."""
 
     best: Arch
     best_metrics: Metrics
     topk: list[tuple[Arch, Metrics]]
     history: list[dict[str, Any]] = field(default_factory=list)
+    pareto: list[tuple[Arch, Metrics]] | None = None
+    ranks: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "best": self.best.to_string(),
             "best_metrics": dict(self.best_metrics),
             "topk": [{"arch": a.to_string(), "metrics": dict(m)} for a, m in self.topk],
             "history": [dict(row) for row in self.history],
         }
+        if self.pareto is not None:
+            out["pareto"] = [{"arch": a.to_string(), "metrics": dict(m)} for a, m in self.pareto]
+        if self.ranks is not None:
+            out["ranks"] = dict(self.ranks)
+        return out
 
 
 @runtime_checkable

@@ -46,6 +46,7 @@ class SearchSpace:
     head: tuple[BlockConfig, ...]
     options: Mapping[str, Any] = field(default_factory=dict)
     named_archs: Mapping[str, str] = field(default_factory=dict)
+    compact_digits: bool = False  # also parse one digit per layer written together (`02012100`)
 
     @property
     def num_layers(self) -> int:
@@ -65,6 +66,9 @@ class SearchSpace:
             if key in self.named_archs:
                 return self.parse_arch(self.named_archs[key])
             tokens = split_tokens(text)
+            if (self.compact_digits and len(tokens) == 1 and len(tokens[0]) == self.num_layers > 1
+                    and tokens[0].isascii() and tokens[0].isdigit()):
+                tokens = list(tokens[0])
         else:
             tokens = [str(t) for t in text]
         if len(tokens) != self.num_layers:

@@ -27,7 +27,9 @@ class Checkpoint:
 def save_checkpoint(folder: Path, meta: dict[str, Any], state: dict[str, Any]) -> Path:
     """Write `last.pt` atomically; the checkpoint it replaces becomes `prev.pt`.
 
-    At every instant `last.pt` is a complete checkpoint (or absent before the first save).
+    The new file is complete on disk before `last.pt` is renamed to `prev.pt` and the new file
+    to `last.pt`; a kill between the two renames leaves `prev.pt` complete and `last.pt` absent,
+    which `find_checkpoint` handles. A previous checkpoint is therefore always complete.
     """
     folder = Path(folder)
     payload = {"format": FORMAT, "meta": json.dumps({"format": FORMAT, **meta}), "state": state}
@@ -35,17 +37,13 @@ def save_checkpoint(folder: Path, meta: dict[str, Any], state: dict[str, Any]) -
     torch.save(payload, buffer)
     data = buffer.getvalue()
     last = folder / LAST
-    if last.exists():
-        _link_previous(last, folder / PREVIOUS)
-    atomic_write(last, lambda f: f.write(data))
+
+    def keep_previous() -> None:
+        if last.exists():
+            os.replace(last, folder / PREVIOUS)
+
+    atomic_write(last, lambda f: f.write(data), before_replace=keep_previous)
     return last
-
-
-def _link_previous(last: Path, previous: Path) -> None:
-    tmp = previous.with_name(f".{previous.name}.link.tmp")
-    tmp.unlink(missing_ok=True)
-    os.link(last, tmp)
-    os.replace(tmp, previous)
 
 
 def load_checkpoint(path: Path, expect: dict[str, Any] | None = None) -> Checkpoint:
@@ -71,13 +69,28 @@ def load_checkpoint(path: Path, expect: dict[str, Any] | None = None) -> Checkpo
 
 
 def find_checkpoint(folder: Path, fallback: bool = False) -> Path | None:
-    """The checkpoint to resume from: `last.pt`, or `prev.pt` when `fallback` is set."""
-    name = PREVIOUS if fallback else LAST
-    path = Path(folder) / name
-    return path if path.exists() else None
+    """The checkpoint to resume from: `last.pt`, or `prev.pt` when `fallback` is set or when a
+    kill between the two renames of `save_checkpoint` left no `last.pt`."""
+    last, previous = Path(folder) / LAST, Path(folder) / PREVIOUS
+    if fallback or not last.exists():
+        return previous if previous.exists() else None
+    return last
 
 
 def remove_stale_temporaries(folder: Path) -> None:
     """Delete temporary files left by a process killed mid-write (call with the run lock held)."""
     for tmp in Path(folder).glob(".*.tmp"):
         tmp.unlink(missing_ok=True)
+
+
+def set_aside_last(folder: Path) -> Path | None:
+    """Rename a (bad) `last.pt` to `last.<n>.bad.pt` so that the next save does not rotate it into
+    `prev.pt`; the file is kept, never deleted."""
+    last = Path(folder) / LAST
+    if not last.exists():
+        return None
+    n = 0
+    while (target := last.with_name(f"last.{n}.bad.pt")).exists():
+        n += 1
+    os.replace(last, target)
+    return target

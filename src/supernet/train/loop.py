@@ -16,7 +16,7 @@ from torch import nn
 
 from supernet.errors import SupernetError
 from supernet.space.arch import Arch
-from supernet.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from supernet.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, set_aside_last
 
 PathsForStep = Callable[[int, int], Sequence[Arch | None]]
 Forward = Callable[[torch.Tensor, Arch | None], torch.Tensor]
@@ -85,6 +85,8 @@ class Trainer:
         if path is None:
             return False
         ckpt = load_checkpoint(path, expect=self._identity())
+        if fallback:
+            set_aside_last(self.ckpt_dir)
         self.model.load_state_dict(ckpt.state["model"])
         self.optimizer.load_state_dict(ckpt.state["optimizer"])
         torch.set_rng_state(ckpt.state["torch_rng"])

@@ -1,0 +1,116 @@
+"""PAD-NAS Constrained Evolutionary Search (CES, Wang et al., section 3): NSGA-II with hard
+cheap constraints, as ask/tell.
+
+    max accuracy, min latency   s.t.  Lat_min <= latency <= Lat_max
+
+* The objectives come from the Problem (default for PAD-NAS: CES_OBJECTIVES); the latency
+  bounds are its cheap constraints (any cheap constraint works: macs, params, latency_ms...).
+* Children violating a cheap constraint are discarded at crossover and mutation and
+  regenerated (never evaluated); nothing else is discarded: every evaluated arch is sorted by
+  non-domination rank and crowding distance (constraints on evaluation metrics, if any, only
+  rank violators after all satisfying archs).
+* Two-point crossover (probability `crossover_prob`, else a copy of the first parent), then
+  polynomial mutation (Deb) of each layer with probability `mutation_prob` (default 1/L): the
+  choice index is treated as a real value in [-0.5, C - 0.5], perturbed with distribution index
+  `eta` and rounded to the nearest choice (pymoo's integer recipe, which uses eta = 3).
+* Population 64 and 40 iterations (PAD-NAS section 4).
+* The result's `ranks` maps every evaluated arch to its 1-based non-domination rank among all
+  evaluated archs (PAD-NAS estimates operation frequencies from the archs with rank < 10);
+  `pareto` is the rank-1 front, `topk` the most accurate archs satisfying the constraints.
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Mapping
+
+from supernet.errors import ConfigError
+from supernet.search.nsga2 import NsgaBase, _check_probability
+from supernet.search.objectives import CostFn, Objective, Problem
+from supernet.search.random_search import require_positive
+from supernet.search.strategy import DEFAULT_MAX_DRAWS, Metrics
+from supernet.space.arch import Arch
+from supernet.space.space import SearchSpace
+
+CES_OBJECTIVES: tuple[Objective, ...] = (
+    Objective("accuracy", maximize=True),
+    Objective("latency_ms", maximize=False),
+)
+
+
+@dataclass(frozen=True)
+class CesConfig:
+    """Defaults: PAD-NAS section 4 (population 64, 40 iterations)."""
+
+    population: int = 64
+    iterations: int = 40
+    topk: int = 10
+    crossover_prob: float = 0.9
+    mutation_prob: float | None = None  # per layer; None -> 1 / number of layers
+    eta: float = 3.0  # polynomial mutation distribution index
+    max_attempts: int = 20  # tries per child to satisfy the cheap constraints / avoid duplicates
+    max_draws: int = DEFAULT_MAX_DRAWS
+    ranges: Mapping[str, tuple[float, float]] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("population", "topk", "max_attempts", "max_draws"):
+            require_positive(name, getattr(self, name))
+        if not isinstance(self.iterations, int) or self.iterations < 0:
+            raise ConfigError(f"iterations must be a non-negative integer, got {self.iterations!r}")
+        _check_probability("crossover_prob", self.crossover_prob)
+        if self.mutation_prob is not None:
+            _check_probability("mutation_prob", self.mutation_prob)
+        if not isinstance(self.eta, (int, float)) or not math.isfinite(self.eta) or self.eta < 0:
+            raise ConfigError(f"eta must be a non-negative number, got {self.eta!r}")
+
+
+class Ces(NsgaBase):
+    """PAD-NAS constrained evolutionary search; see the module docstring."""
+
+    def __init__(self, space: SearchSpace, problem: Problem, costs: CostFn, rng: random.Random,
+                 config: CesConfig | None = None) -> None:
+        self.config = cfg = config or CesConfig()
+        super().__init__(space, problem, costs, rng, population=cfg.population, generations=cfg.iterations,
+                         topk=cfg.topk, max_attempts=cfg.max_attempts, max_rounds=1,
+                         max_draws=cfg.max_draws, ranges=cfg.ranges)
+        self.mutation_prob = 1.0 / space.num_layers if cfg.mutation_prob is None else cfg.mutation_prob
+
+    def _vary(self) -> tuple[Arch, str]:
+        a, b = self.tournament(), self.tournament()
+        crossed = self.rng.random() < self.config.crossover_prob
+        child = self.crossover(a, b) if crossed else a
+        return self.mutate(child), "crossover" if crossed else "mutation"
+
+    def crossover(self, a: Arch, b: Arch) -> Arch:
+        """Two-point crossover: b's layers between two cut points, a's elsewhere (or vice versa)."""
+        if self.rng.random() < 0.5:
+            a, b = b, a
+        lo, hi = sorted((self.rng.randrange(len(a) + 1), self.rng.randrange(len(a) + 1)))
+        return Arch(a.ops[:lo] + b.ops[lo:hi] + a.ops[hi:])
+
+    def mutate(self, arch: Arch) -> Arch:
+        ops = list(arch.ops)
+        for i, layer in enumerate(self.space.layers):
+            if self.rng.random() < self.mutation_prob:
+                ops[i] = layer.choices[self.polynomial(layer.choices.index(ops[i]), len(layer.choices))]
+        return Arch(tuple(ops))
+
+    def polynomial(self, index: int, n: int) -> int:
+        """Deb's polynomial mutation of a choice index in [-0.5, n - 0.5], rounded to a choice."""
+        if n < 2:
+            return index
+        low, high = -0.5, n - 0.5
+        span, eta, r = high - low, float(self.config.eta), self.rng.random()
+        power = 1.0 / (eta + 1.0)
+        if r <= 0.5:
+            val = 2.0 * r + (1.0 - 2.0 * r) * (1.0 - (index - low) / span) ** (eta + 1.0)
+            delta = val ** power - 1.0
+        else:
+            val = 2.0 * (1.0 - r) + 2.0 * (r - 0.5) * (1.0 - (high - index) / span) ** (eta + 1.0)
+            delta = 1.0 - val ** power
+        y = min(max(index + delta * span, low), high)
+        return min(n - 1, max(0, math.floor(y + 0.5)))
+
+    def _final(self, pareto: list[tuple[Arch, Metrics]]) -> list[tuple[Arch, Metrics]]:
+        return [(a, m) for a, m in self.board.top(len(self.board)) if self.problem.check_all(m)][: self.k]

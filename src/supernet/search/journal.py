@@ -1,0 +1,147 @@
+"""An SQLite journal of a search: every evaluated arch with its metrics, committed as it happens.
+
+Rows are keyed by (cache_key, arch). The cache key names what an evaluation depends on
+(`evaluation_key(checkpoint digest, evaluation settings)`), so one journal file is also an
+evaluation cache for later searches on the same supernet. A search killed at any point resumes
+with `run_journaled`: strategies are deterministic in their seed and the evaluation results, so
+replaying the journal as a cache re-traces the same trajectory and evaluates only what is missing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from supernet.errors import SearchError, SpaceError
+from supernet.search.strategy import Metrics, SearchResult, Strategy, run_search
+from supernet.space.arch import Arch
+from supernet.space.space import SearchSpace
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS evaluations (
+    cache_key TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    generation INTEGER,
+    seconds REAL,
+    recorded_at REAL NOT NULL,
+    PRIMARY KEY (cache_key, arch)
+)
+"""
+_COLUMNS = ["cache_key", "arch", "metrics", "generation", "seconds", "recorded_at"]
+
+
+def evaluation_key(checkpoint_digest: str, settings: Any) -> str:
+    """`<checkpoint digest>:<hash of the evaluation settings>` (a dataclass or a mapping)."""
+    if dataclasses.is_dataclass(settings) and not isinstance(settings, type):
+        settings = dataclasses.asdict(settings)
+    blob = json.dumps(settings, sort_keys=True, default=str).encode()
+    return f"{checkpoint_digest}:{hashlib.sha256(blob).hexdigest()[:16]}"
+
+
+class Journal:
+    """`Journal(path)`; WAL mode, one autocommitted row per `record`. Usable as a context manager."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        try:
+            self._conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across process kills in WAL mode
+            self._conn.execute(_SCHEMA)
+            columns = [row[1] for row in self._conn.execute("PRAGMA table_info(evaluations)")]
+        except sqlite3.Error as e:
+            self.close()
+            raise SearchError(f"{self.path}: not a usable search journal ({e})") from None
+        if columns != _COLUMNS:
+            self.close()
+            raise SearchError(f"{self.path}: not a search journal (table 'evaluations' has columns {', '.join(columns)})")
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _execute(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+        if self._conn is None:
+            raise SearchError(f"{self.path}: the journal is closed")
+        try:
+            return self._conn.execute(sql, args)
+        except sqlite3.Error as e:
+            raise SearchError(f"{self.path}: search journal error ({e})") from None
+
+    def record(self, key: str, arch: Arch, metrics: Mapping[str, float], generation: int | None = None,
+               seconds: float | None = None) -> bool:
+        """Commit one evaluation; False (and nothing written) if (key, arch) is already there."""
+        cur = self._execute(
+            "INSERT OR IGNORE INTO evaluations VALUES (?, ?, ?, ?, ?, ?)",
+            (key, arch.to_string(), json.dumps(dict(metrics)), generation, seconds, time.time()),
+        )
+        return cur.rowcount == 1
+
+    def rows(self, key: str | None = None) -> list[dict[str, Any]]:
+        """Rows in recording order (all keys when `key` is None); metrics decoded."""
+        where, args = ("WHERE cache_key = ?", (key,)) if key is not None else ("", ())
+        cur = self._execute(f"SELECT {', '.join(_COLUMNS)} FROM evaluations {where} ORDER BY rowid", args)
+        out = []
+        for values in cur.fetchall():
+            row = dict(zip(_COLUMNS, values))
+            try:
+                row["metrics"] = json.loads(row["metrics"])
+            except (TypeError, ValueError):
+                raise SearchError(f"{self.path}: corrupted metrics for arch '{row['arch']}'") from None
+            row["key"] = row.pop("cache_key")
+            out.append(row)
+        return out
+
+    def lookup(self, key: str, space: SearchSpace | None = None) -> dict[Arch, Metrics]:
+        """Arch -> metrics of every evaluation under `key` (arch strings parsed by `space` if given)."""
+        cache: dict[Arch, Metrics] = {}
+        for row in self.rows(key):
+            try:
+                arch = space.parse_arch(row["arch"]) if space is not None else Arch(tuple(row["arch"].split(",")))
+            except SpaceError as e:
+                raise SearchError(f"{self.path}: journal arch does not fit the space: {e}") from None
+            cache[arch] = {k: float(v) for k, v in row["metrics"].items()}
+        return cache
+
+    def __len__(self) -> int:
+        return int(self._execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
+
+
+def run_journaled(
+    strategy: Strategy,
+    evaluate: Callable[[Arch], Mapping[str, float]],
+    journal: Journal,
+    key: str,
+    space: SearchSpace | None = None,
+    on_evaluated: Callable[[Arch, Metrics], None] | None = None,
+) -> SearchResult:
+    """`run_search` with the journal as cache and every new evaluation recorded (generation,
+    seconds) as soon as it is done: re-running after a crash evaluates only what is missing."""
+    seconds: dict[Arch, float] = {}
+
+    def timed(arch: Arch) -> Mapping[str, float]:
+        start = time.perf_counter()
+        metrics = evaluate(arch)
+        seconds[arch] = time.perf_counter() - start
+        return metrics
+
+    def record(arch: Arch, metrics: Metrics) -> None:
+        step = getattr(strategy, "generation", getattr(strategy, "told", None))
+        journal.record(key, arch, metrics, step if isinstance(step, int) else None, seconds.pop(arch, None))
+        if on_evaluated is not None:
+            on_evaluated(arch, metrics)
+
+    return run_search(strategy, timed, record, journal.lookup(key, space))

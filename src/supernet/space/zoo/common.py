@@ -1,0 +1,85 @@
+"""Builders shared by the zoo's chain spaces: stage layouts, classifier heads, arch notation."""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any, Callable, Sequence
+
+from supernet.errors import SpaceError
+from supernet.space.space import LayerSpec, SearchSpace
+
+# (output channels, number of layers, stride of the first layer)
+Stage = tuple[int, int, int]
+# choices(index of the layer in its stage, whether the layer keeps its input shape) -> op names
+ChoiceRule = Callable[[int, bool], Sequence[str]]
+
+
+def options_of(**options: Any) -> dict[str, Any]:
+    """A factory's options as stored on the space (tuples as lists, so they stay JSON values)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+
+
+def stage_depths(stages: Sequence[Stage], layers_per_stage: Sequence[int] | None) -> tuple[int, ...]:
+    if layers_per_stage is None:
+        return tuple(s[1] for s in stages)
+    depths = tuple(layers_per_stage)
+    if len(depths) != len(stages) or min(depths) < 1:
+        raise SpaceError(f"layers_per_stage needs {len(stages)} positive ints, got {list(depths)}")
+    return depths
+
+
+def stage_layers(cin: int, stages: Sequence[Stage], choices: ChoiceRule, act: str,
+                 channels: Callable[[int], int] = lambda c: c,
+                 layers_per_stage: Sequence[int] | None = None) -> tuple[tuple[LayerSpec, ...], int]:
+    """The searchable layers of a stage layout, and the width they end with."""
+    layers = []
+    for (ch, _, stride), depth in zip(stages, stage_depths(stages, layers_per_stage)):
+        for i in range(depth):
+            cout, s = channels(ch), (stride if i == 0 else 1)
+            layers.append(LayerSpec(cin, cout, s, tuple(choices(i, s == 1 and cin == cout)), act))
+            cin = cout
+    return tuple(layers), cin
+
+
+def classifier_head(cin: int, head_channels: int, num_classes: int, act: str, dropout: float = 0.0,
+                    bias: bool = True) -> tuple[dict[str, Any], ...]:
+    """1x1 conv + BN + act, global average pool, dropout, linear."""
+    return (
+        {"type": "conv", "in": cin, "out": head_channels, "kernel": 1, "act": act},
+        {"type": "pool"},
+        {"type": "dropout", "p": dropout},
+        {"type": "linear", "in": head_channels, "out": num_classes, "bias": bias},
+    )
+
+
+_IBN_TOKEN = re.compile(r"^(?P<e>\d+)-(?P<k>\d+)(?P<se>\+?)$")
+
+
+def ibn_arch(text: str) -> str:
+    """The papers' figure notation as op names: `3-7` -> e3k7, `3-7+` -> e3k7_se, `ID` -> id;
+    `|` (stage bars) and whitespace separate layers."""
+    ops = []
+    for token in re.split(r"[\s|,]+", text.strip()):
+        if not token:
+            continue
+        if token.lower() == "id":
+            ops.append("id")
+            continue
+        m = _IBN_TOKEN.match(token)
+        if not m:
+            raise ValueError(f"bad layer {token!r} in {text!r}")
+        ops.append(f"e{m['e']}k{m['k']}" + ("_se" if m["se"] else ""))
+    return ",".join(ops)
+
+
+def with_named_archs(space: SearchSpace, archs: dict[str, str]) -> SearchSpace:
+    """`space` with those of `archs` (lowercase name -> op names) that are members of it: a named
+    arch is offered only where the layout and choices it was published with are available."""
+    kept = {}
+    for name, text in archs.items():
+        try:
+            space.parse_arch(text)
+        except SpaceError:
+            continue
+        kept[name.lower()] = text
+    return replace(space, named_archs={**space.named_archs, **kept})

@@ -1,0 +1,51 @@
+"""SPOS ShuffleNetV2 block space (Guo et al., ECCV 2020, Table 2): 20 choice blocks, 4^20 archs.
+
+3x3 conv 16 stride 2 + BN + ReLU (no max-pool); choice blocks in stages of 4/4/8/4 with output
+widths 64/160/320/640, stride 2 at each stage's first block, middle width = half the output;
+1x1 conv 1024 + BN + ReLU, global pool, dropout, linear without bias.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from supernet.errors import SpaceError
+from supernet.ops.shufflenet import SHUFFLE_OPS
+from supernet.space.registry import register_space
+from supernet.space.space import SearchSpace
+from supernet.space.zoo.common import classifier_head, options_of, stage_layers, with_named_archs
+from supernet.space.zoo.mobilenet import _check, make_divisible
+
+SPOS_STAGES = ((64, 4, 2), (160, 4, 2), (320, 8, 2), (640, 4, 2))
+# The searched model released with SPOS (README of megvii-model/SinglePathOneShot): 323M FLOPs, 3.5M params.
+SPOS_ARCHS = {"spos-searched": "2,1,0,1,2,0,2,0,2,0,2,3,0,0,0,0,3,2,3,3"}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "imagenet": {"width": 1.0, "resolution": 224, "input_channels": 3, "num_classes": 1000},
+    "cifar": {"width": 0.5, "resolution": 32, "input_channels": 3, "num_classes": 10, "stem_stride": 1},
+    "fashion-mnist": {"width": 0.25, "resolution": 28, "input_channels": 1, "num_classes": 10, "stem_stride": 1,
+                      "head_channels": 256},
+}
+
+
+@register_space("spos-shufflenet", "SPOS ShuffleNetV2 blocks: 20 layers of choice_3/5/7/x (4^20)", PRESETS)
+def spos_shufflenet(width: float = 1.0, resolution: int = 224, input_channels: int = 3, num_classes: int = 1000,
+                    stem_stride: int = 2, head_channels: int = 1024, layers_per_stage: tuple[int, ...] | None = None,
+                    dropout: float = 0.1) -> SearchSpace:
+    _check(width, resolution, input_channels, num_classes, stem_stride)
+    options = options_of(width=width, resolution=resolution, input_channels=input_channels, num_classes=num_classes,
+                         stem_stride=stem_stride, head_channels=head_channels, layers_per_stage=layers_per_stage,
+                         dropout=dropout)
+    c = lambda ch: make_divisible(ch * width)  # noqa: E731  (multiples of 8: halves split evenly)
+    stem_ch = c(16)
+    stem = ({"type": "conv", "in": input_channels, "out": stem_ch, "kernel": 3, "stride": stem_stride,
+             "act": "relu"},)
+    layers, cout = stage_layers(stem_ch, SPOS_STAGES, lambda i, keeps: SHUFFLE_OPS, "relu", c, layers_per_stage)
+    narrow = [i for i, l in enumerate(layers) if l.stride == 2 and l.out_channels <= l.in_channels]
+    if narrow:  # a stride-2 unit concatenates its projected input with main-branch channels
+        raise SpaceError(f"width {width} leaves layer {narrow[0]} no wider than its input "
+                         f"({layers[narrow[0]].in_channels} -> {layers[narrow[0]].out_channels}); use a larger width")
+    head = classifier_head(cout, make_divisible(head_channels * max(1.0, width)), num_classes, "relu", dropout,
+                           bias=False)
+    space = SearchSpace("spos-shufflenet", (input_channels, resolution, resolution), num_classes, stem, layers,
+                        head, options)
+    return with_named_archs(space, SPOS_ARCHS)

@@ -1,0 +1,86 @@
+"""Checks generated from the space registry: every registered space builds at a small size, its
+supernet runs, and exported models match the supernet path and the cost table."""
+import random
+
+import pytest
+import torch
+
+from supernet.cost import CostTable
+from supernet.cost.counter import count_macs, count_params
+from supernet.model.export import export_model
+from supernet.model.supernet import Supernet, SupernetOptions
+from supernet.space import create_space, list_spaces
+
+SMALL = "fashion-mnist"
+SPACES = [e.name for e in list_spaces()]
+
+
+def _trained_like(net):
+    """Non-trivial BN statistics and affine values, so that a wrong weight copy shows up."""
+    g = torch.Generator().manual_seed(0)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5, generator=g)
+            m.running_var.uniform_(0.5, 2.0, generator=g)
+            if m.affine:
+                m.weight.data.uniform_(0.5, 1.5, generator=g)
+                m.bias.data.uniform_(-0.5, 0.5, generator=g)
+    return net.eval()
+
+
+def _archs(space, n, seed=0):
+    rng = random.Random(seed)
+    return [space.sample(rng) for _ in range(n)] + [space.parse_arch(a) for a in sorted(space.named_archs)]
+
+
+def test_registry_holds_the_zoo():
+    assert {"fairnas", "scarlet-s1", "scarlet-s2", "proxyless", "spos-shufflenet", "nas-bench-macro"} <= set(SPACES)
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_defaults_and_small_preset_build(name):
+    entry = next(e for e in list_spaces() if e.name == name)
+    assert SMALL in entry.presets
+    full, small = create_space(name), create_space(name, preset=SMALL)
+    assert small.input_shape == (1, 28, 28) and small.num_classes == 10
+    assert full.num_layers == small.num_layers
+    assert dict(small.options) == {**dict(full.options), **{k: (list(v) if isinstance(v, tuple) else v)
+                                                            for k, v in entry.presets[SMALL].items()}}
+    assert create_space(name, **small.options).fingerprint() == small.fingerprint()  # options rebuild it
+    for text in full.named_archs.values():  # named archs are members of the space
+        assert full.parse_arch(text) == full.parse_arch(full.parse_arch(text).to_string())
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_supernet_forward_gives_logits(name):
+    space = create_space(name, preset=SMALL)
+    net = Supernet(space)
+    x = torch.randn(2, *space.input_shape)
+    for arch in _archs(space, 3)[:4]:
+        assert net(x, arch).shape == (2, space.num_classes)
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_export_matches_supernet_path_and_cost_table(name):
+    space = create_space(name, preset=SMALL)
+    table = CostTable.build(space, "skip")
+    net = _trained_like(Supernet(space, SupernetOptions("skip")))
+    x = torch.randn(3, *space.input_shape)
+    for arch in _archs(space, 3, seed=1):
+        model = export_model(net, arch).eval()
+        cost = table.query(arch)
+        assert count_macs(model, space.input_shape) == cost.macs, arch
+        assert count_params(model) == cost.params, arch
+        with torch.no_grad():
+            torch.testing.assert_close(model(x), net(x, arch), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", [n for n in SPACES if any("id" in l.choices for l in create_space(n).layers)])
+def test_els_export_costs_match_cost_table(name):
+    space = create_space(name, preset=SMALL)
+    table = CostTable.build(space, "els")
+    net = Supernet(space, SupernetOptions("els"))
+    for arch in _archs(space, 2, seed=2):
+        model = export_model(net, arch)
+        assert count_macs(model, space.input_shape) == table.query(arch).macs
+        assert count_params(model) == table.query(arch).params
