@@ -23,8 +23,8 @@ def _config_args(p: argparse.ArgumentParser) -> None:
                    help="override a config field, e.g. --set train.epochs=3 (repeatable)")
 
 
-def _space_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--space", required=True, help="search space name (see `supernet spaces`)")
+def _space_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--space", required=required, help="search space name (see `supernet spaces`)")
     p.add_argument("--preset", help="space preset, e.g. imagenet or fashion-mnist")
     for name, kind in (("width", float), ("resolution", int), ("input-channels", int), ("num-classes", int),
                        ("stem-stride", int)):
@@ -94,8 +94,12 @@ def cmd_cost(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from supernet.workflow import train_supernet
 
+    import contextlib
+
+    from supernet.train.distributed import is_main_process
+
     cfg = _load_config(args)
-    with _lock(args.run_dir):
+    with _lock(args.run_dir) if is_main_process() else contextlib.nullcontext():  # torchrun: rank 0 locks
         result = train_supernet(cfg, Path(args.run_dir), resume=args.resume, fallback=args.fallback)
     last = result["epochs"][-1] if result["epochs"] else None
     print(f"trained {result['global_step']} steps into {args.run_dir}"
@@ -104,15 +108,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from supernet.workflow import search_supernet
+    from supernet.workflow import search_supernet, search_table
 
     cfg = _load_config(args)
-    for key in ("strategy", "max_macs", "min_macs", "max_params", "min_params", "min_acc", "seed"):
+    for key in ("strategy", "max_macs", "min_macs", "max_params", "min_params", "min_acc", "seed", "population",
+                "iterations"):
         value = getattr(args, key)
         if value is not None:
             setattr(cfg.search, key, value)
+    if bool(args.supernet) == bool(args.table):
+        raise ConfigError("give exactly one of --supernet RUN (search a supernet) or --table CSV (with --space)")
     with _lock(args.run_dir):
-        out = search_supernet(cfg, Path(args.supernet), Path(args.run_dir))
+        if args.supernet:
+            out = search_supernet(cfg, Path(args.supernet), Path(args.run_dir), resume=args.resume)
+        else:
+            if not args.space:
+                raise ConfigError("--table needs --space NAME (and the space options the table was made for)")
+            out = search_table(cfg, Path(args.table), _space_from_args(args), Path(args.run_dir), args.identity,
+                               resume=args.resume)
     print(f"best {out['best']}  " + "  ".join(f"{k}={v:.4g}" for k, v in out["best_metrics"].items()))
     print(f"{out['evaluations']} archs evaluated in {out['seconds']:.1f}s; results in {args.run_dir}/result.json")
     return 0
@@ -154,6 +167,56 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_groundtruth(args: argparse.Namespace) -> int:
+    from supernet.analysis.groundtruth import parse_shard, read_arch_file, run_groundtruth, sample_archs
+    from supernet.workflow import build_space, load_data
+
+    cfg = _load_config(args)
+    shard = parse_shard(args.shard)
+    archs = None
+    if args.archs or args.sample:
+        space = build_space(cfg, load_data(cfg))
+        archs = read_arch_file(space, args.archs) if args.archs else sample_archs(space, args.sample, args.seed)
+    out = run_groundtruth(cfg, Path(args.run_dir), archs, shard, log=print)
+    busy = f", {len(out['busy'])} busy in another process" if out["busy"] else ""
+    print(f"shard {shard[0]}/{shard[1]}: trained {len(out['trained'])}, skipped {len(out['skipped'])} finished{busy}; "
+          f"{out['rows']}/{out['total']} archs in {out['csv']}")
+    return 0
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    from supernet.analysis.ranking import default_config, format_rank, rank_supernets
+
+    cfg = default_config(args.supernet[0], args.config, args.overrides)
+    with _lock(args.run_dir):
+        out = rank_supernets(cfg, args.supernet, args.groundtruth, Path(args.run_dir), k=args.topk,
+                             improvement_at=args.improvement_at, log=lambda m: print(m, file=sys.stderr))
+    print(format_rank(out))
+    print(f"results in {args.run_dir}/rank.json, predictions.csv, " + ", ".join(out["figures"]))
+    return 0
+
+
+def cmd_similarity(args: argparse.Namespace) -> int:
+    from supernet.analysis.ranking import default_config
+    from supernet.analysis.similarity import format_matrix, run_similarity
+
+    cfg = default_config(args.supernet, args.config, args.overrides)
+    with _lock(args.run_dir):
+        out = run_similarity(cfg, args.supernet, args.layer, Path(args.run_dir), arch=args.arch, seed=args.seed,
+                             batch_size=args.batch_size)
+    print(format_matrix(out))
+    print(f"saved {args.run_dir}/similarity.json and similarity.png")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from supernet.analysis.report import build_report
+
+    path = build_report(Path(args.run_dir), args.out)
+    print(f"report written to {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="supernet", description="One-shot weight-sharing NAS: train a supernet once, "
                                                   "search it under budgets, export the winner.")
@@ -176,17 +239,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fallback", action="store_true", help="with --resume: use the previous checkpoint")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("search", help="search a trained supernet under hard constraints")
+    p = sub.add_parser("search", help="search a trained supernet (or a table of accuracies) under hard constraints")
     _config_args(p)
-    p.add_argument("--supernet", required=True, help="supernet run directory or checkpoint file")
+    p.add_argument("--supernet", help="supernet run directory or checkpoint file")
+    p.add_argument("--table", help="CSV of arch,accuracy[,macs,params,...] to search instead of a supernet")
     p.add_argument("--run-dir", required=True)
-    p.add_argument("--strategy", help="evolution (SPOS) or random")
+    p.add_argument("--resume", action="store_true", help="continue a killed search from its journal")
+    p.add_argument("--strategy", choices=("evolution", "random", "nsga2", "ces"),
+                   help="evolution (SPOS), random, nsga2 (SCARLET), ces (PAD-NAS)")
     p.add_argument("--max-macs", help="e.g. 330M")
     p.add_argument("--min-macs")
     p.add_argument("--max-params", help="e.g. 4.5M")
     p.add_argument("--min-params")
     p.add_argument("--min-acc", type=float)
+    p.add_argument("--population", type=int)
+    p.add_argument("--iterations", type=int, help="iterations / generations")
     p.add_argument("--seed", type=int)
+    _space_args(p, required=False)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("export", help="export an arch as a stand-alone model with inherited weights")
@@ -199,13 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.add_argument("--arch", required=True, help="arch string, named arch or a search result.json")
     p.add_argument("--supernet", help="take space and data from this supernet run")
-    p.add_argument("--space", help="or name the space (with --preset/--width/...)")
-    p.add_argument("--preset")
-    for name, kind in (("width", float), ("resolution", int), ("input-channels", int), ("num-classes", int),
-                       ("stem-stride", int)):
-        p.add_argument(f"--{name}", type=kind)
-    p.add_argument("--option", action="append", default=[])
-    p.add_argument("--identity", choices=("skip", "els"), default="skip")
+    _space_args(p, required=False)
     p.add_argument("--run-dir", required=True)
     p.add_argument("--resume", action="store_true")
     p.set_defaults(func=cmd_retrain)
@@ -215,6 +278,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True)
     p.add_argument("--resume", action="store_true")
     p.set_defaults(func=cmd_pipeline)
+
+    p = sub.add_parser("groundtruth", help="train archs stand-alone from scratch: a ground-truth accuracy table")
+    _config_args(p)
+    p.add_argument("--run-dir", required=True)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--archs", help="file with one arch per line (or a CSV with an 'arch' column)")
+    group.add_argument("--sample", type=int, metavar="K", help="sample K distinct random archs")
+    p.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0)")
+    p.add_argument("--shard", metavar="i/n", help="train only archs with index %% n == i (0-based)")
+    p.set_defaults(func=cmd_groundtruth)
+
+    p = sub.add_parser("rank", help="rank ground-truth archs with supernets: Kendall tau, improvement, ...")
+    _config_args(p)
+    p.add_argument("--supernet", action="append", required=True,
+                   help="supernet run directory or checkpoint (repeat for self-consistency)")
+    p.add_argument("--groundtruth", required=True, help="CSV arch,accuracy[,...] (e.g. from `supernet groundtruth`)")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--topk", type=int, help="k for the top-k overlap (default 10%% of the archs)")
+    p.add_argument("--improvement-at", type=int, default=10, help="n for the improvement summary (default 10)")
+    p.set_defaults(func=cmd_rank)
+
+    p = sub.add_parser("similarity", help="cosine similarity between the outputs of one layer's candidates")
+    _config_args(p)
+    p.add_argument("--supernet", required=True, help="supernet run directory or checkpoint file")
+    p.add_argument("--layer", type=int, required=True, help="searchable layer index (0-based)")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--arch", help="path for the layers before --layer (default: a seeded random arch)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.set_defaults(func=cmd_similarity)
+
+    p = sub.add_parser("report", help="a self-contained HTML report of a run directory")
+    p.add_argument("run_dir", help="pipeline run or any single-command run directory")
+    p.add_argument("--out", help="output file (default RUN_DIR/report.html)")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

@@ -37,6 +37,9 @@ class SupernetConfig:
     identity: str = "skip"
     bn_affine: bool = True
     zero_init_residual: bool = True
+    interchoice: str = "none"       # none | bias | split (inter-choice dependent weights, section 3.3)
+    interchoice_depth: int = 1      # bias: D previous choices select the input bias
+    split_epoch: int = 1            # split: op weights are copied per previous choice at this epoch
 
 
 @dataclass
@@ -55,6 +58,9 @@ class TrainConfig:
     checkpoint_every_steps: int = 0
     progress: bool = True
     max_steps_per_epoch: int | None = None
+    constrained_bins: int = 5       # uniform-constrained: equal-width MACs bins over the achievable range
+    drop_rate: float = 0.5          # path-dropout: probability of dropping each candidate
+    health_models: int = 0          # per epoch: val accuracies of this many sampled one-shot models
 
 
 @dataclass
@@ -76,9 +82,9 @@ class SearchConfig:
     min_params: str | None = None
     min_acc: float | None = None
     seed: int = 0
-    population: int = 50
-    iterations: int = 20
-    topk: int = 10
+    population: int | None = None  # None: the strategy's paper default (SPOS 50, SCARLET 70, CES 64)
+    iterations: int | None = None  # None: SPOS 20, SCARLET 120 generations, CES 40
+    topk: int | None = None  # None: SPOS top-k 10; NSGA-II/CES: K models picked from the Pareto front
     mutation_prob: float = 0.1
     num_samples: int = 1000
 

@@ -55,7 +55,7 @@ def _search(cfg: Config, run_dir: Path, resume: bool) -> dict[str, Any]:
     result = run_dir / "search" / "result.json"
     if resume and result.exists():
         return json.loads(result.read_text())
-    return search_supernet(cfg, run_dir / "supernet", run_dir / "search")
+    return search_supernet(cfg, run_dir / "supernet", run_dir / "search", resume=resume)
 
 
 def _space_and_identity(run_dir: Path):

@@ -96,27 +96,56 @@ def _prepare_run(run_dir: Path, cfg: Config, resume: bool) -> None:
 
 # -- supernet training ----------------------------------------------------------------------------
 def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: bool = False) -> dict[str, Any]:
-    """Train a supernet with the configured sampler; checkpoints every epoch into `run_dir`."""
+    """Train a supernet with the configured sampler; checkpoints every epoch into `run_dir`.
+
+    Under torchrun (WORLD_SIZE > 1) every rank trains on its shard of each global batch, gradients
+    are averaged over the ranks (`supernet.train.distributed`), and rank 0 writes the run directory.
+    """
+    from supernet.train.distributed import init_distributed
+    from supernet.train.hooks import HealthProbe, SplitHook
+
     run_dir = Path(run_dir)
-    _prepare_run(run_dir, cfg, resume)
+    dist = init_distributed()
+    if dist is None:
+        _prepare_run(run_dir, cfg, resume)
+    else:
+        dist.on_main(lambda: _prepare_run(run_dir, cfg, resume))
     torch.manual_seed(cfg.train.seed)
     splits = load_data(cfg)
     space = build_space(cfg, splits)
     options = SupernetOptions(**asdict(cfg.supernet))
+    t = cfg.train
+    if options.interchoice != "none" and t.sampler == "path-dropout":
+        raise ConfigError("train.sampler=path-dropout runs several ops per layer; it needs supernet.interchoice=none")
     net = Supernet(space, options)
-    sampler = create_sampler(cfg.train.sampler, space)
-    seed = cfg.train.seed
+    sampler = create_sampler(t.sampler, space, identity=options.identity, constrained_bins=t.constrained_bins,
+                             drop_rate=t.drop_rate)
+    seed = t.seed
     meta = {"kind": "supernet", "space": space.name, "space_options": dict(space.options),
             "space_fingerprint": space.fingerprint(), "supernet": options.to_dict(),
             "config_hash": config_hash(cfg, ("data", "space", "supernet", "train")),
             "data": asdict(cfg.data), "mean": list(splits.mean), "std": list(splits.std)}
+    hooks: list[Any] = []
+    if options.interchoice == "split":
+        hooks.append(SplitHook(net, options.split_epoch))
+    if t.health_models > 0:
+        e = cfg.eval
+        recal_loader = train_loader(cfg, splits, e.recal_batch_size, e.seed)
+        recal = [x for _, (x, _) in zip(range(min(e.recal_batches, len(recal_loader))), recal_loader.iter_epoch(0))]
+        val = list(eval_loader(cfg, splits, "val", e.val_batch_size, e.val_limit))
+        hooks.append(HealthProbe(net, t.health_models, recal, val, seed))
+    loader = train_loader(cfg, splits, t.batch_size, seed)
+    if dist is not None:  # shard each global batch: batch_size is per rank
+        loader = BatchLoader(loader.dataset, t.batch_size, shuffle=True, seed=seed, drop_last=True,
+                             transform=loader.transform, rank=dist.rank, world_size=dist.world_size)
+        dist.broadcast_module(net)
     trainer = Trainer(net, lambda x, a: net(x, a), lambda e, s: sampler.paths(step_rng(seed, e, s)),
-                      train_loader(cfg, splits, cfg.train.batch_size, seed), _optim(cfg.train), run_dir, meta)
+                      loader, _optim(t), run_dir, meta, hooks=hooks, dist=dist)
     resumed = trainer.resume(fallback) if resume else False
     start = time.time()
     epochs = trainer.fit()
     return {"run_dir": str(run_dir), "resumed": resumed, "epochs": epochs, "global_step": trainer.global_step,
-            "seconds": time.time() - start}
+            "seconds": time.time() - start, "rank": 0 if dist is None else dist.rank}
 
 
 def load_supernet(checkpoint: Path) -> tuple[Supernet, dict[str, Any]]:
@@ -186,7 +215,8 @@ def export_arch(checkpoint: Path, arch_text: str, out_dir: Path) -> dict[str, An
 def _try_torch_export(model: StandaloneNet, path: Path) -> str | None:
     """A `torch.export` program that loads with plain torch (`torch.export.load`), no supernet code."""
     try:
-        program = torch.export.export(model, (model.example_input(1),))
+        batch = torch.export.Dim("batch")
+        program = torch.export.export(model, (model.example_input(2),), dynamic_shapes=({0: batch},))
         from supernet.io import atomic_write
 
         atomic_write(path, lambda f: torch.export.save(program, f))
@@ -232,27 +262,41 @@ def train_standalone(cfg: Config, run_dir: Path, space: SearchSpace, arch: Arch,
 
 # -- search ----------------------------------------------------------------------------------------
 def search_problem(cfg: Config) -> "Problem":
-    """Objective: maximise accuracy; hard constraints from the search section (MACs/params first)."""
+    """Objectives per strategy (SPOS: accuracy; SCARLET NSGA-II: accuracy, -MACs, params weighted
+    0.4/0.4/0.2; CES: accuracy and MACs, latency once a latency table is given) and the hard
+    constraints of the search section. MACs/params constraints are checked before evaluation."""
     from supernet.cost import parse_quantity
-    from supernet.search import Objective, Problem, constraint_from_cli
+    from supernet.search import SCARLET_OBJECTIVES, Objective, Problem, constraint_from_cli
 
     s = cfg.search
     q = lambda v: None if v is None else parse_quantity(v)  # noqa: E731
     constraints = [constraint_from_cli(m, q(lo), q(hi)) for m, lo, hi in
                    (("macs", s.min_macs, s.max_macs), ("params", s.min_params, s.max_params)) if lo or hi]
-    if s.min_acc is not None:
+    if s.min_acc is not None and s.strategy != "nsga2":  # nsga2 applies acc_min itself (SCARLET Alg. 1)
         constraints.append(constraint_from_cli("accuracy", s.min_acc, None))
-    return Problem(objectives=(Objective("accuracy", True),), constraints=tuple(constraints))
+    objectives = {"nsga2": SCARLET_OBJECTIVES,
+                  "ces": (Objective("accuracy", True), Objective("macs", False))}.get(
+        s.strategy, (Objective("accuracy", True),))
+    return Problem(objectives=tuple(objectives), constraints=tuple(constraints))
 
 
 def strategy_options(cfg: Config) -> dict[str, Any]:
+    """The search section mapped onto a strategy's options; unset numbers keep the paper defaults."""
     s = cfg.search
+    given = {k: v for k, v in (("population", s.population), ("topk", s.topk)) if v is not None}
     if s.strategy == "evolution":
-        return {"population": s.population, "iterations": s.iterations, "topk": s.topk,
-                "mutation_prob": s.mutation_prob}
+        return {**given, "mutation_prob": s.mutation_prob, **_opt("iterations", s.iterations)}
     if s.strategy == "random":
-        return {"num_samples": s.num_samples, "topk": s.topk}
+        return {"num_samples": s.num_samples, **_opt("topk", s.topk)}
+    if s.strategy == "nsga2":
+        return {**given, **_opt("generations", s.iterations), **_opt("acc_min", s.min_acc)}
+    if s.strategy == "ces":
+        return {**given, **_opt("iterations", s.iterations)}
     return {}
+
+
+def _opt(key: str, value: Any) -> dict[str, Any]:
+    return {} if value is None else {key: value}
 
 
 def build_evaluator(cfg: Config, net: Supernet, splits: DatasetSplits) -> "SupernetEvaluator":
@@ -267,37 +311,86 @@ def build_evaluator(cfg: Config, net: Supernet, splits: DatasetSplits) -> "Super
     return SupernetEvaluator(net, recal, val, e.recal_reset)
 
 
-def search_supernet(cfg: Config, checkpoint: Path, run_dir: Path) -> dict[str, Any]:
-    """Search a trained supernet under the configured constraints; writes result.json and history."""
-    import random
+def search_supernet(cfg: Config, checkpoint: Path, run_dir: Path, resume: bool = False) -> dict[str, Any]:
+    """Search a trained supernet under the configured constraints.
 
+    Every evaluation goes to `run_dir/journal.sqlite` as it happens and to the supernet run's
+    shared `eval-cache.sqlite` (keyed by checkpoint hash + evaluation settings), so a killed search
+    resumes without re-evaluating and later searches reuse earlier evaluations.
+    """
     from supernet.cost import CostTable
-    from supernet.search import create_strategy, run_search
 
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
     net, meta = load_supernet(checkpoint)
     cfg.data = type(cfg.data)(**meta["data"])  # evaluate on the data the supernet was trained on
-    table = CostTable.build(net.space, net.options.identity)
-    costs = lambda arch: table.query(arch).to_dict()  # noqa: E731
     evaluator = build_evaluator(cfg, net, load_data(cfg))
+    table = CostTable.build(net.space, net.options.identity)
+    key = _evaluation_key(cfg, checkpoint)
+    shared = _checkpoint_path(Path(checkpoint)).parent / "eval-cache.sqlite"
+    return _run_search(cfg, net.space, table, lambda a: {"accuracy": evaluator.evaluate(a)}, key, Path(run_dir),
+                       resume, shared, {"checkpoint": str(checkpoint)})
+
+
+def search_table(cfg: Config, table_csv: Path, space: SearchSpace, run_dir: Path, identity: str = "skip",
+                 resume: bool = False) -> dict[str, Any]:
+    """Search a table of known accuracies (`arch,accuracy[,macs,params,...]`) instead of a supernet."""
+    from supernet.cost import CostTable
+    from supernet.search import TableEvaluator
+
+    evaluator = TableEvaluator(table_csv, space)
+    table = CostTable.build(space, identity)
+    digest = hashlib.sha256(Path(table_csv).read_bytes()).hexdigest()[:16]
+    return _run_search(cfg, space, table, lambda a: {"accuracy": evaluator.evaluate(a)}, f"table:{digest}",
+                       Path(run_dir), resume, None, {"table": str(table_csv)})
+
+
+def _evaluation_key(cfg: Config, checkpoint: Path) -> str:
+    from supernet.search import evaluation_key
+
+    return evaluation_key(checkpoint_digest(checkpoint), {"eval": asdict(cfg.eval), "data": asdict(cfg.data)})
+
+
+def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key: str, run_dir: Path, resume: bool,
+                shared_cache: Path | None, source: dict[str, str]) -> dict[str, Any]:
+    import random
+    from contextlib import ExitStack
+
+    from supernet.search import Journal, create_strategy, run_search
+    from supernet.search.plots import plot_pareto, plot_progress
+
+    journal_path = run_dir / "journal.sqlite"
+    if journal_path.exists() and not resume:
+        raise ConfigError(f"{run_dir} already holds a search journal; pass --resume to continue it "
+                          f"or choose another --run-dir (nothing was overwritten)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
     problem = search_problem(cfg)
+    costs = lambda arch: table.query(arch).to_dict()  # noqa: E731
     ranges = {"macs": table.macs_range(), "params": table.range("params")}
-    strategy = create_strategy(cfg.search.strategy, net.space, problem, costs, random.Random(cfg.search.seed),
+    strategy = create_strategy(cfg.search.strategy, space, problem, costs, random.Random(cfg.search.seed),
                                ranges=ranges, **strategy_options(cfg))
-    start = time.time()
-    timings = {"evaluate": 0.0}
+    start, spent = time.time(), {"evaluate": 0.0}
+    with ExitStack() as stack:
+        journals = [stack.enter_context(Journal(p)) for p in (journal_path, shared_cache) if p is not None]
+        cache = {}
+        for journal in reversed(journals):  # the run's own journal wins
+            cache.update(journal.lookup(key, space))
 
-    def evaluate(arch: Arch) -> dict[str, float]:
-        t = time.time()
-        acc = evaluator.evaluate(arch)
-        timings["evaluate"] += time.time() - t
-        return {"accuracy": acc}
+        def timed(arch: Arch) -> dict[str, float]:
+            t = time.time()
+            metrics = evaluate(arch)
+            spent["evaluate"] += time.time() - t
+            return metrics
 
-    result = run_search(strategy, evaluate)
-    out = {**result.to_dict(), "strategy": cfg.search.strategy, "problem": problem.describe(),
-           "checkpoint": str(checkpoint), "seconds": time.time() - start, "eval_seconds": timings["evaluate"],
+        def record(arch: Arch, metrics: dict[str, float]) -> None:
+            step = getattr(strategy, "generation", None)
+            for journal in journals:
+                journal.record(key, arch, metrics, step if isinstance(step, int) else None)
+
+        result = run_search(strategy, timed, record, cache)
+    out = {**result.to_dict(), "strategy": cfg.search.strategy, "problem": problem.describe(), **source,
+           "seconds": time.time() - start, "eval_seconds": spent["evaluate"],
            "evaluations": len({row["arch"] for row in result.history})}
     atomic_write_text(run_dir / "result.json", json.dumps(out, indent=1))
+    plot_pareto(result, run_dir / "pareto.png")
+    plot_progress({cfg.search.strategy: result}, run_dir / "progress.png")
     return out

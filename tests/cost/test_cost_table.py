@@ -1,7 +1,6 @@
 """CostTable queries equal counting the exported stand-alone model, exactly."""
 import json
 import random
-import timeit
 
 import pytest
 
@@ -125,10 +124,3 @@ def test_plugged_metric(tables):
     assert timed.range("latency_ms")[0] == pytest.approx(1.0 + 0.5 * space.num_layers)
     with pytest.raises(ConfigError):
         table.with_metric("latency_ms", 0.0, lut[:-1])
-
-
-def test_query_takes_microseconds(tables):
-    space, table = tables["skip", "all"]
-    archs = [space.sample(random.Random(i)) for i in range(100)]
-    seconds = min(timeit.repeat(lambda: [table.query(a) for a in archs], number=20, repeat=3)) / 2000
-    assert seconds < 50e-6  # a few microseconds normally; generous bound for loaded CI machines

@@ -43,7 +43,8 @@ def test_fairnas_is_scarlet_s1_without_identity():
 
 def test_proxyless_layout_follows_pad_nas_table_1():
     space = create_space("proxyless")
-    assert [l.out_channels for l in space.layers] == [16] + [32] * 4 + [40] * 4 + [80] * 4 + [96] * 4 + [192] * 4 + [320]
+    widths = [16] + [32] * 4 + [40] * 4 + [80] * 4 + [96] * 4 + [192] * 4 + [320]
+    assert [l.out_channels for l in space.layers] == widths
     assert [i for i, l in enumerate(space.layers) if l.stride == 2] == [1, 5, 9, 17]
     assert space.layers[0].choices == ("e1k3", "e1k5", "e1k7")
     firsts = {1, 5, 9, 13, 17, 21}

@@ -5,6 +5,7 @@ from typing import Any
 
 from torch import nn
 
+from supernet.model.interchoice import apply_input_biases
 from supernet.model.standalone import CONFIG_FORMAT, StandaloneNet
 from supernet.model.supernet import Supernet
 from supernet.ops.candidates import exported_config
@@ -24,12 +25,19 @@ def standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip") ->
 
 
 def export_model(supernet: Supernet, arch: Arch) -> StandaloneNet:
-    """Stand-alone model for `arch` carrying the supernet's weights for that path."""
+    """Stand-alone model for `arch` carrying the supernet's weights for that path.
+
+    Inter-choice weights: a split supernet's path already holds the copies `arch` selects; the
+    bias vectors on `arch`'s path are folded in (`supernet.model.interchoice.apply_input_biases`).
+    """
     config = standalone_config(supernet.space, arch, supernet.options.identity)
     model = StandaloneNet(config)
     sources = [m for m, b in zip(supernet.path_modules(arch), config["blocks"]) if b["type"] != "identity"]
     for target, source in zip(model, sources, strict=True):
         copy_block_weights(source, target)
+    biases = supernet.input_biases(arch)
+    if any(b is not None for b in biases):
+        model = apply_input_biases(model, config, len(supernet.space.stem), biases)
     return model
 
 

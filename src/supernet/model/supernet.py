@@ -1,17 +1,45 @@
-"""The weight-sharing supernet: `forward(x, arch)` runs exactly the chosen path."""
+"""The weight-sharing supernet: `forward(x, arch)` runs exactly the chosen path.
+
+A path is a value: an `Arch` (one op per layer) or, for the path-dropout baseline, a `MultiPath`
+(several ops per layer whose outputs are summed). The supernet holds no "current path" state.
+"""
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 import torch
 from torch import nn
 
 from supernet.errors import ConfigError
+from supernet.model.interchoice import MODES, START, InputBiases, context_layers
 from supernet.ops.blocks import build_block
 from supernet.ops.candidates import IDENTITY_MODES, candidate_config
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
+
+
+@dataclass(frozen=True)
+class MultiPath:
+    """Several candidates per layer (SPOS Fig. 1's path-dropout baseline): layer l's output is the
+    sum of the outputs of `ops[l]` (each non-empty, in the space's choice order)."""
+
+    ops: tuple[tuple[str, ...], ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ops", tuple(tuple(layer) for layer in self.ops))
+        if any(not layer for layer in self.ops):
+            raise ValueError("a MultiPath keeps at least one op per layer")
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def __str__(self) -> str:
+        return ",".join("+".join(layer) for layer in self.ops)
+
+
+Path = Arch | MultiPath
 
 
 @dataclass(frozen=True)
@@ -26,15 +54,30 @@ class SupernetOptions:
         bn_affine). Default True: without it, the small CPU supernets here did not learn at all
         (sampled-path accuracy stayed at chance for 1,100 steps), because every randomly chosen
         residual branch adds unit-variance noise that is uncorrelated across candidates.
+    interchoice: inter-choice dependent weights (inter-choice paper section 3.3): `none`, `bias`
+        (an input bias per (D previous choices, current choice), D = `interchoice_depth`) or
+        `split` (after `split_epoch` epochs, op weights are copied per previous choice).
     """
 
     identity: str = "skip"
     bn_affine: bool = True
     zero_init_residual: bool = True
+    interchoice: str = "none"
+    interchoice_depth: int = 1
+    split_epoch: int = 1
 
     def __post_init__(self) -> None:
         if self.identity not in IDENTITY_MODES:
             raise ConfigError(f"supernet.identity must be one of {IDENTITY_MODES}, got {self.identity!r}")
+        if self.interchoice not in MODES:
+            raise ConfigError(f"supernet.interchoice must be one of {MODES}, got {self.interchoice!r}")
+        if self.interchoice_depth < 1:
+            raise ConfigError(f"supernet.interchoice_depth must be >= 1, got {self.interchoice_depth}")
+        if self.interchoice == "split" and self.interchoice_depth != 1:
+            raise ConfigError("supernet.interchoice=split depends on the previous choice only "
+                              "(interchoice_depth must be 1)")
+        if self.split_epoch < 0:
+            raise ConfigError(f"supernet.split_epoch must be >= 0, got {self.split_epoch}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,19 +102,111 @@ class Supernet(nn.Module):
             for module in self.modules():
                 if hasattr(module, "zero_init_residual"):
                     module.zero_init_residual()
+        self.biases = InputBiases(space, options.interchoice_depth) if options.interchoice == "bias" else None
+        self.split_context = None
+        if options.interchoice == "split":
+            # Part of the state dict, so that a checkpoint records whether the split happened.
+            self.register_buffer("interchoice_split", torch.zeros((), dtype=torch.long))
+            self.split_context = [context_layers(space, i, 1) for i in range(space.num_layers)]
 
-    def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
+    # -- structure -------------------------------------------------------------------------------
+    @property
+    def is_split(self) -> bool:
+        return self.split_context is not None and bool(self.interchoice_split)
+
+    def _previous_name(self, layer: int, ops: tuple[str, ...]) -> str:
+        prev = self.split_context[layer]
+        return ops[prev[-1]] if prev else START
+
+    def block(self, layer: int, op: str, ops: tuple[str, ...] | None = None) -> nn.Module:
+        """The module that runs `op` in `layer` (after a split, the copy that `ops` selects)."""
+        module = self.choices[layer][op]
+        if self.is_split:
+            if ops is None:
+                raise ValueError("a split supernet needs the whole arch to select a block")
+            module = module[self._previous_name(layer, ops)]
+        return module
+
+    def split_interchoice(self) -> dict[nn.Parameter, nn.Parameter]:
+        """Copy every op's weights once per choice of its previous layer (`start` if none).
+
+        Returns {copy's parameter: the parameter it was copied from}, so that an optimizer can give
+        each copy the original's state. Calling it again does nothing (returns {}).
+        """
+        if self.split_context is None:
+            raise ConfigError("split_interchoice needs supernet.interchoice=split")
+        if self.is_split:
+            return {}
+        origin: dict[nn.Parameter, nn.Parameter] = {}
+        for i, layer in enumerate(self.choices):
+            prev = self.split_context[i]
+            names = self.space.layers[prev[-1]].choices if prev else (START,)
+            split = nn.ModuleDict()
+            for op, module in layer.items():
+                copies = nn.ModuleDict()
+                for name in names:
+                    twin = copy.deepcopy(module)
+                    origin.update(zip(twin.parameters(), module.parameters()))
+                    copies[name] = twin
+                split[op] = copies
+            self.choices[i] = split
+        self.interchoice_split.fill_(1)
+        return origin
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
+        """Like nn.Module's; a state saved after the split first splits this supernet."""
+        flag = state_dict.get("interchoice_split")
+        if self.split_context is not None and flag is not None and int(flag) and not self.is_split:
+            self.split_interchoice()
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    # -- forward ---------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, arch: Path) -> torch.Tensor:
         x = self.stem(x)
-        for layer, op in zip(self.choices, arch.ops, strict=True):
-            x = layer[op](x)
+        if isinstance(arch, MultiPath):
+            return self.head(self._forward_multi(x, arch))
+        ops = arch.ops
+        if len(ops) != len(self.choices):
+            raise ValueError(f"arch has {len(ops)} layers, supernet has {len(self.choices)}")
+        if self.biases is None and not self.is_split:
+            for layer, op in zip(self.choices, ops):
+                x = layer[op](x)
+        else:
+            for i, op in enumerate(ops):
+                if self.biases is not None:
+                    x = x + self.biases.vector(i, ops).view(1, -1, 1, 1)
+                x = self.block(i, op, ops)(x)
         return self.head(x)
 
-    def path_modules(self, arch: Arch) -> Iterator[nn.Module]:
-        """The modules an arch uses, in order: stem blocks, one candidate per layer, head blocks."""
+    def _forward_multi(self, x: torch.Tensor, path: MultiPath) -> torch.Tensor:
+        if self.biases is not None or self.split_context is not None:
+            raise ConfigError("a multi-path (path-dropout) step needs supernet.interchoice=none")
+        for layer, ops in zip(self.choices, path.ops, strict=True):
+            outs = [layer[op](x) for op in ops]
+            x = outs[0]
+            for out in outs[1:]:
+                x = x + out
+        return x
+
+    def input_biases(self, arch: Arch) -> list[torch.Tensor | None]:
+        """The inter-choice bias vector added to each layer's input on `arch`'s path (None: no bias)."""
+        if self.biases is None:
+            return [None] * len(arch)
+        return [self.biases.vector(i, arch.ops) for i in range(len(arch))]
+
+    def path_modules(self, arch: Path) -> Iterator[nn.Module]:
+        """The modules an arch uses, in order: stem blocks, one candidate per layer, head blocks.
+
+        For a MultiPath, every kept candidate of a layer, in the path's order."""
         yield from self.stem
-        for layer, op in zip(self.choices, arch.ops, strict=True):
-            yield layer[op]
+        if isinstance(arch, MultiPath):
+            for layer, ops in zip(self.choices, arch.ops, strict=True):
+                yield from (layer[op] for op in ops)
+        else:
+            for i, op in enumerate(arch.ops):
+                yield self.block(i, op, arch.ops)
         yield from self.head
 
     def candidate_parameters(self, layer: int, op: str) -> Iterator[nn.Parameter]:
+        """All weights of `op` in `layer` (after a split: of all its copies)."""
         return self.choices[layer][op].parameters()

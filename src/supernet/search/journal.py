@@ -113,7 +113,10 @@ class Journal:
                 arch = space.parse_arch(row["arch"]) if space is not None else Arch(tuple(row["arch"].split(",")))
             except SpaceError as e:
                 raise SearchError(f"{self.path}: journal arch does not fit the space: {e}") from None
-            cache[arch] = {k: float(v) for k, v in row["metrics"].items()}
+            try:
+                cache[arch] = {str(k): float(v) for k, v in row["metrics"].items()}
+            except (AttributeError, TypeError, ValueError):
+                raise SearchError(f"{self.path}: corrupted metrics for arch '{row['arch']}'") from None
         return cache
 
     def __len__(self) -> int:

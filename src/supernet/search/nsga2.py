@@ -31,8 +31,9 @@ follows the hierarchical mutation of MoreMNAS/FairNAS that SCARLET cites):
 * Binary tournaments compare (rank, weighted crowding distance); ties go to the first drawn.
 * Weighted crowding distance (Friedrich et al.): each objective's normalised crowding term is
   multiplied by its weight; boundary points of a positively weighted objective get infinity.
-* Refilling a population is bounded by `max_rounds` ask/tell rounds (the paper's loop is
-  unbounded); the initial fill raising SearchError when nothing satisfies the constraints.
+* Filling a population is bounded by `max_rounds` ask/tell rounds (the paper's loop is
+  unbounded): a generation then goes on with the offspring admitted so far, and the initial
+  fill raises SearchError when no evaluated arch satisfies the constraints.
 * Final selection: `topk` (K = 3) models of the first front of every feasible evaluated arch,
   nearest to K equally spaced values of `spread_metric` (MACs). The paper selects from P_N;
   the archive front contains it (NSGA-II is elitist) and does not drop the last offspring.

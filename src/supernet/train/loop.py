@@ -18,8 +18,8 @@ from supernet.errors import SupernetError
 from supernet.space.arch import Arch
 from supernet.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, set_aside_last
 
-PathsForStep = Callable[[int, int], Sequence[Arch | None]]
-Forward = Callable[[torch.Tensor, Arch | None], torch.Tensor]
+PathsForStep = Callable[[int, int], Sequence[Any]]  # Arch, MultiPath, or None for a plain model
+Forward = Callable[[torch.Tensor, Any], torch.Tensor]
 
 
 class TrainingDiverged(SupernetError):
@@ -54,6 +54,37 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig) -> torch.op
                            weight_decay=cfg.weight_decay)
 
 
+class TrainHook:
+    """Extension points of the loop (inter-choice split, health probes); the defaults do nothing."""
+
+    def epoch_start(self, trainer: "Trainer", epoch: int) -> None:
+        """Called before each (possibly resumed) epoch's first step; may change the parameter set
+        (then call `trainer.rebuild_optimizer`)."""
+
+    def epoch_end(self, trainer: "Trainer", epoch: int) -> dict[str, Any]:
+        """Extra fields for the epoch's JSONL row (called before the epoch's checkpoint)."""
+        return {}
+
+    def checkpoint_meta(self, trainer: "Trainer") -> dict[str, Any]:
+        """Extra fields for the checkpoint's meta."""
+        return {}
+
+
+class Local:
+    """The single-process stand-in of `supernet.train.distributed.Distributed`."""
+
+    rank, world_size, is_main = 0, 1, True
+
+    def mean(self, t: torch.Tensor) -> torch.Tensor:
+        return t
+
+    def sync_grads(self, model: nn.Module) -> None:
+        pass
+
+    def barrier(self) -> None:
+        pass
+
+
 class Trainer:
     """Trains `model` on `loader`; each step sums the gradients of the paths `paths_for_step` gives.
 
@@ -62,7 +93,8 @@ class Trainer:
     """
 
     def __init__(self, model: nn.Module, forward: Forward, paths_for_step: PathsForStep, loader: Any,
-                 cfg: OptimConfig, run_dir: Path, meta: dict[str, Any], log_name: str = "metrics.jsonl") -> None:
+                 cfg: OptimConfig, run_dir: Path, meta: dict[str, Any], log_name: str = "metrics.jsonl",
+                 hooks: Sequence[TrainHook] = (), dist: Any = None) -> None:
         self.model = model
         self.forward = forward
         self.paths_for_step = paths_for_step
@@ -77,6 +109,18 @@ class Trainer:
         self.steps_per_epoch = min(len(loader), cfg.max_steps_per_epoch or len(loader))
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.global_step = 0
+        self.hooks = list(hooks)
+        self.dist = dist if dist is not None else Local()
+
+    def rebuild_optimizer(self, origin: dict[nn.Parameter, nn.Parameter] | None = None) -> None:
+        """A new optimizer over the model's current parameters; a parameter keeps its state, and a
+        new one listed in `origin` (new -> old, e.g. a split copy) starts from a copy of the old one's."""
+        old = self.optimizer.state
+        self.optimizer = make_optimizer(self.model.parameters(), self.cfg)
+        for p in self.model.parameters():
+            src = (origin or {}).get(p, p)
+            if src in old:
+                self.optimizer.state[p] = {k: v.clone() if torch.is_tensor(v) else v for k, v in old[src].items()}
 
     # -- checkpoints ---------------------------------------------------------------------------
     def resume(self, fallback: bool = False) -> bool:
@@ -85,9 +129,11 @@ class Trainer:
         if path is None:
             return False
         ckpt = load_checkpoint(path, expect=self._identity())
-        if fallback:
+        self.dist.barrier()  # every rank has read the file before rank 0 sets it aside
+        if fallback and self.dist.is_main:
             set_aside_last(self.ckpt_dir)
-        self.model.load_state_dict(ckpt.state["model"])
+        self.model.load_state_dict(ckpt.state["model"])  # a split supernet's state splits it first
+        self.rebuild_optimizer()  # over the (possibly split) parameters, before loading their state
         self.optimizer.load_state_dict(ckpt.state["optimizer"])
         torch.set_rng_state(ckpt.state["torch_rng"])
         self.global_step = int(ckpt.meta["global_step"])
@@ -98,11 +144,18 @@ class Trainer:
         return {k: self.meta[k] for k in ("kind", "space_fingerprint", "config_hash") if k in self.meta}
 
     def save(self) -> Path:
-        meta = {**self.meta, "global_step": self.global_step,
-                "epoch": self.global_step // max(1, self.steps_per_epoch)}
-        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "torch_rng": torch.get_rng_state()}
-        return save_checkpoint(self.ckpt_dir, meta, state)
+        """Rank 0 writes the checkpoint; every rank waits until it is complete."""
+        path = self.ckpt_dir / "last.pt"
+        if self.dist.is_main:
+            meta = {**self.meta, "global_step": self.global_step,
+                    "epoch": self.global_step // max(1, self.steps_per_epoch)}
+            for hook in self.hooks:
+                meta.update(hook.checkpoint_meta(self))
+            state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                     "torch_rng": torch.get_rng_state()}
+            path = save_checkpoint(self.ckpt_dir, meta, state)
+        self.dist.barrier()
+        return path
 
     # -- training ------------------------------------------------------------------------------
     def fit(self) -> list[dict[str, Any]]:
@@ -110,8 +163,12 @@ class Trainer:
         summaries = []
         while self.global_step < self.total_steps:
             epoch, start = divmod(self.global_step, self.steps_per_epoch)
+            for hook in self.hooks:
+                hook.epoch_start(self, epoch)
             rows = self._run_epoch(epoch, start)
             summary = epoch_summary(epoch, rows)
+            for hook in self.hooks:
+                summary.update(hook.epoch_end(self, epoch))
             self._log(summary)
             self.save()
             summaries.append(summary)
@@ -120,7 +177,7 @@ class Trainer:
     def _run_epoch(self, epoch: int, start: int) -> list[dict[str, Any]]:
         self.model.train()
         batches = self.loader.iter_epoch(epoch, start_batch=start)
-        bar = _progress(self.cfg.progress, total=self.steps_per_epoch, initial=start, desc=f"epoch {epoch}")
+        bar = _progress(self.cfg.progress and self.dist.is_main, total=self.steps_per_epoch, initial=start, desc=f"epoch {epoch}")
         rows = []
         for step in range(start, self.steps_per_epoch):
             x, y = next(batches)
@@ -146,13 +203,19 @@ class Trainer:
         for arch in paths:
             logits = self.forward(x, arch)
             loss = self.criterion(logits, y)
-            if not torch.isfinite(loss):
+            acc = (logits.argmax(1) == y).float().mean()
+            if self.dist.world_size > 1:  # the global batch's mean: the same on every rank
+                loss_value, acc_value = self.dist.mean(torch.stack([loss.detach(), acc])).tolist()
+            else:
+                loss_value, acc_value = loss.item(), acc.item()
+            if not math.isfinite(loss_value):
                 raise TrainingDiverged(
-                    f"loss became {loss.item()} at epoch {epoch} step {step} (arch {arch}); stopped, the last "
+                    f"loss became {loss_value} at epoch {epoch} step {step} (arch {arch}); stopped, the last "
                     f"good checkpoint is kept in {self.ckpt_dir} (lower train.lr or set train.grad_clip)")
             loss.backward()
-            losses.append(loss.item())
-            accs.append((logits.argmax(1) == y).float().mean().item())
+            losses.append(loss_value)
+            accs.append(acc_value)
+        self.dist.sync_grads(self.model)
         if self.cfg.grad_clip:
             nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.grad is not None], self.cfg.grad_clip)
         self.optimizer.step()
@@ -166,13 +229,15 @@ class Trainer:
 
     # -- logging -------------------------------------------------------------------------------
     def _log(self, row: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("a") as f:
             f.write(json.dumps(row) + "\n")
 
     def _truncate_log(self, global_step: int) -> None:
         """Drop log rows written after the checkpoint we resume from, so none are duplicated."""
-        if not self.log_path.exists():
+        if not self.dist.is_main or not self.log_path.exists():
             return
         from supernet.io import atomic_write_text
 

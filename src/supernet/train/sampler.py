@@ -6,9 +6,12 @@ from (seed, epoch, step), so every rank of a distributed run and a resumed run d
 from __future__ import annotations
 
 import random
-from typing import Protocol
+from typing import Any, Protocol
 
-from supernet.errors import ConfigError
+import numpy as np
+
+from supernet.errors import ConfigError, SupernetError
+from supernet.model.supernet import MultiPath, Path
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 
@@ -16,8 +19,8 @@ from supernet.space.space import SearchSpace
 class Sampler(Protocol):
     name: str
 
-    def paths(self, rng: random.Random) -> list[Arch]:
-        """The archs trained in one step; their gradients are summed into one update."""
+    def paths(self, rng: random.Random) -> list[Path]:
+        """The paths trained in one step; their gradients are summed into one update."""
 
 
 class UniformSampler:
@@ -59,12 +62,126 @@ class FairSampler:
         return column[: self.m]
 
 
-SAMPLERS = {"uniform": UniformSampler, "fair": FairSampler}
+class ConstrainedSampler:
+    """SPOS section 3, uniform constraint sampling: pick one of `bins` MACs ranges uniformly, then
+    redraw uniform archs until one falls in it. One path per step.
+
+    The ranges are `bins` equal-width bins over the space's achievable MACs range [min, max] (the
+    last one closed). In the large spaces the outer bins hold a tiny share of the archs (scarlet-s1:
+    about 1 in 10^4 uniform draws), so redraws are not plain uniform draws but proposals from the
+    uniform distribution restricted to a slightly widened range, computed by dynamic programming over
+    per-layer MACs quantised to `units` steps; a proposal is kept if its exact MACs fall in the bin.
+    That is rejection sampling with a better proposal: the result is uniform over the archs of the
+    bin, as with the paper's redraws, at a few proposals per step. After `max_redraws` misses the
+    sampler raises SupernetError (e.g. a bin that holds no arch: use fewer `train.constrained_bins`).
+    """
+
+    name = "uniform-constrained"
+
+    def __init__(self, space: SearchSpace, identity: str = "skip", bins: int = 5, table: Any = None,
+                 units: int = 4096, max_redraws: int = 1000) -> None:
+        if bins < 1:
+            raise ConfigError(f"train.constrained_bins must be >= 1, got {bins}")
+        if table is None:
+            from supernet.cost import CostTable
+
+            table = CostTable.build(space, identity)
+        self.space, self.table, self.max_redraws = space, table, max_redraws
+        lo, hi = table.macs_range()
+        self.edges = [lo + (hi - lo) * i // bins for i in range(bins)] + [hi + 1]  # bin i: [e_i, e_{i+1})
+        costs = self._layer_macs()
+        self.quantum = max(1.0, (hi - lo) / units)
+        self.offsets = [np.array([round((c - min(row)) / self.quantum) for c in row], dtype=np.int64)
+                        for row in costs]
+        # suffix[l][s]: number of ways layers l.. reach quantised sum s; kept as cumulative sums.
+        suffix = [np.ones(1)]
+        for q in reversed(self.offsets):
+            nxt = suffix[0]
+            counts = np.zeros(len(nxt) + int(q.max()))
+            for v in q:
+                counts[v:v + len(nxt)] += nxt
+            suffix.insert(0, counts / counts.max())  # rescaled: only ratios matter
+        self.cumulative = [np.concatenate([[0.0], np.cumsum(s)]) for s in suffix]
+        base = table.fixed("macs") + sum(min(row) for row in costs)
+        slack = len(costs) // 2 + 1  # rounding error of a quantised sum, in quanta
+        self.targets = [(int(np.floor((a - base) / self.quantum)) - slack,
+                         int(np.ceil((b - base) / self.quantum)) + slack)
+                        for a, b in zip(self.edges[:-1], self.edges[1:])]
+
+    def _layer_macs(self) -> list[list[int]]:
+        dense = self.table.layer_costs("macs")
+        order = [list(c) for c in self.table.choices]
+        return [[int(dense[l, order[l].index(op)]) for op in layer.choices] for l, layer in enumerate(self.space.layers)]
+
+    @property
+    def bins(self) -> list[tuple[int, int]]:
+        """The MACs ranges [low, high)."""
+        return list(zip(self.edges[:-1], self.edges[1:]))
+
+    def draw(self, rng: random.Random) -> tuple[int, Arch]:
+        """One (bin, arch) draw; the arch's MACs lie in `bins[bin]`."""
+        b = rng.randrange(len(self.edges) - 1)
+        lo, hi = self.edges[b], self.edges[b + 1]
+        for _ in range(self.max_redraws):
+            arch = self._propose(rng, *self.targets[b])
+            if arch is not None and lo <= self.table.value(arch, "macs") < hi:
+                return b, arch
+        raise SupernetError(f"uniform-constrained sampling: no arch with MACs in [{lo}, {hi}) after "
+                            f"{self.max_redraws} redraws; use fewer train.constrained_bins")
+
+    def _propose(self, rng: random.Random, low: int, high: int) -> Arch | None:
+        """A uniform arch among those whose quantised MACs sum lies in [low, high]."""
+        ops, total = [], 0
+        for l, layer in enumerate(self.space.layers):
+            cum = self.cumulative[l + 1]
+            n = len(cum) - 1
+            rest = total + self.offsets[l]
+            hi_idx = np.clip(high - rest + 1, 0, n)
+            lo_idx = np.clip(low - rest, 0, n)
+            weights = cum[hi_idx] - cum[lo_idx]
+            if not weights.sum() > 0:
+                return None
+            j = rng.choices(range(len(layer.choices)), weights=weights.tolist())[0]
+            ops.append(layer.choices[j])
+            total += int(self.offsets[l][j])
+        return Arch(tuple(ops))
+
+    def paths(self, rng: random.Random) -> list[Arch]:
+        return [self.draw(rng)[1]]
 
 
-def create_sampler(name: str, space: SearchSpace) -> Sampler:
+class PathDropoutSampler:
+    """SPOS Fig. 1's baseline: a multi-path step where each candidate of each layer is dropped with
+    probability `drop_rate`; if a layer drops all, one uniformly chosen candidate is kept (as SPOS
+    did, its choice blocks have no identity branch). drop_rate = 1 is uniform single-path sampling."""
+
+    name = "path-dropout"
+
+    def __init__(self, space: SearchSpace, drop_rate: float = 0.5) -> None:
+        if not 0.0 <= drop_rate <= 1.0:
+            raise ConfigError(f"train.drop_rate must be in [0, 1], got {drop_rate}")
+        self.space, self.drop_rate = space, drop_rate
+
+    def paths(self, rng: random.Random) -> list[MultiPath]:
+        layers = []
+        for layer in self.space.layers:
+            kept = tuple(op for op in layer.choices if rng.random() >= self.drop_rate)
+            layers.append(kept or (rng.choice(layer.choices),))
+        return [MultiPath(tuple(layers))]
+
+
+SAMPLERS = {"uniform": UniformSampler, "fair": FairSampler, "uniform-constrained": ConstrainedSampler,
+            "path-dropout": PathDropoutSampler}
+
+
+def create_sampler(name: str, space: SearchSpace, *, identity: str = "skip", constrained_bins: int = 5,
+                   drop_rate: float = 0.5) -> Sampler:
     if name not in SAMPLERS:
         raise ConfigError(f"unknown sampler '{name}' (train.sampler); known: {', '.join(SAMPLERS)}")
+    if name == "uniform-constrained":
+        return ConstrainedSampler(space, identity, constrained_bins)
+    if name == "path-dropout":
+        return PathDropoutSampler(space, drop_rate)
     return SAMPLERS[name](space)
 
 

@@ -1,0 +1,150 @@
+"""Rank a ground-truth arch list with one or more trained supernets and score the ranking.
+
+`rank_supernets` evaluates every ground-truth arch on every supernet (BN recalibration as
+configured in the `eval` section, exactly as `supernet search` does) and writes into R:
+
+    rank.json         per supernet: Kendall tau, Pearson, Spearman, top-k overlap, improvement
+                      (at n = 10) and the whole improvement curve; with several supernets the
+                      pairwise self-consistency matrices (inter-choice paper Table 2)
+    predictions.csv   arch,accuracy,test_accuracy,pred_0,pred_1,...
+    rank_scatter.png, rank_improvement.png (and rank_consistency.png with several supernets)
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from supernet.analysis import metrics as M
+from supernet.analysis.groundtruth import read_groundtruth
+from supernet.config import Config, load_config
+from supernet.errors import ConfigError
+from supernet.io import atomic_write_text
+from supernet.space import Arch
+
+
+def supernet_run_dir(path: str | Path) -> Path:
+    """The run directory of a supernet given as a run directory or a checkpoint file."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
+def default_config(supernet: str | Path, config: str | Path | None = None,
+                   overrides: Sequence[str] = ()) -> Config:
+    """`config` if given, else the supernet run's own config.yaml (else defaults); then overrides."""
+    if config is None:
+        own = supernet_run_dir(supernet) / "config.yaml"
+        config = own if own.is_file() else None
+    return load_config(config, list(overrides))
+
+
+def predict(cfg: Config, checkpoint: str | Path, archs: Sequence[Arch | str],
+            log: Callable[[str], None] | None = None) -> list[float]:
+    """Supernet accuracy of each arch (BN recalibrated per `cfg.eval`), on the supernet's own data."""
+    from supernet.workflow import build_evaluator, load_data, load_supernet
+
+    net, meta = load_supernet(Path(checkpoint))
+    cfg = replace(cfg, data=type(cfg.data)(**meta["data"]))  # evaluate on the data the supernet was trained on
+    evaluator = build_evaluator(cfg, net, load_data(cfg))
+    out = []
+    start = time.time()
+    for i, arch in enumerate(archs, 1):
+        out.append(float(evaluator.evaluate(net.space.parse_arch(arch))))
+        if log and (i % 10 == 0 or i == len(archs)):
+            log(f"  {checkpoint}: {i}/{len(archs)} archs evaluated ({time.time() - start:.0f}s)")
+    return out
+
+
+def _labels(paths: Sequence[str | Path]) -> list[str]:
+    names = [supernet_run_dir(p).name or str(p) for p in paths]
+    if len(set(names)) < len(names):
+        names = [str(p) for p in paths]
+    if len(set(names)) < len(names):
+        names = [f"{i}:{p}" for i, p in enumerate(paths)]
+    return names
+
+
+def rank_supernets(cfg: Config, checkpoints: Sequence[str | Path], groundtruth: str | Path, run_dir: str | Path,
+                   k: int | None = None, improvement_at: int = 10,
+                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Evaluate the ground-truth archs on every supernet, score, write rank.json/predictions.csv/PNGs."""
+    from supernet.analysis.plots import plot_heatmap, plot_improvement, plot_scatter
+    from supernet.workflow import checkpoint_digest, load_supernet
+
+    if not checkpoints:
+        raise ConfigError("give at least one --supernet")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    net, _ = load_supernet(Path(checkpoints[0]))
+    archs, true, test = read_groundtruth(groundtruth, net.space)
+    del net
+    if len(archs) < 2:
+        raise ConfigError(f"{groundtruth} lists {len(archs)} archs; ranking needs at least 2")
+    k = M.default_k(len(archs)) if k is None else k
+    if not 1 <= k <= len(archs):
+        raise ConfigError(f"--topk must be in 1..{len(archs)}, got {k}")
+    labels = _labels(checkpoints)
+    arch_texts = [a.to_string() for a in archs]
+    predictions: dict[str, list[float]] = {}
+    supernets = []
+    for label, ckpt in zip(labels, checkpoints):
+        start = time.time()
+        pred = predict(cfg, ckpt, arch_texts, log)
+        predictions[label] = pred
+        entry = {"label": label, "path": str(ckpt), "digest": checkpoint_digest(Path(ckpt)),
+                 "seconds": time.time() - start, **M.ranking_metrics(pred, true, k, improvement_at)}
+        if all(t is not None for t in test):
+            entry["vs_test"] = M.correlations(pred, test)  # type: ignore[arg-type]
+        supernets.append(entry)
+    out: dict[str, Any] = {"groundtruth": str(groundtruth), "num_archs": len(archs), "k": k,
+                           "improvement_at": M.improvement_n(len(archs), improvement_at), "eval": asdict(cfg.eval),
+                           "supernets": supernets}
+    if len(checkpoints) > 1:
+        out["self_consistency"] = {
+            "labels": labels,
+            **{m: M.self_consistency(predictions, m).tolist() for m in M.CORRELATIONS},
+            "mean": {m: M.mean_off_diagonal(M.self_consistency(predictions, m)) for m in M.CORRELATIONS},
+        }
+    _write_predictions(run_dir / "predictions.csv", arch_texts, true, test, predictions)
+    figures = [plot_scatter(predictions, true, run_dir / "rank_scatter.png",
+                            {s["label"]: s["kendall"] for s in supernets}),
+               plot_improvement({s["label"]: s["improvement_curve"] for s in supernets},
+                                run_dir / "rank_improvement.png")]
+    if len(checkpoints) > 1:
+        figures.append(plot_heatmap(M.self_consistency(predictions), labels, labels, run_dir / "rank_consistency.png",
+                                    "self-consistency (Kendall tau)", vmin=-1, vmax=1))
+    out["figures"] = [p.name for p in figures]
+    atomic_write_text(run_dir / "rank.json", json.dumps(M.json_safe(out), indent=1))
+    return out
+
+
+def _write_predictions(path: Path, archs: list[str], true: list[float], test: list[float | None],
+                       predictions: dict[str, list[float]]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["arch", "accuracy", "test_accuracy", *[f"pred_{i}" for i in range(len(predictions))]])
+    columns = list(predictions.values())
+    for i, arch in enumerate(archs):
+        w.writerow([arch, f"{true[i]:.6f}", "" if test[i] is None else f"{test[i]:.6f}",
+                    *[f"{c[i]:.6f}" for c in columns]])
+    atomic_write_text(path, buf.getvalue())
+
+
+def format_rank(out: dict[str, Any]) -> str:
+    """A plain-text table of rank.json (what the CLI prints)."""
+    lines = [f"{out['num_archs']} archs; top-k k={out['k']}; improvement at n={out['improvement_at']}",
+             f"{'supernet':<24} {'kendall':>8} {'pearson':>8} {'spearman':>8} {'top-k':>6} {'improv':>7}"]
+    f = lambda v: "   nan" if v is None or v != v else f"{v:.3f}"  # noqa: E731
+    for s in out["supernets"]:
+        lines.append(f"{s['label'][:24]:<24} {f(s['kendall']):>8} {f(s['pearson']):>8} {f(s['spearman']):>8} "
+                     f"{f(s['topk_overlap']):>6} {f(s['improvement']):>7}")
+    sc = out.get("self_consistency")
+    if sc:
+        lines.append("self-consistency (mean pairwise): " + ", ".join(f"{m} {f(v)}" for m, v in sc["mean"].items()))
+    return "\n".join(lines)

@@ -1,0 +1,51 @@
+"""SCARLET-NAS Lemma 1: an ELS (a bare 1x1 conv) folds into the convolution that follows it.
+
+For a stride-1 1x1 conv W1 (P x U) followed by a groups=1 conv W2 (C x P x k x k), the composition
+is the single conv W3[c, u, :, :] = sum_p W2[c, p, :, :] W1[p, u] (SCARLET appendix A). It is exact
+at the borders too: a bias-free 1x1 map commutes with zero (and with any pixel-copying) padding.
+
+Where it is *not* exact:
+- the next block has a residual around it: x -> ELS(x) + f(ELS(x)) keeps ELS on the skip branch;
+  folding changes only f, so it holds only when the ELS is the identity;
+- the next block's first conv is depthwise (groups > 1, e.g. an inverted bottleneck with expansion
+  1): W3 is a dense conv, no longer a depthwise one (`fold_els_into_conv` refuses);
+- the ELS has a stride, a bias, or something (BN, activation) between it and the conv.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from supernet.ops.blocks import InvertedBottleneck
+
+
+def fold_els_into_conv(els: nn.Conv2d, conv: nn.Conv2d) -> nn.Conv2d:
+    """The conv equal to `conv(els(x))`; `els` is a stride-1 1x1 conv without bias, `conv` has groups=1."""
+    if els.kernel_size != (1, 1) or els.stride != (1, 1) or els.groups != 1 or els.bias is not None:
+        raise ValueError("the ELS must be a bias-free, stride-1, groups=1 1x1 conv")
+    if conv.groups != 1:
+        raise ValueError(f"cannot fold into a grouped/depthwise conv (groups={conv.groups}); W3 would be dense")
+    if conv.in_channels != els.out_channels:
+        raise ValueError(f"ELS gives {els.out_channels} channels, the conv takes {conv.in_channels}")
+    folded = nn.Conv2d(els.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                       conv.dilation, 1, conv.bias is not None, conv.padding_mode,
+                       device=conv.weight.device, dtype=conv.weight.dtype)
+    with torch.no_grad():
+        w1 = els.weight[:, :, 0, 0]  # [p, u]
+        folded.weight.copy_(torch.einsum("cpij,pu->cuij", conv.weight, w1))
+        if conv.bias is not None:
+            folded.bias.copy_(conv.bias)
+    return folded
+
+
+def fold_els_into_block(els: nn.Conv2d, block: InvertedBottleneck) -> InvertedBottleneck:
+    """A copy of `block` whose 1x1 expand conv absorbs `els` (exact for a non-residual block)."""
+    if block.residual:
+        raise ValueError("the block has a residual around it: folding the ELS would drop it from the skip")
+    if isinstance(block.expand, nn.Identity):
+        raise ValueError("the block starts with a depthwise conv (expansion 1): the fold is not depthwise")
+    folded = copy.deepcopy(block)
+    folded.expand[0] = fold_els_into_conv(els, block.expand[0])
+    return folded

@@ -1,0 +1,39 @@
+"""The main job end to end at a tiny size: train -> search -> export -> retrain -> report."""
+import json
+import subprocess
+
+import torch
+
+from tests.conftest import cli, cli_env, needs_fashion, tiny_overrides
+
+pytestmark = needs_fashion
+
+
+def test_pipeline_end_to_end_and_exported_model_reloads(tmp_path):
+    run = tmp_path / "run"
+    args = ["pipeline", "--run-dir", str(run)]
+    for item in tiny_overrides(search__max_macs="'400k'", supernet__identity="els"):
+        args += ["--set", item]
+    r = subprocess.run(cli(*args), env=cli_env(), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "retrained" in r.stdout and "test acc" in r.stdout
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["best_metrics"]["macs"] <= 400_000
+    assert 0.0 <= summary["retrained"]["test_acc"] <= 1.0
+
+    from supernet.workflow import load_exported
+
+    model = load_exported(run / "export").eval()
+    config = json.loads((run / "export" / "model.json").read_text())
+    assert config["arch"] == summary["best"]
+    x = torch.randn(3, *config["input_shape"])
+    assert model(x).shape == (3, config["num_classes"])
+    if (run / "export" / "model.pt2").exists():  # loads with plain torch, no supernet code
+        program = torch.export.load(str(run / "export" / "model.pt2"))
+        torch.testing.assert_close(program.module()(x), model(x), rtol=1e-5, atol=1e-5)
+
+    again = subprocess.run(cli(*args), env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "--resume" in again.stderr  # nothing overwritten
+    resumed = subprocess.run(cli(*args, "--resume"), env=cli_env(), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run / "summary.json").read_text())["best"] == summary["best"]

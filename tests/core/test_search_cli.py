@@ -1,0 +1,65 @@
+"""`supernet search` on a table (no training): strategies, constraints, journal and resume."""
+import csv
+import json
+import random
+import subprocess
+
+import pytest
+
+from supernet.cost import CostTable
+from supernet.space import create_space
+from tests.conftest import cli, cli_env
+
+SPACE = ["--space", "scarlet-s1", "--preset", "fashion-mnist", "--option", "layers_per_stage=[1,1,1,1,1,1]"]
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("table")
+    space = create_space("scarlet-s1", preset="fashion-mnist", layers_per_stage=(1, 1, 1, 1, 1, 1))
+    costs = CostTable.build(space)
+    top = costs.macs_range()[1]
+    path = tmp_path / "table.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch", "accuracy"])
+        for indices in __import__("itertools").product(*[range(len(l.choices)) for l in space.layers]):
+            arch = space.from_indices(indices)
+            w.writerow([arch.to_string(), round(0.9 * costs.query(arch).macs / top + random.Random(str(indices)).random() / 20, 5)])
+    return path, space, costs
+
+
+@pytest.mark.parametrize("strategy", ["random", "evolution", "nsga2", "ces"])
+def test_table_search_respects_budget(tmp_path, table, strategy):
+    path, space, costs = table
+    budget = sorted(costs.query(space.sample(random.Random(i))).macs for i in range(50))[25]
+    r = subprocess.run(cli("search", "--table", str(path), *SPACE, "--run-dir", str(tmp_path / "s"),
+                           "--strategy", strategy, "--max-macs", str(budget), "--population", "8",
+                           "--iterations", "3", "--set", "search.num_samples=24", "--set", "search.min_acc=0.0"),
+                       env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads((tmp_path / "s" / "result.json").read_text())
+    archs = [out["best"]] + [t["arch"] for t in out["topk"]] + [p["arch"] for p in out.get("pareto", [])]
+    assert all(costs.query(space.parse_arch(a)).macs <= budget for a in archs)
+    assert (tmp_path / "s" / "pareto.png").stat().st_size > 0
+
+
+def test_infeasible_budget_is_a_one_line_error(tmp_path, table):
+    path, _, _ = table
+    r = subprocess.run(cli("search", "--table", str(path), *SPACE, "--run-dir", str(tmp_path / "s"),
+                           "--max-macs", "1k"), env=cli_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "macs" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_rerun_needs_resume_and_resume_reuses_the_journal(tmp_path, table):
+    path, _, _ = table
+    args = cli("search", "--table", str(path), *SPACE, "--run-dir", str(tmp_path / "s"), "--population", "8",
+               "--iterations", "2")
+    first = subprocess.run(args, env=cli_env(), capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    refused = subprocess.run(args, env=cli_env(), capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    again = subprocess.run(args + ["--resume"], env=cli_env(), capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0
+    a = json.loads((tmp_path / "s" / "result.json").read_text())
+    assert a["history"] and a["best"] in first.stdout

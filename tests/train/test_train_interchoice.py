@@ -1,0 +1,239 @@
+"""Inter-choice dependent weights (section 3.3): bias tables, split copies, export, resume across the split."""
+import random
+
+import pytest
+import torch
+
+from supernet.cost import CostTable, count_macs, count_params
+from supernet.errors import ConfigError
+from supernet.model.export import export_model
+from supernet.model.interchoice import START, layer_contexts
+from supernet.model.supernet import Supernet, SupernetOptions
+from supernet.space import Arch
+from supernet.train.checkpoint import load_checkpoint
+from supernet.train.hooks import SplitHook
+from supernet.train.loop import TrainHook
+from train_helpers import make_trainer, rand_arch, tiny_space, trained_like
+
+
+def _batch(space, n=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, *space.input_shape, generator=g), torch.randint(0, space.num_classes, (n,), generator=g)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_bias_tables_hold_one_vector_per_context(depth):
+    space = tiny_space()
+    net = Supernet(space, SupernetOptions(interchoice="bias", interchoice_depth=depth))
+    for i, layer in enumerate(space.layers):
+        table = net.biases.tables[i]
+        prev = space.layers[max(0, i - depth):i]
+        expected = len(layer.choices)
+        for p in prev:
+            expected *= len(p.choices)
+        assert len(table) == expected == len(layer_contexts(space, i, depth))
+        assert all(v.shape == (layer.in_channels,) and not v.any() for v in table.values())  # zero init
+        if i < depth:
+            assert all(k.startswith(START + "+") for k in table)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_bias_is_selected_by_previous_and_current_choice_and_only_it_trains(depth):
+    space = tiny_space()
+    net = Supernet(space, SupernetOptions(interchoice="bias", interchoice_depth=depth))
+    arch = rand_arch(space, depth)
+    layer = 5
+    # Changing the current choice or any of the D previous ones selects another vector; an older one does not.
+    for j in range(layer - depth - 1, layer + 1):
+        other = next(op for op in space.layers[j].choices if op != arch[j])
+        changed = net.biases.vector(layer, arch.replace(j, other).ops)
+        same = net.biases.vector(layer, arch.ops)
+        assert (changed is same) == (j < layer - depth), j
+    x, y = _batch(space)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-2)
+    for step_arch in (rand_arch(space, 10), arch):  # momentum on some other vectors first
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(net(x, step_arch), y).backward()
+        opt.step()
+    before = {k: v.clone() for k, v in net.biases.state_dict().items()}
+    opt.zero_grad(set_to_none=True)
+    torch.nn.functional.cross_entropy(net(x, arch), y).backward()
+    used = {net.biases.key(i, arch.ops) for i in range(space.num_layers)}
+    for i, table in enumerate(net.biases.tables):
+        for key, v in table.items():
+            is_used = key == net.biases.key(i, arch.ops)
+            assert (v.grad is not None) == is_used, (i, key)
+            assert not is_used or v.grad.abs().sum() > 0
+    opt.step()
+    after = net.biases.state_dict()
+    used_names = {f"tables.{i}.{net.biases.key(i, arch.ops)}" for i in range(space.num_layers)}
+    for name in before:  # weight decay and momentum moved nothing off the path
+        assert (not torch.equal(before[name], after[name])) == (name in used_names), name
+    assert len(used) == space.num_layers
+
+
+def test_bias_size_limit_and_option_checks():
+    with pytest.raises(ConfigError, match="interchoice must be"):
+        SupernetOptions(interchoice="attention")
+    with pytest.raises(ConfigError, match="depth must be 1"):
+        SupernetOptions(interchoice="split", interchoice_depth=2)
+    with pytest.raises(ConfigError, match="bias vectors"):
+        Supernet(tiny_space(), SupernetOptions(interchoice="bias", interchoice_depth=6))
+
+
+def test_space_defined_previous_layers():
+    space = tiny_space()
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Cell(type(space)):
+        def previous(self, layer):  # e.g. a cell: every layer depends on layer 0 only
+            return (0,) if layer else ()
+
+    cell = Cell(**{f.name: getattr(space, f.name) for f in dataclasses.fields(space)})
+    net = Supernet(cell, SupernetOptions(interchoice="bias", interchoice_depth=2))
+    arch = rand_arch(cell, 0)
+    assert net.biases.key(4, arch.ops) == f"{START}+{arch[0]}+{arch[4]}"
+    assert net.biases.vector(4, arch.ops) is net.biases.vector(4, arch.replace(3, "e6k7" if arch[3] != "e6k7"
+                                                                                   else "e3k3").ops)
+
+
+def _assert_export_matches(net, arch, x):
+    model = export_model(net, arch).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), net(x, arch), rtol=1e-5, atol=1e-5)
+    return model
+
+
+def test_bias_export_folds_into_batchnorm_and_keeps_the_cost_model():
+    space = tiny_space()
+    net = trained_like(Supernet(space, SupernetOptions(interchoice="bias", interchoice_depth=2)))
+    table = CostTable.build(space, "skip")
+    x = _batch(space)[0]
+    archs = [rand_arch(space, s) for s in range(4)]
+    archs.append(Arch(tuple("id" if "id" in l.choices else "e6k7" for l in space.layers)))  # folds across skips
+    for arch in archs:
+        model = _assert_export_matches(net, arch, x)
+        assert all(b["type"] != "bias" for b in model.config["blocks"])
+        cost = table.query(arch)
+        assert (count_macs(model, space.input_shape), count_params(model)) == (cost.macs, cost.params)
+        plain = export_model(trained_like(Supernet(space)), arch)
+        assert plain.config == model.config
+
+
+def test_bias_export_inserts_a_bias_block_after_a_bare_els_conv():
+    space = tiny_space(identity_in="all")
+    net = trained_like(Supernet(space, SupernetOptions("els", interchoice="bias")))
+    changing = [i for i, l in enumerate(space.layers) if not l.keeps_shape and i + 1 < space.num_layers]
+    arch = Arch(tuple("id" if i in changing else "e3k5" for i in range(space.num_layers)))
+    model = _assert_export_matches(net, arch, _batch(space)[0])
+    inserted = [b for b in model.config["blocks"] if b["type"] == "bias"]
+    assert len(inserted) == len(changing)
+    table = CostTable.build(space, "els")
+    cost = table.query(arch)
+    assert count_macs(model, space.input_shape) == cost.macs  # a bias block has no MACs ...
+    assert count_params(model) == cost.params + sum(b["channels"] for b in inserted)  # ... but C params
+    from supernet.model.standalone import StandaloneNet
+
+    rebuilt = StandaloneNet(model.config)  # the config alone rebuilds it
+    rebuilt.load_state_dict(model.state_dict())
+
+
+def _split_net(space, seed=0):
+    net = Supernet(space, SupernetOptions(interchoice="split"))
+    origin = net.split_interchoice()
+    assert net.is_split and origin and net.split_interchoice() == {}
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():  # make copies differ, as training would
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    return trained_like(net, seed)
+
+
+def test_split_copies_are_independent_and_export_picks_the_right_copy():
+    space = tiny_space()
+    net = Supernet(space, SupernetOptions(interchoice="split"))
+    original = {k: v.clone() for k, v in net.state_dict().items()}
+    net.split_interchoice()
+    layer = 3
+    prev_choices = space.layers[layer - 1].choices
+    assert set(net.choices[layer]["e3k3"]) == set(prev_choices) and set(net.choices[0]["e3k3"]) == {START}
+    for name in prev_choices:  # every copy starts as the original
+        copy_state = net.choices[layer]["e3k3"][name].state_dict()
+        assert all(torch.equal(v, original[f"choices.{layer}.e3k3.{k}"]) for k, v in copy_state.items())
+    arch = rand_arch(space, 1).replace(layer, "e3k3")
+    x, y = _batch(space)
+    torch.nn.functional.cross_entropy(net(x, arch), y).backward()
+    for name, copy in net.choices[layer]["e3k3"].items():
+        grads = [p.grad is not None for p in copy.parameters()]
+        assert all(grads) if name == arch[layer - 1] else not any(grads), name
+    net = _split_net(space)
+    x = _batch(space)[0]
+    for s in range(4):
+        arch = rand_arch(space, s).replace(layer, "e6k5")
+        model = _assert_export_matches(net, arch, x)
+        exported = _exported_block(net, model, layer)
+        chosen = net.choices[layer]["e6k5"][arch[layer - 1]]
+        assert all(torch.equal(a, b) for a, b in zip(exported.state_dict().values(), chosen.state_dict().values()))
+        other = next(c for n, c in net.choices[layer]["e6k5"].items() if n != arch[layer - 1])
+        assert not all(torch.equal(a, b) for a, b in zip(exported.state_dict().values(), other.state_dict().values()))
+
+
+def _exported_block(net, model, layer):
+    """The stand-alone module of searchable layer `layer` (identity blocks are dropped in `model`)."""
+    blocks = model.config["blocks"]
+    at = len(net.space.stem) + layer
+    return model[sum(1 for b in blocks[:at] if b["type"] != "identity")]
+
+
+def test_split_state_dict_loads_into_a_fresh_supernet():
+    space = tiny_space()
+    net = _split_net(space)
+    fresh = Supernet(space, SupernetOptions(interchoice="split")).eval()
+    fresh.load_state_dict(net.state_dict())  # rebuilds the split structure first
+    assert fresh.is_split
+    x = _batch(space)[0]
+    arch = rand_arch(space, 7)
+    torch.testing.assert_close(fresh(x, arch), net(x, arch))
+
+
+class _Stop(TrainHook):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def epoch_start(self, trainer, epoch):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("stop_at", [1, 2])  # checkpoint before the split, and after it
+def test_resume_across_the_split_continues_exactly(tmp_path, stop_at):
+    space = tiny_space()
+
+    def run(run_dir, stop=None, resume=False):
+        torch.manual_seed(0)
+        net = Supernet(space, SupernetOptions(interchoice="split", split_epoch=1))
+        hooks = [SplitHook(net, 1)] + ([_Stop(stop)] if stop is not None else [])
+        trainer = make_trainer(net, run_dir, steps=2, epochs=3, hooks=hooks)
+        if resume:
+            assert trainer.resume()
+        try:
+            trainer.fit()
+        except KeyboardInterrupt:
+            pass
+        return net, trainer
+
+    ref, _ = run(tmp_path / "ref")
+    assert ref.is_split
+    _, stopped = run(tmp_path / "run", stop=stop_at)
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert ckpt.meta["global_step"] == 2 * stop_at and ckpt.meta["interchoice_split"] == (stop_at >= 2)
+    resumed, trainer = run(tmp_path / "run", resume=True)
+    assert resumed.is_split and trainer.global_step == 6
+    ref_state, state = ref.state_dict(), resumed.state_dict()
+    assert ref_state.keys() == state.keys()
+    for k in ref_state:
+        torch.testing.assert_close(state[k], ref_state[k], rtol=0, atol=0, msg=k)
+    # Each copy has its own optimizer state (at the split, a copy of the original's momentum).
+    bufs = [st["momentum_buffer"] for st in trainer.optimizer.state.values() if "momentum_buffer" in st]
+    assert len({b.data_ptr() for b in bufs}) == len(bufs) > 0
