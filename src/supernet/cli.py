@@ -53,8 +53,14 @@ def _load_config(args: argparse.Namespace):
 
 
 def _lock(run_dir: str):
+    """The run directory's lock; under torchrun only rank 0 takes it (all ranks share the run)."""
+    import contextlib
+    import os
+
     from supernet.rundir import RunLock
 
+    if os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext()
     return RunLock(Path(run_dir))
 
 

@@ -355,12 +355,18 @@ def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key:
     from contextlib import ExitStack
 
     from supernet.search import Journal, create_strategy, run_search
+    from supernet.search.distributed import init_from_env, is_main_rank, split_evaluate
     from supernet.search.plots import plot_pareto, plot_progress
 
+    distributed = init_from_env()
     journal_path = run_dir / "journal.sqlite"
     if journal_path.exists() and not resume:
         raise ConfigError(f"{run_dir} already holds a search journal; pass --resume to continue it "
                           f"or choose another --run-dir (nothing was overwritten)")
+    if distributed:
+        import torch.distributed as dist
+
+        dist.barrier()  # every rank has checked before rank 0 creates the journal
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
     problem = search_problem(cfg)
@@ -370,7 +376,10 @@ def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key:
                                ranges=ranges, **strategy_options(cfg))
     start, spent = time.time(), {"evaluate": 0.0}
     with ExitStack() as stack:
-        journals = [stack.enter_context(Journal(p)) for p in (journal_path, shared_cache) if p is not None]
+        writers = (journal_path, shared_cache) if is_main_rank() else ()  # rank 0 writes, all ranks read
+        journals = [stack.enter_context(Journal(p)) for p in writers if p is not None]
+        if not is_main_rank() and journal_path.exists():
+            journals = [stack.enter_context(Journal(journal_path))]
         cache = {}
         for journal in reversed(journals):  # the run's own journal wins
             cache.update(journal.lookup(key, space))
@@ -386,11 +395,13 @@ def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key:
             for journal in journals:
                 journal.record(key, arch, metrics, step if isinstance(step, int) else None)
 
-        result = run_search(strategy, timed, record, cache)
+        result = run_search(strategy, timed, record if is_main_rank() else None, cache,
+                            split_evaluate(timed) if distributed else None)
     out = {**result.to_dict(), "strategy": cfg.search.strategy, "problem": problem.describe(), **source,
            "seconds": time.time() - start, "eval_seconds": spent["evaluate"],
            "evaluations": len({row["arch"] for row in result.history})}
-    atomic_write_text(run_dir / "result.json", json.dumps(out, indent=1))
-    plot_pareto(result, run_dir / "pareto.png")
-    plot_progress({cfg.search.strategy: result}, run_dir / "progress.png")
+    if is_main_rank():
+        atomic_write_text(run_dir / "result.json", json.dumps(out, indent=1))
+        plot_pareto(result, run_dir / "pareto.png")
+        plot_progress({cfg.search.strategy: result}, run_dir / "progress.png")
     return out

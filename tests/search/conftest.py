@@ -48,3 +48,6 @@ def costs():
 @pytest.fixture(scope="session")
 def make_target_eval():
     return target_accuracy
+
+
+from tests.core.test_search_cli import table  # noqa: E402,F401  (the small table fixture)

@@ -4,7 +4,8 @@ BatchNorm uses per-rank batch statistics (as DDP does), so the single-process re
 forward over the global batch: it runs the two per-rank halves of each global batch separately
 (each with its own BN statistics) and averages their losses, i.e. the gradients of the two shards.
 Parameters must match within float tolerance (the all-reduce sums in another order); the ranks'
-parameters must be bit-identical. BN running statistics are not compared (each rank's see only its
+parameters must be bit-identical. The nets run in float64: a tiny random-label net with batch-8 BN
+over 1x1 maps turns float32 rounding differences (1e-7) into 1e-3 within a few steps. BN running statistics are not compared (each rank's see only its
 shard). The run is interrupted after one epoch and resumed by both ranks from rank 0's checkpoint.
 """
 import random
@@ -36,6 +37,10 @@ class _StopAt(TrainHook):
             raise KeyboardInterrupt
 
 
+def _f64(net):
+    return lambda x, arch: net(x.double(), arch)
+
+
 def _worker(rank, init_file, run_dir, out_dir, sampler_name):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
@@ -43,16 +48,18 @@ def _worker(rank, init_file, run_dir, out_dir, sampler_name):
         group = Distributed()
         space = tiny_space()
         torch.manual_seed(rank)  # different initialisations: the broadcast from rank 0 must fix that
-        net = Supernet(space)
+        net = Supernet(space).double()
         group.broadcast_module(net)
-        first = make_trainer(net, run_dir, sampler=_sampler(sampler_name, space), steps=STEPS, epochs=EPOCHS,
+        first = make_trainer(net, forward=_f64(net), run_dir=run_dir,
+                             sampler=_sampler(sampler_name, space), steps=STEPS, epochs=EPOCHS,
                              batch=BATCH, lr=LR, dist=group, rank=rank, world_size=WORLD, hooks=[_StopAt(1)])
         try:
             first.fit()  # one epoch, checkpoint by rank 0, then "killed"
         except KeyboardInterrupt:
             pass
-        net = Supernet(space)  # a fresh process would start like this; resume loads rank 0's checkpoint
-        trainer = make_trainer(net, run_dir, sampler=_sampler(sampler_name, space), steps=STEPS, epochs=EPOCHS,
+        net = Supernet(space).double()  # as a fresh process would start; resume loads rank 0's checkpoint
+        trainer = make_trainer(net, forward=_f64(net), run_dir=run_dir,
+                               sampler=_sampler(sampler_name, space), steps=STEPS, epochs=EPOCHS,
                                batch=BATCH, lr=LR, dist=group, rank=rank, world_size=WORLD)
         assert trainer.resume()
         trainer.fit()
@@ -63,7 +70,7 @@ def _worker(rank, init_file, run_dir, out_dir, sampler_name):
         before = {k: v.detach().clone() for k, v in net.named_parameters()}
         x, y = next(trainer.loader.iter_epoch(5))
         trainer.optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(net(x, arch), y).backward()
+        torch.nn.functional.cross_entropy(net(x.double(), arch), y).backward()
         group.sync_grads(net)
         trainer.optimizer.step()
         off_path = [k for k in before if k.startswith("choices.")
@@ -81,10 +88,10 @@ def _reference(run_dir, sampler_name):
     """One process, global batch = both shards, BN statistics per shard, mean of the shard losses."""
     torch.manual_seed(0)
     space = tiny_space()
-    net = Supernet(space)
+    net = Supernet(space).double()
 
     def forward(x, arch):
-        return torch.cat([net(half, arch) for half in x.chunk(WORLD)])
+        return torch.cat([net(half.double(), arch) for half in x.chunk(WORLD)])
     make_trainer(net, run_dir, sampler=_sampler(sampler_name, space), steps=STEPS, epochs=EPOCHS,
                  batch=BATCH * WORLD, lr=LR, forward=forward).fit()
     return {k: v.detach() for k, v in net.named_parameters()}
@@ -100,9 +107,9 @@ def test_two_ranks_equal_single_process_and_resume(tmp_path, sampler_name):
     ref = _reference(tmp_path / "ref", sampler_name)
     assert r0.keys() == ref.keys()
     for k in ref:
-        torch.testing.assert_close(r0[k], ref[k], rtol=1e-4, atol=1e-5, msg=k)
+        torch.testing.assert_close(r0[k], ref[k], rtol=1e-9, atol=1e-10, msg=k)
     torch.manual_seed(0)
-    init = Supernet(tiny_space())
+    init = Supernet(tiny_space()).double()
     moved = [k for k in ref if not torch.equal(ref[k], init.get_parameter(k))]
     assert moved  # training did something
     for r in range(WORLD):

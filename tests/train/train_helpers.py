@@ -39,7 +39,7 @@ def trained_like(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return net.eval()
 
 
-def make_trainer(net, run_dir, *, sampler=None, steps=2, epochs=2, batch=8, n=64, hooks=(), lr=0.05,
+def make_trainer(net, run_dir=None, *, sampler=None, steps=2, epochs=2, batch=8, n=64, hooks=(), lr=0.05,
                  forward=None, dist=None, rank=0, world_size=1, seed=0):
     from supernet.data import BatchLoader
     from supernet.train.loop import OptimConfig, Trainer

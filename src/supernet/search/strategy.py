@@ -216,16 +216,22 @@ def run_search(
     evaluate: Callable[[Arch], Mapping[str, float]],
     on_evaluated: Callable[[Arch, Metrics], None] | None = None,
     cache: dict[Arch, Metrics] | None = None,
+    evaluate_many: Callable[[list[Arch]], list[Mapping[str, float]]] | None = None,
 ) -> SearchResult:
     """Loop ask/evaluate/tell until done. Each distinct arch is evaluated once (`cache`, which a
-    resumed search may pre-fill); `on_evaluated(arch, metrics)` runs after each real evaluation."""
+    resumed search may pre-fill); `on_evaluated(arch, metrics)` runs after each real evaluation.
+
+    `evaluate_many` evaluates a generation's missing archs at once (e.g. split across ranks);
+    by default they are evaluated one by one with `evaluate`.
+    """
     cache = {} if cache is None else cache
+    many = evaluate_many or (lambda archs: [evaluate(a) for a in archs])
     while not strategy.done:
         batch = strategy.ask()
-        for arch in batch:
-            if arch not in cache:
-                cache[arch] = dict(evaluate(arch))
-                if on_evaluated is not None:
-                    on_evaluated(arch, cache[arch])
+        missing = list(dict.fromkeys(a for a in batch if a not in cache))
+        for arch, metrics in zip(missing, many(missing), strict=True):
+            cache[arch] = dict(metrics)
+            if on_evaluated is not None:
+                on_evaluated(arch, cache[arch])
         strategy.tell([(arch, cache[arch]) for arch in batch])
     return strategy.result()

@@ -1,0 +1,49 @@
+"""Split the candidates of a generation across `torchrun` ranks and gather the results."""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import torch.distributed as dist
+
+from supernet.space.arch import Arch
+
+Metrics = Mapping[str, float]
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def split_evaluate(evaluate: Callable[[Arch], Metrics]) -> Callable[[list[Arch]], list[Metrics]]:
+    """Rank r evaluates candidates r, r+W, r+2W, ...; every rank returns all results, in order.
+
+    All ranks run the same strategy with the same seed, so they ask for the same candidates.
+    """
+
+    def many(archs: list[Arch]) -> list[Metrics]:
+        rank, world = dist.get_rank(), dist.get_world_size()
+        mine = {i: dict(evaluate(a)) for i, a in enumerate(archs) if i % world == rank}
+        gathered: list[dict[int, dict[str, float]] | None] = [None] * world
+        dist.all_gather_object(gathered, mine)
+        merged = {i: m for part in gathered for i, m in (part or {}).items()}
+        return [merged[i] for i in range(len(archs))]
+
+    return many
+
+
+def init_from_env() -> bool:
+    """Join the process group `torchrun` describes (WORLD_SIZE > 1); returns whether distributed."""
+    import os
+
+    if is_distributed():
+        return True
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
+        return False
+    import torch
+
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return True
+
+
+def is_main_rank() -> bool:
+    return not is_distributed() or dist.get_rank() == 0
