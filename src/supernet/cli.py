@@ -100,12 +100,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from supernet.workflow import train_supernet
 
-    import contextlib
-
-    from supernet.train.distributed import is_main_process
-
     cfg = _load_config(args)
-    with _lock(args.run_dir) if is_main_process() else contextlib.nullcontext():  # torchrun: rank 0 locks
+    with _lock(args.run_dir):  # under torchrun only rank 0 takes it
         result = train_supernet(cfg, Path(args.run_dir), resume=args.resume, fallback=args.fallback)
     last = result["epochs"][-1] if result["epochs"] else None
     print(f"trained {result['global_step']} steps into {args.run_dir}"

@@ -12,7 +12,7 @@ import torch
 
 from supernet.errors import CheckpointError
 from supernet.io import atomic_write
-from supernet.train.checkpoint import load_checkpoint, remove_stale_temporaries, save_checkpoint
+from supernet.train.checkpoint import find_checkpoint, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from tests.conftest import cli, cli_env, needs_fashion, tiny_overrides
 
 
@@ -98,7 +98,7 @@ def test_sigkill_during_checkpoint_writes_leaves_a_complete_checkpoint(tmp_path,
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    ckpt = load_checkpoint(tmp_path / "last.pt")
+    ckpt = load_checkpoint(find_checkpoint(tmp_path))  # last.pt, or prev.pt if killed between the renames
     assert ckpt.state["w"][0, 0].item() == ckpt.meta["global_step"]
     remove_stale_temporaries(tmp_path)
     assert not list(tmp_path.glob(".*.tmp"))

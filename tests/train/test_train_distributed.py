@@ -18,7 +18,7 @@ import torch.multiprocessing as mp
 from supernet.model.supernet import Supernet
 from supernet.train.distributed import Distributed
 from supernet.train.loop import TrainHook
-from supernet.train.sampler import FairSampler, UniformSampler, step_rng
+from supernet.train.sampler import FairSampler, UniformSampler
 from train_helpers import make_trainer, tiny_space
 
 WORLD, BATCH, STEPS, EPOCHS, LR = 2, 8, 2, 2, 0.005

@@ -1,5 +1,4 @@
 """Inter-choice dependent weights (section 3.3): bias tables, split copies, export, resume across the split."""
-import random
 
 import pytest
 import torch
@@ -206,25 +205,31 @@ class _Stop(TrainHook):
             raise KeyboardInterrupt
 
 
+def _run_split(run_dir, stop=None, resume=False):
+    torch.manual_seed(0)
+    net = Supernet(tiny_space(), SupernetOptions(interchoice="split", split_epoch=1))
+    hooks = [SplitHook(net, 1)] + ([_Stop(stop)] if stop is not None else [])
+    trainer = make_trainer(net, run_dir, steps=2, epochs=3, hooks=hooks)
+    if resume:
+        assert trainer.resume()
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        pass
+    return net, trainer
+
+
+@pytest.fixture(scope="module")
+def split_reference(tmp_path_factory):
+    net, _ = _run_split(tmp_path_factory.mktemp("ref"))
+    assert net.is_split
+    return net
+
+
 @pytest.mark.parametrize("stop_at", [1, 2])  # checkpoint before the split, and after it
-def test_resume_across_the_split_continues_exactly(tmp_path, stop_at):
-    space = tiny_space()
-
-    def run(run_dir, stop=None, resume=False):
-        torch.manual_seed(0)
-        net = Supernet(space, SupernetOptions(interchoice="split", split_epoch=1))
-        hooks = [SplitHook(net, 1)] + ([_Stop(stop)] if stop is not None else [])
-        trainer = make_trainer(net, run_dir, steps=2, epochs=3, hooks=hooks)
-        if resume:
-            assert trainer.resume()
-        try:
-            trainer.fit()
-        except KeyboardInterrupt:
-            pass
-        return net, trainer
-
-    ref, _ = run(tmp_path / "ref")
-    assert ref.is_split
+def test_resume_across_the_split_continues_exactly(tmp_path, stop_at, split_reference):
+    run = _run_split
+    ref = split_reference
     _, stopped = run(tmp_path / "run", stop=stop_at)
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert ckpt.meta["global_step"] == 2 * stop_at and ckpt.meta["interchoice_split"] == (stop_at >= 2)

@@ -108,7 +108,7 @@ def test_constrained_draws_are_uniform_within_a_bin():
 
 
 def test_constrained_sampler_config():
-    assert create_sampler("uniform-constrained", tiny_space(), constrained_bins=2).bins.__len__() == 2
+    assert len(create_sampler("uniform-constrained", tiny_space(), constrained_bins=2).bins) == 2
     with pytest.raises(ConfigError, match="constrained_bins"):
         create_sampler("uniform-constrained", tiny_space(), constrained_bins=0)
     with pytest.raises(ConfigError, match="known: .*path-dropout"):

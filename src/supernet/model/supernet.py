@@ -39,7 +39,7 @@ class MultiPath:
         return ",".join("+".join(layer) for layer in self.ops)
 
 
-Path = Arch | MultiPath
+SupernetPath = Arch | MultiPath  # what one forward runs
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ class Supernet(nn.Module):
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     # -- forward ---------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, arch: Path) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, arch: SupernetPath) -> torch.Tensor:
         x = self.stem(x)
         if isinstance(arch, MultiPath):
             return self.head(self._forward_multi(x, arch))
@@ -194,7 +194,7 @@ class Supernet(nn.Module):
             return [None] * len(arch)
         return [self.biases.vector(i, arch.ops) for i in range(len(arch))]
 
-    def path_modules(self, arch: Path) -> Iterator[nn.Module]:
+    def path_modules(self, arch: SupernetPath) -> Iterator[nn.Module]:
         """The modules an arch uses, in order: stem blocks, one candidate per layer, head blocks.
 
         For a MultiPath, every kept candidate of a layer, in the path's order."""

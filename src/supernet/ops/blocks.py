@@ -119,17 +119,9 @@ _BUILDERS: dict[str, Callable[[BlockConfig, bool], nn.Module]] = {
 
 # Modules that register more block types; imported when a config names a type not yet known, so
 # that a stand-alone model rebuilds from its JSON config alone (e.g. in a fresh process).
-_PLUGIN_MODULES = ("supernet.ops.shufflenet",)
-
-
 def build_block(config: BlockConfig, bn_affine: bool = True) -> nn.Module:
     """Build one block from its config dict."""
     kind = config.get("type")
-    if kind not in _BUILDERS:
-        import importlib
-
-        for module in _PLUGIN_MODULES:
-            importlib.import_module(module)
     if kind not in _BUILDERS:
         raise ValueError(f"unknown block type {kind!r}; known: {sorted(_BUILDERS)}")
     return _BUILDERS[kind](config, bn_affine)

@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from supernet.errors import SupernetError
-from supernet.space.arch import Arch
 from supernet.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, set_aside_last
 
 PathsForStep = Callable[[int, int], Sequence[Any]]  # Arch, MultiPath, or None for a plain model

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from supernet.errors import ConfigError, SupernetError
-from supernet.model.supernet import MultiPath, Path
+from supernet.model.supernet import MultiPath, SupernetPath
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 
@@ -19,7 +19,7 @@ from supernet.space.space import SearchSpace
 class Sampler(Protocol):
     name: str
 
-    def paths(self, rng: random.Random) -> list[Path]:
+    def paths(self, rng: random.Random) -> list[SupernetPath]:
         """The paths trained in one step; their gradients are summed into one update."""
 
 
