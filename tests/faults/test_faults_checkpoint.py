@@ -121,3 +121,10 @@ def test_corrupted_last_checkpoint_resumes_from_previous_with_fallback(tmp_path)
     assert load_checkpoint(last).meta["global_step"] == 2 * load_checkpoint(run / "checkpoints" / "prev.pt").meta[
         "global_step"]
     assert (run / "checkpoints" / "last.0.bad.pt").stat().st_size == 1000  # the bad file is kept aside
+
+
+def test_kill_between_the_two_renames_resumes_from_previous(tmp_path):
+    save_checkpoint(tmp_path, {"global_step": 1}, _state(1.0))
+    save_checkpoint(tmp_path, {"global_step": 2}, _state(2.0))
+    (tmp_path / "last.pt").unlink()  # the state a kill after `last -> prev` and before `tmp -> last` leaves
+    assert load_checkpoint(find_checkpoint(tmp_path)).meta["global_step"] == 1
