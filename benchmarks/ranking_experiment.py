@@ -21,8 +21,14 @@ forward/backward passes; `--fair-budget epochs` gives it the same number of step
 
 Everything lands in --out (default runs/ranking-experiment[-quick]) and the script is resumable:
 finished stand-alone archs, supernets (done.json) and rankings (rank.json) are skipped, and an
-interrupted training resumes from its last checkpoint. Full run: about 2.5 h on 2 CPU cores;
-`--quick` shrinks everything to a few minutes as an end-to-end check.
+interrupted training resumes from its last checkpoint.
+
+Cost of the full run, measured piece by piece on 2 pinned CPU cores (torch 2 threads): a stand-alone
+arch (4 epochs on 10,000 images, ~0.8 val accuracy) ~45 s, so 32 archs ~25 min; a supernet
+(20 epochs, 1,560 steps; ~0.5 sampled-path accuracy) ~3.6 min, so 24 supernets (4 arms x 2
+interchoice x 3 seeds) ~87 min; ranking ~1 s per arch and supernet, ~13 min: about 2.1 h in
+all, so cores a third slower still fit in 3 h. `--quick` shrinks everything to a few
+minutes as an end-to-end check (its numbers are noise: nothing is trained beyond chance).
 
     PYTHONPATH=src python benchmarks/ranking_experiment.py --quick
     PYTHONPATH=src python benchmarks/ranking_experiment.py            # hours; re-run to resume
@@ -53,8 +59,8 @@ from supernet.workflow import build_space, load_data, train_supernet  # noqa: E4
 SPACE = "{width: 0.25, head_channels: 32, layers_per_stage: [1,2,1,2,1,1], stem_stride: 2}"
 SIZES = {
     # full: 10,000 training images, 2,000 validation images (ranking and ground-truth val accuracy)
-    "full": dict(train_limit=12000, val_size=2000, supernet_epochs=8, standalone_epochs=4, archs=32, seeds=3,
-                 recal_batches=8, checkpoint_every=50),
+    "full": dict(train_limit=12000, val_size=2000, supernet_epochs=20, standalone_epochs=4, archs=32, seeds=3,
+                 recal_batches=8, checkpoint_every=100),
     "quick": dict(train_limit=1500, val_size=500, supernet_epochs=1, standalone_epochs=1, archs=6, seeds=2,
                   recal_batches=2, checkpoint_every=0),
 }

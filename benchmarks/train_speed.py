@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from supernet.errors import ConfigError
 from supernet.model.export import export_model
 from supernet.model.supernet import Supernet, SupernetOptions
 from supernet.space import Arch, create_space, list_spaces
@@ -34,6 +35,15 @@ VARIANTS: dict[str, dict] = {
     "split": {"interchoice": "split"},
 }
 SPACES = {"scarlet-s1": {"preset": "fashion-mnist"}, "nas-bench-201": {}}
+
+
+def build(space, options: SupernetOptions) -> nn.Module:
+    """The supernet class for the space's topology (chain `Supernet`, or a cell supernet if available)."""
+    try:
+        from supernet.model.factory import build_supernet
+    except ImportError:
+        return Supernet(space, options)
+    return build_supernet(space, options)
 
 
 def stepper(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
@@ -60,20 +70,26 @@ def timed(step: Callable[[], None], n: int) -> float:
 def bench_space(name: str, options: dict, batch: int, repeats: int, steps: int) -> list[tuple[str, float, int]]:
     space = create_space(name, **options)
     rng = random.Random(0)
-    arch = Arch(tuple("id" if "id" in layer.choices and i % 3 == 0 else rng.choice(layer.choices)
+    arch = Arch(tuple("id" if "id" in layer.choices and i % 3 == 0 else
+                      rng.choice([op for op in layer.choices if op != "none"] or layer.choices)
                       for i, layer in enumerate(space.layers)))
     torch.manual_seed(0)
     x = torch.randn(batch, *space.input_shape)
     y = torch.randint(0, space.num_classes, (batch,))
     runs: dict[str, Callable[[], None]] = {}
     tensors: dict[str, int] = {}
+    unsupported: dict[str, str] = {}
     for label, kw in VARIANTS.items():
-        net = Supernet(space, SupernetOptions(**kw)).train()
+        try:
+            net = build(space, SupernetOptions(**kw)).train()
+        except ConfigError as e:  # e.g. inter-choice weights in a cell space
+            unsupported[label] = str(e).split(";")[0]
+            continue
         if kw.get("interchoice") == "split":
             net.split_interchoice()
         runs[label] = stepper(net, lambda x, net=net: net(x, arch), x, y)
         tensors[label] = sum(1 for _ in net.parameters())
-    standalone = export_model(Supernet(space), arch).train()
+    standalone = export_model(build(space, SupernetOptions()), arch).train()
     runs["stand-alone"] = stepper(standalone, standalone, x, y)
     tensors["stand-alone"] = sum(1 for _ in standalone.parameters())
     for step in runs.values():  # warm-up: momentum buffers, allocator
@@ -90,6 +106,9 @@ def bench_space(name: str, options: dict, batch: int, repeats: int, steps: int) 
     print(f"{'variant':<12} {'step ms':>9} {'ratio':>7} {'param tensors':>14}")
     rows = []
     for label in ["stand-alone", *VARIANTS]:
+        if label in unsupported:
+            print(f"{label:<12} {'n/a':>9} {'':>7} {'':>14}  ({unsupported[label]})")
+            continue
         med = statistics.median(times[label])
         rows.append((label, med / base, tensors[label]))
         print(f"{label:<12} {med * 1e3:9.2f} {med / base:7.3f} {tensors[label]:14d}")

@@ -18,6 +18,7 @@ from supernet.data import BatchLoader, DatasetSplits, default_augmentation, load
 from supernet.errors import CheckpointError, ConfigError, SpaceError
 from supernet.io import atomic_write_text
 from supernet.model.export import export_model, standalone_config
+from supernet.model.factory import build_supernet
 from supernet.model.standalone import StandaloneNet
 from supernet.model.supernet import Supernet, SupernetOptions
 from supernet.space import Arch, SearchSpace, create_space
@@ -117,7 +118,7 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
     t = cfg.train
     if options.interchoice != "none" and t.sampler == "path-dropout":
         raise ConfigError("train.sampler=path-dropout runs several ops per layer; it needs supernet.interchoice=none")
-    net = Supernet(space, options)
+    net = build_supernet(space, options)
     sampler = create_sampler(t.sampler, space, identity=options.identity, constrained_bins=t.constrained_bins,
                              drop_rate=t.drop_rate)
     seed = t.seed
@@ -157,7 +158,7 @@ def load_supernet(checkpoint: Path) -> tuple[Supernet, dict[str, Any]]:
     if space.fingerprint() != meta["space_fingerprint"]:
         raise CheckpointError(f"checkpoint {path} was made for a different version of space "
                               f"'{meta['space']}' (fingerprint {meta['space_fingerprint']} vs {space.fingerprint()})")
-    net = Supernet(space, SupernetOptions(**meta["supernet"]))
+    net = build_supernet(space, SupernetOptions(**meta["supernet"]))
     net.load_state_dict(ckpt.state["model"])
     net.eval()
     return net, meta
@@ -201,8 +202,7 @@ def export_arch(checkpoint: Path, arch_text: str, out_dir: Path) -> dict[str, An
     model = export_model(net, arch).eval()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config = {**standalone_config(net.space, arch, net.options.identity),
-              "normalisation": {"mean": meta.get("mean"), "std": meta.get("std")}}
+    config = {**model.config, "normalisation": {"mean": meta.get("mean"), "std": meta.get("std")}}
     atomic_write_text(out_dir / "model.json", json.dumps(config, indent=1))
     from supernet.io import atomic_write
 

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from supernet.cost.additive import build_additive_table
 from supernet.cost.counter import count_all
 from supernet.errors import ConfigError, SpaceError
 from supernet.ops.blocks import build_block
@@ -115,6 +116,8 @@ class CostTable:
 
     @classmethod
     def _count(cls, space: SearchSpace, identity: str) -> "CostTable":
+        if space.topology != "chain":  # cells: counted on whole models (supernet.cost.additive)
+            return build_additive_table(cls, space, identity)
         fixed = {"macs": 0, "params": 0}
         shape: tuple[int, ...] = tuple(space.input_shape)
 

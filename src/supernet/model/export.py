@@ -5,6 +5,7 @@ from typing import Any
 
 from torch import nn
 
+from supernet.model.cell import cell_standalone_config
 from supernet.model.interchoice import apply_input_biases
 from supernet.model.standalone import CONFIG_FORMAT, StandaloneNet
 from supernet.model.supernet import Supernet
@@ -15,6 +16,8 @@ from supernet.space.space import SearchSpace
 
 def standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip") -> dict[str, Any]:
     """The config of the stand-alone model an arch denotes (identities that keep shape removed)."""
+    if space.topology != "chain":
+        return cell_standalone_config(space, arch, identity)
     arch = space.validate(arch)
     blocks = [dict(b) for b in space.stem]
     blocks += [dict(exported_config(op, layer, identity)) for layer, op in zip(space.layers, arch.ops)]
@@ -29,7 +32,10 @@ def export_model(supernet: Supernet, arch: Arch) -> StandaloneNet:
 
     Inter-choice weights: a split supernet's path already holds the copies `arch` selects; the
     bias vectors on `arch`'s path are folded in (`supernet.model.interchoice.apply_input_biases`).
+    A supernet with its own `export` (e.g. `CellSupernet`) exports itself.
     """
+    if hasattr(supernet, "export"):
+        return supernet.export(arch)
     config = standalone_config(supernet.space, arch, supernet.options.identity)
     model = StandaloneNet(config)
     sources = [m for m, b in zip(supernet.path_modules(arch), config["blocks"]) if b["type"] != "identity"]

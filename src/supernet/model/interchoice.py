@@ -31,7 +31,6 @@ import torch
 from torch import nn
 
 from supernet.errors import ConfigError
-from supernet.ops.blocks import register_block
 from supernet.space.space import SearchSpace
 
 START = "start"
@@ -103,18 +102,6 @@ class InputBiases(nn.Module):
 
 
 # -- export ----------------------------------------------------------------------------------------
-class ChannelBias(nn.Module):
-    """Adds a constant per-channel vector: the stand-alone form of an inter-choice input bias."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.bias = nn.Parameter(torch.zeros(channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.bias.view(1, -1, *([1] * (x.dim() - 2)))
-
-
-register_block("bias", lambda c, affine: ChannelBias(c["channels"]))
 
 
 def apply_input_biases(model: nn.Sequential, config: Mapping[str, Any], first_layer: int,

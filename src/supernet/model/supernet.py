@@ -88,6 +88,10 @@ class Supernet(nn.Module):
 
     def __init__(self, space: SearchSpace, options: SupernetOptions = SupernetOptions()) -> None:
         super().__init__()
+        topology = getattr(space, "topology", "chain")
+        if topology != "chain":
+            raise ConfigError(f"space '{space.name}' has topology '{topology}'; this supernet runs chain spaces "
+                              f"(stem, one candidate per layer, head)")
         self.space = space
         self.options = options
         affine = options.bn_affine

@@ -77,6 +77,17 @@ class InvertedBottleneck(nn.Module):
         return x + y if self.residual else y
 
 
+class ChannelBias(nn.Module):
+    """Adds a constant per-channel vector: the stand-alone form of an inter-choice input bias."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.bias.view(1, -1, *([1] * (x.dim() - 2)))
+
+
 class GlobalPool(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean((2, 3))
@@ -111,6 +122,7 @@ _BUILDERS: dict[str, Callable[[BlockConfig, bool], nn.Module]] = {
     "ibn": _ibn,
     "els": _els,
     "identity": lambda c, a: nn.Identity(),
+    "bias": lambda c, a: ChannelBias(c["channels"]),
     "pool": lambda c, a: GlobalPool(),
     "dropout": lambda c, a: nn.Dropout(c.get("p", 0.0)),
     "linear": lambda c, a: nn.Linear(c["in"], c["out"], bias=c.get("bias", True)),

@@ -6,12 +6,22 @@ import json
 import math
 import random
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from supernet.errors import SpaceError
 from supernet.space.arch import Arch, split_tokens
 
 BlockConfig = Mapping[str, Any]
+
+# Arch notations beyond op names / indices: name -> (parse(text, space) -> op tokens or None when
+# `text` is not in that notation, format(arch, space) -> text). Spaces name theirs in `arch_format`.
+_ARCH_FORMATS: dict[str, tuple[Callable[[str, "SearchSpace"], Sequence[str] | None],
+                               Callable[[Arch, "SearchSpace"], str]]] = {}
+
+
+def register_arch_format(name: str, parse: Callable[[str, "SearchSpace"], Sequence[str] | None],
+                         format: Callable[[Arch, "SearchSpace"], str]) -> None:
+    _ARCH_FORMATS[name] = (parse, format)
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,11 @@ class SearchSpace:
     options: Mapping[str, Any] = field(default_factory=dict)
     named_archs: Mapping[str, str] = field(default_factory=dict)
     compact_digits: bool = False  # also parse one digit per layer written together (`02012100`)
+    # "chain": stem, one block per layer, head. Otherwise (e.g. "cells") `layers` are the choices of
+    # one cell and `body` the blocks between stem and head, `{"type": "cell", ...}` where that cell sits.
+    topology: str = "chain"
+    body: tuple[BlockConfig, ...] = ()
+    arch_format: str | None = None  # a notation registered with `register_arch_format`
 
     @property
     def num_layers(self) -> int:
@@ -65,6 +80,9 @@ class SearchSpace:
             key = text.strip().lower()
             if key in self.named_archs:
                 return self.parse_arch(self.named_archs[key])
+            parsed = self._arch_format()[0](text, self) if self.arch_format else None
+            if parsed is not None:
+                return self.parse_arch(list(parsed))
             tokens = split_tokens(text)
             if (self.compact_digits and len(tokens) == 1 and len(tokens[0]) == self.num_layers > 1
                     and tokens[0].isascii() and tokens[0].isdigit()):
@@ -78,6 +96,15 @@ class SearchSpace:
                 f"{', '.join(sorted(self.named_archs)) or 'no named archs'})"
             )
         return Arch(tuple(self._resolve(i, tok) for i, tok in enumerate(tokens)))
+
+    def format_arch(self, arch: Arch) -> str:
+        """An arch in the space's own notation (`arch_format`), else `arch.to_string()`."""
+        return self._arch_format()[1](self.validate(arch), self) if self.arch_format else arch.to_string()
+
+    def _arch_format(self):
+        if self.arch_format not in _ARCH_FORMATS:
+            raise SpaceError(f"space '{self.name}': unknown arch format {self.arch_format!r}")
+        return _ARCH_FORMATS[self.arch_format]
 
     def _resolve(self, layer: int, token: str) -> str:
         choices = self.layers[layer].choices
@@ -119,7 +146,9 @@ class SearchSpace:
         return replace(self, layers=tuple(layers))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        # (chain spaces leave these out, so that their fingerprints stay what they were)
+        extra = {} if self.topology == "chain" else {"topology": self.topology, "body": [dict(b) for b in self.body]}
+        return {**extra,
             "name": self.name,
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
