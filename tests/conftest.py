@@ -47,3 +47,16 @@ def cli(*args: str) -> list[str]:
 
 
 needs_fashion = pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST not installed")
+
+
+def randomize_batchnorm(net):
+    """Non-trivial BN statistics and affine values, so that a wrong weight copy shows up; eval mode."""
+    g = torch.Generator().manual_seed(0)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5, generator=g)
+            m.running_var.uniform_(0.5, 2.0, generator=g)
+            if m.affine:
+                m.weight.data.uniform_(0.5, 1.5, generator=g)
+                m.bias.data.uniform_(-0.5, 0.5, generator=g)
+    return net.eval()

@@ -43,7 +43,9 @@ class SupernetConfig:
 
 
 @dataclass
-class TrainConfig:
+class OptimSection:
+    """Fields shared by every section that trains something (supernet and stand-alone)."""
+
     epochs: int = 5
     batch_size: int = 128
     lr: float = 0.1
@@ -52,12 +54,16 @@ class TrainConfig:
     weight_decay: float = 4e-5
     label_smoothing: float = 0.1
     warmup_steps: int = 0
-    sampler: str = "uniform"
     seed: int = 0
     grad_clip: float | None = None
     checkpoint_every_steps: int = 0
     progress: bool = True
     max_steps_per_epoch: int | None = None
+
+
+@dataclass
+class TrainConfig(OptimSection):
+    sampler: str = "uniform"
     constrained_bins: int = 5       # uniform-constrained: equal-width MACs bins over the achievable range
     drop_rate: float = 0.5          # path-dropout: probability of dropping each candidate
     health_models: int = 0          # per epoch: val accuracies of this many sampled one-shot models
@@ -90,18 +96,8 @@ class SearchConfig:
 
 
 @dataclass
-class StandaloneConfig:
-    epochs: int = 5
-    batch_size: int = 128
+class StandaloneConfig(OptimSection):
     lr: float = 0.05
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 4e-5
-    label_smoothing: float = 0.1
-    seed: int = 0
-    from_inherited: bool = False
-    progress: bool = True
-    max_steps_per_epoch: int | None = None
 
 
 @dataclass

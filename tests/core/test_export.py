@@ -4,6 +4,8 @@ import random
 import pytest
 import torch
 
+from tests.conftest import randomize_batchnorm
+
 from supernet.cost import CostTable
 from supernet.cost.counter import count_macs, count_params
 from supernet.model.export import export_model, standalone_config
@@ -12,22 +14,9 @@ from supernet.model.supernet import Supernet, SupernetOptions
 from supernet.space import create_space
 
 
-def _trained_like(net):
-    """Give BN non-trivial running statistics and affine values so that copying them matters."""
-    g = torch.Generator().manual_seed(0)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5, generator=g)
-            m.running_var.uniform_(0.5, 2.0, generator=g)
-            if m.affine:
-                m.weight.data.uniform_(0.5, 1.5, generator=g)
-                m.bias.data.uniform_(-0.5, 0.5, generator=g)
-    return net.eval()
-
-
 @pytest.mark.parametrize("bn_affine", [False, True])
 def test_skip_export_matches_supernet_path(tiny_space, bn_affine):
-    net = _trained_like(Supernet(tiny_space, SupernetOptions("skip", bn_affine)))
+    net = randomize_batchnorm(Supernet(tiny_space, SupernetOptions("skip", bn_affine)))
     x = torch.randn(4, *tiny_space.input_shape)
     rng = random.Random(1)
     archs = [tiny_space.sample(rng) for _ in range(5)] + [tiny_space.parse_arch(",".join(
@@ -38,7 +27,7 @@ def test_skip_export_matches_supernet_path(tiny_space, bn_affine):
 
 
 def test_els_export_matches_without_identity_and_drops_els(tiny_space):
-    net = _trained_like(Supernet(tiny_space, SupernetOptions("els")))
+    net = randomize_batchnorm(Supernet(tiny_space, SupernetOptions("els")))
     x = torch.randn(4, *tiny_space.input_shape)
     no_id = tiny_space.parse_arch(",".join("e3k5" for _ in tiny_space.layers))
     torch.testing.assert_close(export_model(net, no_id).eval()(x), net(x, no_id), rtol=1e-5, atol=1e-5)

@@ -5,6 +5,8 @@ import random
 import pytest
 import torch
 
+from tests.conftest import randomize_batchnorm
+
 from supernet.cost import CostTable
 from supernet.cost.counter import count_macs, count_params
 from supernet.model.export import export_model
@@ -15,19 +17,6 @@ from supernet.space import create_space, list_spaces
 
 SMALL = "fashion-mnist"
 SPACES = [e.name for e in list_spaces()]
-
-
-def _trained_like(net):
-    """Non-trivial BN statistics and affine values, so that a wrong weight copy shows up."""
-    g = torch.Generator().manual_seed(0)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5, generator=g)
-            m.running_var.uniform_(0.5, 2.0, generator=g)
-            if m.affine:
-                m.weight.data.uniform_(0.5, 1.5, generator=g)
-                m.bias.data.uniform_(-0.5, 0.5, generator=g)
-    return net.eval()
 
 
 def _archs(space, n, seed=0):
@@ -66,7 +55,7 @@ def test_supernet_forward_gives_logits(name):
 def test_export_matches_supernet_path_and_cost_table(name):
     space = create_space(name, preset=SMALL)
     table = CostTable.build(space, "skip")
-    net = _trained_like(build_supernet(space, SupernetOptions("skip")))
+    net = randomize_batchnorm(build_supernet(space, SupernetOptions("skip")))
     x = torch.randn(3, *space.input_shape)
     for arch in _archs(space, 3, seed=1):
         model = export_model(net, arch).eval()

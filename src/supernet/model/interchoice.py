@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -68,9 +68,15 @@ def layer_contexts(space: SearchSpace, layer: int, depth: int) -> list[tuple[str
 
 
 class InputBiases(nn.Module):
-    """One zero-initialised bias vector per (previous choices, current choice) tuple and layer."""
+    """One zero-initialised bias vector per (previous choices, current choice) tuple and layer.
 
-    def __init__(self, space: SearchSpace, depth: int) -> None:
+    `channels`: the vectors' length (default: each layer's `in_channels`; a cell supernet passes its
+    cell's width). `without[l]`: current choices of layer l that get no vectors (ops that compute
+    nothing from their input, e.g. a cell's `none` edge); they still count as previous choices.
+    """
+
+    def __init__(self, space: SearchSpace, depth: int, channels: int | None = None,
+                 without: Sequence[Collection[str]] | None = None) -> None:
         super().__init__()
         if depth < 1:
             raise ConfigError(f"supernet.interchoice_depth must be >= 1, got {depth}")
@@ -79,12 +85,13 @@ class InputBiases(nn.Module):
         self.pad = [len(c) < depth for c in self.context]
         tables = []
         for i, layer in enumerate(space.layers):
-            contexts = layer_contexts(space, i, depth)
+            skip = frozenset(without[i]) if without is not None else frozenset()
+            contexts = [c for c in layer_contexts(space, i, depth) if c[-1] not in skip]
             if len(contexts) > MAX_BIAS_VECTORS_PER_LAYER:
                 raise ConfigError(f"supernet.interchoice_depth={depth} needs {len(contexts)} bias vectors in layer "
                                   f"{i} (limit {MAX_BIAS_VECTORS_PER_LAYER}); use a smaller depth")
-            tables.append(nn.ParameterDict({context_key(c): nn.Parameter(torch.zeros(layer.in_channels))
-                                            for c in contexts}))
+            size = layer.in_channels if channels is None else channels
+            tables.append(nn.ParameterDict({context_key(c): nn.Parameter(torch.zeros(size)) for c in contexts}))
         self.tables = nn.ModuleList(tables)
 
     def key(self, layer: int, ops: Sequence[str]) -> str:
