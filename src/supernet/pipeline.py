@@ -14,11 +14,11 @@ from supernet.model.bn import recalibrate_path
 from supernet.model.export import export_model
 from supernet.train.loop import accuracy
 from supernet.workflow import (
-    build_evaluator,
     eval_loader,
     export_arch,
     load_data,
     load_supernet,
+    recal_batches,
     search_supernet,
     train_standalone,
     train_supernet,
@@ -69,8 +69,7 @@ def _inherited_accuracy(cfg: Config, run_dir: Path, best: str) -> float:
     net, _ = load_supernet(run_dir / "supernet")
     arch = net.space.parse_arch(best)
     splits = load_data(cfg)
-    evaluator = build_evaluator(cfg, net, splits)
-    recalibrate_path(net, arch, evaluator.recal_batches, cfg.eval.recal_reset)
+    recalibrate_path(net, arch, recal_batches(cfg, splits), cfg.eval.recal_reset)
     model = export_model(net, arch).eval()
     with torch.no_grad():
         return accuracy(model, eval_loader(cfg, splits, "test", 500))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from supernet.config import Config, save_config
-from supernet.data import BatchLoader, DatasetSplits, default_augmentation, load_splits
+from supernet.data import BatchLoader, DatasetSplits, default_augmentation, load_splits, subset
 from supernet.errors import CheckpointError, ConfigError, SpaceError
 from supernet.io import atomic_write_text
 from supernet.model.export import export_model, standalone_config
@@ -29,9 +29,6 @@ from supernet.train.sampler import create_sampler, step_rng
 if TYPE_CHECKING:
     from supernet.search import Problem
     from supernet.search.supernet_evaluator import SupernetEvaluator
-
-DATA_SHAPE_OPTIONS = ("input_channels", "num_classes", "resolution")
-
 
 # -- building blocks ----------------------------------------------------------------------------
 def load_data(cfg: Config) -> DatasetSplits:
@@ -56,14 +53,26 @@ def build_space(cfg: Config, splits: DatasetSplits | None = None) -> SearchSpace
     return create_space(cfg.space.name, preset=cfg.space.preset, **options)
 
 
-def train_loader(cfg: Config, splits: DatasetSplits, batch_size: int, seed: int) -> BatchLoader:
+def train_loader(cfg: Config, splits: DatasetSplits, batch_size: int, seed: int, rank: int = 0,
+                 world_size: int = 1) -> BatchLoader:
     aug = default_augmentation(cfg.data.name, splits.mean, splits.std, train=True, resolution=cfg.data.resolution)
-    return BatchLoader(splits.train, batch_size, shuffle=True, seed=seed, drop_last=True, transform=aug)
+    return BatchLoader(splits.train, batch_size, shuffle=True, seed=seed, drop_last=True, transform=aug, rank=rank,
+                       world_size=world_size)
+
+
+def recal_batches(cfg: Config, splits: DatasetSplits) -> list[torch.Tensor]:
+    """The fixed, seeded training batches (train-time augmentation) used for BN recalibration."""
+    e = cfg.eval
+    loader = train_loader(cfg, splits, e.recal_batch_size, e.seed)
+    return [x for _, (x, _) in zip(range(min(e.recal_batches, len(loader))), loader.iter_epoch(0))]
+
+
+def val_batches(cfg: Config, splits: DatasetSplits) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The validation batches candidates are scored on (the first `eval.val_limit` images)."""
+    return list(eval_loader(cfg, splits, "val", cfg.eval.val_batch_size, cfg.eval.val_limit))
 
 
 def eval_loader(cfg: Config, splits: DatasetSplits, which: str, batch_size: int, limit: int | None = None) -> BatchLoader:
-    from supernet.data import subset
-
     dataset = getattr(splits, which)
     if limit is not None and limit < len(dataset):
         dataset = subset(dataset, torch.arange(limit))
@@ -130,15 +139,10 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
     if options.interchoice == "split":
         hooks.append(SplitHook(net, options.split_epoch))
     if t.health_models > 0:
-        e = cfg.eval
-        recal_loader = train_loader(cfg, splits, e.recal_batch_size, e.seed)
-        recal = [x for _, (x, _) in zip(range(min(e.recal_batches, len(recal_loader))), recal_loader.iter_epoch(0))]
-        val = list(eval_loader(cfg, splits, "val", e.val_batch_size, e.val_limit))
-        hooks.append(HealthProbe(net, t.health_models, recal, val, seed))
-    loader = train_loader(cfg, splits, t.batch_size, seed)
-    if dist is not None:  # shard each global batch: batch_size is per rank
-        loader = BatchLoader(loader.dataset, t.batch_size, shuffle=True, seed=seed, drop_last=True,
-                             transform=loader.transform, rank=dist.rank, world_size=dist.world_size)
+        hooks.append(HealthProbe(net, t.health_models, recal_batches(cfg, splits), val_batches(cfg, splits), seed))
+    # batch_size is per rank: under torchrun each global batch is sharded over the ranks
+    loader = train_loader(cfg, splits, t.batch_size, seed, *((dist.rank, dist.world_size) if dist else ()))
+    if dist is not None:
         dist.broadcast_module(net)
     trainer = Trainer(net, lambda x, a: net(x, a), lambda e, s: sampler.paths(step_rng(seed, e, s)),
                       loader, _optim(t), run_dir, meta, hooks=hooks, dist=dist)
@@ -303,12 +307,7 @@ def build_evaluator(cfg: Config, net: Supernet, splits: DatasetSplits) -> "Super
     """Fixed recalibration batches (train data, train-time augmentation, seeded) and validation batches."""
     from supernet.search.supernet_evaluator import SupernetEvaluator
 
-    e = cfg.eval
-    recal_loader = train_loader(cfg, splits, e.recal_batch_size, e.seed)
-    batches = recal_loader.iter_epoch(0)
-    recal = [x for _, (x, _) in zip(range(min(e.recal_batches, len(recal_loader))), batches)]
-    val = list(eval_loader(cfg, splits, "val", e.val_batch_size, e.val_limit))
-    return SupernetEvaluator(net, recal, val, e.recal_reset)
+    return SupernetEvaluator(net, recal_batches(cfg, splits), val_batches(cfg, splits), cfg.eval.recal_reset)
 
 
 def search_supernet(cfg: Config, checkpoint: Path, run_dir: Path, resume: bool = False) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from torch import nn
 
 from supernet.cost import CostTable
 from supernet.cost.counter import count_macs, count_params
-from supernet.errors import ConfigError, SpaceError
+from supernet.errors import SpaceError
 from supernet.model.bn import path_batchnorms, recalibrate_path
 from supernet.model.cell import CellSupernet
 from supernet.model.export import export_model, standalone_config
@@ -124,8 +124,8 @@ def test_nb101_chain_space():
 def test_factory_dispatches_on_topology():
     assert type(build_supernet(_small("scarlet-s1"))) is Supernet
     assert type(build_supernet(_small("nas-bench-201"))) is CellSupernet
-    with pytest.raises(ConfigError, match="interchoice"):
-        build_supernet(_small("nas-bench-201"), SupernetOptions(interchoice="bias"))
+    # inter-choice weights work in cell spaces too (tests/train/test_train_cell_interchoice.py)
+    assert type(build_supernet(_small("nas-bench-201"), SupernetOptions(interchoice="bias"))) is CellSupernet
 
 
 def test_none_edges_run_nothing_and_cost_nothing():

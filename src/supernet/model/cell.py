@@ -7,12 +7,13 @@ edge runs nothing). Like `Supernet`, the arch is an argument of `forward`, never
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import torch
 from torch import nn
 
 from supernet.errors import ConfigError, SpaceError
+from supernet.model.interchoice import InputBiases, context_layers
 from supernet.model.standalone import CONFIG_FORMAT, StandaloneNet
 from supernet.model.supernet import MultiPath, SupernetOptions, SupernetPath
 from supernet.ops.blocks import build_block
@@ -27,14 +28,23 @@ def _is_cell(block: Any) -> bool:
     return block["type"] == "cell"
 
 
-def cell_standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip") -> dict[str, Any]:
+def cell_standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip",
+                           biases: bool = False) -> dict[str, Any]:
     """The stand-alone config of `arch` in a cell space: stem, body (each cell with the arch's ops,
-    ELS folded into skips), head."""
+    ELS folded into skips), head. With `biases` (inter-choice `bias`), each cell lists the edges
+    whose op gets a constant input bias (`bias_edges`: every edge but the zero ones); without, the
+    config is that of the plain model."""
     arch = space.validate(arch)
     ops = [[op] for op in arch.ops]
     blocks = [dict(b) for b in space.stem]
-    blocks += [cell_config(b, space.layers, ops, identity, exported=True) if _is_cell(b) else dict(b)
-               for b in space.body]
+    for b in space.body:
+        if not _is_cell(b):
+            blocks.append(dict(b))
+            continue
+        cell = cell_config(b, space.layers, ops, identity, exported=True)
+        if biases:
+            cell["bias_edges"] = [i for i, op in enumerate(cell["ops"]) if op["block"]["type"] != "zero"]
+        blocks.append(cell)
     blocks += [dict(b) for b in space.head]
     return {"format": CONFIG_FORMAT, "space": space.name, "space_options": dict(space.options),
             "arch": arch.to_string(), "input_shape": list(space.input_shape),
@@ -48,9 +58,6 @@ class CellSupernet(nn.Module):
         super().__init__()
         if space.topology != TOPOLOGY:
             raise ConfigError(f"CellSupernet builds '{TOPOLOGY}' spaces; '{space.name}' is '{space.topology}'")
-        if options.interchoice != "none":
-            raise ConfigError(f"supernet.interchoice={options.interchoice} is not supported for cell spaces "
-                              f"('{space.name}'); use none")
         self.space, self.options = space, options
         affine = options.bn_affine
         all_ops = [layer.choices for layer in space.layers]
@@ -64,9 +71,48 @@ class CellSupernet(nn.Module):
             for module in self.modules():
                 if hasattr(module, "zero_init_residual"):
                     module.zero_init_residual()
+        # Inter-choice dependent weights, per cell instance; "previous" follows the edge order
+        # (`previous_layers`: edge e's previous edges are e-1, e-2, ...; the first edge gets `start`).
+        self.split_context = None
+        if options.interchoice == "bias":
+            for block, cell in zip(space.body, self.body):
+                if isinstance(cell, Cell):
+                    without = [set(names) - set(ops) for names, ops in zip(cell.names, cell.ops)]  # zero ops
+                    cell.biases = InputBiases(space, options.interchoice_depth, block["channels"], without)
+        elif options.interchoice == "split":
+            # Part of the state dict, so that a checkpoint records whether the split happened.
+            self.register_buffer("interchoice_split", torch.zeros((), dtype=torch.long))
+            self.split_context = [context_layers(space, i, 1) for i in range(space.num_layers)]
 
     def cells(self) -> list[Cell]:
         return [m for m in self.body if isinstance(m, Cell)]
+
+    # -- inter-choice split (as `Supernet.split_interchoice`) ----------------------------------------
+    @property
+    def is_split(self) -> bool:
+        return self.split_context is not None and bool(self.interchoice_split)
+
+    def split_interchoice(self) -> dict[nn.Parameter, nn.Parameter]:
+        """Copy every edge op of every cell once per choice of its previous edge (`start` for the
+        first edge). Returns {copy's parameter: original}; calling it again does nothing ({})."""
+        if self.split_context is None:
+            raise ConfigError("split_interchoice needs supernet.interchoice=split")
+        if self.is_split:
+            return {}
+        previous = [prev[-1] if prev else None for prev in self.split_context]
+        names = [self.space.layers[p].choices if p is not None else () for p in previous]
+        origin: dict[nn.Parameter, nn.Parameter] = {}
+        for cell in self.cells():
+            origin.update(cell.split(previous, names))
+        self.interchoice_split.fill_(1)
+        return origin
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
+        """Like nn.Module's; a state saved after the split first splits this supernet."""
+        flag = state_dict.get("interchoice_split")
+        if self.split_context is not None and flag is not None and int(flag) and not self.is_split:
+            self.split_interchoice()
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def forward(self, x: torch.Tensor, arch: SupernetPath) -> torch.Tensor:
         ops = arch.ops
@@ -90,7 +136,7 @@ class CellSupernet(nn.Module):
         yield from self.head
 
     def candidate_parameters(self, layer: int, op: str) -> Iterator[nn.Parameter]:
-        """All weights of `op` on edge `layer`, over all cells."""
+        """All weights of `op` on edge `layer`, over all cells (after a split: of all its copies)."""
         if op not in self.space.layers[layer].choices:
             raise SpaceError(f"layer {layer}: '{op}' is not a choice")
         for cell in self.cells():
@@ -98,7 +144,9 @@ class CellSupernet(nn.Module):
                 yield from cell.ops[layer][op].parameters()
 
     def input_biases(self, arch: Arch) -> list[None]:
-        return [None] * len(arch)  # no inter-choice weights in cell spaces
+        """Chain-layer input biases: none (a cell space's biases sit on the cells' edges, see
+        `Cell.input_bias`; `export` carries them into the stand-alone cells)."""
+        return [None] * len(arch)
 
     def export(self, arch: Arch) -> StandaloneNet:
         """The stand-alone model of `arch` with this supernet's weights for that path."""
@@ -106,7 +154,8 @@ class CellSupernet(nn.Module):
 
         if isinstance(arch, MultiPath):
             raise ValueError("only a single-path arch can be exported")
-        config = cell_standalone_config(self.space, arch, self.options.identity)
+        config = cell_standalone_config(self.space, arch, self.options.identity,
+                                        biases=self.options.interchoice == "bias")
         model = StandaloneNet(config)
         targets = iter(model)
         for source, block in zip([*self.stem, *self.body, *self.head], config["blocks"], strict=True):
@@ -119,7 +168,12 @@ class CellSupernet(nn.Module):
             copy_block_weights(source.pre, target.pre)
             for i, op in enumerate(arch.ops):
                 if op in target.ops[i] and not isinstance(target.ops[i][op], nn.Identity):  # (a folded ELS)
-                    copy_block_weights(source.ops[i][op], target.ops[i][op])
+                    module, = source._edge(i, op, arch.ops)  # after a split: the copy `arch` selects
+                    copy_block_weights(module, target.ops[i][op])
+                bias = source.input_bias(i, arch.ops) if op in source.ops[i] else None
+                if bias is not None:
+                    with torch.no_grad():
+                        target.edge_bias[str(i)].copy_(bias)
         if next(targets, None) is not None:
             raise RuntimeError("exported model has more blocks than its config")
         return model

@@ -20,6 +20,13 @@ config and its MACs/params are those of the plain model (the CostTable stays exa
 a bare ELS conv, an activation, a plug-in block) an explicit `{"type": "bias", "channels": C}` block
 is inserted before the layer's block; it has C parameters and no MACs, which the CostTable (it
 prices plain stand-alone models) does not count.
+
+Cell spaces (`CellSupernet`): the layers are a cell's edges, "previous" follows the edge order
+(`previous_layers`' default), and every cell instance holds its own `InputBiases` (vectors of the
+cell's width; none for a `none` current choice, which runs nothing). The vector is added to the
+input of the edge's op; the stand-alone cell carries the arch's vectors as explicit per-edge
+constants (`bias_edges` in its config, parameters `edge_bias.<edge>`), so export is exact. `split`
+copies every edge op per choice of the previous edge (`Cell.split`).
 """
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ Registers block types `cell`, `relu_conv_bn`, `avgpool`, `maxpool`, `bn_act`, `z
 """
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import replace
 from typing import Any, Sequence
@@ -22,6 +23,8 @@ from torch import nn
 from supernet.ops.blocks import BlockConfig, activation, build_block, register_block
 from supernet.ops.candidates import candidate_config, register_op
 from supernet.space.space import LayerSpec
+
+_START = "start"  # = supernet.model.interchoice.START (the first edge's "previous choice")
 
 
 class ReLUConvBN(nn.Sequential):
@@ -53,8 +56,16 @@ class ResNetBasicBlock(nn.Module):
 
 
 class Cell(nn.Module):
+    """Inter-choice dependent weights (see `supernet.model.interchoice`): a supernet cell may get
+    `biases` (an `InputBiases` over the cell's edges, set by `CellSupernet`): the vector selected by
+    the path's ops is added to the input of each edge's op. A stand-alone cell built with
+    `bias_edges` (config key, absent when off) holds one constant vector per listed edge
+    (`edge_bias.<edge>`) added to that edge's input. After `split`, `ops.<edge>.<op>` is a
+    ModuleDict of copies keyed by the previous edge's choice (`start` for the first edge)."""
+
     def __init__(self, edges: Sequence[Sequence[int]], candidates: Sequence[Sequence[BlockConfig]],
-                 pre: BlockConfig | None = None, bn_affine: bool = True) -> None:
+                 pre: BlockConfig | None = None, bn_affine: bool = True, channels: int | None = None,
+                 bias_edges: Sequence[int] = ()) -> None:
         super().__init__()
         if len(edges) != len(candidates):
             raise ValueError(f"cell has {len(edges)} edges but {len(candidates)} op lists")
@@ -71,6 +82,13 @@ class Cell(nn.Module):
         self.names = [frozenset(c["name"] for c in cands) for cands in candidates]  # zero ops included
         # a stand-alone cell's fixed choice per edge
         self.chosen = tuple(cands[0]["name"] if len(cands) == 1 else None for cands in candidates)
+        self.biases: nn.Module | None = None
+        if bias_edges:
+            if channels is None or any(not 0 <= int(i) < len(self.edges) for i in bias_edges):
+                raise ValueError(f"cell bias_edges {list(bias_edges)} need the cell's channels and valid edges")
+            self.edge_bias = nn.ParameterDict({str(int(i)): nn.Parameter(torch.zeros(channels))
+                                               for i in bias_edges})
+        self.split_previous: list[int | None] | None = None  # after `split`: the previous edge of each edge
 
     def forward(self, x: torch.Tensor, ops: Sequence[str | Sequence[str]] | None = None) -> torch.Tensor:
         """`ops`: per edge, an op name or several (their outputs are summed); default: the fixed ones."""
@@ -81,22 +99,68 @@ class Cell(nn.Module):
         for j in range(1, self.num_nodes):
             total = None
             for i in self.incoming[j]:
-                for module in self._edge(i, ops[i]):
-                    y = module(nodes[self.edges[i][0]])
+                modules = self._edge(i, ops[i], ops)
+                if not modules:
+                    continue
+                h = nodes[self.edges[i][0]]
+                bias = self.input_bias(i, ops)
+                if bias is not None:
+                    h = h + bias.view(1, -1, 1, 1)
+                for module in modules:
+                    y = module(h)
                     total = y if total is None else total + y
             nodes.append(torch.zeros_like(nodes[0]) if total is None else total)
         return nodes[-1]
 
-    def _edge(self, i: int, names: str | Sequence[str] | None) -> list[nn.Module]:
+    def input_bias(self, i: int, ops: Sequence[str | Sequence[str]]) -> torch.Tensor | None:
+        """The vector added to edge i's input on the path `ops` (None: none)."""
+        if self.biases is not None:
+            if not all(isinstance(op, str) for op in ops):
+                raise ValueError("a cell with inter-choice biases runs one op per edge (no multi-path)")
+            return self.biases.vector(i, ops)
+        edge_bias = getattr(self, "edge_bias", None)
+        if edge_bias is not None and str(i) in edge_bias:
+            return edge_bias[str(i)]
+        return None
+
+    def _edge(self, i: int, names: str | Sequence[str] | None,
+              ops: Sequence[str | Sequence[str]] | None = None) -> list[nn.Module]:
         names = (names,) if isinstance(names, str) or names is None else names
         unknown = [n for n in names if n not in self.names[i]]
         if unknown:
             raise ValueError(f"cell edge {i}: no op {unknown[0]!r}; has {sorted(self.names[i])}")
-        return [self.ops[i][n] for n in names if n in self.ops[i]]  # zero ops run nothing
+        modules = [self.ops[i][n] for n in names if n in self.ops[i]]  # zero ops run nothing
+        if self.split_previous is not None and modules:
+            prev = self.split_previous[i]
+            key = _START if prev is None else (ops[prev] if ops is not None else None)
+            if not isinstance(key, str):
+                raise ValueError("a split cell runs one op per edge and needs the whole path to pick a copy")
+            modules = [m[key] for m in modules]
+        return modules
 
     def edge_modules(self, ops: Sequence[str | Sequence[str]]) -> list[nn.Module]:
         """The modules the given ops (per edge, a name or several) run, zero ops left out."""
-        return [m for i, names in enumerate(ops) for m in self._edge(i, names)]
+        return [m for i, names in enumerate(ops) for m in self._edge(i, names, ops)]
+
+    def split(self, previous: Sequence[int | None], previous_names: Sequence[Sequence[str]]) -> dict:
+        """Copy every edge op once per choice of its previous edge (`previous[i]`, None: `start`,
+        whose choices are `previous_names[i]`). Returns {copy's parameter: original parameter}."""
+        if self.split_previous is not None:
+            return {}
+        origin: dict[nn.Parameter, nn.Parameter] = {}
+        for i, edge in enumerate(self.ops):
+            names = (_START,) if previous[i] is None else tuple(previous_names[i])
+            split = nn.ModuleDict()
+            for op, module in edge.items():
+                copies = nn.ModuleDict()
+                for name in names:
+                    twin = copy.deepcopy(module)
+                    origin.update(zip(twin.parameters(), module.parameters()))
+                    copies[name] = twin
+                split[op] = copies
+            self.ops[i] = split
+        self.split_previous = list(previous)
+        return origin
 
 
 def _cell(c: BlockConfig, affine: bool) -> nn.Module:
@@ -106,7 +170,7 @@ def _cell(c: BlockConfig, affine: bool) -> nn.Module:
         candidates = c["candidates"]
     else:
         raise ValueError("a cell config needs `ops` (stand-alone) or `candidates` (supernet)")
-    return Cell(c["edges"], candidates, c.get("pre"), affine)
+    return Cell(c["edges"], candidates, c.get("pre"), affine, c.get("channels"), c.get("bias_edges", ()))
 
 
 register_block("cell", _cell)
