@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from supernet.errors import ConfigError, SpaceError
-from supernet.model.interchoice import InputBiases, context_layers
+from supernet.model.interchoice import InputBiases, context_layers, split_if_saved_split
 from supernet.model.standalone import CONFIG_FORMAT, StandaloneNet
 from supernet.model.supernet import MultiPath, SupernetOptions, SupernetPath
 from supernet.ops.blocks import build_block
@@ -109,9 +109,7 @@ class CellSupernet(nn.Module):
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
         """Like nn.Module's; a state saved after the split first splits this supernet."""
-        flag = state_dict.get("interchoice_split")
-        if self.split_context is not None and flag is not None and int(flag) and not self.is_split:
-            self.split_interchoice()
+        split_if_saved_split(self, state_dict)
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def forward(self, x: torch.Tensor, arch: SupernetPath) -> torch.Tensor:

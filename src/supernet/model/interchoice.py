@@ -183,3 +183,10 @@ def _output_batchnorm(block: nn.Module) -> nn.BatchNorm2d:
 def bias_params(biases: Sequence[torch.Tensor | None]) -> int:
     """Number of scalars in the arch's bias vectors (for reporting; at most this many extra params)."""
     return sum(math.prod(b.shape) for b in biases if b is not None)
+
+
+def split_if_saved_split(supernet: Any, state_dict: Mapping[str, Any]) -> None:
+    """Split `supernet` first when `state_dict` was saved after its inter-choice split."""
+    flag = state_dict.get("interchoice_split")
+    if supernet.split_context is not None and flag is not None and int(flag) and not supernet.is_split:
+        supernet.split_interchoice()

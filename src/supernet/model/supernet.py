@@ -5,7 +5,6 @@ A path is a value: an `Arch` (one op per layer) or, for the path-dropout baselin
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Mapping
 
@@ -13,8 +12,8 @@ import torch
 from torch import nn
 
 from supernet.errors import ConfigError
-from supernet.model.interchoice import MODES, START, InputBiases, context_layers
-from supernet.ops.blocks import build_block
+from supernet.model.interchoice import MODES, START, InputBiases, context_layers, split_if_saved_split
+from supernet.ops.blocks import build_block, split_copies
 from supernet.ops.candidates import IDENTITY_MODES, candidate_config
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
@@ -145,23 +144,13 @@ class Supernet(nn.Module):
         for i, layer in enumerate(self.choices):
             prev = self.split_context[i]
             names = self.space.layers[prev[-1]].choices if prev else (START,)
-            split = nn.ModuleDict()
-            for op, module in layer.items():
-                copies = nn.ModuleDict()
-                for name in names:
-                    twin = copy.deepcopy(module)
-                    origin.update(zip(twin.parameters(), module.parameters()))
-                    copies[name] = twin
-                split[op] = copies
-            self.choices[i] = split
+            self.choices[i] = split_copies(layer, names, origin)
         self.interchoice_split.fill_(1)
         return origin
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
         """Like nn.Module's; a state saved after the split first splits this supernet."""
-        flag = state_dict.get("interchoice_split")
-        if self.split_context is not None and flag is not None and int(flag) and not self.is_split:
-            self.split_interchoice()
+        split_if_saved_split(self, state_dict)
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     # -- forward ---------------------------------------------------------------------------------

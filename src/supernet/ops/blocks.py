@@ -6,7 +6,8 @@ same class, so exporting a path is a state-dict copy. This module imports only t
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+import copy
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -142,3 +143,20 @@ def build_block(config: BlockConfig, bn_affine: bool = True) -> nn.Module:
 def register_block(kind: str, builder: Callable[[BlockConfig, bool], nn.Module]) -> None:
     """Add a block type (used by search spaces that bring their own blocks)."""
     _BUILDERS[kind] = builder
+
+
+def split_copies(candidates: nn.ModuleDict, names: Sequence[str],
+                 origin: dict[nn.Parameter, nn.Parameter]) -> nn.ModuleDict:
+    """Each candidate copied once per name (inter-choice `split`): `{op: {name: copy}}`.
+
+    `origin` receives, for every copied parameter, the parameter it was copied from.
+    """
+    split = nn.ModuleDict()
+    for op, module in candidates.items():
+        copies = nn.ModuleDict()
+        for name in names:
+            twin = copy.deepcopy(module)
+            origin.update(zip(twin.parameters(), module.parameters()))
+            copies[name] = twin
+        split[op] = copies
+    return split

@@ -12,7 +12,6 @@ Registers block types `cell`, `relu_conv_bn`, `avgpool`, `maxpool`, `bn_act`, `z
 """
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import replace
 from typing import Any, Sequence
@@ -20,7 +19,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from supernet.ops.blocks import BlockConfig, activation, build_block, register_block
+from supernet.ops.blocks import BlockConfig, activation, build_block, register_block, split_copies
 from supernet.ops.candidates import candidate_config, register_op
 from supernet.space.space import LayerSpec
 
@@ -150,15 +149,7 @@ class Cell(nn.Module):
         origin: dict[nn.Parameter, nn.Parameter] = {}
         for i, edge in enumerate(self.ops):
             names = (_START,) if previous[i] is None else tuple(previous_names[i])
-            split = nn.ModuleDict()
-            for op, module in edge.items():
-                copies = nn.ModuleDict()
-                for name in names:
-                    twin = copy.deepcopy(module)
-                    origin.update(zip(twin.parameters(), module.parameters()))
-                    copies[name] = twin
-                split[op] = copies
-            self.ops[i] = split
+            self.ops[i] = split_copies(edge, names, origin)
         self.split_previous = list(previous)
         return origin
 
