@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -389,10 +390,17 @@ def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key:
             spent["evaluate"] += time.time() - t
             return metrics
 
+        best = {"accuracy": float("-inf"), "evaluated": 0}
+
         def record(arch: Arch, metrics: dict[str, float]) -> None:
             step = getattr(strategy, "generation", None)
             for journal in journals:
                 journal.record(key, arch, metrics, step if isinstance(step, int) else None)
+            best["evaluated"] += 1
+            best["accuracy"] = max(best["accuracy"], metrics.get("accuracy", float("-inf")))
+            if best["evaluated"] % 10 == 0:  # a progress line for long searches
+                print(f"search: {best['evaluated']} archs evaluated (generation {step}), best accuracy "
+                      f"{best['accuracy']:.4f}", file=sys.stderr, flush=True)
 
         result = run_search(strategy, timed, record if is_main_rank() else None, cache,
                             split_evaluate(timed) if distributed else None)
