@@ -49,14 +49,7 @@ def plot_pareto(data: Any, path: str | Path, x: str = "macs", y: str = "accuracy
         ax.plot(xs[order], ys[order], "o-", c="tab:red", ms=4, label=f"Pareto front ({len(order)})")
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    ax.set_title(title or f"{y} vs {x}")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, title or f"{y} vs {x}", path)
 
 
 def best_so_far(history: Sequence[Mapping[str, Any]], metric: str = "accuracy", maximize: bool = True,
@@ -91,7 +84,14 @@ def plot_progress(histories: Mapping[str, Any], path: str | Path, metric: str = 
         ax.plot(np.arange(1, len(curve) + 1), curve, label=name)
     ax.set_xlabel("evaluations")
     ax.set_ylabel(f"best {metric}")
-    ax.set_title(title or f"best {metric} vs evaluations")
+    return _save(fig, ax, title or f"best {metric} vs evaluations", path)
+
+
+def _save(fig: Any, ax: Any, title: str, path: str | Path) -> Path:
+    """Title, grid and legend, then write the PNG and free the figure."""
+    import matplotlib.pyplot as plt
+
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
