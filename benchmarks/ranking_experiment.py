@@ -1,19 +1,28 @@
 """Ranking experiment: how well do supernets trained in different ways rank stand-alone accuracy?
 
-Fashion-MNIST, a small scarlet-s1 chain space with identity choices (fashion-mnist preset, width
-0.25, layers_per_stage (1,2,1,2,1,1): 8 searchable layers, 3 of them with an `id` choice).
+Fashion-MNIST, a small scarlet-s1 chain space with an identity choice in every layer (fashion-mnist
+preset, width 0.25, layers_per_stage (1,2,1,2,1,1), identity_in=all: 8 searchable layers of 7
+choices, SCARLET's setting; where a layer changes shape the identity is a 1x1 projection or a
+strided ELS).
 
 Arms (each trained with 3 seeds):
     identity     skip | els          (SCARLET's equivariant learnable stabilizer)
     sampler      uniform | fair      (SPOS uniform single path | FairNAS strict fairness)
-    interchoice  none | bias         (inter-choice dependent bias weights; the arm is skipped when
-                                      this toolkit's SupernetConfig has no `interchoice` field)
+    interchoice  none | bias         (inter-choice dependent bias weights, D = 1, added before each
+                                      block's first activation: `interchoice_bias_at=pre_act`. The
+                                      paper's input placement is inert in MobileNet-block chains:
+                                      train-mode BatchNorm after the first 1x1 conv removes it; see
+                                      supernet.model.interchoice)
 
-Ground truth: N random archs trained stand-alone from scratch (`supernet.analysis.groundtruth`).
-Every supernet ranks the same archs (BN recalibrated per arch, as in search); per arm we report
-Kendall tau over seeds (mean ± std, min..max), Spearman, top-k overlap, the improvement metric at
-n = 10, the self-consistency between the arm's seeds (mean pairwise Kendall tau), and SCARLET's
-feature similarity of the `id` candidate to the other candidates of the first layer that has one.
+Ground truth: 32 archs trained stand-alone from scratch, spread evenly over the number of identity
+layers (0..7; `stratified_archs`), because uniform samples (1-2 identities each) differ by less than
+the seed noise at this scale. The first 12 are trained again with another seed, which measures how
+well the ground truth ranks itself: no supernet can be expected to do better. Every supernet ranks
+the same archs (BN recalibrated per arch, as in search); per arm we report Kendall tau over seeds
+(mean ± std, min..max) against validation and test accuracy, Spearman, top-k overlap, the
+improvement metric at n = 10, the self-consistency between the arm's seeds (mean pairwise Kendall
+tau), and SCARLET's feature similarity of the `id` candidate to the other candidates of the first
+shape-keeping layer.
 
 Fair sampling trains m = 7 paths per step. By default (`--fair-budget compute`) a fair supernet
 gets 1/7 of the steps per epoch (train.max_steps_per_epoch), so all arms cost the same number of
@@ -21,14 +30,13 @@ forward/backward passes; `--fair-budget epochs` gives it the same number of step
 
 Everything lands in --out (default runs/ranking-experiment[-quick]) and the script is resumable:
 finished stand-alone archs, supernets (done.json) and rankings (rank.json) are skipped, and an
-interrupted training resumes from its last checkpoint.
+interrupted training resumes from its last checkpoint. Supernets are trained base arms first,
+seed-major, so a run cut short can be summarised with `--seeds N` for the seeds it finished.
 
-Cost of the full run, measured piece by piece on 2 pinned CPU cores (torch 2 threads): a stand-alone
-arch (4 epochs on 10,000 images, ~0.8 val accuracy) ~45 s, so 32 archs ~25 min; a supernet
-(20 epochs, 1,560 steps; ~0.5 sampled-path accuracy) ~3.6 min, so 24 supernets (4 arms x 2
-interchoice x 3 seeds) ~87 min; ranking ~1 s per arch and supernet, ~13 min: about 2.1 h in
-all, so cores a third slower still fit in 3 h. `--quick` shrinks everything to a few
-minutes as an end-to-end check (its numbers are noise: nothing is trained beyond chance).
+Cost on 2 CPU cores (torch 2 threads): a stand-alone arch ~20-45 s (fewer identities take longer),
+a supernet (20 epochs, 1,560 steps) ~3.6 min, ranking ~1 s per arch and supernet: about 2 h in all.
+`--quick` shrinks everything to a few minutes as an end-to-end check (its numbers are noise:
+nothing is trained beyond chance).
 
     PYTHONPATH=src python benchmarks/ranking_experiment.py --quick
     PYTHONPATH=src python benchmarks/ranking_experiment.py            # hours; re-run to resume
@@ -39,6 +47,7 @@ import argparse
 import dataclasses
 import json
 import math
+import random
 import statistics
 import sys
 import time
@@ -49,20 +58,22 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
 
-from supernet.analysis.groundtruth import run_groundtruth, sample_archs  # noqa: E402
+from supernet.analysis import metrics as M  # noqa: E402
+from supernet.analysis.groundtruth import read_results, run_groundtruth  # noqa: E402
 from supernet.analysis.ranking import rank_supernets  # noqa: E402
 from supernet.analysis.similarity import run_similarity  # noqa: E402
 from supernet.config import Config, SupernetConfig, load_config  # noqa: E402
 from supernet.io import atomic_write_text  # noqa: E402
+from supernet.space import Arch, SearchSpace  # noqa: E402
 from supernet.workflow import build_space, load_data, train_supernet  # noqa: E402
 
-SPACE = "{width: 0.25, head_channels: 32, layers_per_stage: [1,2,1,2,1,1], stem_stride: 2}"
+SPACE = "{width: 0.25, head_channels: 32, layers_per_stage: [1,2,1,2,1,1], stem_stride: 2, identity_in: all}"
 SIZES = {
     # full: 10,000 training images, 2,000 validation images (ranking and ground-truth val accuracy)
     "full": dict(train_limit=12000, val_size=2000, supernet_epochs=20, standalone_epochs=4, archs=32, seeds=3,
-                 recal_batches=8, checkpoint_every=100),
+                 recal_batches=8, checkpoint_every=100, gt_repeat=12),
     "quick": dict(train_limit=1500, val_size=500, supernet_epochs=1, standalone_epochs=1, archs=6, seeds=2,
-                  recal_batches=2, checkpoint_every=0),
+                  recal_batches=2, checkpoint_every=0, gt_repeat=3),
 }
 
 
@@ -99,8 +110,8 @@ def arm_name(arm: tuple[str, str, str]) -> str:
 def supernet_config(size: dict, arm: tuple[str, str, str], seed: int, fair_budget: str) -> Config:
     identity, sampler, interchoice = arm
     extra = [f"supernet.identity={identity}", f"train.sampler={sampler}", f"train.seed={seed}"]
-    if interchoice != "none":
-        extra.append(f"supernet.interchoice={interchoice}")
+    if interchoice != "none":  # the paper's input placement is inert in this space (see module docstring)
+        extra += [f"supernet.interchoice={interchoice}", "supernet.interchoice_bias_at=pre_act"]
     cfg = load_config(None, base_overrides(size) + extra)
     if sampler == "fair" and fair_budget == "compute":
         steps = (size["train_limit"] - size["val_size"]) // cfg.train.batch_size
@@ -113,6 +124,107 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def stratified_archs(space: SearchSpace, k: int, seed: int = 0) -> list[Arch]:
+    """k distinct archs spread evenly over the number of `id` layers (0 .. all but one).
+
+    Drawn round-robin over the counts, so any prefix of the list covers every depth; within a count
+    the `id` layers and the other ops are uniform. A uniform sample would put 1-2 ids in most archs
+    and leave a ground truth whose spread is within seed noise."""
+    rng = random.Random(f"stratified:{seed}")
+    can_id = [i for i, layer in enumerate(space.layers) if "id" in layer.choices]
+    counts = list(range(len(can_id)))  # leave out the all-identity net (stem + head only)
+    out: list[Arch] = []
+    seen: set[Arch] = set()
+    for attempt in range(100 * k):
+        if len(out) == k:
+            break
+        ids = set(rng.sample(can_id, counts[len(out) % len(counts)]))
+        ops = tuple("id" if i in ids else rng.choice([c for c in layer.choices if c != "id"])
+                    for i, layer in enumerate(space.layers))
+        if Arch(ops) not in seen:
+            seen.add(Arch(ops))
+            out.append(Arch(ops))
+    return out
+
+
+def groundtruth_phase(size: dict, out: Path) -> tuple[dict, SearchSpace, list[Arch]]:
+    cfg = load_config(None, base_overrides(size))
+    space = build_space(cfg, load_data(cfg))
+    archs = stratified_archs(space, size["archs"], seed=0)
+    gt = run_groundtruth(cfg, out / "groundtruth", archs, log=lambda m: log("groundtruth " + m))
+    log(f"ground truth: {gt['rows']} archs ({len(gt['trained'])} trained now)")
+    return gt, space, archs
+
+
+def repeat_phase(size: dict, out: Path, archs: list[Arch]) -> dict:
+    """The first archs trained again with another seed: how reproducible is the ground truth itself?"""
+    n = size["gt_repeat"]
+    if n < 2:
+        return {}
+    cfg = load_config(None, base_overrides(size) + ["standalone.seed=1"])  # same data split, other init and order
+    run_groundtruth(cfg, out / "groundtruth-seed1", archs[:n], log=lambda m: log("groundtruth seed 1 " + m))
+    first = {r["arch"]: r for r in read_results(out / "groundtruth")}
+    second = read_results(out / "groundtruth-seed1")
+    pairs = [(first[r["arch"]], r) for r in second if r["arch"] in first]
+    result = {"archs": len(pairs)}
+    for column in ("accuracy", "test_accuracy"):
+        a, b = [x[column] for x, _ in pairs], [y[column] for _, y in pairs]
+        result[column] = {**M.correlations(a, b), "mean_abs_diff": statistics.fmean(abs(x - y) for x, y in zip(a, b))}
+    atomic_write_text(out / "groundtruth-seed1" / "reproducibility.json", json.dumps(M.json_safe(result), indent=1))
+    return result
+
+
+def supernet_phase(size: dict, out: Path, fair_budget: str) -> None:
+    """Every arm's supernets: the `none` arms first, seed-major within each interchoice setting, so an
+    interrupted run has the four base arms at equal seed counts."""
+    order = sorted(((arm[2] != "none", seed, arm) for arm in arms(has_interchoice()) for seed in range(size["seeds"])),
+                   key=lambda t: t[:2])
+    for _, seed, arm in order:
+        run_dir = out / "supernets" / f"{arm_name(arm)}-s{seed}"
+        if (run_dir / "done.json").is_file():
+            continue
+        t = time.time()
+        trained = train_supernet(supernet_config(size, arm, seed, fair_budget), run_dir, resume=True)
+        last = trained["epochs"][-1] if trained["epochs"] else {}
+        atomic_write_text(run_dir / "done.json", json.dumps({"seconds": time.time() - t, "last_epoch": last}))
+        log(f"supernet {arm_name(arm)} seed {seed}: {time.time() - t:.0f}s, last epoch path acc "
+            f"{last.get('acc_mean', float('nan')):.3f}")
+
+
+def rank_phase(size: dict, out: Path, space: SearchSpace, fair_budget: str) -> dict:
+    results = {}
+    gt_csv = out / "groundtruth" / "groundtruth.csv"
+    layer = next(i for i, spec in enumerate(space.layers) if "id" in spec.choices and spec.in_channels == spec.out_channels
+                 and spec.stride == 1)
+    for arm in arms(has_interchoice()):
+        name = arm_name(arm)
+        runs = [out / "supernets" / f"{name}-s{seed}" for seed in range(size["seeds"])]
+        runs = [r for r in runs if (r / "done.json").is_file()]  # --seeds N ranks what an interrupted run has
+        if not runs:
+            continue
+        cfg = supernet_config(size, arm, 0, fair_budget)
+        rank_dir = out / "rank" / name
+        if not _same_runs(rank_dir / "rank.json", runs):
+            rank_supernets(cfg, runs, gt_csv, rank_dir)
+        sim_dir = out / "similarity" / name
+        if not (sim_dir / "similarity.json").is_file():
+            run_similarity(cfg, runs[0], layer, sim_dir, batch_size=128)
+        rank = json.loads((rank_dir / "rank.json").read_text())
+        sim = json.loads((sim_dir / "similarity.json").read_text())
+        results[name] = summarise(rank, sim)
+        log(f"ranked {name}: Kendall tau {format_row(name, results[name])}")
+    return results
+
+
+def _same_runs(rank_json: Path, runs: list[Path]) -> bool:
+    """rank.json exists and ranked exactly these supernets (a re-run with more seeds re-ranks)."""
+    try:
+        ranked = [s["path"] for s in json.loads(rank_json.read_text())["supernets"]]
+    except (OSError, ValueError, KeyError):
+        return False
+    return ranked == [str(r) for r in runs]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: an end-to-end check in a few minutes")
@@ -122,63 +234,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fair-budget", choices=("compute", "epochs"), default="compute")
     p.add_argument("--archs", type=int, help="ground-truth archs (default 32; quick 6)")
     p.add_argument("--seeds", type=int, help="seeds per arm (default 3; quick 2)")
+    p.add_argument("--gt-repeat", type=int, help="ground-truth archs trained again with seed 1 (default 12; quick 3)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     size = dict(SIZES["quick" if args.quick else "full"])
-    size["archs"] = args.archs or size["archs"]
-    size["seeds"] = args.seeds or size["seeds"]
+    for key in ("archs", "seeds", "gt_repeat"):
+        size[key] = getattr(args, key) if getattr(args, key) is not None else size[key]
     size["data_root"] = args.data_root
     out = Path(args.out or ROOT / "runs" / ("ranking-experiment-quick" if args.quick else "ranking-experiment"))
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    with_bias = has_interchoice()
-    if not with_bias:
+    if not has_interchoice():
         log("SupernetConfig has no `interchoice` field: the bias arm is skipped")
-
-    # 1. ground truth (each arch resumable; finished archs skipped)
-    gt_cfg = load_config(None, base_overrides(size))
-    space = build_space(gt_cfg, load_data(gt_cfg))
-    gt = run_groundtruth(gt_cfg, out / "groundtruth", sample_archs(space, size["archs"], seed=0),
-                         log=lambda m: log("groundtruth " + m))
-    log(f"ground truth: {gt['rows']} archs ({len(gt['trained'])} trained now)")
-    gt_csv = out / "groundtruth" / "groundtruth.csv"
-
-    # 2. supernets, 3. rankings, 4. feature similarity
-    results = {}
-    for arm in arms(with_bias):
-        name = arm_name(arm)
-        runs = []
-        for seed in range(size["seeds"]):
-            run_dir = out / "supernets" / f"{name}-s{seed}"
-            runs.append(run_dir)
-            if (run_dir / "done.json").is_file():
-                continue
-            t = time.time()
-            cfg = supernet_config(size, arm, seed, args.fair_budget)
-            trained = train_supernet(cfg, run_dir, resume=True)
-            last = trained["epochs"][-1] if trained["epochs"] else {}
-            atomic_write_text(run_dir / "done.json", json.dumps({"seconds": time.time() - t, "last_epoch": last}))
-            log(f"supernet {name} seed {seed}: {time.time() - t:.0f}s, last epoch path acc "
-                f"{last.get('acc_mean', float('nan')):.3f}")
-        rank_dir = out / "rank" / name
-        if not (rank_dir / "rank.json").is_file():
-            rank_supernets(supernet_config(size, arm, 0, args.fair_budget), runs, gt_csv, rank_dir)
-        rank = json.loads((rank_dir / "rank.json").read_text())
-        sim_dir = out / "similarity" / name
-        if not (sim_dir / "similarity.json").is_file():
-            layer = next(i for i, spec in enumerate(space.layers) if "id" in spec.choices)
-            run_similarity(supernet_config(size, arm, 0, args.fair_budget), runs[0], layer, sim_dir, batch_size=128)
-        sim = json.loads((sim_dir / "similarity.json").read_text())
-        results[name] = summarise(rank, sim)
-        log(f"ranked {name}: Kendall tau {format_row(name, results[name])}")
-
-    table = format_table(results, gt["rows"], size)
-    atomic_write_text(out / "summary.json", json.dumps({"sizes": size, "fair_budget": args.fair_budget,
-                                                        "interchoice_arm": with_bias, "arms": results}, indent=1))
+    gt, space, archs = groundtruth_phase(size, out)
+    repeat = repeat_phase(size, out, archs)
+    supernet_phase(size, out, args.fair_budget)
+    results = rank_phase(size, out, space, args.fair_budget)
+    table = format_table(results, gt["rows"], size, repeat)
+    atomic_write_text(out / "summary.json", json.dumps(M.json_safe({
+        "sizes": size, "fair_budget": args.fair_budget, "interchoice_arm": has_interchoice(),
+        "groundtruth_spread": _spread(out), "groundtruth_reproducibility": repeat, "arms": results}), indent=1))
     atomic_write_text(out / "summary.md", table + "\n")
     print(table)
     log(f"done in {time.time() - start:.0f}s; results in {out}")
     return 0
+
+
+def _spread(out: Path) -> dict:
+    rows = read_results(out / "groundtruth")
+    return {column: _stats([r[column] for r in rows]) for column in ("accuracy", "test_accuracy")}
 
 
 def _stats(values: list[float | None]) -> dict[str, float]:
@@ -196,6 +280,7 @@ def summarise(rank: dict, sim: dict) -> dict:
     return {"seeds": len(s), "kendall": _stats([x["kendall"] for x in s]),
             "spearman": _stats([x["spearman"] for x in s]), "topk": _stats([x["topk_overlap"] for x in s]),
             "improvement": _stats([x["improvement"] for x in s]),
+            "kendall_test": _stats([x.get("vs_test", {}).get("kendall") for x in s]),
             "self_kendall": sc.get("kendall"),
             "id_similarity": sim["mean_similarity_to_others"][ops.index("id")] if "id" in ops else None}
 
@@ -211,16 +296,21 @@ def format_row(name: str, r: dict) -> str:
             f"self-KT {_f(r['self_kendall'])}  sim(id) {_f(r['id_similarity'])}")
 
 
-def format_table(results: dict, n_archs: int, size: dict) -> str:
+def format_table(results: dict, n_archs: int, size: dict, repeat: dict) -> str:
     lines = [f"Kendall tau vs stand-alone ground truth ({n_archs} archs; {size['seeds']} seeds per arm; "
-             f"mean ± std [min, max])",
-             f"{'arm (identity-sampler-interchoice)':<36} {'Kendall tau':<30} {'Spearman':>8} {'top-k':>6} "
-             f"{'improv@10':>9} {'self-KT':>8} {'sim(id)':>8}"]
+             f"mean ± std [min, max]; KT(test): vs test accuracy, mean)",
+             f"{'arm (identity-sampler-interchoice)':<28} {'Kendall tau':<30} {'KT(test)':>8} {'Spearman':>8} "
+             f"{'top-k':>6} {'improv@10':>9} {'self-KT':>8} {'sim(id)':>8}"]
     for name, r in results.items():
         k = r["kendall"]
         tau = f"{_f(k['mean'])} ± {_f(k['std'])} [{_f(k['min'])}, {_f(k['max'])}]"
-        lines.append(f"{name:<36} {tau:<30} {_f(r['spearman']['mean']):>8} {_f(r['topk']['mean'], '.2f'):>6} "
-                     f"{_f(r['improvement']['mean']):>9} {_f(r['self_kendall']):>8} {_f(r['id_similarity']):>8}")
+        lines.append(f"{name:<28} {tau:<30} {_f(r['kendall_test']['mean']):>8} {_f(r['spearman']['mean']):>8} "
+                     f"{_f(r['topk']['mean'], '.2f'):>6} {_f(r['improvement']['mean']):>9} "
+                     f"{_f(r['self_kendall']):>8} {_f(r['id_similarity']):>8}")
+    if repeat:
+        lines.append(f"ground truth vs itself (seed 0 vs seed 1, {repeat['archs']} archs): Kendall tau "
+                     f"{_f(repeat['accuracy']['kendall'])} (val), {_f(repeat['test_accuracy']['kendall'])} (test); "
+                     f"mean |difference| {_f(repeat['accuracy']['mean_abs_diff'], '.4f')} (val)")
     return "\n".join(lines)
 
 

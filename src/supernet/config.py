@@ -39,6 +39,7 @@ class SupernetConfig:
     zero_init_residual: bool = True
     interchoice: str = "none"       # none | bias | split (inter-choice dependent weights, section 3.3)
     interchoice_depth: int = 1      # bias: D previous choices select the input bias
+    interchoice_bias_at: str = "input"  # bias: input (paper) | pre_act (after a block's first BN)
     split_epoch: int = 1            # split: op weights are copied per previous choice at this epoch
 
 

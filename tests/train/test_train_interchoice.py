@@ -138,6 +138,62 @@ def test_bias_export_inserts_a_bias_block_after_a_bare_els_conv():
     rebuilt.load_state_dict(model.state_dict())
 
 
+def _bias_grads(net, arch, x, y):
+    net.zero_grad(set_to_none=True)
+    torch.nn.functional.cross_entropy(net(x, arch), y).backward()
+    return [net.biases.get(i, arch.ops) for i in range(len(arch))]
+
+
+def test_input_bias_is_inert_in_mobilenet_chains_and_pre_act_bias_is_not():
+    """Train-mode BN removes a per-channel constant after a 1x1 conv: the paper's input placement
+    gets no gradient (up to rounding) in IBN chains; the pre-activation placement does."""
+    space = tiny_space()
+    x, y = _batch(space, n=8)
+    arch = Arch(tuple("e3k3" for _ in space.layers))
+    inert = Supernet(space, SupernetOptions(interchoice="bias"))
+    with torch.no_grad():
+        before = inert(x, arch)
+        for p in inert.biases.parameters():
+            p.uniform_(-1, 1)
+        torch.testing.assert_close(inert(x, arch), before, rtol=1e-4, atol=1e-4)  # the loss ignores the vectors
+    grads = [v.grad.abs().max().item() for v in _bias_grads(inert, arch, x, y)]
+    assert max(grads) < 1e-5
+    active = Supernet(space, SupernetOptions(interchoice="bias", interchoice_bias_at="pre_act",
+                                             zero_init_residual=False))  # zero-init branches pass no gradient yet
+    vectors = _bias_grads(active, arch, x, y)
+    assert all(v is not None and v.grad.abs().max() > 1e-3 for v in vectors)
+    assert [v.numel() for v in vectors] == [l.in_channels * 3 for l in space.layers]  # e3: the expanded width
+
+
+def test_pre_act_bias_skips_identities_and_exports_exactly():
+    space = tiny_space(identity_in="all")
+    for identity in ("skip", "els"):
+        net = trained_like(Supernet(space, SupernetOptions(identity, interchoice="bias",
+                                                           interchoice_bias_at="pre_act", interchoice_depth=2)))
+        assert all(not any(k.endswith("+id") for k in table) for table in net.biases.tables)
+        table = CostTable.build(space, identity)
+        archs = [rand_arch(space, s) for s in range(4)] + [Arch(("id",) + tuple("e6k5" for _ in space.layers[1:]))]
+        for arch in archs:
+            biases = net.path_biases(arch)
+            assert [b is None for b in biases] == [op == "id" for op in arch.ops]
+            model = _assert_export_matches(net, arch, _batch(space)[0])
+            assert all(b["type"] != "bias" for b in model.config["blocks"])  # folded into BN: the plain model
+            if identity == "skip":
+                cost = table.query(arch)
+                assert (count_macs(model, space.input_shape), count_params(model)) == (cost.macs, cost.params)
+
+
+def test_pre_act_bias_option_checks():
+    with pytest.raises(ConfigError, match="interchoice_bias_at must be one of"):
+        SupernetOptions(interchoice="bias", interchoice_bias_at="output")
+    from supernet.model.cell import CellSupernet
+    from supernet.space import create_space
+
+    with pytest.raises(ConfigError, match="interchoice_bias_at=input"):
+        CellSupernet(create_space("nas-bench-201", preset="fashion-mnist"),
+                     SupernetOptions(interchoice="bias", interchoice_bias_at="pre_act"))
+
+
 def _split_net(space, seed=0):
     net = Supernet(space, SupernetOptions(interchoice="split"))
     origin = net.split_interchoice()

@@ -75,6 +75,9 @@ class CellSupernet(nn.Module):
         # (`previous_layers`: edge e's previous edges are e-1, e-2, ...; the first edge gets `start`).
         self.split_context = None
         if options.interchoice == "bias":
+            if options.interchoice_bias_at != "input":
+                raise ConfigError("cell supernets add inter-choice biases at the edge input (their ops start with "
+                                  "ReLU); use supernet.interchoice_bias_at=input")
             for block, cell in zip(space.body, self.body):
                 if isinstance(cell, Cell):
                     without = [set(names) - set(ops) for names, ops in zip(cell.names, cell.ops)]  # zero ops
@@ -141,7 +144,7 @@ class CellSupernet(nn.Module):
             if op in cell.ops[layer]:
                 yield from cell.ops[layer][op].parameters()
 
-    def input_biases(self, arch: Arch) -> list[None]:
+    def path_biases(self, arch: Arch) -> list[None]:
         """Chain-layer input biases: none (a cell space's biases sit on the cells' edges, see
         `Cell.input_bias`; `export` carries them into the stand-alone cells)."""
         return [None] * len(arch)

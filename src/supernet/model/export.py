@@ -6,7 +6,7 @@ from typing import Any
 from torch import nn
 
 from supernet.model.cell import cell_standalone_config
-from supernet.model.interchoice import apply_input_biases
+from supernet.model.interchoice import apply_input_biases, fold_pre_activation_biases
 from supernet.model.standalone import CONFIG_FORMAT, StandaloneNet
 from supernet.model.supernet import Supernet
 from supernet.ops.candidates import exported_config
@@ -41,9 +41,11 @@ def export_model(supernet: Supernet, arch: Arch) -> StandaloneNet:
     sources = [m for m, b in zip(supernet.path_modules(arch), config["blocks"]) if b["type"] != "identity"]
     for target, source in zip(model, sources, strict=True):
         copy_block_weights(source, target)
-    biases = supernet.input_biases(arch)
+    biases = supernet.path_biases(arch)
     if any(b is not None for b in biases):
-        model = apply_input_biases(model, config, len(supernet.space.stem), biases)
+        fold = (fold_pre_activation_biases if supernet.options.interchoice_bias_at == "pre_act"
+                else apply_input_biases)
+        model = fold(model, config, len(supernet.space.stem), biases)
     return model
 
 

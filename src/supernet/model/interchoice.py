@@ -21,6 +21,14 @@ a bare ELS conv, an activation, a plug-in block) an explicit `{"type": "bias", "
 is inserted before the layer's block; it has C parameters and no MACs, which the CostTable (it
 prices plain stand-alone models) does not count.
 
+Placement (`interchoice_bias_at`). `input` is the paper's. In chains of MobileNet blocks it is
+inert: every candidate starts with a 1x1 conv and BatchNorm, which turns a per-channel constant in its
+input into one in the BN input, and BN (training mode or recalibrated) removes it, so the loss does not depend on the vector and its
+gradient is zero up to rounding (measured: after training, the vectors stay below 2e-7). `pre_act`
+adds the vector after the block's first BatchNorm, before its activation (the first place where
+the block is not invariant to it), with the width of that layer; ops without one (identity, ELS)
+get none. It is an extension, not the paper's method; its export folds exactly into that BN's bias.
+
 Cell spaces (`CellSupernet`): the layers are a cell's edges, "previous" follows the edge order
 (`previous_layers`' default), and every cell instance holds its own `InputBiases` (vectors of the
 cell's width; none for a `none` current choice, which runs nothing). The vector is added to the
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import defaultdict
 from typing import Any, Collection, Mapping, Sequence
 
 import torch
@@ -42,6 +51,7 @@ from supernet.space.space import SearchSpace
 
 START = "start"
 MODES = ("none", "bias", "split")
+BIAS_PLACES = ("input", "pre_act")
 MAX_BIAS_VECTORS_PER_LAYER = 50_000
 _FOLDABLE = {"ibn": lambda b: True, "conv": lambda b: b.get("act") is None}
 
@@ -80,10 +90,13 @@ class InputBiases(nn.Module):
     `channels`: the vectors' length (default: each layer's `in_channels`; a cell supernet passes its
     cell's width). `without[l]`: current choices of layer l that get no vectors (ops that compute
     nothing from their input, e.g. a cell's `none` edge); they still count as previous choices.
+    `widths[l]`: {current choice: length} for layer l, in place of `channels`; choices it does not
+    name get no vectors (the pre-activation placement: ops without a hidden activation).
     """
 
     def __init__(self, space: SearchSpace, depth: int, channels: int | None = None,
-                 without: Sequence[Collection[str]] | None = None) -> None:
+                 without: Sequence[Collection[str]] | None = None,
+                 widths: Sequence[Mapping[str, int]] | None = None) -> None:
         super().__init__()
         if depth < 1:
             raise ConfigError(f"supernet.interchoice_depth must be >= 1, got {depth}")
@@ -93,12 +106,14 @@ class InputBiases(nn.Module):
         tables = []
         for i, layer in enumerate(space.layers):
             skip = frozenset(without[i]) if without is not None else frozenset()
-            contexts = [c for c in layer_contexts(space, i, depth) if c[-1] not in skip]
+            size = widths[i] if widths is not None else defaultdict(
+                lambda layer=layer: layer.in_channels if channels is None else channels)
+            contexts = [c for c in layer_contexts(space, i, depth) if c[-1] not in skip
+                        and (widths is None or c[-1] in size)]
             if len(contexts) > MAX_BIAS_VECTORS_PER_LAYER:
                 raise ConfigError(f"supernet.interchoice_depth={depth} needs {len(contexts)} bias vectors in layer "
                                   f"{i} (limit {MAX_BIAS_VECTORS_PER_LAYER}); use a smaller depth")
-            size = layer.in_channels if channels is None else channels
-            tables.append(nn.ParameterDict({context_key(c): nn.Parameter(torch.zeros(size)) for c in contexts}))
+            tables.append(nn.ParameterDict({context_key(c): nn.Parameter(torch.zeros(size[c[-1]])) for c in contexts}))
         self.tables = nn.ModuleList(tables)
 
     def key(self, layer: int, ops: Sequence[str]) -> str:
@@ -110,6 +125,11 @@ class InputBiases(nn.Module):
 
     def vector(self, layer: int, ops: Sequence[str]) -> nn.Parameter:
         return self.tables[layer][self.key(layer, ops)]
+
+    def get(self, layer: int, ops: Sequence[str]) -> nn.Parameter | None:
+        """The vector, or None where the current choice has none."""
+        key = self.key(layer, ops)
+        return self.tables[layer][key] if key in self.tables[layer] else None
 
     def count(self) -> int:
         return sum(len(t) for t in self.tables)
@@ -162,6 +182,17 @@ def apply_input_biases(model: nn.Sequential, config: Mapping[str, Any], first_la
     with torch.no_grad():
         for j, bias in folds.items():
             _output_batchnorm(modules[j]).bias.add_(bias)
+    return model
+
+
+def fold_pre_activation_biases(model: nn.Sequential, config: Mapping[str, Any], first_layer: int,
+                               biases: Sequence[torch.Tensor | None]) -> nn.Sequential:
+    """Fold pre-activation vectors into the BatchNorm bias they follow (exact; nothing is added)."""
+    modules = _modules_by_index(model, config["blocks"])
+    with torch.no_grad():
+        for layer, bias in enumerate(biases):
+            if bias is not None:
+                modules[first_layer + layer].pre_activation()[1].bias.add_(bias)
     return model
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from supernet.errors import ConfigError
-from supernet.model.interchoice import MODES, START, InputBiases, context_layers, split_if_saved_split
+from supernet.model.interchoice import BIAS_PLACES, MODES, START, InputBiases, context_layers, split_if_saved_split
 from supernet.ops.blocks import build_block, split_copies
 from supernet.ops.candidates import IDENTITY_MODES, candidate_config
 from supernet.space.arch import Arch
@@ -56,6 +56,8 @@ class SupernetOptions:
     interchoice: inter-choice dependent weights (inter-choice paper section 3.3): `none`, `bias`
         (an input bias per (D previous choices, current choice), D = `interchoice_depth`) or
         `split` (after `split_epoch` epochs, op weights are copied per previous choice).
+    interchoice_bias_at: `input` (the paper's placement; inert in MobileNet-block chains, see
+        `supernet.model.interchoice`) or `pre_act` (after each block's first BatchNorm).
     """
 
     identity: str = "skip"
@@ -63,6 +65,7 @@ class SupernetOptions:
     zero_init_residual: bool = True
     interchoice: str = "none"
     interchoice_depth: int = 1
+    interchoice_bias_at: str = "input"
     split_epoch: int = 1
 
     def __post_init__(self) -> None:
@@ -75,6 +78,9 @@ class SupernetOptions:
         if self.interchoice == "split" and self.interchoice_depth != 1:
             raise ConfigError("supernet.interchoice=split depends on the previous choice only "
                               "(interchoice_depth must be 1)")
+        if self.interchoice_bias_at not in BIAS_PLACES:
+            raise ConfigError(f"supernet.interchoice_bias_at must be one of {BIAS_PLACES}, "
+                              f"got {self.interchoice_bias_at!r}")
         if self.split_epoch < 0:
             raise ConfigError(f"supernet.split_epoch must be >= 0, got {self.split_epoch}")
 
@@ -105,12 +111,22 @@ class Supernet(nn.Module):
             for module in self.modules():
                 if hasattr(module, "zero_init_residual"):
                     module.zero_init_residual()
-        self.biases = InputBiases(space, options.interchoice_depth) if options.interchoice == "bias" else None
+        self.biases = self._biases(space, options) if options.interchoice == "bias" else None
         self.split_context = None
         if options.interchoice == "split":
             # Part of the state dict, so that a checkpoint records whether the split happened.
             self.register_buffer("interchoice_split", torch.zeros((), dtype=torch.long))
             self.split_context = [context_layers(space, i, 1) for i in range(space.num_layers)]
+
+    def _biases(self, space: SearchSpace, options: SupernetOptions) -> InputBiases:
+        if options.interchoice_bias_at == "input":
+            return InputBiases(space, options.interchoice_depth)
+        widths = [{op: block.pre_activation()[1].num_features for op, block in layer.items()
+                   if hasattr(block, "pre_activation")} for layer in self.choices]
+        if not any(widths):
+            raise ConfigError(f"supernet.interchoice_bias_at=pre_act: no candidate of space '{space.name}' has "
+                              f"a pre-activation point (MobileNet blocks); use interchoice_bias_at=input")
+        return InputBiases(space, options.interchoice_depth, widths=widths)
 
     # -- structure -------------------------------------------------------------------------------
     @property
@@ -165,9 +181,14 @@ class Supernet(nn.Module):
             for layer, op in zip(self.choices, ops):
                 x = layer[op](x)
         else:
+            pre_act = self.options.interchoice_bias_at == "pre_act"
             for i, op in enumerate(ops):
-                if self.biases is not None:
-                    x = x + self.biases.vector(i, ops).view(1, -1, 1, 1)
+                bias = self.biases.get(i, ops) if self.biases is not None else None
+                if bias is not None and pre_act:
+                    x = self.block(i, op, ops)(x, hidden_bias=bias)
+                    continue
+                if bias is not None:
+                    x = x + bias.view(1, -1, 1, 1)
                 x = self.block(i, op, ops)(x)
         return self.head(x)
 
@@ -181,11 +202,12 @@ class Supernet(nn.Module):
                 x = x + out
         return x
 
-    def input_biases(self, arch: Arch) -> list[torch.Tensor | None]:
-        """The inter-choice bias vector added to each layer's input on `arch`'s path (None: no bias)."""
+    def path_biases(self, arch: Arch) -> list[torch.Tensor | None]:
+        """The inter-choice bias vector of each layer on `arch`'s path (None: no bias), added where
+        `options.interchoice_bias_at` says."""
         if self.biases is None:
             return [None] * len(arch)
-        return [self.biases.vector(i, arch.ops) for i in range(len(arch))]
+        return [self.biases.get(i, arch.ops) for i in range(len(arch))]
 
     def path_modules(self, arch: SupernetPath) -> Iterator[nn.Module]:
         """The modules an arch uses, in order: stem blocks, one candidate per layer, head blocks.

@@ -73,9 +73,25 @@ class InvertedBottleneck(nn.Module):
         if self.residual and bn.affine:
             nn.init.zeros_(bn.weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.project(self.se(self.depthwise(self.expand(x))))
+    def pre_activation(self) -> "ConvBNAct":
+        """The first conv-BN-act of the block: its BN output is where `hidden_bias` is added."""
+        return self.expand if isinstance(self.expand, ConvBNAct) else self.depthwise
+
+    def forward(self, x: torch.Tensor, hidden_bias: torch.Tensor | None = None) -> torch.Tensor:
+        """`hidden_bias`: a per-channel vector added after the first BatchNorm, before its activation."""
+        if hidden_bias is None:
+            h = self.depthwise(self.expand(x))
+        elif isinstance(self.expand, ConvBNAct):
+            h = self.depthwise(_bn_bias_act(self.expand, x, hidden_bias))
+        else:
+            h = _bn_bias_act(self.depthwise, x, hidden_bias)
+        y = self.project(self.se(h))
         return x + y if self.residual else y
+
+
+def _bn_bias_act(layer: ConvBNAct, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    conv, bn, act = layer
+    return act(bn(conv(x)) + bias.view(1, -1, 1, 1))
 
 
 class ChannelBias(nn.Module):
