@@ -1,5 +1,7 @@
 """Inter-choice dependent weights (section 3.3): bias tables, split copies, export, resume across the split."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -13,6 +15,8 @@ from supernet.train.checkpoint import load_checkpoint
 from supernet.train.hooks import SplitHook
 from supernet.train.loop import TrainHook
 from train_helpers import make_trainer, rand_arch, tiny_space, trained_like
+
+pytestmark = pytest.mark.filterwarnings("ignore:supernet.interchoice=bias at the layer input is inert")
 
 
 def _batch(space, n=4, seed=0):
@@ -167,6 +171,18 @@ def test_input_bias_is_inert_in_mobilenet_chains_and_pre_act_bias_is_not():
     vectors = _bias_grads(active, arch, x, y)
     assert all(v is not None and v.grad.abs().max() > 1e-3 for v in vectors)
     assert [v.numel() for v in vectors] == [l.in_channels * 3 for l in space.layers]  # e3: the expanded width
+
+
+def test_inert_input_bias_is_warned_about_where_it_is_inert_only():
+    with pytest.warns(UserWarning, match="interchoice_bias_at=pre_act"):
+        Supernet(tiny_space(), SupernetOptions(interchoice="bias"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Supernet(tiny_space(), SupernetOptions(interchoice="bias", interchoice_bias_at="pre_act"))
+        from supernet.space import create_space
+
+        shufflenet = create_space("spos-shufflenet", preset="fashion-mnist")  # 3x3 depthwise first: not inert
+        Supernet(shufflenet, SupernetOptions(interchoice="bias"))
 
 
 def test_pre_act_bias_skips_identities_and_exports_exactly():

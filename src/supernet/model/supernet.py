@@ -5,6 +5,7 @@ A path is a value: an `Arch` (one op per layer) or, for the path-dropout baselin
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Mapping
 
@@ -13,7 +14,7 @@ from torch import nn
 
 from supernet.errors import ConfigError
 from supernet.model.interchoice import BIAS_PLACES, MODES, START, InputBiases, context_layers, split_if_saved_split
-from supernet.ops.blocks import build_block, split_copies
+from supernet.ops.blocks import ConvBNAct, build_block, split_copies
 from supernet.ops.candidates import IDENTITY_MODES, candidate_config
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
@@ -120,6 +121,10 @@ class Supernet(nn.Module):
 
     def _biases(self, space: SearchSpace, options: SupernetOptions) -> InputBiases:
         if options.interchoice_bias_at == "input":
+            if self._input_bias_is_inert():
+                warnings.warn(f"supernet.interchoice=bias at the layer input is inert in space '{space.name}': every "
+                              f"candidate starts with a 1x1 conv and BatchNorm, which removes it (set "
+                              f"supernet.interchoice_bias_at=pre_act)", stacklevel=3)
             return InputBiases(space, options.interchoice_depth)
         widths = [{op: block.pre_activation()[1].num_features for op, block in layer.items()
                    if hasattr(block, "pre_activation")} for layer in self.choices]
@@ -127,6 +132,19 @@ class Supernet(nn.Module):
             raise ConfigError(f"supernet.interchoice_bias_at=pre_act: no candidate of space '{space.name}' has "
                               f"a pre-activation point (MobileNet blocks); use interchoice_bias_at=input")
         return InputBiases(space, options.interchoice_depth, widths=widths)
+
+    def _input_bias_is_inert(self) -> bool:
+        """True when a per-channel input constant cannot change any path's output: every candidate is
+        linear without padding (identity, ELS) or starts with a 1x1 conv + BN, and so does the head."""
+        def removes_constants(block: nn.Module) -> bool:
+            first = block.pre_activation() if hasattr(block, "pre_activation") else block
+            return isinstance(first, ConvBNAct) and first[0].kernel_size == (1, 1)
+
+        def linear_pointwise(block: nn.Module) -> bool:
+            return isinstance(block, nn.Identity) or isinstance(block, nn.Conv2d) and block.kernel_size == (1, 1)
+
+        choices_ok = all(removes_constants(b) or linear_pointwise(b) for layer in self.choices for b in layer.values())
+        return choices_ok and len(self.head) > 0 and removes_constants(self.head[0])
 
     # -- structure -------------------------------------------------------------------------------
     @property
