@@ -15,7 +15,7 @@ Arms (each trained with 3 seeds):
                                       supernet.model.interchoice)
 
 Ground truth: 32 archs trained stand-alone from scratch, spread evenly over the number of identity
-layers (0..7; `stratified_archs`), because uniform samples (1-2 identities each) differ by less than
+layers (0..7; `sample_archs_by_identities`), because uniform samples (1-2 identities each) differ by less than
 the seed noise at this scale. The first 12 are trained again with another seed, which measures how
 well the ground truth ranks itself: no supernet can be expected to do better. Every supernet ranks
 the same archs (BN recalibrated per arch, as in search); per arm we report Kendall tau over seeds
@@ -48,7 +48,6 @@ import csv
 import dataclasses
 import json
 import math
-import random
 import statistics
 import sys
 import time
@@ -60,7 +59,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import torch  # noqa: E402
 
 from supernet.analysis import metrics as M  # noqa: E402
-from supernet.analysis.groundtruth import read_results, run_groundtruth  # noqa: E402
+from supernet.analysis.groundtruth import read_results, run_groundtruth, sample_archs_by_identities  # noqa: E402
 from supernet.analysis.ranking import rank_supernets  # noqa: E402
 from supernet.analysis.similarity import run_similarity  # noqa: E402
 from supernet.config import Config, SupernetConfig, load_config  # noqa: E402
@@ -125,33 +124,10 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def stratified_archs(space: SearchSpace, k: int, seed: int = 0) -> list[Arch]:
-    """k distinct archs spread evenly over the number of `id` layers (0 .. all but one).
-
-    Drawn round-robin over the counts, so any prefix of the list covers every depth; within a count
-    the `id` layers and the other ops are uniform. A uniform sample would put 1-2 ids in most archs
-    and leave a ground truth whose spread is within seed noise."""
-    rng = random.Random(f"stratified:{seed}")
-    can_id = [i for i, layer in enumerate(space.layers) if "id" in layer.choices]
-    counts = list(range(len(can_id)))  # leave out the all-identity net (stem + head only)
-    out: list[Arch] = []
-    seen: set[Arch] = set()
-    for attempt in range(100 * k):
-        if len(out) == k:
-            break
-        ids = set(rng.sample(can_id, counts[len(out) % len(counts)]))
-        ops = tuple("id" if i in ids else rng.choice([c for c in layer.choices if c != "id"])
-                    for i, layer in enumerate(space.layers))
-        if Arch(ops) not in seen:
-            seen.add(Arch(ops))
-            out.append(Arch(ops))
-    return out
-
-
 def groundtruth_phase(size: dict, out: Path) -> tuple[dict, SearchSpace, list[Arch]]:
     cfg = load_config(None, base_overrides(size))
     space = build_space(cfg, load_data(cfg))
-    archs = stratified_archs(space, size["archs"], seed=0)
+    archs = sample_archs_by_identities(space, size["archs"], seed=0)
     gt = run_groundtruth(cfg, out / "groundtruth", archs, log=lambda m: log("groundtruth " + m))
     log(f"ground truth: {gt['rows']} archs ({len(gt['trained'])} trained now)")
     return gt, space, archs

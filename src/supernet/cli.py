@@ -170,15 +170,23 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
 
 def cmd_groundtruth(args: argparse.Namespace) -> int:
-    from supernet.analysis.groundtruth import parse_shard, read_arch_file, run_groundtruth, sample_archs
+    from supernet.analysis.groundtruth import (parse_shard, read_arch_file, run_groundtruth, sample_archs,
+                                               sample_archs_by_identities)
     from supernet.workflow import build_space, load_data
 
+    if args.by_identities and not args.sample:
+        raise ConfigError("--by-identities spreads a sample: give --sample K with it")
     cfg = _load_config(args)
     shard = parse_shard(args.shard)
     archs = None
     if args.archs or args.sample:
         space = build_space(cfg, load_data(cfg))
-        archs = read_arch_file(space, args.archs) if args.archs else sample_archs(space, args.sample, args.seed)
+        if args.archs:
+            archs = read_arch_file(space, args.archs)
+        elif args.by_identities:
+            archs = sample_archs_by_identities(space, args.sample, args.seed)
+        else:
+            archs = sample_archs(space, args.sample, args.seed)
     out = run_groundtruth(cfg, Path(args.run_dir), archs, shard, log=print)
     busy = f", {len(out['busy'])} busy in another process" if out["busy"] else ""
     print(f"shard {shard[0]}/{shard[1]}: trained {len(out['trained'])}, skipped {len(out['skipped'])} finished{busy}; "
@@ -288,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--archs", help="file with one arch per line (or a CSV with an 'arch' column)")
     group.add_argument("--sample", type=int, metavar="K", help="sample K distinct random archs")
     p.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0)")
+    p.add_argument("--by-identities", action="store_true",
+                   help="with --sample: spread the K archs evenly over the number of `id` layers")
     p.add_argument("--shard", metavar="i/n", help="train only archs with index %% n == i (0-based)")
     p.set_defaults(func=cmd_groundtruth)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from supernet.analysis.groundtruth import COLUMNS, parse_shard, run_groundtruth
+from supernet.analysis.groundtruth import COLUMNS, parse_shard, run_groundtruth, sample_archs_by_identities
 from supernet.analysis.report import build_report
 from supernet.analysis.similarity import candidate_similarity
 from supernet.config import load_config
@@ -102,6 +102,19 @@ def test_groundtruth_shard_trains_only_its_archs(tmp_path, tiny_space):
     assert [p.name[:4] for p in (tmp_path / "archs").iterdir()] == ["0001"]
     lines = (tmp_path / "groundtruth.csv").read_text().splitlines()
     assert len(lines) == 2 and ARCHS[1] in lines[1]
+
+
+def test_sample_by_identities_spreads_depths_evenly(tiny_space):
+    can_id = [i for i, layer in enumerate(tiny_space.layers) if "id" in layer.choices]
+    archs = sample_archs_by_identities(tiny_space, 2 * len(can_id) + 1, seed=3)
+    counts = [arch.ops.count("id") for arch in archs]
+    assert counts == [i % len(can_id) for i in range(len(archs))]  # round-robin over 0 .. n-1 identities
+    assert len(set(archs)) == len(archs) and all(tiny_space.validate(a) == a for a in archs)
+    assert archs == sample_archs_by_identities(tiny_space, len(archs), seed=3)
+    assert archs != sample_archs_by_identities(tiny_space, len(archs), seed=4)
+    no_id = tiny_space.restrict([[c for c in layer.choices if c != "id"] for layer in tiny_space.layers])
+    with pytest.raises(ConfigError, match="no `id` choice"):
+        sample_archs_by_identities(no_id, 4)
 
 
 def test_parse_shard():

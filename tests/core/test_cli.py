@@ -46,6 +46,7 @@ def test_cost_respects_space_options():
     (("search", "--supernet", "{tmp}", "--run-dir", "{tmp}/s"), ("no checkpoint",)),
     (("search", "--supernet", "{tmp}/bad.pt", "--run-dir", "{tmp}/s"), ("corrupted",)),
     (("export", "--supernet", "{tmp}/bad.pt", "--arch", "0", "--out", "{tmp}/e"), ("corrupted",)),
+    (("groundtruth", "--run-dir", "{tmp}/g", "--by-identities"), ("--by-identities", "--sample K")),
     (("bogus-command",), ("invalid choice",)),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, needles):

@@ -54,6 +54,36 @@ def sample_archs(space: SearchSpace, k: int, seed: int = 0) -> list[Arch]:
     return out
 
 
+def sample_archs_by_identities(space: SearchSpace, k: int, seed: int = 0) -> list[Arch]:
+    """k distinct archs spread evenly over the number of `id` layers (0 .. all but one).
+
+    Drawn round-robin over the counts, so any prefix of the list covers every depth; within a count
+    the `id` layers and the other ops are uniform. In spaces with an identity choice a uniform
+    sample puts about L/n identities in every arch, and at small scale such archs differ by less
+    than the seed noise of stand-alone training; this spreads the ground truth over depths."""
+    can_id = [i for i, layer in enumerate(space.layers) if "id" in layer.choices]
+    if not can_id:
+        raise ConfigError(f"space '{space.name}' has no `id` choice to spread a sample over")
+    if k < 1:
+        raise ConfigError(f"--sample must be >= 1, got {k}")
+    rng = random.Random(f"stratified:{seed}")
+    counts = list(range(len(can_id)))  # leave out the all-identity net (stem + head only)
+    out: list[Arch] = []
+    seen: set[Arch] = set()
+    for _ in range(100 * k):
+        if len(out) == k:
+            break
+        ids = set(rng.sample(can_id, counts[len(out) % len(counts)]))
+        arch = Arch(tuple("id" if i in ids else rng.choice([c for c in layer.choices if c != "id"])
+                          for i, layer in enumerate(space.layers)))
+        if arch not in seen:
+            seen.add(arch)
+            out.append(arch)
+    if len(out) < k:
+        raise ConfigError(f"could not draw {k} distinct archs spread over identity counts (got {len(out)})")
+    return out
+
+
 def read_arch_file(space: SearchSpace, path: str | Path) -> list[Arch]:
     """Archs from a text file (one per line; `#` comments) or a CSV whose first column is `arch`."""
     path = Path(path)
