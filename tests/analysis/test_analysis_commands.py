@@ -142,9 +142,11 @@ def test_rank_end_to_end(rank_run):
         assert (rank_run / name).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_similarity_matrix(tiny_space):
+@pytest.mark.parametrize("options", [{}, {"interchoice": "bias", "interchoice_bias_at": "pre_act"},
+                                     {"interchoice": "split"}])
+def test_similarity_matrix(tiny_space, options):
     torch.manual_seed(0)
-    net = Supernet(tiny_space, SupernetOptions(zero_init_residual=False))
+    net = Supernet(tiny_space, SupernetOptions(zero_init_residual=False, **options))
     layer = next(i for i, spec in enumerate(tiny_space.layers) if "id" in spec.choices)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     ops, m = candidate_similarity(net, layer, torch.randn(8, 1, 28, 28), tiny_space.sample(random.Random(0)))

@@ -199,16 +199,19 @@ class Supernet(nn.Module):
             for layer, op in zip(self.choices, ops):
                 x = layer[op](x)
         else:
-            pre_act = self.options.interchoice_bias_at == "pre_act"
-            for i, op in enumerate(ops):
-                bias = self.biases.get(i, ops) if self.biases is not None else None
-                if bias is not None and pre_act:
-                    x = self.block(i, op, ops)(x, hidden_bias=bias)
-                    continue
-                if bias is not None:
-                    x = x + bias.view(1, -1, 1, 1)
-                x = self.block(i, op, ops)(x)
+            for i in range(len(ops)):
+                x = self.run_layer(i, ops, x)
         return self.head(x)
+
+    def run_layer(self, i: int, ops: tuple[str, ...], x: torch.Tensor) -> torch.Tensor:
+        """Layer i of the path `ops`, with its inter-choice weights (bias where configured, split copy)."""
+        bias = self.biases.get(i, ops) if self.biases is not None else None
+        block = self.block(i, ops[i], ops)
+        if bias is None:
+            return block(x)
+        if self.options.interchoice_bias_at == "pre_act":
+            return block(x, hidden_bias=bias)
+        return block(x + bias.view(1, -1, 1, 1))
 
     def _forward_multi(self, x: torch.Tensor, path: MultiPath) -> torch.Tensor:
         if self.biases is not None or self.split_context is not None:
