@@ -22,12 +22,13 @@ is inserted before the layer's block; it has C parameters and no MACs, which the
 prices plain stand-alone models) does not count.
 
 Placement (`interchoice_bias_at`). `input` is the paper's. In chains of MobileNet blocks it is
-inert: every candidate starts with a 1x1 conv and BatchNorm, which turns a per-channel constant in its
-input into one in the BN input, and BN (training mode or recalibrated) removes it, so the loss does not depend on the vector and its
-gradient is zero up to rounding (measured: after training, the vectors stay below 2e-7). `pre_act`
-adds the vector after the block's first BatchNorm, before its activation (the first place where
-the block is not invariant to it), with the width of that layer; ops without one (identity, ELS)
-get none. It is an extension, not the paper's method; its export folds exactly into that BN's bias.
+inert: every candidate starts with a 1x1 conv and BatchNorm, the conv turns a per-channel constant
+in its input into one in the BN input, and BN (training mode or recalibrated) removes it; so the
+loss does not depend on the vector and its gradient is zero up to rounding (measured: after
+training, the vectors stay below 2e-7). `pre_act` adds the vector after the block's first
+BatchNorm, before its activation (the first place where the block is not invariant to it), with
+the width of that layer; ops without one (identity, ELS) get none. It is an extension, not the
+paper's method; its export folds exactly into that BN's bias.
 
 Cell spaces (`CellSupernet`): the layers are a cell's edges, "previous" follows the edge order
 (`previous_layers`' default), and every cell instance holds its own `InputBiases` (vectors of the
@@ -40,7 +41,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import defaultdict
 from typing import Any, Collection, Mapping, Sequence
 
 import torch
@@ -106,10 +106,9 @@ class InputBiases(nn.Module):
         tables = []
         for i, layer in enumerate(space.layers):
             skip = frozenset(without[i]) if without is not None else frozenset()
-            size = widths[i] if widths is not None else defaultdict(
-                lambda layer=layer: layer.in_channels if channels is None else channels)
-            contexts = [c for c in layer_contexts(space, i, depth) if c[-1] not in skip
-                        and (widths is None or c[-1] in size)]
+            size = dict(widths[i]) if widths is not None else {
+                op: layer.in_channels if channels is None else channels for op in layer.choices}
+            contexts = [c for c in layer_contexts(space, i, depth) if c[-1] not in skip and c[-1] in size]
             if len(contexts) > MAX_BIAS_VECTORS_PER_LAYER:
                 raise ConfigError(f"supernet.interchoice_depth={depth} needs {len(contexts)} bias vectors in layer "
                                   f"{i} (limit {MAX_BIAS_VECTORS_PER_LAYER}); use a smaller depth")
