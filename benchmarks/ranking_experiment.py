@@ -15,8 +15,8 @@ Arms (each trained with 3 seeds):
                                       supernet.model.interchoice)
 
 Ground truth: 32 archs trained stand-alone from scratch, spread evenly over the number of identity
-layers (0..7; `sample_archs_by_identities`), because uniform samples (1-2 identities each) differ by less than
-the seed noise at this scale. The first 12 are trained again with another seed, which measures how
+layers (0..7; `sample_archs_by_identities`), because uniform samples (1-2 identities each) differ
+by less than the seed noise at this scale. The first 12 are trained again with another seed, which measures how
 well the ground truth ranks itself: no supernet can be expected to do better. Every supernet ranks
 the same archs (BN recalibrated per arch, as in search); per arm we report Kendall tau over seeds
 (mean ± std, min..max) against validation and test accuracy, Spearman, top-k overlap, the
@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import json
 import math
 import statistics
@@ -62,7 +61,7 @@ from supernet.analysis import metrics as M  # noqa: E402
 from supernet.analysis.groundtruth import read_results, run_groundtruth, sample_archs_by_identities  # noqa: E402
 from supernet.analysis.ranking import rank_supernets  # noqa: E402
 from supernet.analysis.similarity import run_similarity  # noqa: E402
-from supernet.config import Config, SupernetConfig, load_config  # noqa: E402
+from supernet.config import Config, load_config  # noqa: E402
 from supernet.io import atomic_write_text  # noqa: E402
 from supernet.space import Arch, SearchSpace  # noqa: E402
 from supernet.workflow import build_space, load_data, train_supernet  # noqa: E402
@@ -90,13 +89,9 @@ def base_overrides(size: dict) -> list[str]:
     ]
 
 
-def has_interchoice() -> bool:
-    return "interchoice" in {f.name for f in dataclasses.fields(SupernetConfig)}
-
-
-def arms(with_bias: bool) -> list[tuple[str, str, str]]:
+def arms() -> list[tuple[str, str, str]]:
     out = []
-    for interchoice in ("none", "bias") if with_bias else ("none",):
+    for interchoice in ("none", "bias"):
         for identity in ("skip", "els"):
             for sampler in ("uniform", "fair"):
                 out.append((identity, sampler, interchoice))
@@ -154,7 +149,7 @@ def repeat_phase(size: dict, out: Path, archs: list[Arch]) -> dict:
 def supernet_phase(size: dict, out: Path, fair_budget: str) -> None:
     """Every arm's supernets: the `none` arms first, seed-major within each interchoice setting, so an
     interrupted run has the four base arms at equal seed counts."""
-    order = sorted(((arm[2] != "none", seed, arm) for arm in arms(has_interchoice()) for seed in range(size["seeds"])),
+    order = sorted(((arm[2] != "none", seed, arm) for arm in arms() for seed in range(size["seeds"])),
                    key=lambda t: t[:2])
     for _, seed, arm in order:
         run_dir = out / "supernets" / f"{arm_name(arm)}-s{seed}"
@@ -171,9 +166,8 @@ def supernet_phase(size: dict, out: Path, fair_budget: str) -> None:
 def rank_phase(size: dict, out: Path, space: SearchSpace, fair_budget: str) -> dict:
     results = {}
     gt_csv = out / "groundtruth" / "groundtruth.csv"
-    layer = next(i for i, spec in enumerate(space.layers) if "id" in spec.choices and spec.in_channels == spec.out_channels
-                 and spec.stride == 1)
-    for arm in arms(has_interchoice()):
+    layer = next(i for i, spec in enumerate(space.layers) if "id" in spec.choices and spec.keeps_shape)
+    for arm in arms():
         name = arm_name(arm)
         runs = [out / "supernets" / f"{name}-s{seed}" for seed in range(size["seeds"])]
         runs = [r for r in runs if (r / "done.json").is_file()]  # --seeds N ranks what an interrupted run has
@@ -210,7 +204,7 @@ def _same_runs(rank_json: Path, runs: list[Path]) -> bool:
         ranked = [s["path"] for s in json.loads(rank_json.read_text())["supernets"]]
     except (OSError, ValueError, KeyError):
         return False
-    return ranked == [str(r) for r in runs]
+    return [Path(r).resolve() for r in ranked] == [r.resolve() for r in runs]  # --out may be given either way
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,15 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or ROOT / "runs" / ("ranking-experiment-quick" if args.quick else "ranking-experiment"))
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    if not has_interchoice():
-        log("SupernetConfig has no `interchoice` field: the bias arm is skipped")
     gt, space, archs = groundtruth_phase(size, out)
     repeat = repeat_phase(size, out, archs)
     supernet_phase(size, out, args.fair_budget)
     results = rank_phase(size, out, space, args.fair_budget)
     table = format_table(results, gt["rows"], size, repeat)
     atomic_write_text(out / "summary.json", json.dumps(M.json_safe({
-        "sizes": size, "fair_budget": args.fair_budget, "interchoice_arm": has_interchoice(),
+        "sizes": size, "fair_budget": args.fair_budget,
         "groundtruth_spread": _spread(out), "groundtruth_reproducibility": repeat, "arms": results}), indent=1))
     atomic_write_text(out / "summary.md", table + "\n")
     print(table)
