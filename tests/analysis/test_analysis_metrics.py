@@ -109,10 +109,18 @@ accs = st.lists(st.floats(0, 1, allow_nan=False), min_size=2, max_size=12)
 def test_improvement_properties(true, rnd):
     pred = [rnd.random() for _ in true]
     curve = M.improvement_curve(pred, true)
-    if max(true) == np.mean(true):
+    if max(true) == min(true):
         assert all(math.isnan(v) for v in curve)
         return
     best = M.improvement_curve(true, true)  # ranking by the truth itself is optimal at every n
     assert curve[-1] == pytest.approx(0.0, abs=1e-9)
     for got, top in zip(curve, best):
         assert got <= top + 1e-9 and top <= 1 + 1e-9
+
+
+def test_improvement_is_nan_for_equal_truth_whose_mean_rounds():
+    """Regression: the mean of three equal floats can differ from them by rounding, which made
+    `improvement` divide a rounding error by a rounding error (found by hypothesis)."""
+    true = [0.8304312600195967] * 3
+    assert np.mean(true) != max(true)  # the premise: this value's mean rounds
+    assert all(math.isnan(v) for v in M.improvement_curve([0.1, 0.5, 0.2], true))

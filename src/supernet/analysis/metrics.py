@@ -99,7 +99,7 @@ def improvement(predicted: Sequence[float], true: Sequence[float], n: int) -> fl
     """
     _, t = _pair(predicted, true)
     mean_all, best = float(t.mean()), float(t.max())
-    if best == mean_all:
+    if best == float(t.min()):  # all equal; `best == mean` can fail by rounding (mean of equal floats)
         return float("nan")
     return (mean_true_of_top(predicted, true, n) - mean_all) / (best - mean_all)
 
