@@ -13,6 +13,10 @@ its sub-folders (per-arch ground-truth runs and checkpoints are skipped), and sh
     rank.json        ranking metrics and the ranking figures
     similarity.json  the feature-similarity heat map
     groundtruth.csv  a summary of the ground-truth table
+
+Every file is untrusted (SECURITY.md): only regular files inside the run directory are read
+(symbolic links and figure names that lead out of it are refused), every value is HTML-escaped,
+and a file that is not in the shape a command writes is a one-line error naming it.
 """
 from __future__ import annotations
 
@@ -23,8 +27,9 @@ import io
 import json
 import tempfile
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,8 +63,38 @@ def _file_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def inside(folder: Path, name: Any) -> Path | None:
+    """`folder/name` if it is a regular file that stays inside `folder` once resolved (no absolute
+    name, no `..`, no symbolic link leading out); else None."""
+    if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        return None
+    path = folder / name
+    try:
+        resolved, base = path.resolve(strict=True), folder.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if path.is_symlink() or not resolved.is_relative_to(base) or not resolved.is_file():
+        return None
+    return path
+
+
+def _figure(folder: Path, name: Any, caption: str) -> str:
+    """An embedded PNG named by a (untrusted) JSON file, or a note saying why it was left out."""
+    path = inside(folder, name)
+    if path is None or path.open("rb").read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+        return f"<p>figure {html.escape(repr(name))} left out: not a PNG file inside {html.escape(str(folder))}</p>"
+    return _img(_file_uri(path), caption)
+
+
 def _img(uri: str, alt: str) -> str:
     return f'<figure><img src="{uri}" alt="{html.escape(alt)}"><figcaption>{html.escape(alt)}</figcaption></figure>'
+
+
+def _escaped(value: Any) -> str:
+    return html.escape(str(value))
 
 
 def _pre(text: str) -> str:
@@ -69,7 +104,7 @@ def _pre(text: str) -> str:
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def cell(v: Any) -> str:
         if isinstance(v, float):
-            return "nan" if v != v else f"{v:.4g}"
+            return "nan" if np.isnan(v) else f"{v:.4g}"
         return html.escape("" if v is None else str(v))
 
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
@@ -81,7 +116,7 @@ def _folders(root: Path, depth: int = 3) -> Iterator[Path]:
     yield root
     if depth == 0:
         return
-    for child in sorted((p for p in root.iterdir() if p.is_dir()), key=_folder_order):
+    for child in sorted((p for p in root.iterdir() if p.is_dir() and not p.is_symlink()), key=_folder_order):
         if child.name in SKIP_DIRS or child.name.startswith("."):
             continue
         yield from _folders(child, depth - 1)
@@ -103,11 +138,13 @@ def _read_json(path: Path) -> Any:
 def training_section(path: Path) -> str:
     """Per-step loss and accuracy, per-epoch mean ± std of the sampled paths' accuracy."""
     steps, epochs = [], []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(_text(path).splitlines(), 1):
         try:
             row = json.loads(line)
         except ValueError:
             continue  # a line torn by a kill
+        if not isinstance(row, dict):
+            raise TypeError(f"line {number} is not a JSON object")
         (epochs if row.get("type") == "epoch" else steps).append(row)
     if not steps and not epochs:
         return "<p>no training rows logged yet</p>"
@@ -136,10 +173,7 @@ def op_frequency(archs: Sequence[str]) -> tuple[list[str], list[str], np.ndarray
     """(layer labels, op names, layers x ops matrix of frequencies) over arch strings."""
     split = [a.split(",") for a in archs]
     n_layers = max(len(s) for s in split)
-    ops: list[str] = []
-    for s in split:
-        ops += [o for o in s if o not in ops]
-    ops.sort()
+    ops = sorted({op for s in split for op in s})
     m = np.zeros((n_layers, len(ops)))
     for layer in range(n_layers):
         counts = Counter(s[layer] for s in split if layer < len(s))
@@ -206,26 +240,25 @@ def rank_section(data: dict[str, Any], folder: Path) -> str:
     rows = [[s["label"], s.get("kendall"), s.get("pearson"), s.get("spearman"), s.get("topk_overlap"),
              s.get("improvement")] for s in data.get("supernets", [])]
     rows = [[v if v is not None else float("nan") for v in r] for r in rows]
-    parts = [f"<p>{data.get('num_archs')} ground-truth archs ({html.escape(str(data.get('groundtruth')))}); "
-             f"top-k with k={data.get('k')}; improvement at n={data.get('improvement_at')}</p>",
+    e = _escaped
+    parts = [(f"<p>{e(data.get('num_archs'))} ground-truth archs ({e(data.get('groundtruth'))}); "
+              f"top-k with k={e(data.get('k'))}; improvement at n={e(data.get('improvement_at'))}</p>"),
              _table(["supernet", "Kendall tau", "Pearson", "Spearman", "top-k overlap", "improvement"], rows)]
     sc = data.get("self_consistency")
     if sc:
         parts.append("<p>self-consistency (mean pairwise): " + html.escape(", ".join(
             f"{k} {v:.3f}" if v is not None else f"{k} nan" for k, v in sc["mean"].items())) + "</p>")
     for name in data.get("figures", []):
-        if (folder / name).is_file():
-            parts.append(_img(_file_uri(folder / name), name))
+        parts.append(_figure(folder, name, str(name)))
     return "".join(parts)
 
 
 def similarity_section(data: dict[str, Any], folder: Path) -> str:
-    parts = [f"<p>layer {data.get('layer')}; input from path {html.escape(str(data.get('prefix_arch')))}</p>",
+    parts = [f"<p>layer {_escaped(data.get('layer'))}; input from path {_escaped(data.get('prefix_arch'))}</p>",
              _table(["op", "mean cosine similarity to the others"],
                     list(zip(data.get("ops", []), data.get("mean_similarity_to_others", []))))]
-    fig = folder / data.get("figure", "similarity.png")
-    if fig.is_file():
-        parts.append(_img(_file_uri(fig), f"feature similarity, layer {data.get('layer')}"))
+    name = data.get("figure", "similarity.png")
+    parts.append(_figure(folder, name, f"feature similarity, layer {data.get('layer')}"))
     return "".join(parts)
 
 
@@ -244,6 +277,59 @@ def groundtruth_section(path: Path) -> str:
             + _table(["accuracy", "min", "mean", "max"], stats))
 
 
+def _folder_sections(folder: Path, where: str) -> list[tuple[str, str]]:
+    """The sections of one folder's files; each file is read only if it lies inside the folder."""
+    sections = []
+    if (md := inside(folder, "report.md")) is not None:
+        sections.append((f"summary{where}", _pre(_text(md))))
+    if (metrics := inside(folder, "metrics.jsonl")) is not None:
+        sections.append((f"training{where}", _guarded(metrics, training_section, metrics)))
+    result = _json_file(folder, "result.json")
+    if isinstance(result, dict) and "history" in result:
+        sections.append((f"search{where}", _guarded(folder / "result.json", search_section, result)))
+    elif isinstance(result, dict) and "val_acc" in result:
+        sections.append((f"stand-alone result{where}", _table(
+            ["arch", "val acc", "test acc", "seconds"],
+            [[result.get("arch"), result["val_acc"], result.get("test_acc"), result.get("seconds")]])))
+    model = _json_file(folder, "model.json")
+    if model is not None:
+        files = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        arch = model.get("arch") if isinstance(model, dict) else None
+        sections.append((f"export{where}", _table(["arch", "files"], [[arch, ", ".join(files)]])))
+    if (gt := inside(folder, "groundtruth.csv")) is not None:
+        sections.append((f"ground truth{where}", _guarded(gt, groundtruth_section, gt)))
+    rank = _json_file(folder, "rank.json")
+    if isinstance(rank, dict):
+        sections.append((f"ranking{where}", _guarded(folder / "rank.json", rank_section, rank, folder)))
+    sim = _json_file(folder, "similarity.json")
+    if isinstance(sim, dict):
+        sections.append((f"feature similarity{where}", _guarded(folder / "similarity.json", similarity_section,
+                                                                sim, folder)))
+    return sections
+
+
+def _guarded(path: Path, section: Callable[..., str], *args: Any) -> str:
+    """A section built from an untrusted file; a file not in the expected shape is a one-line error."""
+    try:
+        return section(*args)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+        detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise ConfigError(f"{path} is malformed ({type(e).__name__}: {detail}); expected the file as "
+                          f"supernet writes it") from None
+
+
+def _json_file(folder: Path, name: str) -> Any:
+    path = inside(folder, name)
+    return None if path is None else _read_json(path)
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror or e}") from None
+
+
 # -- the page ----------------------------------------------------------------------------------------------
 STYLE = """body{font-family:sans-serif;max-width:1300px;margin:1em auto;padding:0 1em;color:#222}
 h2{border-bottom:1px solid #ccc;padding-top:.5em}table{border-collapse:collapse;margin:.5em 0}
@@ -257,36 +343,16 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     root = Path(run_dir)
     if not root.is_dir():
         raise ConfigError(f"run directory {root} does not exist")
+    path = Path(out) if out is not None else root / REPORT_NAME
+    if path.is_dir():
+        raise ConfigError(f"--out {path} is a directory; expected the path of an HTML file")
     sections: list[tuple[str, str]] = []
-    config = next((f / "config.yaml" for f in _folders(root) if (f / "config.yaml").is_file()), None)
+    config = next((c for f in _folders(root) if (c := inside(f, "config.yaml")) is not None), None)
     if config is not None:
-        sections.append((f"config ({config.relative_to(root)})", _pre(config.read_text())))
+        sections.append((f"config ({config.relative_to(root)})", _pre(_text(config))))
     for folder in _folders(root):
         rel = str(folder.relative_to(root)) if folder != root else "."
-        where = f" ({rel})" if rel != "." else ""
-        if (folder / "report.md").is_file():
-            sections.append((f"summary{where}", _pre((folder / "report.md").read_text())))
-        if (folder / "metrics.jsonl").is_file():
-            sections.append((f"training{where}", training_section(folder / "metrics.jsonl")))
-        result = _read_json(folder / "result.json") if (folder / "result.json").is_file() else None
-        if isinstance(result, dict) and "history" in result:
-            sections.append((f"search{where}", search_section(result)))
-        elif isinstance(result, dict) and "val_acc" in result:
-            sections.append((f"stand-alone result{where}", _table(
-                ["arch", "val acc", "test acc", "seconds"],
-                [[result.get("arch"), result["val_acc"], result.get("test_acc"), result.get("seconds")]])))
-        if (folder / "model.json").is_file():
-            model = _read_json(folder / "model.json") or {}
-            files = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-            sections.append((f"export{where}", _table(["arch", "files"], [[model.get("arch"), ", ".join(files)]])))
-        if (folder / "groundtruth.csv").is_file():
-            sections.append((f"ground truth{where}", groundtruth_section(folder / "groundtruth.csv")))
-        rank = _read_json(folder / "rank.json") if (folder / "rank.json").is_file() else None
-        if isinstance(rank, dict):
-            sections.append((f"ranking{where}", rank_section(rank, folder)))
-        sim = _read_json(folder / "similarity.json") if (folder / "similarity.json").is_file() else None
-        if isinstance(sim, dict):
-            sections.append((f"feature similarity{where}", similarity_section(sim, folder)))
+        sections += _folder_sections(folder, f" ({rel})" if rel != "." else "")
     if not sections:
         raise ConfigError(f"{root} holds nothing to report (no config.yaml, metrics.jsonl, result.json, "
                           f"rank.json, similarity.json or groundtruth.csv)")
@@ -295,6 +361,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     body = "".join(f'<h2 id="s{i}">{html.escape(t)}</h2>{content}' for i, (t, content) in enumerate(sections))
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><ul>{nav}</ul>{body}</body></html>\n")
-    path = Path(out) if out is not None else root / REPORT_NAME
-    atomic_write_text(path, page)
+    try:
+        atomic_write_text(path, page)
+    except OSError as e:
+        raise ConfigError(f"cannot write the report {path}: {e.strerror or e}") from None
     return path
