@@ -1,11 +1,13 @@
-"""Run directories: one folder per run, guarded by a lock file naming the owner's pid."""
+"""Run directories: one folder per run, guarded by an OS lock on `.lock` (which names the owner)."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from supernet.errors import SupernetError
 
@@ -17,58 +19,79 @@ class RunLocked(SupernetError):
 
 
 class RunLock:
-    """Exclusive lock on a run directory; a lock left by a dead process is taken over."""
+    """Exclusive lock on a run directory: `fcntl.flock` on `.lock`, held while the file stays open.
+
+    The OS grants the lock to exactly one open file and drops it when its holder exits (even by
+    SIGKILL), so a lock left by a dead process is simply taken. The pid and host written into the
+    file are only for the message a refused process prints.
+    """
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / LOCK_NAME
-        self.held = False
+        self.fd: int | None = None
 
-    def acquire(self) -> "RunLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(3):
+    @property
+    def held(self) -> bool:
+        return self.fd is not None
+
+    def acquire(self) -> Self:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunLocked(f"cannot use run directory {self.path.parent}: {e.strerror or e}") from None
+        for _ in range(100):  # retried only while holders unlink the file between our open and flock
+            fd = self._open()
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = self._owner()
-                if owner is not None and _alive(owner):
-                    raise RunLocked(f"run directory {self.path.parent} is in use by process {owner} "
-                                    f"(lock {self.path}); wait for it or use another --run-dir") from None
-                self.path.unlink(missing_ok=True)  # stale: its owner is gone
-                continue
-            with os.fdopen(fd, "w") as f:
-                json.dump({"pid": os.getpid(), "host": socket.gethostname()}, f)
-            self.held = True
-            return self
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise RunLocked(f"run directory {self.path.parent} is in use by {self._owner()} "
+                                f"(lock {self.path}); wait for it or use another --run-dir") from None
+            if self._same_file(fd):
+                self._write_owner(fd)
+                self.fd = fd
+                return self
+            os.close(fd)  # the holder we waited on removed the file: lock the new one
         raise RunLocked(f"could not take the lock {self.path}")
 
     def release(self) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
+        if self.fd is not None:
+            self.path.unlink(missing_ok=True)  # while still holding it: a waiter then re-checks the inode
+            os.close(self.fd)
+            self.fd = None
 
-    def _owner(self) -> int | None:
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise RunLocked(f"cannot create the lock {self.path}: {e.strerror or e}; "
+                            f"the run directory must be a writable folder") from None
+
+    def _same_file(self, fd: int) -> bool:
+        try:
+            return os.stat(self.path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            return False
+
+    @staticmethod
+    def _write_owner(fd: int) -> None:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode(), 0)
+        os.fsync(fd)
+
+    def _owner(self) -> str:
+        """Who holds the lock, in words, from the file's (untrusted, possibly not yet written) content."""
         try:
             info = json.loads(self.path.read_text())
-            if info.get("host") not in (None, socket.gethostname()):
-                return -1  # another host's lock: treat as alive, we cannot check it
-            return int(info["pid"])
+            pid, host = int(info["pid"]), str(info.get("host") or "")
         except (OSError, ValueError, KeyError, TypeError):
-            return None
+            return "another process"
+        if host and host != socket.gethostname():
+            return f"process {pid} on host {host}"
+        return f"process {pid}"
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> Self:
         return self.acquire()
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.release()
-
-
-def _alive(pid: int) -> bool:
-    if pid < 0:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
