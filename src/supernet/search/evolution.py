@@ -8,8 +8,9 @@
     return the best arch of TopK
 
 Children must satisfy the cheap constraints and (by default, as in the official code) not
-duplicate a member of the population being built; each operator gets a bounded number of
-attempts, after which the remaining slots are filled with feasible random samples.
+duplicate an arch already evaluated in an earlier generation or a member of the population being
+built; each operator gets a bounded number of attempts, after which the remaining slots are filled
+with feasible random samples (which avoid seen archs for a bounded number of redraws).
 """
 from __future__ import annotations
 
@@ -140,7 +141,8 @@ class Evolution(StrategyBase):
         return arch
 
     def _duplicate(self, arch: Arch, members: set[Arch]) -> bool:
-        return self.config.reject_duplicates and arch in members
+        """In the population being built, or told in an earlier generation (official SPOS: vis_dict)."""
+        return self.config.reject_duplicates and (arch in members or arch in self.board.entries)
 
     @staticmethod
     def _add(new: list[Arch], origins: list[str], members: set[Arch], arch: Arch, origin: str) -> None:
