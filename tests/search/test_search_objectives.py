@@ -1,7 +1,10 @@
+import random
+
 import pytest
 
 from supernet.errors import ConfigError
 from supernet.search import Constraint, Objective, Problem, constraint_from_cli, format_number
+from supernet.space import Arch
 
 
 def test_constraint_bounds_inclusive():
@@ -58,3 +61,20 @@ def test_problem_minimise_and_missing_metric():
         Problem(constraints=(Constraint("latency_ms", max=1),)).check_cheap({"macs": 1})
     with pytest.raises(ConfigError):
         Problem(objectives=())
+
+
+def test_equal_accuracy_best_pick_is_the_cheaper_arch(small_space, costs):
+    """Ties of accuracy go to the lower constrained cost (MACs here), whichever was seen first."""
+    from supernet.search import create_strategy, run_search
+    from supernet.search.strategy import Leaderboard
+
+    problem = Problem(constraints=(Constraint("macs", max=1e12),))
+    board = Leaderboard(problem)
+    board.add(Arch(("a",)), {"accuracy": 0.5, "macs": 300.0, "params": 1.0})
+    board.add(Arch(("b",)), {"accuracy": 0.5, "macs": 200.0, "params": 9.0})
+    board.add(Arch(("c",)), {"accuracy": 0.4, "macs": 100.0, "params": 1.0})
+    assert board.best[0] == Arch(("b",))
+    assert [a for a, _ in board.top(3)] == [Arch(("b",)), Arch(("a",)), Arch(("c",))]
+    flat = create_strategy("random", small_space, problem, costs, random.Random(0), num_samples=30)
+    result = run_search(flat, lambda arch: {"accuracy": 0.5})
+    assert result.best_metrics["macs"] == min(row["metrics"]["macs"] for row in result.history)

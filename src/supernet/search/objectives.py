@@ -115,9 +115,17 @@ class Problem:
         """The primary objective as a value to maximise."""
         return self.primary.signed(float(_get(metrics, self.primary.metric)))
 
-    def rank_key(self, metrics: Mapping[str, float]) -> tuple[bool, float]:
-        """Sort key (higher is better): feasible candidates first, then by score."""
-        return (self.check_all(metrics), self.score(metrics))
+    def rank_key(self, metrics: Mapping[str, float]) -> tuple[float, ...]:
+        """Sort key (higher is better): feasible candidates first, then by score; equal scores go to
+        the cheaper arch (the constrained cheap metrics in order, then MACs and params)."""
+        costs = tuple(-float(metrics[m]) for m in self.tie_metrics if m in metrics)
+        return (float(self.check_all(metrics)), self.score(metrics), *costs)
+
+    @property
+    def tie_metrics(self) -> tuple[str, ...]:
+        """Costs that break ties of the primary objective, lowest first."""
+        names = [c.metric for c in self.cheap_constraints] + ["macs", "params"]
+        return tuple(m for m in dict.fromkeys(names) if m != self.primary.metric)
 
     def describe(self) -> str:
         goal = ", ".join(f"{'max' if o.maximize else 'min'} {o.metric}" for o in self.objectives)

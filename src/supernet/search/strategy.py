@@ -122,7 +122,7 @@ def _describe_ranges(ranges: Mapping[str, tuple[float, float]], seen: Mapping[st
 
 
 class Leaderboard:
-    """Every arch told so far with its metrics, ranked by `problem.rank_key` (ties: first seen)."""
+    """Every arch told so far with its metrics, ranked by `problem.rank_key` (equal keys: first seen)."""
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
