@@ -404,11 +404,27 @@ def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key:
 
         result = run_search(strategy, timed, record if is_main_rank() else None, cache,
                             split_evaluate(timed) if distributed else None)
-    out = {**result.to_dict(), "strategy": cfg.search.strategy, "problem": problem.describe(), **source,
+    applied = getattr(strategy, "problem", problem)  # nsga2 adds its acc_min constraint
+    require_feasible(applied, result.best_metrics, len(result.history), journal_path)
+    out = {**result.to_dict(), "strategy": cfg.search.strategy, "problem": applied.describe(), **source,
            "seconds": time.time() - start, "eval_seconds": spent["evaluate"],
            "evaluations": len({row["arch"] for row in result.history})}
+    if cfg.search.strategy == "nsga2":
+        out["acc_min"] = strategy.config.acc_min  # type: ignore[attr-defined]
     if is_main_rank():
         atomic_write_text(run_dir / "result.json", json.dumps(out, indent=1))
         plot_pareto(result, run_dir / "pareto.png")
         plot_progress({cfg.search.strategy: result}, run_dir / "progress.png")
     return out
+
+
+def require_feasible(problem: Problem, best_metrics: dict[str, float], evaluated: int, journal: Path) -> None:
+    """A search whose best arch breaks a constraint (e.g. `--min-acc`) found nothing: SearchError."""
+    from supernet.errors import SearchError
+
+    if problem.check_all(best_metrics):
+        return
+    wanted = " and ".join(c.describe() for c in problem.constraints)
+    best = best_metrics.get("accuracy", float("nan"))
+    raise SearchError(f"none of the {evaluated} evaluated architectures satisfied {wanted}; the best accuracy "
+                      f"found was {best:.4f} (evaluations kept in {journal})")

@@ -37,3 +37,16 @@ def test_pipeline_end_to_end_and_exported_model_reloads(tmp_path):
     resumed = subprocess.run(cli(*args, "--resume"), env=cli_env(), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((run / "summary.json").read_text())["best"] == summary["best"]
+
+
+def test_pipeline_min_acc_unmet_stops_before_export(tmp_path):
+    run = tmp_path / "run"
+    args = ["pipeline", "--run-dir", str(run)]
+    for item in tiny_overrides(search__min_acc="0.999", train__epochs=1):
+        args += ["--set", item]
+    r = subprocess.run(cli(*args), env=cli_env(), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2, r.stdout + r.stderr
+    errors = [line for line in r.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "accuracy >= 0.999" in errors[0] and "best accuracy found was" in errors[0]
+    assert "Traceback" not in r.stderr
+    assert not (run / "export").exists() and not (run / "standalone").exists()

@@ -2,6 +2,7 @@
 import csv
 import json
 import random
+import re
 import subprocess
 
 import pytest
@@ -63,3 +64,30 @@ def test_rerun_needs_resume_and_resume_reuses_the_journal(tmp_path, table):
     assert again.returncode == 0
     a = json.loads((tmp_path / "s" / "result.json").read_text())
     assert a["history"] and a["best"] in first.stdout
+
+
+@pytest.mark.parametrize("strategy", ["evolution", "nsga2"])
+def test_min_acc_no_feasible_arch_is_a_one_line_error_naming_the_best(tmp_path, table, strategy):
+    path, _, _ = table
+    best = max(float(row["accuracy"]) for row in csv.DictReader(path.open()))
+    r = subprocess.run(cli("search", "--table", str(path), *SPACE, "--run-dir", str(tmp_path / "s"),
+                           "--strategy", strategy, "--min-acc", "2", "--population", "8", "--iterations", "2",
+                           "--set", "search.num_samples=16"),
+                       env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = [line for line in r.stderr.splitlines() if not line.startswith("search: ")]  # progress lines
+    assert len(lines) == 1 and "best accuracy found was" in lines[0] and "Traceback" not in r.stderr
+    named = float(re.search(r"best accuracy found was ([0-9.]+\d)", lines[0]).group(1))
+    assert named <= best
+    assert not (tmp_path / "s" / "result.json").exists()
+
+
+def test_nsga2_acc_min_from_the_cli_is_stated_in_result_json(tmp_path, table):
+    path, _, _ = table
+    r = subprocess.run(cli("search", "--table", str(path), *SPACE, "--run-dir", str(tmp_path / "s"),
+                           "--strategy", "nsga2", "--min-acc", "0.05", "--population", "8", "--iterations", "2"),
+                       env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads((tmp_path / "s" / "result.json").read_text())
+    assert out["acc_min"] == 0.05 and "accuracy >= 0.05" in out["problem"]
+    assert out["best_metrics"]["accuracy"] > 0.05

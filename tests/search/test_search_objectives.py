@@ -3,7 +3,13 @@ import random
 import pytest
 
 from supernet.errors import ConfigError
-from supernet.search import Constraint, Objective, Problem, constraint_from_cli, format_number
+from supernet.search import (
+    Constraint,
+    Objective,
+    Problem,
+    constraint_from_cli,
+    format_number,
+)
 from supernet.space import Arch
 
 

@@ -292,7 +292,9 @@ class NsgaBase(StrategyBase):
         feasible = [self.problem.check_all(m) for _, m in entries]
         if not any(feasible):
             desc = " and ".join(c.describe() for c in self.problem.constraints)
-            raise SearchError(f"none of the {len(entries)} evaluated architectures satisfied {desc}")
+            best = max(float(m.get("accuracy", float("nan"))) for _, m in entries)
+            raise SearchError(f"none of the {len(entries)} evaluated architectures satisfied {desc}; "
+                              f"the best accuracy found was {best:.4f}")
         fronts = nondominated_fronts(objective_matrix(self.problem.objectives, [m for _, m in entries]), feasible)
         rank_of = {i: r for r, front in enumerate(fronts, 1) for i in front}
         ranks = {a.to_string(): rank_of[i] for i, (a, _) in enumerate(entries)}
@@ -377,9 +379,12 @@ class Nsga2(NsgaBase):
 
     def _close(self) -> None:
         if self.generation == 0 and not self.offspring and self.config.acc_min is not None:
+            best = max((float(row["metrics"].get("accuracy", float("nan"))) for row in self.history),
+                       default=float("nan"))
             raise SearchError(
                 f"no architecture reached accuracy > {format_number(self.config.acc_min)} in "
-                f"{len(self.history)} evaluations; lower acc_min (None disables it)"
+                f"{len(self.history)} evaluations (the best accuracy found was {best:.4f}); lower acc_min "
+                f"(search.min_acc, --min-acc)"
             )
         super()._close()
 
