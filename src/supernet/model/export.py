@@ -10,6 +10,7 @@ from supernet.model.interchoice import apply_input_biases, fold_pre_activation_b
 from supernet.model.standalone import CONFIG_FORMAT, StandaloneNet
 from supernet.model.supernet import Supernet
 from supernet.ops.candidates import exported_config
+from supernet.ops.slicing import copy_leading_slices
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 
@@ -38,9 +39,15 @@ def export_model(supernet: Supernet, arch: Arch) -> StandaloneNet:
         return supernet.export(arch)
     config = standalone_config(supernet.space, arch, supernet.options.identity)
     model = StandaloneNet(config)
-    sources = [m for m, b in zip(supernet.path_modules(arch), config["blocks"]) if b["type"] != "identity"]
-    for target, source in zip(model, sources, strict=True):
-        copy_block_weights(source, target)
+    selects = [{}] * len(supernet.space.stem) + [supernet.select(i, op) for i, op in enumerate(arch.ops)]
+    selects += [{}] * len(supernet.space.head)
+    kept = [(m, s) for m, s, b in zip(supernet.path_modules(arch), selects, config["blocks"], strict=True)
+            if b["type"] != "identity"]
+    for target, (source, select) in zip(model, kept, strict=True):
+        if select:  # a width choice: the leading slices of the shared block
+            copy_leading_slices(source.state_dict(), target)
+        else:
+            copy_block_weights(source, target)
     biases = supernet.path_biases(arch)
     if any(b is not None for b in biases):
         fold = (fold_pre_activation_biases if supernet.options.interchoice_bias_at == "pre_act"

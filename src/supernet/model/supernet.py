@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -15,7 +15,8 @@ from torch import nn
 from supernet.errors import ConfigError
 from supernet.model.interchoice import BIAS_PLACES, MODES, START, InputBiases, context_layers, split_if_saved_split
 from supernet.ops.blocks import ConvBNAct, build_block, split_copies
-from supernet.ops.candidates import IDENTITY_MODES, candidate_config
+from supernet.ops.candidates import IDENTITY_MODES, candidate_config, supernet_candidate
+from supernet.ops.slicing import parameter_shapes, slice_masks
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 
@@ -102,11 +103,22 @@ class Supernet(nn.Module):
         self.options = options
         affine = options.bn_affine
         self.stem = nn.Sequential(*(build_block(c, affine) for c in space.stem))
-        self.choices = nn.ModuleList(
-            nn.ModuleDict({op: build_block(candidate_config(op, layer, options.identity), affine)
-                           for op in layer.choices})
-            for layer in space.layers
-        )
+        # routes[layer][op] = (module key in choices[layer], forward keyword arguments): width
+        # choices of one op share a block at the largest width and select their slice.
+        self.routes: list[dict[str, tuple[str, dict[str, Any]]]] = []
+        self.choices = nn.ModuleList()
+        for layer in space.layers:
+            modules, routes = nn.ModuleDict(), {}
+            for op in layer.choices:
+                key, config, select = supernet_candidate(op, layer, options.identity)
+                if key not in modules:
+                    modules[key] = build_block(config, affine)
+                routes[op] = (key, select)
+            self.choices.append(modules)
+            self.routes.append(routes)
+        if options.interchoice != "none" and any(select for routes in self.routes for _, select in routes.values()):
+            raise ConfigError(f"space '{space.name}' has width choices (shared, sliced blocks); inter-choice weights "
+                              f"are not built for them (set supernet.interchoice=none)")
         self.head = nn.Sequential(*(build_block(c, affine) for c in space.head))
         if options.zero_init_residual:
             for module in self.modules():
@@ -156,13 +168,46 @@ class Supernet(nn.Module):
         return ops[prev[-1]] if prev else START
 
     def block(self, layer: int, op: str, ops: tuple[str, ...] | None = None) -> nn.Module:
-        """The module that runs `op` in `layer` (after a split, the copy that `ops` selects)."""
-        module = self.choices[layer][op]
+        """The module that runs `op` in `layer` (after a split, the copy that `ops` selects); a width
+        choice runs it with `self.select(layer, op)`."""
+        module = self.choices[layer][self.routes[layer][op][0]]
         if self.is_split:
             if ops is None:
                 raise ValueError("a split supernet needs the whole arch to select a block")
             module = module[self._previous_name(layer, ops)]
         return module
+
+    def select(self, layer: int, op: str) -> dict[str, Any]:
+        """Keyword arguments with which `op`'s module runs it (a width choice: its slice), else {}."""
+        return self.routes[layer][op][1]
+
+    def _run(self, layer: int, op: str, x: torch.Tensor, ops: tuple[str, ...] | None = None, **extra: Any
+             ) -> torch.Tensor:
+        return self.block(layer, op, ops)(x, **self.routes[layer][op][1], **extra)
+
+    def sliced_masks(self, paths: Iterable[SupernetPath]) -> dict[nn.Parameter, torch.Tensor]:
+        """{parameter: bool mask of the part the paths use} for the shared blocks of width choices
+        (every other parameter a path touches is used whole); see `OutsideSlicesKept`."""
+        masks: dict[nn.Parameter, torch.Tensor] = {}
+        for path in paths:
+            layers = path.ops if isinstance(path, MultiPath) else [(op,) for op in path.ops]
+            for i, ops in enumerate(layers):
+                for op in ops:
+                    if not self.routes[i][op][1]:
+                        continue
+                    module = self.block(i, op, path.ops if isinstance(path, Arch) else None)
+                    for p, mask in slice_masks(module, self._slice_shapes(i, op)).items():
+                        masks[p] = masks[p] | mask if p in masks else mask
+        return masks
+
+    def _slice_shapes(self, layer: int, op: str) -> dict[str, torch.Size]:
+        """Parameter shapes of `op`'s stand-alone block (built once on the meta device)."""
+        cache = self.__dict__.setdefault("_shape_cache", {})
+        if (layer, op) not in cache:
+            with torch.device("meta"):
+                block = build_block(candidate_config(op, self.space.layers[layer], self.options.identity))
+            cache[(layer, op)] = parameter_shapes(block)
+        return cache[(layer, op)]
 
     def split_interchoice(self) -> dict[nn.Parameter, nn.Parameter]:
         """Copy every op's weights once per choice of its previous layer (`start` if none).
@@ -196,8 +241,8 @@ class Supernet(nn.Module):
         if len(ops) != len(self.choices):
             raise ValueError(f"arch has {len(ops)} layers, supernet has {len(self.choices)}")
         if self.biases is None and not self.is_split:
-            for layer, op in zip(self.choices, ops):
-                x = layer[op](x)
+            for i, op in enumerate(ops):
+                x = self._run(i, op, x)
         else:
             for i in range(len(ops)):
                 x = self.run_layer(i, ops, x)
@@ -206,18 +251,17 @@ class Supernet(nn.Module):
     def run_layer(self, i: int, ops: tuple[str, ...], x: torch.Tensor) -> torch.Tensor:
         """Layer i of the path `ops`, with its inter-choice weights (bias where configured, split copy)."""
         bias = self.biases.get(i, ops) if self.biases is not None else None
-        block = self.block(i, ops[i], ops)
         if bias is None:
-            return block(x)
+            return self._run(i, ops[i], x, ops)
         if self.options.interchoice_bias_at == "pre_act":
-            return block(x, hidden_bias=bias)
-        return block(x + bias.view(1, -1, 1, 1))
+            return self._run(i, ops[i], x, ops, hidden_bias=bias)
+        return self._run(i, ops[i], x + bias.view(1, -1, 1, 1), ops)
 
     def _forward_multi(self, x: torch.Tensor, path: MultiPath) -> torch.Tensor:
         if self.biases is not None or self.split_context is not None:
             raise ConfigError("a multi-path (path-dropout) step needs supernet.interchoice=none")
-        for layer, ops in zip(self.choices, path.ops, strict=True):
-            outs = [layer[op](x) for op in ops]
+        for i, ops in enumerate(path.ops):
+            outs = [self._run(i, op, x) for op in ops]
             x = outs[0]
             for out in outs[1:]:
                 x = x + out
@@ -236,13 +280,14 @@ class Supernet(nn.Module):
         For a MultiPath, every kept candidate of a layer, in the path's order."""
         yield from self.stem
         if isinstance(arch, MultiPath):
-            for layer, ops in zip(self.choices, arch.ops, strict=True):
-                yield from (layer[op] for op in ops)
+            for i, ops in enumerate(arch.ops):
+                yield from (self.block(i, op) for op in ops)
         else:
             for i, op in enumerate(arch.ops):
                 yield self.block(i, op, arch.ops)
         yield from self.head
 
     def candidate_parameters(self, layer: int, op: str) -> Iterator[nn.Parameter]:
-        """All weights of `op` in `layer` (after a split: of all its copies)."""
-        return self.choices[layer][op].parameters()
+        """All weights of `op` in `layer` (after a split: of all its copies; a width choice: the
+        whole shared block)."""
+        return self.choices[layer][self.routes[layer][op][0]].parameters()

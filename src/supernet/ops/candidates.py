@@ -2,11 +2,16 @@
 
 An op name is resolved against the layer it sits in (its widths, stride, activation),
 and against the supernet's identity handling (`skip` or `els`).
+
+Width choices are written `<op>@<scale>` (`choice_3@0.4`, `w2a4@1.5`). Ops whose resolver marks
+them with `shared_choice` share one supernet block (built at the largest width) and select their
+slice with forward keyword arguments (`supernet_candidate`); their stand-alone block is built at
+their own width.
 """
 from __future__ import annotations
 
 import re
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 from supernet.ops.blocks import BlockConfig
 from supernet.space.space import LayerSpec
@@ -41,8 +46,46 @@ register_op(r"^e(?P<e>\d+)k(?P<k>\d+)(?P<se>_se)?$", _ibn)
 register_op(r"^id$", _identity)
 
 
-def candidate_config(op: str, layer: LayerSpec, identity: str = "skip") -> BlockConfig:
-    """The block config of candidate `op` in `layer` as trained in the supernet."""
+_SHARED = "shared"
+
+
+class SupernetCandidate(NamedTuple):
+    """How a supernet runs an op: module `key` of its layer (built from `config`) called with `select`."""
+
+    key: str
+    config: BlockConfig
+    select: dict[str, Any]
+
+
+def split_scale(op: str) -> tuple[str, float]:
+    """`choice_3@0.4` -> ("choice_3", 0.4)."""
+    base, sep, scale = op.partition("@")
+    try:
+        value = float(scale)
+    except ValueError:
+        value = float("nan")
+    if not sep or not value > 0:
+        raise ValueError(f"op {op!r} is not of the form <op>@<positive scale>")
+    return base, value
+
+
+def scale_name(base: str, scale: float) -> str:
+    """("choice_3", 0.4) -> `choice_3@0.4`; 1.0 -> `@1.0`."""
+    return f"{base}@{float(scale):g}" if float(scale) % 1 else f"{base}@{float(scale):.1f}"
+
+
+def scaled_width(base: int, scale: float) -> int:
+    """A width times a scale, rounded half up, at least 1."""
+    return max(1, int(base * scale + 0.5))
+
+
+def shared_choice(config: BlockConfig, key: str, widest: BlockConfig, select: dict[str, Any]) -> dict[str, Any]:
+    """Mark `config` (the op's own block) as run in a supernet by the shared block `widest`, stored
+    under `key` in its layer and called with keyword arguments `select`."""
+    return {**config, _SHARED: {"key": key, "block": dict(widest), "select": dict(select)}}
+
+
+def _resolve(op: str, layer: LayerSpec, identity: str) -> BlockConfig:
     if identity not in IDENTITY_MODES:
         raise ValueError(f"identity must be one of {IDENTITY_MODES}, got {identity!r}")
     for pattern, resolver in _PATTERNS:
@@ -50,6 +93,20 @@ def candidate_config(op: str, layer: LayerSpec, identity: str = "skip") -> Block
         if m:
             return resolver(m, layer, identity)
     raise ValueError(f"no block for op name {op!r}")
+
+
+def candidate_config(op: str, layer: LayerSpec, identity: str = "skip") -> BlockConfig:
+    """The block config of candidate `op` in `layer` on its own (a width choice at its width)."""
+    return {k: v for k, v in _resolve(op, layer, identity).items() if k != _SHARED}
+
+
+def supernet_candidate(op: str, layer: LayerSpec, identity: str = "skip") -> SupernetCandidate:
+    """The supernet's module for `op`: its own (key `op`), or the shared block of a width choice."""
+    config = _resolve(op, layer, identity)
+    shared = config.get(_SHARED)
+    if shared is None:
+        return SupernetCandidate(op, config, {})
+    return SupernetCandidate(shared["key"], shared["block"], dict(shared["select"]))
 
 
 def exported_config(op: str, layer: LayerSpec, identity: str = "skip") -> BlockConfig:

@@ -217,7 +217,7 @@ class Trainer:
         self.dist.sync_grads(self.model)
         if self.cfg.grad_clip:
             nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.grad is not None], self.cfg.grad_clip)
-        self.optimizer.step()
+        self._optimizer_step(paths)
         self.global_step += 1
         row: dict[str, Any] = {"type": "step", "epoch": epoch, "step": step, "global_step": self.global_step,
                                "lr": lr, "loss": sum(losses) / len(losses), "acc": sum(accs) / len(accs)}
@@ -225,6 +225,18 @@ class Trainer:
             row["paths"] = [str(a) for a in paths]
             row["path_acc"] = accs
         return row
+
+    def _optimizer_step(self, paths: Sequence[Any]) -> None:
+        """SGD step; a model with sliced width choices keeps the parts outside its paths' slices
+        (and their momentum) untouched (`supernet.ops.slicing.OutsideSlicesKept`)."""
+        masks = self.model.sliced_masks(paths) if paths[0] is not None and hasattr(self.model, "sliced_masks") else {}
+        if not masks:
+            self.optimizer.step()
+            return
+        from supernet.ops.slicing import OutsideSlicesKept
+
+        with OutsideSlicesKept(self.optimizer, masks):
+            self.optimizer.step()
 
     # -- logging -------------------------------------------------------------------------------
     def _log(self, row: dict[str, Any]) -> None:

@@ -3,18 +3,26 @@
 3x3 conv 16 stride 2 + BN + ReLU (no max-pool); choice blocks in stages of 4/4/8/4 with output
 widths 64/160/320/640, stride 2 at each stage's first block, middle width = half the output;
 1x1 conv 1024 + BN + ReLU, global pool, dropout, linear without bias.
+
+Channel search (SPOS "Search Space: Channels", Table 4), option `channels`:
+`none` (block search, 4^20), `search` (choice_3 blocks, each searching its middle width over
+`channel_scales`, 0.2x..1.6x in steps of 0.2: 8^20) or `joint` (block and width together, 32^20).
+Width choices are op names `choice_k@scale`.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from supernet.errors import SpaceError
+from supernet.ops.candidates import scale_name
 from supernet.ops.shufflenet import SHUFFLE_OPS
 from supernet.space.registry import register_space
 from supernet.space.space import SearchSpace
 from supernet.space.zoo.common import classifier_head, options_of, stage_layers, with_named_archs
 from supernet.space.zoo.mobilenet import _check, make_divisible
 
+CHANNEL_MODES = ("none", "search", "joint")
+SPOS_CHANNEL_SCALES = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6)  # SPOS "Search Space: Channels"
 SPOS_STAGES = ((64, 4, 2), (160, 4, 2), (320, 8, 2), (640, 4, 2))
 # The searched model released with SPOS (README of megvii-model/SinglePathOneShot): 323M FLOPs, 3.5M params.
 SPOS_ARCHS = {"spos-searched": "2,1,0,1,2,0,2,0,2,0,2,3,0,0,0,0,3,2,3,3"}
@@ -27,19 +35,24 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-@register_space("spos-shufflenet", "SPOS ShuffleNetV2 blocks: 20 layers of choice_3/5/7/x (4^20)", PRESETS)
+@register_space("spos-shufflenet", "SPOS ShuffleNetV2 blocks: 20 layers of choice_3/5/7/x (4^20); "
+                "channels=search|joint adds SPOS channel search (8^20, 32^20)", PRESETS)
 def spos_shufflenet(width: float = 1.0, resolution: int = 224, input_channels: int = 3, num_classes: int = 1000,
                     stem_stride: int = 2, head_channels: int = 1024, layers_per_stage: tuple[int, ...] | None = None,
-                    dropout: float = 0.1) -> SearchSpace:
+                    dropout: float = 0.1, channels: str = "none",
+                    channel_scales: tuple[float, ...] = SPOS_CHANNEL_SCALES) -> SearchSpace:
     _check(width, resolution, input_channels, num_classes, stem_stride)
+    ops = _choices(channels, channel_scales)
     options = options_of(width=width, resolution=resolution, input_channels=input_channels, num_classes=num_classes,
                          stem_stride=stem_stride, head_channels=head_channels, layers_per_stage=layers_per_stage,
                          dropout=dropout)
+    if channels != "none":  # (left out otherwise, so that block-search fingerprints stay what they were)
+        options.update(options_of(channels=channels, channel_scales=tuple(float(s) for s in channel_scales)))
     c = lambda ch: make_divisible(ch * width)  # noqa: E731  (multiples of 8: halves split evenly)
     stem_ch = c(16)
     stem = ({"type": "conv", "in": input_channels, "out": stem_ch, "kernel": 3, "stride": stem_stride,
              "act": "relu"},)
-    layers, cout = stage_layers(stem_ch, SPOS_STAGES, lambda i, keeps: SHUFFLE_OPS, "relu", c, layers_per_stage)
+    layers, cout = stage_layers(stem_ch, SPOS_STAGES, lambda i, keeps: ops, "relu", c, layers_per_stage)
     narrow = [i for i, l in enumerate(layers) if l.stride == 2 and l.out_channels <= l.in_channels]
     if narrow:  # a stride-2 unit concatenates its projected input with main-branch channels
         raise SpaceError(f"width {width} leaves layer {narrow[0]} no wider than its input "
@@ -49,3 +62,17 @@ def spos_shufflenet(width: float = 1.0, resolution: int = 224, input_channels: i
     space = SearchSpace("spos-shufflenet", (input_channels, resolution, resolution), num_classes, stem, layers,
                         head, options)
     return with_named_archs(space, SPOS_ARCHS)
+
+
+def _choices(channels: str, scales: tuple[float, ...]) -> tuple[str, ...]:
+    """The op names of every layer for a `channels` mode."""
+    if channels not in CHANNEL_MODES:
+        raise SpaceError(f"spos-shufflenet: channels must be one of {', '.join(CHANNEL_MODES)}, got {channels!r}")
+    if channels == "none":
+        return SHUFFLE_OPS
+    scales = tuple(scales) if isinstance(scales, (list, tuple)) else ()
+    if not scales or any(isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s <= 8 for s in scales) \
+            or len(set(scales)) != len(scales):
+        raise SpaceError(f"spos-shufflenet: channel_scales must be distinct numbers in (0, 8], got {scales!r}")
+    blocks = ("choice_3",) if channels == "search" else SHUFFLE_OPS
+    return tuple(scale_name(b, s) for b in blocks for s in scales)
