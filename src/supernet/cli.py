@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import yaml
-
 from supernet.errors import ConfigError, SupernetError
 
 
@@ -34,6 +32,7 @@ def _space_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def _space_from_args(args: argparse.Namespace):
+    from supernet.config import parse_yaml
     from supernet.space import create_space
 
     options: dict[str, Any] = {k: getattr(args, k) for k in ("width", "resolution", "input_channels", "num_classes",
@@ -42,7 +41,7 @@ def _space_from_args(args: argparse.Namespace):
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--option {item!r} must look like key=value")
-        options[key] = yaml.safe_load(value)
+        options[key] = parse_yaml(value, f"--option {key}")
     return create_space(args.space, preset=args.preset, **options)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -135,12 +136,27 @@ def save_config(config: Config, path: Path) -> None:
     atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
+class InvalidYaml(ConfigError):
+    """Text that does not parse as YAML."""
+
+
+MAX_CONFIG_BYTES = 1 << 20   # a config file larger than this is refused unread
+MAX_YAML_NODES = 100_000     # nodes after alias expansion: bounds an alias bomb ("billion laughs")
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
+        with path.open("rb") as f:
+            blob = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror or e}") from None
+    if len(blob) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config {path} is larger than {MAX_CONFIG_BYTES} bytes; a config is a few lines of YAML")
+    try:
+        data = parse_yaml(blob.decode(), f"config {path}")
+    except UnicodeDecodeError as e:
         raise ConfigError(f"cannot read config {path}: {_first_line(e)}") from None
     if data is None:
         return {}
@@ -149,14 +165,64 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def parse_yaml(text: str, what: str) -> Any:
+    """`yaml.safe_load` that refuses documents expanding to more than MAX_YAML_NODES nodes (alias
+    bombs, recursive aliases) before building them; errors are one line naming `what`."""
+    loader = None
+    try:
+        loader = yaml.SafeLoader(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded_size(node, what)
+        return loader.construct_document(node)
+    except yaml.YAMLError as e:
+        raise InvalidYaml(f"{what} is not valid YAML: {' '.join(_first_line(e).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{what} is nested too deeply") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _check_expanded_size(root: yaml.Node, what: str) -> None:
+    """Count the nodes the document would have with every alias expanded, stopping at the bound."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise ConfigError(f"{what} holds a recursive YAML alias")
+        open_nodes.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_YAML_NODES:
+                raise ConfigError(f"{what} expands to more than {MAX_YAML_NODES} YAML nodes through its aliases "
+                                  f"(an alias bomb?); refused")
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root)
+
+
 def _apply_override(raw: dict[str, Any], item: str) -> None:
     key, sep, text = item.partition("=")
     parts = key.strip().split(".")
     if not sep or len(parts) < 2 or not all(parts):
         raise ConfigError(f"override {item!r} must look like section.field=value (e.g. train.epochs=3)")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
+        value = parse_yaml(text, f"override {key.strip()}") if text.strip() else None
+    except InvalidYaml:
         value = text
     node = raw
     for part in parts[:-1]:

@@ -1,0 +1,59 @@
+"""The config loader is bounded: an alias bomb, a huge file or invalid YAML fail fast with one line."""
+import subprocess
+import time
+
+import pytest
+
+from supernet.config import MAX_YAML_NODES, load_config, parse_yaml
+from supernet.errors import ConfigError
+from tests.conftest import cli, cli_env
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """The classic billion-laughs document: each level lists the previous one 9 times (9**levels leaves)."""
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_the_bomb_is_small():
+    assert len(alias_bomb().encode()) < 500
+
+
+def test_alias_bomb_config_fails_fast_and_writes_nothing(tmp_path):
+    (tmp_path / "bomb.yaml").write_text("space:\n  options:\n    " + alias_bomb().replace("\n", "\n    "))
+    start = time.time()
+    r = subprocess.run(cli("train", "--config", str(tmp_path / "bomb.yaml"), "--run-dir", str(tmp_path / "run")),
+                       env=cli_env(), capture_output=True, text=True, timeout=60, check=False)
+    assert time.time() - start < 30
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "alias" in r.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("text", [alias_bomb(6), "a: &a [*a]"])
+def test_bombs_and_recursive_aliases_are_refused_before_building(text):
+    with pytest.raises(ConfigError, match="alias"):
+        parse_yaml(text, "config x")
+
+
+def test_ordinary_anchors_still_work():
+    assert parse_yaml("a: &x [1, 2]\nb: *x\n", "config x") == {"a": [1, 2], "b": [1, 2]}
+    assert MAX_YAML_NODES >= 10_000
+
+
+def test_alias_bomb_in_an_override_is_refused():
+    with pytest.raises(ConfigError, match="alias"):
+        load_config(None, ["space.options=" + "{" + alias_bomb(7).replace("\n", ", ").rstrip(", ") + "}"])
+
+
+def test_huge_config_file_is_refused_unread(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text("# " + "x" * (2 << 20) + "\n")
+    with pytest.raises(ConfigError, match="larger than"):
+        load_config(path)
+
+
+def test_invalid_yaml_in_option_is_one_line(tmp_path):
+    r = subprocess.run(cli("cost", "--space", "scarlet-s1", "--arch", "0", "--option", "width=[1,"), env=cli_env(),
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--option width" in r.stderr, r.stderr
