@@ -95,6 +95,7 @@ class SearchConfig:
     topk: int | None = None  # None: SPOS top-k 10; NSGA-II/CES: K models picked from the Pareto front
     mutation_prob: float = 0.1
     num_samples: int = 1000
+    progress: bool = True  # a tqdm bar on stderr; off: a plain line every 10 evaluations
 
 
 @dataclass

@@ -349,6 +349,36 @@ def _evaluation_key(cfg: Config, checkpoint: Path) -> str:
     return evaluation_key(checkpoint_digest(checkpoint), {"eval": asdict(cfg.eval), "data": asdict(cfg.data)})
 
 
+class SearchProgress:
+    """A tqdm bar of evaluated archs and the best accuracy (as training has); without it, a plain
+    stderr line every 10 evaluations, which reads well in log files."""
+
+    def __init__(self, bar: bool) -> None:
+        self.evaluated, self.best = 0, float("-inf")
+        self.bar = None
+        if bar:
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc="search", unit="arch", leave=False, dynamic_ncols=True)
+
+    def update(self, metrics: dict[str, float], step: Any) -> None:
+        self.evaluated += 1
+        self.best = max(self.best, metrics.get("accuracy", float("-inf")))
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(best=f"{self.best:.4f}", generation=step)
+        elif self.evaluated % 10 == 0:
+            print(f"search: {self.evaluated} archs evaluated (generation {step}), best accuracy {self.best:.4f}",
+                  file=sys.stderr, flush=True)
+
+    def __enter__(self) -> "SearchProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key: str, run_dir: Path, resume: bool,
                 shared_cache: Path | None, source: dict[str, str]) -> dict[str, Any]:
     import random
@@ -390,17 +420,13 @@ def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key:
             spent["evaluate"] += time.time() - t
             return metrics
 
-        best = {"accuracy": float("-inf"), "evaluated": 0}
+        progress = stack.enter_context(SearchProgress(cfg.search.progress and is_main_rank()))
 
         def record(arch: Arch, metrics: dict[str, float]) -> None:
             step = getattr(strategy, "generation", None)
             for journal in journals:
                 journal.record(key, arch, metrics, step if isinstance(step, int) else None)
-            best["evaluated"] += 1
-            best["accuracy"] = max(best["accuracy"], metrics.get("accuracy", float("-inf")))
-            if best["evaluated"] % 10 == 0:  # a progress line for long searches
-                print(f"search: {best['evaluated']} archs evaluated (generation {step}), best accuracy "
-                      f"{best['accuracy']:.4f}", file=sys.stderr, flush=True)
+            progress.update(metrics, step)
 
         result = run_search(strategy, timed, record if is_main_rank() else None, cache,
                             split_evaluate(timed) if distributed else None)

@@ -91,3 +91,14 @@ def test_nsga2_acc_min_from_the_cli_is_stated_in_result_json(tmp_path, table):
     out = json.loads((tmp_path / "s" / "result.json").read_text())
     assert out["acc_min"] == 0.05 and "accuracy >= 0.05" in out["problem"]
     assert out["best_metrics"]["accuracy"] > 0.05
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_search_shows_a_progress_bar_unless_turned_off(tmp_path, table, progress):
+    path, _, _ = table
+    r = subprocess.run(cli("search", "--table", str(path), *SPACE, "--run-dir", str(tmp_path / "s"), "--strategy",
+                           "random", "--set", "search.num_samples=20", "--set", f"search.progress={progress}"),
+                       env=cli_env(), capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert ("arch/s" in r.stderr or "s/arch" in r.stderr) == progress, r.stderr
+    assert ("search: 20 archs evaluated" in r.stderr) != progress, r.stderr
