@@ -28,7 +28,9 @@ def _space_args(p: argparse.ArgumentParser, required: bool = True) -> None:
                        ("stem-stride", int)):
         p.add_argument(f"--{name}", type=kind, help=f"space option {name.replace('-', '_')}")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="any other space option")
-    p.add_argument("--identity", choices=("skip", "els"), default="skip", help="identity handling (default skip)")
+    from supernet.ops.candidates import IDENTITY_MODES
+
+    p.add_argument("--identity", choices=IDENTITY_MODES, default="skip", help="identity handling (default skip)")
 
 
 def _space_from_args(args: argparse.Namespace):
@@ -255,8 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", help="CSV of arch,accuracy[,macs,params,...] to search instead of a supernet")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--resume", action="store_true", help="continue a killed search from its journal")
-    p.add_argument("--strategy", choices=("evolution", "random", "nsga2", "ces"),
-                   help="evolution (SPOS), random, nsga2 (SCARLET), ces (PAD-NAS)")
+    from supernet.search import list_strategies
+
+    p.add_argument("--strategy", choices=list_strategies(),
+                   help="evolution (SPOS), random, nsga2 (SCARLET), ces (PAD-NAS), or any registered strategy")
     p.add_argument("--max-macs", help="e.g. 330M")
     p.add_argument("--min-macs")
     p.add_argument("--max-params", help="e.g. 4.5M")

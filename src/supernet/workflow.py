@@ -267,41 +267,27 @@ def train_standalone(cfg: Config, run_dir: Path, space: SearchSpace, arch: Arch,
 
 # -- search ----------------------------------------------------------------------------------------
 def search_problem(cfg: Config) -> "Problem":
-    """Objectives per strategy (SPOS: accuracy; SCARLET NSGA-II: accuracy, -MACs, params weighted
-    0.4/0.4/0.2; CES: accuracy and MACs, latency once a latency table is given) and the hard
-    constraints of the search section. MACs/params constraints are checked before evaluation."""
+    """The strategy's objectives (from its registered spec: SPOS accuracy; SCARLET NSGA-II accuracy, -MACs,
+    params weighted 0.4/0.4/0.2; CES accuracy and MACs) and the hard constraints of the search section.
+    MACs/params constraints are checked before evaluation."""
     from supernet.cost import parse_quantity
-    from supernet.search import SCARLET_OBJECTIVES, Objective, Problem, constraint_from_cli
+    from supernet.search import STRATEGIES, Problem, constraint_from_cli
 
     s = cfg.search
+    spec = STRATEGIES.get(s.strategy)
     q = lambda v: None if v is None else parse_quantity(v)  # noqa: E731
     constraints = [constraint_from_cli(m, q(lo), q(hi)) for m, lo, hi in
                    (("macs", s.min_macs, s.max_macs), ("params", s.min_params, s.max_params)) if lo or hi]
-    if s.min_acc is not None and s.strategy != "nsga2":  # nsga2 applies acc_min itself (SCARLET Alg. 1)
+    if s.min_acc is not None and not spec.applies_min_acc:  # nsga2 applies acc_min itself (SCARLET Alg. 1)
         constraints.append(constraint_from_cli("accuracy", s.min_acc, None))
-    objectives = {"nsga2": SCARLET_OBJECTIVES,
-                  "ces": (Objective("accuracy", True), Objective("macs", False))}.get(
-        s.strategy, (Objective("accuracy", True),))
-    return Problem(objectives=tuple(objectives), constraints=tuple(constraints))
+    return Problem(objectives=tuple(spec.objectives), constraints=tuple(constraints))
 
 
 def strategy_options(cfg: Config) -> dict[str, Any]:
-    """The search section mapped onto a strategy's options; unset numbers keep the paper defaults."""
-    s = cfg.search
-    given = {k: v for k, v in (("population", s.population), ("topk", s.topk)) if v is not None}
-    if s.strategy == "evolution":
-        return {**given, "mutation_prob": s.mutation_prob, **_opt("iterations", s.iterations)}
-    if s.strategy == "random":
-        return {"num_samples": s.num_samples, **_opt("topk", s.topk)}
-    if s.strategy == "nsga2":
-        return {**given, **_opt("generations", s.iterations), **_opt("acc_min", s.min_acc)}
-    if s.strategy == "ces":
-        return {**given, **_opt("iterations", s.iterations)}
-    return {}
+    """The search section mapped onto the strategy's options by its registered spec."""
+    from supernet.search import STRATEGIES
 
-
-def _opt(key: str, value: Any) -> dict[str, Any]:
-    return {} if value is None else {key: value}
+    return STRATEGIES.get(cfg.search.strategy).options(cfg.search)
 
 
 def build_evaluator(cfg: Config, net: Supernet, splits: DatasetSplits) -> "SupernetEvaluator":

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from supernet.errors import DatasetError
+from supernet.registry import Registry
 from supernet.data.cifar import load_cifar
 from supernet.data.folder import load_folder
 from supernet.data.idx import FASHION_MNIST_ROOT, load_fashion_mnist, load_mnist
@@ -57,17 +58,17 @@ def _folder(root: Path | None, resolution: int | None = None, channels: int = 3,
     return load_folder(_need_root("folder", root), resolution, channels, max_per_class)
 
 
-_LOADERS: dict[str, Callable[..., Pair]] = {
-    "fashion-mnist": _fashion,
-    "mnist": _mnist,
-    "cifar10": _cifar10,
-    "cifar100": _cifar100,
-    "folder": _folder,
-}
+DATASETS: Registry[Callable[..., Pair]] = Registry("dataset", DatasetError, hint="data.name")
+"""`loader(root, **options) -> (train, test)`; register a new dataset here or from its own module."""
+DATASETS.register("fashion-mnist", _fashion)
+DATASETS.register("mnist", _mnist)
+DATASETS.register("cifar10", _cifar10)
+DATASETS.register("cifar100", _cifar100)
+DATASETS.register("folder", _folder)
 
 
 def list_datasets() -> tuple[str, ...]:
-    return tuple(_LOADERS)
+    return tuple(DATASETS.names())
 
 
 def load_splits(name: str, root: str | Path | None = None, val_size: int | float = 0.1, seed: int = 0,
@@ -78,9 +79,7 @@ def load_splits(name: str, root: str | Path | None = None, val_size: int | float
     fast demos/tests. The official test set is returned untouched for final reporting.
     mean/std come from the resulting train split.
     """
-    if name not in _LOADERS:
-        raise DatasetError(f"unknown dataset {name!r}; known datasets: {', '.join(list_datasets())}")
-    train, test = _LOADERS[name](Path(root) if root is not None else None, **kwargs)
+    train, test = DATASETS.get(name)(Path(root) if root is not None else None, **kwargs)
     if train_limit is not None:
         if train_limit <= 0:
             raise DatasetError(f"train_limit must be positive, got {train_limit}; pass a positive int or None")

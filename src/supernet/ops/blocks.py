@@ -2,7 +2,7 @@
 
 A block is described by a plain dict (`{"type": "ibn", "in": 16, ...}`) and built by
 `build_block`. A supernet candidate and the stand-alone layer exported from it are the
-same class, so exporting a path is a state-dict copy. This module imports only torch.
+same class, so exporting a path is a state-dict copy.
 """
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
+
+from supernet.registry import Registry
 
 BlockConfig = Mapping[str, Any]
 
@@ -134,31 +136,29 @@ def _els(c: BlockConfig, affine: bool) -> nn.Module:
     return conv
 
 
-_BUILDERS: dict[str, Callable[[BlockConfig, bool], nn.Module]] = {
-    "conv": _conv,
-    "ibn": _ibn,
-    "els": _els,
-    "identity": lambda c, a: nn.Identity(),
-    "bias": lambda c, a: ChannelBias(c["channels"]),
-    "pool": lambda c, a: GlobalPool(),
-    "dropout": lambda c, a: nn.Dropout(c.get("p", 0.0)),
-    "linear": lambda c, a: nn.Linear(c["in"], c["out"], bias=c.get("bias", True)),
-}
+BlockBuilder = Callable[[BlockConfig, bool], nn.Module]
+"""`builder(config, bn_affine) -> module`."""
+BLOCKS: Registry[BlockBuilder] = Registry("block type", ValueError)
+"""Filled here and by the other `supernet.ops` modules, which `supernet.ops` imports: a stand-alone model
+rebuilds from its JSON config alone in a fresh process. Unknown types are refused (SECURITY.md)."""
+BLOCKS.register("conv", _conv)
+BLOCKS.register("ibn", _ibn)
+BLOCKS.register("els", _els)
+BLOCKS.register("identity", lambda c, a: nn.Identity())
+BLOCKS.register("bias", lambda c, a: ChannelBias(c["channels"]))
+BLOCKS.register("pool", lambda c, a: GlobalPool())
+BLOCKS.register("dropout", lambda c, a: nn.Dropout(c.get("p", 0.0)))
+BLOCKS.register("linear", lambda c, a: nn.Linear(c["in"], c["out"], bias=c.get("bias", True)))
 
 
-# Modules that register more block types; imported when a config names a type not yet known, so
-# that a stand-alone model rebuilds from its JSON config alone (e.g. in a fresh process).
 def build_block(config: BlockConfig, bn_affine: bool = True) -> nn.Module:
     """Build one block from its config dict."""
-    kind = config.get("type")
-    if kind not in _BUILDERS:
-        raise ValueError(f"unknown block type {kind!r}; known: {sorted(_BUILDERS)}")
-    return _BUILDERS[kind](config, bn_affine)
+    return BLOCKS.get(config.get("type"))(config, bn_affine)
 
 
-def register_block(kind: str, builder: Callable[[BlockConfig, bool], nn.Module]) -> None:
+def register_block(kind: str, builder: BlockBuilder) -> None:
     """Add a block type (used by search spaces that bring their own blocks)."""
-    _BUILDERS[kind] = builder
+    BLOCKS.register(kind, builder)
 
 
 def split_copies(candidates: nn.ModuleDict, names: Sequence[str],

@@ -14,17 +14,20 @@ import re
 from typing import Any, Callable, NamedTuple
 
 from supernet.ops.blocks import BlockConfig
+from supernet.registry import Registry
 from supernet.space.space import LayerSpec
 
 IDENTITY = "id"
 IDENTITY_MODES = ("skip", "els")
 
-_Resolver = Callable[[re.Match[str], LayerSpec, str], BlockConfig]
-_PATTERNS: list[tuple[re.Pattern[str], _Resolver]] = []
+OpResolver = Callable[[re.Match[str], LayerSpec, str], BlockConfig]
+"""`resolver(match, layer, identity) -> block config` of an op name that matched its pattern."""
+OP_PATTERNS: Registry[tuple[re.Pattern[str], OpResolver]] = Registry("op pattern", ValueError)
+"""Regular expression -> resolver, tried in registration order; filled by the `supernet.ops` modules."""
 
 
-def register_op(pattern: str, resolver: _Resolver) -> None:
-    _PATTERNS.append((re.compile(pattern), resolver))
+def register_op(pattern: str, resolver: OpResolver) -> None:
+    OP_PATTERNS.register(pattern, (re.compile(pattern), resolver))
 
 
 def _ibn(m: re.Match[str], layer: LayerSpec, identity: str) -> BlockConfig:
@@ -88,7 +91,7 @@ def shared_choice(config: BlockConfig, key: str, widest: BlockConfig, select: di
 def _resolve(op: str, layer: LayerSpec, identity: str) -> BlockConfig:
     if identity not in IDENTITY_MODES:
         raise ValueError(f"identity must be one of {IDENTITY_MODES}, got {identity!r}")
-    for pattern, resolver in _PATTERNS:
+    for _, (pattern, resolver) in OP_PATTERNS.items():
         m = pattern.match(op)
         if m:
             return resolver(m, layer, identity)

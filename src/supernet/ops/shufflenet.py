@@ -22,8 +22,6 @@ from supernet.ops.candidates import register_op, scaled_width, shared_choice, sp
 from supernet.ops.slicing import sliced_conv_bn_act
 from supernet.space.space import LayerSpec
 
-SHUFFLE_OPS = ("choice_3", "choice_5", "choice_7", "choice_x")  # SPOS index order
-
 
 class ShuffleChoice(nn.Module):
     """`kernel` k: main branch 1x1 -> kxk dw -> 1x1; `xception`: three (3x3 dw -> 1x1) pairs."""

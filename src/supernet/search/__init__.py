@@ -14,7 +14,14 @@ from supernet.search.objectives import (
     format_number,
 )
 from supernet.search.random_search import RandomSearch, RandomSearchConfig
-from supernet.search.registry import create_strategy, list_strategies, make_config, register_strategy
+from supernet.search.registry import (
+    STRATEGIES,
+    StrategySpec,
+    create_strategy,
+    list_strategies,
+    make_config,
+    register_strategy,
+)
 from supernet.search.strategy import (
     Leaderboard,
     SearchResult,
@@ -25,6 +32,8 @@ from supernet.search.strategy import (
 )
 
 __all__ = [
+    "STRATEGIES",
+    "StrategySpec",
     "CES_OBJECTIVES",
     "EVAL_METRICS",
     "SCARLET_OBJECTIVES",

@@ -29,6 +29,7 @@ from supernet.errors import ConfigError
 from supernet.search.nsga2 import NsgaBase, _check_probability
 from supernet.search.objectives import CostFn, Objective, Problem
 from supernet.search.random_search import require_positive
+from supernet.search.registry import StrategySpec, register_strategy, set_options
 from supernet.search.strategy import DEFAULT_MAX_DRAWS, Metrics
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
@@ -114,3 +115,8 @@ class Ces(NsgaBase):
 
     def _final(self, pareto: list[tuple[Arch, Metrics]]) -> list[tuple[Arch, Metrics]]:
         return [(a, m) for a, m in self.board.top(len(self.board)) if self.problem.check_all(m)][: self.k]
+
+
+register_strategy("ces", StrategySpec(
+    Ces, CesConfig, lambda s: set_options(s, population="population", topk="topk", iterations="iterations"),
+    objectives=(Objective("accuracy", True), Objective("macs", False))))

@@ -21,6 +21,7 @@ from typing import Callable, Mapping
 from supernet.errors import ConfigError
 from supernet.search.objectives import CostFn, Problem
 from supernet.search.random_search import require_positive
+from supernet.search.registry import StrategySpec, register_strategy, set_options
 from supernet.search.strategy import DEFAULT_MAX_DRAWS, StrategyBase, Told
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
@@ -162,3 +163,9 @@ class Evolution(StrategyBase):
         for op, layer in zip(parent.ops, self.space.layers):
             ops.append(self.rng.choice(layer.choices) if self.rng.random() < self.config.mutation_prob else op)
         return Arch(tuple(ops))
+
+
+register_strategy("evolution", StrategySpec(
+    Evolution, EvolutionConfig,
+    lambda s: {**set_options(s, population="population", topk="topk"), "mutation_prob": s.mutation_prob,
+               **set_options(s, iterations="iterations")}))

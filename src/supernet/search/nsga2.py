@@ -51,6 +51,7 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 from supernet.errors import ConfigError, SearchError
 from supernet.search.objectives import Constraint, CostFn, Objective, Problem, _get, format_number
 from supernet.search.random_search import require_positive
+from supernet.search.registry import StrategySpec, register_strategy, set_options
 from supernet.search.strategy import DEFAULT_MAX_DRAWS, Metrics, SearchResult, StrategyBase, Told
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
@@ -438,3 +439,9 @@ class Nsga2(NsgaBase):
     def _final(self, pareto: list[tuple[Arch, Metrics]]) -> list[tuple[Arch, Metrics]]:
         values = [float(m.get(self.spread_metric, 0.0)) for _, m in pareto]
         return [pareto[i] for i in equally_spaced(values, self.k)]
+
+
+register_strategy("nsga2", StrategySpec(
+    Nsga2, Nsga2Config,
+    lambda s: set_options(s, population="population", topk="topk", generations="iterations", acc_min="min_acc"),
+    objectives=SCARLET_OBJECTIVES, applies_min_acc=True))

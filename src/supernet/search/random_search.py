@@ -7,6 +7,7 @@ from typing import Mapping
 
 from supernet.errors import ConfigError
 from supernet.search.objectives import CostFn, Problem
+from supernet.search.registry import StrategySpec, register_strategy, set_options
 from supernet.search.strategy import DEFAULT_MAX_DRAWS, StrategyBase, Told
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
@@ -65,3 +66,7 @@ class RandomSearch(StrategyBase):
         for arch, metrics in results:
             self._record(self.told, arch, metrics)
             self.told += 1
+
+
+register_strategy("random", StrategySpec(
+    RandomSearch, RandomSearchConfig, lambda s: {"num_samples": s.num_samples, **set_options(s, topk="topk")}))

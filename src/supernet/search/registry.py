@@ -1,39 +1,58 @@
-"""Strategy registry: `create_strategy(name, space, problem, costs, rng, **config)`."""
+"""Strategy registry: each strategy module registers a `StrategySpec` under its name.
+
+A spec says how to build the strategy (class and config dataclass), how the config's `search`
+section maps onto its options, and which objectives it optimises; `workflow` reads all three from
+here, so adding a strategy is one new module (imported by `supernet.search`) and no if-chain.
+"""
 from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from supernet.errors import ConfigError
-from supernet.search.ces import Ces, CesConfig
-from supernet.search.evolution import Evolution, EvolutionConfig
-from supernet.search.nsga2 import Nsga2, Nsga2Config
-from supernet.search.objectives import CostFn, Problem
-from supernet.search.random_search import RandomSearch, RandomSearchConfig
+from supernet.registry import Registry
+from supernet.search.objectives import CostFn, Objective, Problem
 from supernet.search.strategy import Strategy
 from supernet.space.space import SearchSpace
 
-StrategyFactory = Callable[..., Strategy]
-"""`factory(space, problem, costs, rng, **config) -> Strategy`."""
-
-_STRATEGIES: dict[str, StrategyFactory] = {}
+SearchOptions = Callable[[Any], dict[str, Any]]
+"""The config's `search` section -> the strategy's options (unset numbers keep the paper defaults)."""
 
 
-def register_strategy(name: str, factory: StrategyFactory) -> None:
-    _STRATEGIES[name] = factory
+@dataclass(frozen=True)
+class StrategySpec:
+    strategy: Callable[..., Strategy]  # (space, problem, costs, rng, config) -> Strategy
+    config: type  # the options dataclass; unknown options are refused
+    options: SearchOptions
+    objectives: tuple[Objective, ...] = (Objective("accuracy", True),)
+    applies_min_acc: bool = False  # the strategy enforces search.min_acc itself (SCARLET's acc_min)
+
+
+STRATEGIES: Registry[StrategySpec] = Registry("search strategy")
+
+
+def register_strategy(name: str, spec: StrategySpec) -> StrategySpec:
+    return STRATEGIES.register(name, spec)
 
 
 def list_strategies() -> list[str]:
-    return sorted(_STRATEGIES)
+    return STRATEGIES.names()
 
 
 def create_strategy(
     name: str, space: SearchSpace, problem: Problem, costs: CostFn, rng: random.Random, **config: Any
 ) -> Strategy:
-    if name not in _STRATEGIES:
-        raise ConfigError(f"unknown search strategy '{name}'; known: {', '.join(list_strategies())}")
-    return _STRATEGIES[name](space, problem, costs, rng, **config)
+    spec = STRATEGIES.get(name)
+    return spec.strategy(space, problem, costs, rng, make_config(name, spec.config, config))
+
+
+def set_options(section: Any, **fields: str) -> dict[str, Any]:
+    """`{option: section.<field>}` for the fields that are set (not None)."""
+    values = {option: getattr(section, field) for option, field in fields.items()}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def make_config(strategy: str, cls: type, config: dict[str, Any]) -> Any:
@@ -43,25 +62,3 @@ def make_config(strategy: str, cls: type, config: dict[str, Any]) -> Any:
     if unknown:
         raise ConfigError(f"strategy '{strategy}' has no option '{unknown[0]}'; options: {', '.join(known)}")
     return cls(**config)
-
-
-def _random(space, problem, costs, rng, **config) -> Strategy:
-    return RandomSearch(space, problem, costs, rng, make_config("random", RandomSearchConfig, config))
-
-
-def _evolution(space, problem, costs, rng, **config) -> Strategy:
-    return Evolution(space, problem, costs, rng, make_config("evolution", EvolutionConfig, config))
-
-
-def _nsga2(space, problem, costs, rng, **config) -> Strategy:
-    return Nsga2(space, problem, costs, rng, make_config("nsga2", Nsga2Config, config))
-
-
-def _ces(space, problem, costs, rng, **config) -> Strategy:
-    return Ces(space, problem, costs, rng, make_config("ces", CesConfig, config))
-
-
-register_strategy("random", _random)
-register_strategy("evolution", _evolution)
-register_strategy("nsga2", _nsga2)
-register_strategy("ces", _ces)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from supernet.errors import SpaceError
+from supernet.registry import Registry
 from supernet.space.space import SearchSpace
 
 SpaceFactory = Callable[..., SearchSpace]
@@ -19,34 +20,34 @@ class SpaceEntry:
     presets: dict[str, dict[str, Any]]
 
 
-_REGISTRY: dict[str, SpaceEntry] = {}
+SPACES: Registry[SpaceEntry] = Registry("search space", SpaceError)
+"""Filled by `supernet.space.zoo`, which `supernet.space` imports: any import of the package registers the zoo."""
 
 
 def register_space(name: str, description: str, presets: dict[str, dict[str, Any]] | None = None):
     """Decorator registering a factory `f(**options) -> SearchSpace` under `name`."""
 
     def wrap(factory: SpaceFactory) -> SpaceFactory:
-        _REGISTRY[name] = SpaceEntry(name, factory, description, presets or {})
+        SPACES.register(name, SpaceEntry(name, factory, description, presets or {}))
         return factory
 
     return wrap
 
 
 def list_spaces() -> list[SpaceEntry]:
-    _load_zoo()
-    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+    return [SPACES.get(name) for name in SPACES.names()]
 
 
 def space_options(name: str) -> dict[str, Any]:
     """The options of a space's factory with their defaults."""
-    entry = _entry(name)
+    entry = SPACES.get(name)
     sig = inspect.signature(entry.factory)
     return {k: p.default for k, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
 
 
 def create_space(name: str, preset: str | None = None, **options: Any) -> SearchSpace:
     """Build a registered space; `preset` supplies defaults that explicit options override."""
-    entry = _entry(name)
+    entry = SPACES.get(name)
     merged: dict[str, Any] = {}
     if preset is not None:
         if preset not in entry.presets:
@@ -58,14 +59,3 @@ def create_space(name: str, preset: str | None = None, **options: Any) -> Search
     if unknown:
         raise SpaceError(f"space '{name}' has no option {unknown[0]!r}; options: {sorted(allowed)}")
     return entry.factory(**merged)
-
-
-def _entry(name: str) -> SpaceEntry:
-    _load_zoo()
-    if name not in _REGISTRY:
-        raise SpaceError(f"unknown search space '{name}'; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
-
-
-def _load_zoo() -> None:
-    import supernet.space.zoo  # noqa: F401  (registers the zoo's spaces on import)

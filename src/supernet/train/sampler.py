@@ -6,12 +6,15 @@ from (seed, epoch, step), so every rank of a distributed run and a resumed run d
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from supernet.errors import ConfigError, SupernetError
 from supernet.model.supernet import MultiPath, SupernetPath
+from supernet.registry import Registry
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 
@@ -170,19 +173,26 @@ class PathDropoutSampler:
         return [MultiPath(tuple(layers))]
 
 
-SAMPLERS = {"uniform": UniformSampler, "fair": FairSampler, "uniform-constrained": ConstrainedSampler,
-            "path-dropout": PathDropoutSampler}
+@dataclass(frozen=True)
+class SamplerSettings:
+    """The `train` options samplers read (each sampler takes the ones it needs)."""
+
+    identity: str = "skip"
+    constrained_bins: int = 5
+    drop_rate: float = 0.5
+
+
+SamplerFactory = Callable[[SearchSpace, SamplerSettings], Sampler]
+SAMPLERS: Registry[SamplerFactory] = Registry("sampler", ConfigError, hint="train.sampler")
+SAMPLERS.register("uniform", lambda space, s: UniformSampler(space))
+SAMPLERS.register("fair", lambda space, s: FairSampler(space))
+SAMPLERS.register("uniform-constrained", lambda space, s: ConstrainedSampler(space, s.identity, s.constrained_bins))
+SAMPLERS.register("path-dropout", lambda space, s: PathDropoutSampler(space, s.drop_rate))
 
 
 def create_sampler(name: str, space: SearchSpace, *, identity: str = "skip", constrained_bins: int = 5,
                    drop_rate: float = 0.5) -> Sampler:
-    if name not in SAMPLERS:
-        raise ConfigError(f"unknown sampler '{name}' (train.sampler); known: {', '.join(SAMPLERS)}")
-    if name == "uniform-constrained":
-        return ConstrainedSampler(space, identity, constrained_bins)
-    if name == "path-dropout":
-        return PathDropoutSampler(space, drop_rate)
-    return SAMPLERS[name](space)
+    return SAMPLERS.get(name)(space, SamplerSettings(identity, constrained_bins, drop_rate))
 
 
 def step_rng(seed: int, epoch: int, step: int) -> random.Random:

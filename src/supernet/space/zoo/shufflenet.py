@@ -15,7 +15,6 @@ from typing import Any
 
 from supernet.errors import SpaceError
 from supernet.ops.candidates import scale_name
-from supernet.ops.shufflenet import SHUFFLE_OPS
 from supernet.space.registry import register_space
 from supernet.space.space import SearchSpace
 from supernet.space.zoo.common import classifier_head, options_of, stage_layers, with_named_archs
@@ -23,6 +22,7 @@ from supernet.space.zoo.mobilenet import _check, make_divisible
 
 CHANNEL_MODES = ("none", "search", "joint")
 SPOS_CHANNEL_SCALES = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6)  # SPOS "Search Space: Channels"
+SHUFFLE_OPS = ("choice_3", "choice_5", "choice_7", "choice_x")  # SPOS index order; blocks in ops/shufflenet.py
 SPOS_STAGES = ((64, 4, 2), (160, 4, 2), (320, 8, 2), (640, 4, 2))
 # The searched model released with SPOS (README of megvii-model/SinglePathOneShot): 323M FLOPs, 3.5M params.
 SPOS_ARCHS = {"spos-searched": "2,1,0,1,2,0,2,0,2,0,2,3,0,0,0,0,3,2,3,3"}
