@@ -15,6 +15,7 @@ from typing import Any, Callable, NamedTuple
 
 from supernet.ops.blocks import BlockConfig
 from supernet.registry import Registry
+from supernet.space.opnames import scale_name, split_scale  # noqa: F401  (re-exported)
 from supernet.space.space import LayerSpec
 
 IDENTITY = "id"
@@ -58,23 +59,6 @@ class SupernetCandidate(NamedTuple):
     key: str
     config: BlockConfig
     select: dict[str, Any]
-
-
-def split_scale(op: str) -> tuple[str, float]:
-    """`choice_3@0.4` -> ("choice_3", 0.4)."""
-    base, sep, scale = op.partition("@")
-    try:
-        value = float(scale)
-    except ValueError:
-        value = float("nan")
-    if not sep or not value > 0:
-        raise ValueError(f"op {op!r} is not of the form <op>@<positive scale>")
-    return base, value
-
-
-def scale_name(base: str, scale: float) -> str:
-    """("choice_3", 0.4) -> `choice_3@0.4`; 1.0 -> `@1.0`."""
-    return f"{base}@{float(scale):g}" if float(scale) % 1 else f"{base}@{float(scale):.1f}"
 
 
 def scaled_width(base: int, scale: float) -> int:
