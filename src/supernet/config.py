@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -128,7 +129,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def config_from_dict(raw: Mapping[str, Any]) -> Config:
-    return _build(Config, raw, "")
+    """A Config from a mapping of sections; every numeric field is checked for its range."""
+    from supernet.config_rules import validate
+
+    config = _build(Config, raw, "")
+    validate(config)
+    return config
 
 
 def save_config(config: Config, path: Path) -> None:
@@ -267,15 +273,25 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
             return value
         if base is int and isinstance(value, int) and not isinstance(value, bool):
             return value
-        if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            if value != value or value in (float("inf"), float("-inf")):
+        if base is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            number = _finite_float(value)
+            if number is None:
                 continue
-            return float(value)
+            return number
         if base is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
         if base in (dict, list) and isinstance(value, base):
             return value
     raise ConfigError(f"config field '{path}' must be {_name(hint)}, got {value!r}")
+
+
+def _finite_float(value: float | str) -> float | None:
+    """The value as a finite float, or None. Accepts numbers YAML 1.1 leaves as strings ('1e308')."""
+    try:
+        number = float(value.strip()) if isinstance(value, str) else float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _name(hint: Any) -> str:

@@ -61,10 +61,19 @@ def train_loader(cfg: Config, splits: DatasetSplits, batch_size: int, seed: int,
                        world_size=world_size)
 
 
+def require_batches(loader: BatchLoader, field: str) -> BatchLoader:
+    """A training loader with at least one full batch (it drops the last, short one)."""
+    if len(loader) == 0:
+        ranks = f" x {loader.world_size} processes" if loader.world_size > 1 else ""
+        raise ConfigError(f"{field}={loader.batch_size}{ranks} is larger than the training split "
+                          f"({len(loader.dataset)} images): not one full batch; lower {field}")
+    return loader
+
+
 def recal_batches(cfg: Config, splits: DatasetSplits) -> list[torch.Tensor]:
     """The fixed, seeded training batches (train-time augmentation) used for BN recalibration."""
     e = cfg.eval
-    loader = train_loader(cfg, splits, e.recal_batch_size, e.seed)
+    loader = require_batches(train_loader(cfg, splits, e.recal_batch_size, e.seed), "eval.recal_batch_size")
     return [x for _, (x, _) in zip(range(min(e.recal_batches, len(loader))), loader.iter_epoch(0))]
 
 
@@ -142,7 +151,8 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
     if t.health_models > 0:
         hooks.append(HealthProbe(net, t.health_models, recal_batches(cfg, splits), val_batches(cfg, splits), seed))
     # batch_size is per rank: under torchrun each global batch is sharded over the ranks
-    loader = train_loader(cfg, splits, t.batch_size, seed, *((dist.rank, dist.world_size) if dist else ()))
+    loader = require_batches(train_loader(cfg, splits, t.batch_size, seed,
+                                          *((dist.rank, dist.world_size) if dist else ())), "train.batch_size")
     if dist is not None:
         dist.broadcast_module(net)
     trainer = Trainer(net, lambda x, a: net(x, a), lambda e, s: sampler.paths(step_rng(seed, e, s)),
@@ -252,7 +262,8 @@ def train_standalone(cfg: Config, run_dir: Path, space: SearchSpace, arch: Arch,
             "config_hash": config_hash(cfg, ("data", "standalone")), "mean": list(splits.mean),
             "std": list(splits.std)}
     trainer = Trainer(model, lambda x, _: model(x), lambda e, st: [None],
-                      train_loader(cfg, splits, s.batch_size, s.seed), _optim(s), run_dir, meta)
+                      require_batches(train_loader(cfg, splits, s.batch_size, s.seed), "standalone.batch_size"),
+                      _optim(s), run_dir, meta)
     if resume:
         trainer.resume()
     start = time.time()

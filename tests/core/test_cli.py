@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import cli, cli_env
+from tests.conftest import cli, cli_env, needs_fashion
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -39,6 +39,9 @@ def test_cost_respects_space_options():
     (("cost", "--space", "scarlet-s1", "--arch", "9" + ",0" * 18), ("layer 0", "allowed")),
     (("cost", "--space", "scarlet-s1", "--arch", "0", "--width", "-1"), ("width",)),
     (("cost", "--space", "scarlet-s1", "--arch", "0", "--option", "bogus=1"), ("bogus",)),
+    (("cost", "--space", "scarlet-s1", "--arch", "0", "--width", "inf"), ("width must be a finite number",)),
+    (("cost", "--space", "nas-bench-201", "--arch", "0", "--option", "width=.inf"), ("width must be a finite",)),
+    (("train", "--run-dir", "{tmp}/r", "--set", "train.grad_clip=-1"), ("'train.grad_clip' must be > 0 or null",)),
     (("train", "--run-dir", "{tmp}/r", "--set", "train.epochs=many"), ("train.epochs", "int")),
     (("train", "--run-dir", "{tmp}/r", "--set", "trian.epochs=1"), ("unknown config field 'trian'",)),
     (("train", "--run-dir", "{tmp}/r", "--config", "{tmp}/missing.yaml"), ("config file not found",)),
@@ -53,3 +56,15 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, needles):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     r = run(*(a.format(tmp=tmp_path) for a in args))
     assert_one_line_error(r, *needles)
+
+
+@needs_fashion
+@pytest.mark.parametrize("verb, field", [("train", "train.batch_size"), ("retrain", "standalone.batch_size"),
+                                         ("train", "eval.recal_batch_size")])
+def test_batch_larger_than_the_data_is_an_error_not_zero_steps(tmp_path, verb, field):
+    small = ["--set", "data.train_limit=100", "--set", "data.val_size=20", "--set", "train.health_models=1",
+             "--set", "train.progress=false", "--set", "eval.recal_batch_size=16", "--set", f"{field}=512"]
+    extra = ["--space", "scarlet-s1", "--preset", "fashion-mnist", "--arch", "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0"]
+    r = run(verb, "--run-dir", str(tmp_path / "r"), *small, *(extra if verb == "retrain" else []))
+    assert_one_line_error(r, f"{field}=512", "larger than the training split (80 images)")
+    assert "trained 0 steps" not in r.stdout

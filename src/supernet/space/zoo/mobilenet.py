@@ -31,9 +31,12 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
+MAX_WIDTH = 64.0  # a width multiplier; beyond this channel counts stop being buildable (inf at 1e308)
+
+
 def _check(width: float, resolution: int, input_channels: int, num_classes: int, stem_stride: int) -> None:
-    if not width > 0:
-        raise SpaceError(f"width must be > 0, got {width}")
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= MAX_WIDTH:
+        raise SpaceError(f"width must be a finite number > 0 and <= {MAX_WIDTH}, got {width!r}")
     if resolution < 8:
         raise SpaceError(f"resolution must be >= 8, got {resolution}")
     if input_channels < 1 or num_classes < 2:
