@@ -25,6 +25,12 @@ class DataConfig:
     resolution: int | None = None
     channels: int = 3
     max_per_class: int | None = None
+    stream: str = "auto"            # auto | memory | disk: disk decodes per batch in DataLoader workers
+    memory_limit_mb: int = 2048     # auto: stream when the decoded training set would exceed this
+    workers: int | None = None      # streaming decode processes; None: min(8, CPU cores)
+    crop_scale_min: float = 0.08    # streaming training: random-resized crop area fraction in [min, 1]
+    eval_crop: float = 0.875        # streaming evaluation: centre crop of this fraction of the shorter side
+    options: dict[str, Any] = field(default_factory=dict)  # passed to a registered dataset's loader
 
 
 @dataclass

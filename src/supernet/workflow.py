@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from supernet.config import Config, save_config
-from supernet.data import BatchLoader, DatasetSplits, default_augmentation, load_splits, subset
+from supernet.data import (Augmentation, BatchLoader, DatasetSplits, SampleTransform, StreamingLoader, StreamPolicy,
+                           default_augmentation, load_splits, subset)
 from supernet.errors import CheckpointError, ConfigError, SpaceError
 from supernet.io import atomic_write_text
 from supernet.model.export import export_model, standalone_config
@@ -37,16 +38,18 @@ def load_data(cfg: Config) -> DatasetSplits:
     extra = {k: v for k, v in (("resolution", d.resolution), ("channels", d.channels),
                                ("max_per_class", d.max_per_class)) if d.name == "folder" and v is not None}
     val_size: int | float = int(d.val_size) if d.val_size >= 1 else d.val_size
-    return load_splits(d.name, d.root, val_size=val_size, seed=d.split_seed, train_limit=d.train_limit, **extra)
+    stats = _sample_transform(cfg, d.channels) if d.resolution is not None else None
+    return load_splits(d.name, d.root, val_size=val_size, seed=d.split_seed, train_limit=d.train_limit,
+                       policy=StreamPolicy(d.stream, d.memory_limit_mb << 20), stats_transform=stats,
+                       **extra, **d.options)
 
 
 def build_space(cfg: Config, splits: DatasetSplits | None = None) -> SearchSpace:
     """The configured space, with input channels, classes and resolution taken from the data."""
     options = dict(cfg.space.options)
     if splits is not None:
-        images = splits.train.images
-        found = {"input_channels": images.shape[1], "num_classes": len(splits.train.classes),
-                 "resolution": images.shape[2]}
+        channels, height, _ = splits.image_shape
+        found = {"input_channels": channels, "num_classes": splits.num_classes, "resolution": height}
         for key, value in found.items():
             if key in options and options[key] != value:
                 raise ConfigError(f"space.options.{key}={options[key]} does not match the data ({value})")
@@ -54,8 +57,29 @@ def build_space(cfg: Config, splits: DatasetSplits | None = None) -> SearchSpace
     return create_space(cfg.space.name, preset=cfg.space.preset, **options)
 
 
+Loader = BatchLoader | StreamingLoader
+
+
+def _sample_transform(cfg: Config, channels: int) -> SampleTransform:
+    d = cfg.data
+    if d.resolution is None:
+        raise ConfigError("streaming data needs data.resolution (the crop size, e.g. 224)")
+    return SampleTransform(d.resolution, channels, scale=(d.crop_scale_min, 1.0), eval_crop=d.eval_crop)
+
+
+def _workers(cfg: Config) -> int:
+    import os
+
+    return cfg.data.workers if cfg.data.workers is not None else min(8, os.cpu_count() or 1)
+
+
 def train_loader(cfg: Config, splits: DatasetSplits, batch_size: int, seed: int, rank: int = 0,
-                 world_size: int = 1) -> BatchLoader:
+                 world_size: int = 1) -> Loader:
+    """Shuffled, augmented training batches, sharded over `world_size` ranks; the same order in memory or streamed."""
+    if splits.streaming:
+        return StreamingLoader(splits.train, batch_size, _sample_transform(cfg, splits.train.channels),
+                               Augmentation(splits.mean, splits.std), shuffle=True, seed=seed, drop_last=True,
+                               train=True, rank=rank, world_size=world_size, workers=_workers(cfg))
     aug = default_augmentation(cfg.data.name, splits.mean, splits.std, train=True, resolution=cfg.data.resolution)
     return BatchLoader(splits.train, batch_size, shuffle=True, seed=seed, drop_last=True, transform=aug, rank=rank,
                        world_size=world_size)
@@ -82,19 +106,23 @@ def val_batches(cfg: Config, splits: DatasetSplits) -> list[tuple[torch.Tensor, 
     return list(eval_loader(cfg, splits, "val", cfg.eval.val_batch_size, cfg.eval.val_limit))
 
 
-def eval_loader(cfg: Config, splits: DatasetSplits, which: str, batch_size: int, limit: int | None = None) -> BatchLoader:
+def eval_loader(cfg: Config, splits: DatasetSplits, which: str, batch_size: int, limit: int | None = None) -> Loader:
     dataset = getattr(splits, which)
     if limit is not None and limit < len(dataset):
         dataset = subset(dataset, torch.arange(limit))
+    if splits.streaming:
+        return StreamingLoader(dataset, batch_size, _sample_transform(cfg, dataset.channels),
+                               Augmentation(splits.mean, splits.std), workers=_workers(cfg))
     aug = default_augmentation(cfg.data.name, splits.mean, splits.std, train=False)
     return BatchLoader(dataset, batch_size, shuffle=False, transform=aug)
 
 
 def config_hash(cfg: Config, sections: tuple[str, ...]) -> str:
-    """Hash of the config sections a checkpoint depends on (progress bars excluded)."""
+    """Hash of the config sections a checkpoint depends on (progress bars and decode workers excluded)."""
     blob = {s: asdict(getattr(cfg, s)) for s in sections}
     for section in blob.values():
         section.pop("progress", None)
+        section.pop("workers", None)  # decode processes change speed, never a batch
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -1,4 +1,4 @@
-"""Datasets held in memory as uint8 tensors, seeded splits, tensor augmentation and resumable loaders."""
+"""Datasets held in memory as uint8 tensors or streamed from disk, seeded splits, augmentation, resumable loaders."""
 
 from supernet.data.augment import Augmentation, default_augmentation
 from supernet.data.cifar import load_cifar
@@ -11,18 +11,27 @@ from supernet.data.idx import (
     read_idx,
     write_idx,
 )
-from supernet.data.loader import BatchLoader, derive_seed
-from supernet.data.registry import list_datasets, load_splits
+from supernet.data.loader import BatchLoader, BatchOrder, derive_seed
+from supernet.data.registry import DATASETS, STREAM_MODES, StreamPolicy, list_datasets, load_splits
 from supernet.data.splits import channel_stats, split_indices, subset
+from supernet.data.stream import ImageFiles, SampleTransform, StreamingLoader, TorchDataset
 from supernet.data.tensors import DatasetSplits, ImageDataset
 
 __all__ = [
+    "DATASETS",
     "Augmentation",
     "BatchLoader",
+    "BatchOrder",
     "DatasetSplits",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_ROOT",
     "ImageDataset",
+    "ImageFiles",
+    "STREAM_MODES",
+    "SampleTransform",
+    "StreamPolicy",
+    "StreamingLoader",
+    "TorchDataset",
     "channel_stats",
     "default_augmentation",
     "derive_seed",

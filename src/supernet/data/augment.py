@@ -76,15 +76,13 @@ def default_augmentation(name: str, mean: tuple[float, ...], std: tuple[float, .
                          resolution: int | None = None) -> Augmentation:
     """Standard per-dataset augmentation; eval (train=False) is normalisation only.
 
-    For "folder" datasets, padded crops are used only for small images (resolution <= 64).
+    "folder" and registered (in-memory) datasets get flips, and padded crops only for small images
+    (resolution <= 64).
     """
     if not train:
         return Augmentation(mean, std)
-    if name == "folder":
+    if name not in _CROP_FLIP:
         pad = 4 if resolution is not None and resolution <= 64 else 0
         return Augmentation(mean, std, crop_padding=pad, horizontal_flip=True)
-    if name not in _CROP_FLIP:
-        raise DatasetError(f"no default augmentation for dataset {name!r}; "
-                           f"known: {', '.join(sorted([*_CROP_FLIP, 'folder']))}")
     pad, flip = _CROP_FLIP[name]
     return Augmentation(mean, std, crop_padding=pad, horizontal_flip=flip)

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from supernet.errors import DatasetError
+from supernet.data.stream import ImageFiles
 from supernet.data.tensors import ImageDataset
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif", ".tiff"})
@@ -72,12 +73,9 @@ def _load_split(split_dir: Path, classes: list[str], mode: str, resolution: int 
     return ImageDataset(images, torch.tensor(labels, dtype=torch.int64), tuple(classes), str(split_dir))
 
 
-def load_folder(root: Path, resolution: int | None = None, channels: int = 3,
-                max_per_class: int | None = None, workers: int | None = None) -> tuple[ImageDataset, ImageDataset]:
-    """Load (train, test) from root/train/<class>/* and root/test/<class>/*; classes are sorted train folders.
-
-    max_per_class keeps the first N files (sorted by name) of each class, in both splits.
-    """
+def folder_classes(root: Path, channels: int = 3, resolution: int | None = None,
+                   max_per_class: int | None = None) -> list[str]:
+    """Check the folder options and the tree; the class names (sorted train folders, the same in test)."""
     if channels not in _MODES:
         raise DatasetError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}; pass 1 or 3")
     if resolution is not None and resolution <= 0:
@@ -95,8 +93,50 @@ def load_folder(root: Path, resolution: int | None = None, channels: int = 3,
         if name not in classes:
             raise DatasetError(f"test class folder {root / 'test' / name} has no train counterpart "
                                f"{root / 'train' / name}; add it to train or remove it from test")
+    return classes
+
+
+def load_folder(root: Path, resolution: int | None = None, channels: int = 3,
+                max_per_class: int | None = None, workers: int | None = None) -> tuple[ImageDataset, ImageDataset]:
+    """Load (train, test) from root/train/<class>/* and root/test/<class>/*; classes are sorted train folders.
+
+    max_per_class keeps the first N files (sorted by name) of each class, in both splits.
+    """
+    classes = folder_classes(root, channels, resolution, max_per_class)
+    root = Path(root)
     workers = workers or min(8, os.cpu_count() or 1)
     mode = _MODES[channels]
     train = _load_split(root / "train", classes, mode, resolution, max_per_class, workers)
     test = _load_split(root / "test", classes, mode, resolution, max_per_class, workers)
     return train, test
+
+
+def list_folder(root: Path, channels: int = 3, max_per_class: int | None = None) -> tuple[ImageFiles, ImageFiles]:
+    """(train, test) as lists of files, nothing decoded: the streaming path's `load_folder`."""
+    root = Path(root)
+    classes = folder_classes(root, channels, None, max_per_class)
+    return tuple(_split_files(root / split, classes, max_per_class, channels)  # type: ignore[return-value]
+                 for split in ("train", "test"))
+
+
+def _split_files(split_dir: Path, classes: list[str], max_per_class: int | None, channels: int) -> ImageFiles:
+    paths: list[str] = []
+    labels: list[int] = []
+    for label, name in enumerate(classes):
+        found = _list_images(split_dir / name, max_per_class)
+        paths += [str(p) for p in found]
+        labels += [label] * len(found)
+    return ImageFiles(paths, torch.tensor(labels, dtype=torch.int64), tuple(classes), channels, str(split_dir))
+
+
+def decoded_size(files: ImageFiles, resolution: int | None) -> int:
+    """Bytes the in-memory path would hold for `files` (uint8 at `resolution`, else the first image's size)."""
+    if not len(files):
+        return 0
+    if resolution is not None:
+        height = width = resolution
+    else:
+        image, _ = files.load(0)
+        with image:
+            width, height = image.size
+    return len(files) * files.channels * height * width

@@ -19,36 +19,32 @@ def derive_seed(*parts: int) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
-class BatchLoader:
-    """Yields (images_float, labels) batches; fully determined by (seed, epoch, batch index, rank).
+class BatchOrder:
+    """Which dataset indices make up each batch; a pure function of (seed, epoch, batch index, rank).
 
-    Every epoch draws its permutation from a fresh generator seeded with (seed, epoch), and every batch
-    draws its augmentation from a fresh generator seeded with (seed, epoch, batch, rank), so a run resumed
-    at (epoch, start_batch) sees exactly the batches an uninterrupted run would have seen.
+    Every epoch draws its permutation from a fresh generator seeded with (seed, epoch). The in-memory
+    `BatchLoader` and the streaming `supernet.data.stream.StreamingLoader` share this order, so that both
+    paths visit the same samples in the same order.
 
     Sharding: batch_size is per rank. All ranks share the epoch permutation; global batch i is
     perm[i*B*W : (i+1)*B*W] and rank r takes its r-th chunk of B samples. With drop_last=False the final,
     short global batch is split into world_size near-equal chunks (torch.tensor_split), possibly empty
     when it has fewer than world_size samples; use drop_last=True for multi-rank training.
-    Without a transform, images are returned as float32 in [0, 1].
     """
 
-    def __init__(self, dataset: ImageDataset, batch_size: int, shuffle: bool = False, seed: int = 0,
-                 drop_last: bool = False, transform: Transform | None = None, rank: int = 0,
-                 world_size: int = 1, device: torch.device | str | None = None) -> None:
+    def __init__(self, num_samples: int, batch_size: int, shuffle: bool = False, seed: int = 0,
+                 drop_last: bool = False, rank: int = 0, world_size: int = 1) -> None:
         if batch_size <= 0:
             raise ConfigError(f"batch_size must be positive, got {batch_size}")
         if world_size <= 0 or not 0 <= rank < world_size:
             raise ConfigError(f"need 0 <= rank < world_size, got rank={rank} world_size={world_size}")
-        self.dataset = dataset
+        self.num_samples = num_samples
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.drop_last = drop_last
-        self.transform = transform
         self.rank = rank
         self.world_size = world_size
-        self.device = torch.device(device) if device is not None else None
         self.epoch = 0
 
     @property
@@ -56,17 +52,14 @@ class BatchLoader:
         return self.batch_size * self.world_size
 
     def __len__(self) -> int:
-        n, g = len(self.dataset), self.global_batch_size
+        n, g = self.num_samples, self.global_batch_size
         return n // g if self.drop_last else -(-n // g)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        return self.iter_epoch(self.epoch)
-
     def permutation(self, epoch: int) -> torch.Tensor:
-        n = len(self.dataset)
+        n = self.num_samples
         if not self.shuffle:
             return torch.arange(n)
         return torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(self.seed, epoch)))
@@ -76,6 +69,30 @@ class BatchLoader:
         perm = self.permutation(epoch) if perm is None else perm
         g = self.global_batch_size
         return torch.tensor_split(perm[batch * g:(batch + 1) * g], self.world_size)[self.rank]
+
+    def batch_seed(self, epoch: int, batch: int) -> int:
+        """The seed of this rank's augmentation draws for one batch."""
+        return derive_seed(self.seed, epoch, batch, self.rank)
+
+
+class BatchLoader(BatchOrder):
+    """Yields (images_float, labels) batches of an in-memory ImageDataset, in `BatchOrder`.
+
+    Every batch draws its augmentation from a fresh generator seeded with (seed, epoch, batch, rank), so a
+    run resumed at (epoch, start_batch) sees exactly the batches an uninterrupted run would have seen.
+    Without a transform, images are returned as float32 in [0, 1].
+    """
+
+    def __init__(self, dataset: ImageDataset, batch_size: int, shuffle: bool = False, seed: int = 0,
+                 drop_last: bool = False, transform: Transform | None = None, rank: int = 0,
+                 world_size: int = 1, device: torch.device | str | None = None) -> None:
+        super().__init__(len(dataset), batch_size, shuffle, seed, drop_last, rank, world_size)
+        self.dataset = dataset
+        self.transform = transform
+        self.device = torch.device(device) if device is not None else None
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self.iter_epoch(self.epoch)
 
     def iter_epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches start_batch..len-1 of `epoch`; skipped batches are not computed."""
@@ -89,5 +106,5 @@ class BatchLoader:
             if self.transform is None:
                 yield images.to(torch.float32) / 255.0, labels
             else:
-                gen = torch.Generator().manual_seed(derive_seed(self.seed, epoch, i, self.rank))
+                gen = torch.Generator().manual_seed(self.batch_seed(epoch, i))
                 yield self.transform(images, gen), labels

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +12,32 @@ import torch
 from supernet.errors import DatasetError
 from supernet.registry import Registry
 from supernet.data.cifar import load_cifar
-from supernet.data.folder import load_folder
+from supernet.data.folder import decoded_size, list_folder, load_folder
 from supernet.data.idx import FASHION_MNIST_ROOT, load_fashion_mnist, load_mnist
 from supernet.data.loader import derive_seed
 from supernet.data.splits import channel_stats, split_indices, subset
+from supernet.data.stream import SampleTransform, StreamSource, sample_stats
 from supernet.data.tensors import DatasetSplits, ImageDataset
 
-Pair = tuple[ImageDataset, ImageDataset]
+Split = ImageDataset | StreamSource
+Pair = tuple[Split, Split]
+Loader = Callable[..., Pair]
+STREAM_MODES = ("auto", "memory", "disk")
+
+
+@dataclass(frozen=True)
+class StreamPolicy:
+    """`data.stream`: memory (decode everything up front), disk (decode per batch in DataLoader workers) or
+    auto (disk when the decoded training set would exceed `memory_limit` bytes)."""
+
+    mode: str = "memory"
+    memory_limit: int = 2048 << 20
+
+    def __post_init__(self) -> None:
+        if self.mode not in STREAM_MODES:
+            raise DatasetError(f"data.stream must be one of {', '.join(STREAM_MODES)}, got {self.mode!r}")
+        if self.memory_limit <= 0:
+            raise DatasetError(f"data.memory_limit_mb must be positive, got {self.memory_limit >> 20}")
 
 
 def _need_root(name: str, root: Path | None) -> Path:
@@ -53,13 +73,23 @@ def _cifar100(root: Path | None, **kw: Any) -> Pair:
 
 
 def _folder(root: Path | None, resolution: int | None = None, channels: int = 3,
-            max_per_class: int | None = None, **kw: Any) -> Pair:
+            max_per_class: int | None = None, policy: StreamPolicy = StreamPolicy(), **kw: Any) -> Pair:
     _no_options("folder", kw)
-    return load_folder(_need_root("folder", root), resolution, channels, max_per_class)
+    root = _need_root("folder", root)
+    if policy.mode == "memory":
+        return load_folder(root, resolution, channels, max_per_class)
+    train, test = list_folder(root, channels, max_per_class)
+    if policy.mode == "auto" and decoded_size(train, resolution) <= policy.memory_limit:
+        return load_folder(root, resolution, channels, max_per_class)
+    if resolution is None:
+        raise DatasetError("streaming an image folder needs data.resolution (e.g. 224): batches are cropped to it")
+    return train, test
 
 
-DATASETS: Registry[Callable[..., Pair]] = Registry("dataset", DatasetError, hint="data.name")
-"""`loader(root, **options) -> (train, test)`; register a new dataset here or from its own module."""
+DATASETS: Registry[Loader] = Registry("dataset", DatasetError, hint="data.name")
+"""`loader(root, **data.options) -> (train, test)`, each an in-memory `ImageDataset` or a streaming source
+(`ImageFiles`, or any map-style torch Dataset wrapped in `TorchDataset`); register a new dataset here or
+from its own module (e.g. a file given to --import). `folder` also receives the `data.stream` policy."""
 DATASETS.register("fashion-mnist", _fashion)
 DATASETS.register("mnist", _mnist)
 DATASETS.register("cifar10", _cifar10)
@@ -72,14 +102,16 @@ def list_datasets() -> tuple[str, ...]:
 
 
 def load_splits(name: str, root: str | Path | None = None, val_size: int | float = 0.1, seed: int = 0,
-                train_limit: int | None = None, **kwargs: Any) -> DatasetSplits:
+                train_limit: int | None = None, policy: StreamPolicy = StreamPolicy(),
+                stats_transform: SampleTransform | None = None, **kwargs: Any) -> DatasetSplits:
     """Load a dataset and carve a seeded validation split from its training set.
 
     train_limit keeps N randomly chosen (seeded) official training images before the val split, for
     fast demos/tests. The official test set is returned untouched for final reporting.
-    mean/std come from the resulting train split.
+    mean/std come from the resulting train split (for a streaming one, from a seeded sample of its images
+    through `stats_transform`, the evaluation transform).
     """
-    train, test = DATASETS.get(name)(Path(root) if root is not None else None, **kwargs)
+    train, test = _load_pair(name, Path(root) if root is not None else None, policy, kwargs)
     if train_limit is not None:
         if train_limit <= 0:
             raise DatasetError(f"train_limit must be positive, got {train_limit}; pass a positive int or None")
@@ -89,5 +121,26 @@ def load_splits(name: str, root: str | Path | None = None, val_size: int | float
             train = subset(train, keep)
     train_idx, val_idx = split_indices(len(train), val_size, seed)
     train, val = subset(train, train_idx), subset(train, val_idx)
-    mean, std = channel_stats(train)
-    return DatasetSplits(train=train, val=val, test=test, mean=mean, std=std)
+    if isinstance(train, ImageDataset):
+        mean, std = channel_stats(train)
+        return DatasetSplits(train=train, val=val, test=test, mean=mean, std=std)
+    if stats_transform is None:
+        raise DatasetError(f"dataset {name!r} streams from disk: set data.resolution (the crop size)")
+    mean, std = sample_stats(train, stats_transform, seed=seed)
+    return DatasetSplits(train=train, val=val, test=test, mean=mean, std=std, resolution=stats_transform.resolution)
+
+
+def _load_pair(name: str, root: Path | None, policy: StreamPolicy, options: dict[str, Any]) -> Pair:
+    loader = DATASETS.get(name)
+    if name == "folder":
+        return _folder(root, policy=policy, **options)
+    pair = loader(root, **options)
+    if not isinstance(pair, tuple) or len(pair) != 2:
+        raise DatasetError(f"dataset {name!r}: its loader returned {type(pair).__name__}; expected (train, test)")
+    in_memory = all(isinstance(split, ImageDataset) for split in pair)
+    if policy.mode == "disk" and in_memory:
+        raise DatasetError(f"dataset {name!r} is held in memory; data.stream=disk needs 'folder' or a dataset "
+                           "whose loader returns streaming sources (use data.stream=auto or memory)")
+    if policy.mode == "memory" and not in_memory:
+        raise DatasetError(f"dataset {name!r} streams from disk; set data.stream to disk or auto")
+    return pair

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from supernet.errors import DatasetError
@@ -27,9 +29,11 @@ def split_indices(n: int, val_size: int | float, seed: int) -> tuple[torch.Tenso
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
-def subset(ds: ImageDataset, idx: torch.Tensor) -> ImageDataset:
-    """The samples of ds at idx (a copy), keeping classes and source."""
+def subset(ds: Any, idx: torch.Tensor) -> Any:
+    """The samples of ds at idx (a copy for an ImageDataset; a streaming source's own `subset`)."""
     idx = torch.as_tensor(idx, dtype=torch.int64)
+    if not isinstance(ds, ImageDataset):
+        return ds.subset(idx)
     return ImageDataset(ds.images[idx], ds.labels[idx], ds.classes, ds.source)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -56,14 +57,31 @@ class ImageDataset:
 
 @dataclass(frozen=True)
 class DatasetSplits:
-    """Train/val/test datasets; mean/std are per-channel in [0, 1] units computed from `train`."""
+    """Train/val/test datasets; mean/std are per-channel in [0, 1] units computed from `train`.
 
-    train: ImageDataset
-    val: ImageDataset
-    test: ImageDataset
+    The splits are in-memory `ImageDataset`s, or streaming sources (`supernet.data.stream`) that are
+    decoded per batch and cropped to `resolution`.
+    """
+
+    train: Any
+    val: Any
+    test: Any
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    resolution: int | None = None  # streaming: the crop size; in memory: the images' own
 
     @property
     def num_classes(self) -> int:
         return len(self.train.classes)
+
+    @property
+    def streaming(self) -> bool:
+        return not isinstance(self.train, ImageDataset)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the batches the model sees."""
+        if isinstance(self.train, ImageDataset):
+            return (self.train.channels, *self.train.resolution)
+        assert self.resolution is not None
+        return self.train.channels, self.resolution, self.resolution
