@@ -48,9 +48,32 @@ def _space_from_args(args: argparse.Namespace):
 
 
 def _load_config(args: argparse.Namespace):
+    """The user's config (its `imports:` run here, after the command line's --import) and overrides."""
     from supernet.config import load_config
+    from supernet.plugins import import_all
 
-    return load_config(args.config, args.overrides)
+    cfg = load_config(args.config, args.overrides)
+    cfg.imports = import_all([*_cli_imports(args), *cfg.imports])
+    return cfg
+
+
+def _own_config_imports(args: argparse.Namespace, cfg: Any) -> Any:
+    """Run the `imports:` of a config the user named with --config; a supernet run's own config.yaml (the
+    default of rank/similarity) may come from someone else: its imports are not run."""
+    from supernet.plugins import import_all
+
+    cfg.imports = import_all([*_cli_imports(args), *(cfg.imports if args.config else [])])
+    return cfg
+
+
+def _cli_imports(args: argparse.Namespace) -> list[str]:
+    return [*(getattr(args, "imports_global", None) or []), *(getattr(args, "imports_verb", None) or [])]
+
+
+def _add_import_option(p: argparse.ArgumentParser, dest: str) -> None:
+    p.add_argument("--import", dest=dest, action="append", metavar="MODULE_OR_FILE",
+                   help="import a module or run a .py file that registers spaces, ops, blocks or datasets "
+                        "before the command runs (repeatable; also `imports:` in the config)")
 
 
 def _lock(run_dir: str):
@@ -198,7 +221,7 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
 def cmd_rank(args: argparse.Namespace) -> int:
     from supernet.analysis.ranking import default_config, format_rank, rank_supernets
 
-    cfg = default_config(args.supernet[0], args.config, args.overrides)
+    cfg = _own_config_imports(args, default_config(args.supernet[0], args.config, args.overrides))
     with _lock(args.run_dir):
         out = rank_supernets(cfg, args.supernet, args.groundtruth, Path(args.run_dir), k=args.topk,
                              improvement_at=args.improvement_at, log=lambda m: print(m, file=sys.stderr))
@@ -211,7 +234,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     from supernet.analysis.ranking import default_config
     from supernet.analysis.similarity import format_matrix, run_similarity
 
-    cfg = default_config(args.supernet, args.config, args.overrides)
+    cfg = _own_config_imports(args, default_config(args.supernet, args.config, args.overrides))
     with _lock(args.run_dir):
         out = run_similarity(cfg, args.supernet, args.layer, Path(args.run_dir), arch=args.arch, seed=args.seed,
                              batch_size=args.batch_size)
@@ -232,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="supernet", description="One-shot weight-sharing NAS: train a supernet once, "
                                                   "search it under budgets, export the winner.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _add_import_option(parser, "imports_global")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("spaces", help="list the registered search spaces")
@@ -329,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="pipeline run or any single-command run directory")
     p.add_argument("--out", help="output file (default RUN_DIR/report.html)")
     p.set_defaults(func=cmd_report)
+    for verb in sub.choices.values():  # --import also after the verb (its own dest: argparse would reset ours)
+        _add_import_option(verb, "imports_verb")
     return parser
 
 
@@ -350,7 +376,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    from supernet.plugins import import_all
+
     try:
+        import_all(_cli_imports(args))
         return func(args)
     except SupernetError as e:
         print(f"supernet {args.command}: error: {e}", file=sys.stderr)

@@ -119,6 +119,8 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     standalone: StandaloneConfig = field(default_factory=StandaloneConfig)
+    # modules or .py files run before the verb (with --import): user spaces, ops, blocks, datasets
+    imports: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

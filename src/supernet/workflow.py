@@ -23,6 +23,7 @@ from supernet.model.export import export_model, standalone_config
 from supernet.model.factory import build_supernet
 from supernet.model.standalone import StandaloneNet
 from supernet.model.supernet import Supernet, SupernetOptions
+from supernet.plugins import describe as describe_imports
 from supernet.space import Arch, SearchSpace, create_space
 from supernet.train.checkpoint import LAST, find_checkpoint, load_checkpoint, remove_stale_temporaries
 from supernet.train.loop import OptimConfig, Trainer, accuracy
@@ -170,7 +171,8 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
                              drop_rate=t.drop_rate)
     seed = t.seed
     meta = {"kind": "supernet", "space": space.name, "space_options": dict(space.options),
-            "space_fingerprint": space.fingerprint(), "supernet": options.to_dict(),
+            "space_fingerprint": space.fingerprint(), "space_description": space.to_dict(),
+            "imports": describe_imports(cfg.imports), "supernet": options.to_dict(),
             "config_hash": config_hash(cfg, ("data", "space", "supernet", "train")),
             "data": asdict(cfg.data), "mean": list(splits.mean), "std": list(splits.std)}
     hooks: list[Any] = []
@@ -193,18 +195,43 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
 
 
 def load_supernet(checkpoint: Path) -> tuple[Supernet, dict[str, Any]]:
-    """Rebuild a supernet from a checkpoint (file or run directory) and load its weights."""
+    """Rebuild a supernet from a checkpoint (file or run directory) and load its weights.
+
+    A space, op or block the checkpoint needs but this process has not registered is a one-line error that
+    names the checkpoint's recorded `--import`s; they are never imported from here.
+    """
+    from supernet.plugins import missing_import_hint
+    from supernet.space import list_spaces
+
     path = _checkpoint_path(Path(checkpoint))
     ckpt = load_checkpoint(path, expect={"kind": "supernet"})
     meta = ckpt.meta
+    hint = missing_import_hint(meta.get("imports"))
+    if meta["space"] not in {entry.name for entry in list_spaces()}:
+        raise CheckpointError(f"checkpoint {path} needs search space {str(meta['space'])[:80]!r}, which is not "
+                              f"registered{hint or ' (check `supernet spaces`)'}")
     space = create_space(meta["space"], **meta["space_options"])
     if space.fingerprint() != meta["space_fingerprint"]:
         raise CheckpointError(f"checkpoint {path} was made for a different version of space "
-                              f"'{meta['space']}' (fingerprint {meta['space_fingerprint']} vs {space.fingerprint()})")
-    net = build_supernet(space, SupernetOptions(**meta["supernet"]))
+                              f"'{meta['space']}' (fingerprint {meta['space_fingerprint']} vs {space.fingerprint()}"
+                              f"{_first_difference(meta.get('space_description'), space.to_dict())}){hint}")
+    try:
+        net = build_supernet(space, SupernetOptions(**meta["supernet"]))
+    except (ValueError, KeyError) as e:  # an op name or block type nobody registered
+        raise CheckpointError(f"checkpoint {path}: cannot build its supernet ({str(e)[:200]}){hint}") from None
     net.load_state_dict(ckpt.state["model"])
     net.eval()
     return net, meta
+
+
+def _first_difference(recorded: Any, current: dict[str, Any]) -> str:
+    """Where a checkpoint's recorded space description and the registered space first differ."""
+    if not isinstance(recorded, dict):
+        return ""
+    for key in sorted(set(recorded) | set(current)):
+        if json.dumps(recorded.get(key), sort_keys=True) != json.dumps(current.get(key), sort_keys=True):
+            return f"; first difference in {str(key)[:40]!r}"
+    return ""
 
 
 def _checkpoint_path(path: Path) -> Path:
@@ -233,8 +260,20 @@ def parse_arch(space: SearchSpace, text: str) -> Arch:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise SpaceError(f"cannot read arch file {path}: {e}") from None
-        text = data.get("arch") or data.get("best", {}).get("arch") or ""
+        text = _arch_in(data)
+        if text is None:
+            raise SpaceError(f"arch file {path} holds no arch: expected a search result.json (\"best\") or an "
+                             "export's model.json (\"arch\")")
     return space.parse_arch(text)
+
+
+def _arch_in(data: Any) -> str | None:
+    """The arch of a search result ({"best": "e3k3,..."}) or of an object with an "arch" field."""
+    if not isinstance(data, dict):
+        return None
+    best = data.get("best")
+    found = data.get("arch") or (best.get("arch") if isinstance(best, dict) else best)
+    return found if isinstance(found, str) else None
 
 
 # -- export ----------------------------------------------------------------------------------------

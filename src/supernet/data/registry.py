@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,7 @@ def load_splits(name: str, root: str | Path | None = None, val_size: int | float
         return DatasetSplits(train=train, val=val, test=test, mean=mean, std=std)
     if stats_transform is None:
         raise DatasetError(f"dataset {name!r} streams from disk: set data.resolution (the crop size)")
-    mean, std = sample_stats(train, stats_transform, seed=seed)
+    mean, std = sample_stats(train, replace(stats_transform, channels=train.channels), seed=seed)
     return DatasetSplits(train=train, val=val, test=test, mean=mean, std=std, resolution=stats_transform.resolution)
 
 

@@ -139,7 +139,8 @@ class SampleTransform:
         box = self._random_box(width, height, rng) if rng is not None else self._centre_box(width, height)
         box = _draft(image, box, self.resolution, _MODES[self.channels])
         r = self.resolution
-        out = image.convert(_MODES[self.channels]).resize((r, r), Image.BILINEAR, box=box)
+        mode = _MODES[self.channels]
+        out = (image if image.mode == mode else image.convert(mode)).resize((r, r), Image.BILINEAR, box=box)
         if rng is not None and self.horizontal_flip and rng.random() < 0.5:
             out = out.transpose(Image.FLIP_LEFT_RIGHT)
         array = np.asarray(out, dtype=np.uint8)
@@ -232,7 +233,7 @@ class StreamingLoader(BatchOrder):
     Same interface and batch order as `BatchLoader` (`iter_epoch(epoch, start_batch)`, `len`, `set_epoch`);
     `train=True` draws the per-sample random-resized crop and flip, otherwise the evaluation resize and
     centre crop. `workers=0` decodes in the calling process. Batches leave the workers as uint8 and are
-    normalised here (4x less inter-process traffic than float32).
+    normalised here (4x less inter-process traffic than float32) in two in-place passes.
     """
 
     def __init__(self, dataset: StreamSource, batch_size: int, transform: SampleTransform, normalise: Augmentation,
@@ -242,7 +243,9 @@ class StreamingLoader(BatchOrder):
         if workers < 0:
             raise DatasetError(f"data.workers must be >= 0, got {workers}")
         self.dataset = dataset
-        self.normalise = normalise
+        std = torch.tensor(normalise.std, dtype=torch.float32).view(1, -1, 1, 1)
+        self._scale = 1.0 / (255.0 * std)  # (x / 255 - mean) / std as one multiply and one add, in place
+        self._shift = -torch.tensor(normalise.mean, dtype=torch.float32).view(1, -1, 1, 1) / std
         # a BatchOrder of its own, not `self`: a reference cycle through the DataLoader makes the garbage
         # collector, not reference counting, end the workers, and they then take 5 s each to time out
         order = BatchOrder(len(dataset), batch_size, shuffle, seed, drop_last, rank, world_size)
@@ -260,7 +263,7 @@ class StreamingLoader(BatchOrder):
         if start_batch >= len(self):
             return
         for images, labels in self._loader:
-            yield self.normalise.normalise(images), labels
+            yield images.to(torch.float32).mul_(self._scale).add_(self._shift), labels
 
 
 def sample_stats(dataset: StreamSource, transform: SampleTransform, samples: int = 1000,

@@ -1,0 +1,103 @@
+"""`--import` / `imports:`: a space and an op from a user file, train -> search -> export, and checkpoints
+that name their imports (never running them) when loaded without them."""
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from supernet.cli import main
+from supernet.errors import ConfigError
+from supernet.plugins import import_one
+from tests.conftest import cli, cli_env, needs_fashion
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "custom_space.py"
+TINY = ["data.train_limit=240", "data.val_size=80", "space.name=dilated-chain", "space.preset=fashion-mnist",
+        "space.options={width: 8, depth: 3}", "train.epochs=1", "train.batch_size=40", "train.progress=false",
+        "eval.recal_batches=1", "eval.recal_batch_size=40", "eval.val_batch_size=80", "search.population=4",
+        "search.iterations=1", "search.topk=2"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(cli(*args), env=cli_env(), capture_output=True, text=True, timeout=300)
+
+
+def _sets() -> list[str]:
+    return [arg for item in TINY for arg in ("--set", item)]
+
+
+@needs_fashion
+def test_custom_space_train_search_export_and_refusal_without_import(tmp_path, capsys):
+    plugin = tmp_path / "plugin dir" / "my_space.py"
+    plugin.parent.mkdir()
+    shutil.copy(EXAMPLE, plugin)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"imports: [{json.dumps(str(plugin))}]\n")  # the config's imports: list
+    run = tmp_path / "run"
+    train = _run("train", "--config", str(config), "--run-dir", str(run), *_sets())
+    assert train.returncode == 0, train.stderr
+    search = _run("search", "--import", str(plugin), "--supernet", str(run), "--run-dir", str(tmp_path / "s"),
+                  *_sets())  # --import after the verb
+    assert search.returncode == 0, search.stderr
+    export = _run("--import", str(plugin), "export", "--supernet", str(run), "--arch",
+                  str(tmp_path / "s" / "result.json"), "--out", str(tmp_path / "export"))
+    assert export.returncode == 0, export.stderr
+    model = json.loads((tmp_path / "export" / "model.json").read_text())
+    assert model["arch"] == json.loads((tmp_path / "s" / "result.json").read_text())["best"]
+    assert ("dil2" in model["arch"]) == any(block["type"] == "dilated_conv" for block in model["blocks"])
+
+    from supernet.train.checkpoint import load_checkpoint
+
+    meta = load_checkpoint(run / "checkpoints" / "last.pt").meta
+    assert meta["imports"] == [str(plugin.resolve())]
+    assert meta["space_description"]["name"] == "dilated-chain"
+
+    # in this process nothing imported the plugin: the checkpoint names it and is refused
+    for argv in (["export", "--supernet", str(run), "--arch", "id,id,id", "--out", str(tmp_path / "e2")],
+                 ["search", "--supernet", str(run), "--run-dir", str(tmp_path / "s2"), *_sets()]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "dilated-chain" in err and f"--import {plugin.resolve()}" in err
+    assert not (tmp_path / "e2" / "model.json").exists() and not (tmp_path / "s2" / "journal.sqlite").exists()
+
+
+def test_checkpoint_imports_are_never_run(tmp_path, capsys, tiny_space):
+    """A checkpoint naming an import that would leave a trace is refused without running it."""
+    from supernet.model.supernet import Supernet
+    from supernet.train.checkpoint import save_checkpoint
+
+    trap = tmp_path / "trap.py"
+    trap.write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    space = tiny_space
+    meta = {"kind": "supernet", "space": "not-registered", "space_options": {}, "space_fingerprint": "x",
+            "imports": [str(trap)], "supernet": {}}
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    save_checkpoint(tmp_path / "run" / "checkpoints", meta, {"model": Supernet(space).state_dict()})
+    assert main(["export", "--supernet", str(tmp_path / "run"), "--arch", "x", "--out", str(tmp_path / "e")]) == 2
+    assert "not-registered" in capsys.readouterr().err and not (tmp_path / "ran").exists()
+
+
+def test_import_errors_are_one_line(tmp_path, capsys):
+    broken = tmp_path / "broken.py"
+    broken.write_text("x = 1\nraise RuntimeError('bad plugin')\n")
+    with pytest.raises(ConfigError, match=r"broken.py failed: line 2: RuntimeError: bad plugin"):
+        import_one(str(broken))
+    with pytest.raises(ConfigError, match="no such file"):
+        import_one(str(tmp_path / "missing.py"))
+    with pytest.raises(ConfigError, match="no module named 'no_such_module_xyz'"):
+        import_one("no_such_module_xyz")
+    assert main(["--import", str(broken), "spaces"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "RuntimeError: bad plugin" in err
+
+
+def test_file_imported_once_and_module_by_name(tmp_path):
+    counter = tmp_path / "count.py"
+    counter.write_text("import builtins\nbuiltins._supernet_test_count = getattr(builtins, "
+                       "'_supernet_test_count', 0) + 1\n")
+    import builtins
+
+    first, second = import_one(str(counter)), import_one(str(counter))
+    assert first is second and builtins._supernet_test_count == 1
+    assert import_one("json").dumps([1]) == "[1]"
