@@ -2,7 +2,7 @@
 
 The op `dil2` is a dilated 3x3 conv + BN + ReLU (a block type of its own, `dilated_conv`); the space
 `dilated-chain` is a small chain of `id` / `e3k3` / `dil2` layers for small images. Importing this file
-registers both, through the public registries (`register_block`, `register_op`, `register_space`):
+registers both, through the public registries (`BLOCKS.register`, `register_op`, `register_space`):
 
     supernet --import examples/custom_space.py train --config C --run-dir runs/custom
     supernet --import examples/custom_space.py search --supernet runs/custom --run-dir runs/custom/search
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from torch import nn
 
-from supernet.ops.blocks import BlockConfig, register_block
+from supernet.ops.blocks import BLOCKS, BlockConfig
 from supernet.ops.candidates import register_op
 from supernet.space import LayerSpec, SearchSpace, register_space
 
@@ -47,7 +47,7 @@ def _dilated_op(match: re.Match[str], layer: LayerSpec, identity: str) -> BlockC
             "dilation": int(match["d"])}
 
 
-register_block("dilated_conv", _dilated_block)
+BLOCKS.register("dilated_conv", _dilated_block)
 register_op(r"^dil(?P<d>[1-4])$", _dilated_op)
 
 CHOICES = ("id", "e3k3", "dil2")

@@ -17,6 +17,7 @@ import torch
 from supernet.config import Config, save_config
 from supernet.data import (Augmentation, BatchLoader, DatasetSplits, SampleTransform, StreamingLoader, StreamPolicy,
                            default_augmentation, load_splits, subset)
+from supernet.data.augment import augmentation_family
 from supernet.errors import CheckpointError, ConfigError, SpaceError
 from supernet.io import atomic_write_text
 from supernet.model.export import export_model, standalone_config
@@ -81,7 +82,8 @@ def train_loader(cfg: Config, splits: DatasetSplits, batch_size: int, seed: int,
         return StreamingLoader(splits.train, batch_size, _sample_transform(cfg, splits.train.channels),
                                Augmentation(splits.mean, splits.std), shuffle=True, seed=seed, drop_last=True,
                                train=True, rank=rank, world_size=world_size, workers=_workers(cfg))
-    aug = default_augmentation(cfg.data.name, splits.mean, splits.std, train=True, resolution=cfg.data.resolution)
+    aug = default_augmentation(augmentation_family(cfg.data.name), splits.mean, splits.std, train=True,
+                               resolution=cfg.data.resolution)
     return BatchLoader(splits.train, batch_size, shuffle=True, seed=seed, drop_last=True, transform=aug, rank=rank,
                        world_size=world_size)
 
@@ -114,7 +116,7 @@ def eval_loader(cfg: Config, splits: DatasetSplits, which: str, batch_size: int,
     if splits.streaming:
         return StreamingLoader(dataset, batch_size, _sample_transform(cfg, dataset.channels),
                                Augmentation(splits.mean, splits.std), workers=_workers(cfg))
-    aug = default_augmentation(cfg.data.name, splits.mean, splits.std, train=False)
+    aug = default_augmentation(augmentation_family(cfg.data.name), splits.mean, splits.std, train=False)
     return BatchLoader(dataset, batch_size, shuffle=False, transform=aug)
 
 

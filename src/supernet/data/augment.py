@@ -72,17 +72,25 @@ _CROP_FLIP = {
 }
 
 
+def augmentation_family(name: str) -> str:
+    """The name whose default augmentation a dataset gets: its own, or "folder" for any other
+    (e.g. registered with --import)."""
+    return name if name in _CROP_FLIP else "folder"
+
+
 def default_augmentation(name: str, mean: tuple[float, ...], std: tuple[float, ...], train: bool,
                          resolution: int | None = None) -> Augmentation:
     """Standard per-dataset augmentation; eval (train=False) is normalisation only.
 
-    "folder" and registered (in-memory) datasets get flips, and padded crops only for small images
-    (resolution <= 64).
+    For "folder" datasets, padded crops are used only for small images (resolution <= 64).
     """
     if not train:
         return Augmentation(mean, std)
-    if name not in _CROP_FLIP:
+    if name == "folder":
         pad = 4 if resolution is not None and resolution <= 64 else 0
         return Augmentation(mean, std, crop_padding=pad, horizontal_flip=True)
+    if name not in _CROP_FLIP:
+        raise DatasetError(f"no default augmentation for dataset {name!r}; "
+                           f"known: {', '.join(sorted([*_CROP_FLIP, 'folder']))}")
     pad, flip = _CROP_FLIP[name]
     return Augmentation(mean, std, crop_padding=pad, horizontal_flip=flip)
