@@ -52,6 +52,8 @@ RULES: dict[str, dict[str, Range]] = {
     "DataConfig": {
         "val_size": AT_LEAST_0, "split_seed": AT_LEAST_0, "train_limit": AT_LEAST_1, "resolution": AT_LEAST_1,
         "channels": AT_LEAST_1, "max_per_class": AT_LEAST_1, "val_per_class": AT_LEAST_1,
+        "memory_limit_mb": AT_LEAST_1, "workers": AT_LEAST_0, "crop_scale_min": Range(0, 1, low_open=True),
+        "eval_crop": Range(0, 1, low_open=True),
     },
     "SupernetConfig": {"interchoice_depth": AT_LEAST_1, "split_epoch": AT_LEAST_0},
     "OptimSection": {
@@ -92,6 +94,8 @@ def validate(config: Any) -> None:
     """Raise ConfigError naming the first numeric field outside its range."""
     for section_field in dataclasses.fields(config):
         section = getattr(config, section_field.name)
+        if not dataclasses.is_dataclass(section):  # a top-level list such as `imports`
+            continue
         for name in numeric_fields(type(section)):
             value = getattr(section, name)
             path = f"{section_field.name}.{name}"
