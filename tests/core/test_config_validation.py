@@ -17,7 +17,8 @@ from supernet.errors import ConfigError
 
 def _sections() -> dict[str, type]:
     hints = typing.get_type_hints(Config)
-    return {f.name: hints[f.name] for f in dataclasses.fields(Config)}
+    # sections only: top-level plain fields (e.g. `imports`, a list) hold no numbers
+    return {f.name: hints[f.name] for f in dataclasses.fields(Config) if dataclasses.is_dataclass(hints[f.name])}
 
 
 NUMERIC = [(name, cls, field) for name, cls in _sections().items() for field in numeric_fields(cls)]
