@@ -47,6 +47,29 @@ def _space_from_args(args: argparse.Namespace):
     return create_space(args.space, preset=args.preset, **options)
 
 
+def _benchmark_args(p: argparse.ArgumentParser, arch_lists: bool) -> None:
+    p.add_argument("--benchmark", choices=("nas-bench-macro",), help="a published benchmark as the ground truth")
+    p.add_argument("--benchmark-file", help="the benchmark's JSON file (with --benchmark)")
+    if arch_lists:
+        p.add_argument("--sample", type=int, metavar="K", help="with --benchmark: K archs stratified over its accuracy")
+        p.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0)")
+        p.add_argument("--archs", help="with --benchmark: a file of archs to rank (one per line)")
+
+
+def _benchmark_spec(args: argparse.Namespace):
+    """The --benchmark options as a BenchmarkSpec, or None without --benchmark."""
+    from supernet.analysis.benchmark import BenchmarkSpec
+
+    if not args.benchmark:
+        if args.benchmark_file or getattr(args, "sample", None) is not None or getattr(args, "archs", None):
+            raise ConfigError("--benchmark-file, --sample and --archs go with --benchmark NAME")
+        return None
+    if not args.benchmark_file:
+        raise ConfigError("--benchmark needs --benchmark-file PATH (the benchmark's JSON file)")
+    return BenchmarkSpec(args.benchmark, args.benchmark_file, getattr(args, "sample", None), getattr(args, "seed", 0),
+                         getattr(args, "archs", None))
+
+
 def _load_config(args: argparse.Namespace):
     """The user's config (its `imports:` run here, after the command line's --import) and overrides."""
     from supernet.config import load_config
@@ -134,24 +157,31 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from supernet.workflow import search_supernet, search_table
+    from supernet.workflow import search_benchmark, search_supernet, search_table
 
     cfg = _load_config(args)
+    bench = _benchmark_spec(args)
     for key in ("strategy", "max_macs", "min_macs", "max_params", "min_params", "min_acc", "seed", "population",
                 "iterations"):
         value = getattr(args, key)
         if value is not None:
             setattr(cfg.search, key, value)
-    if bool(args.supernet) == bool(args.table):
-        raise ConfigError("give exactly one of --supernet RUN (search a supernet) or --table CSV (with --space)")
+    if bool(args.supernet) + bool(args.table) + bool(bench) != 1:
+        raise ConfigError("give exactly one of --supernet RUN (search a supernet), --table CSV (with --space) or "
+                          "--benchmark NAME --benchmark-file PATH")
     with _lock(args.run_dir):
         if args.supernet:
             out = search_supernet(cfg, Path(args.supernet), Path(args.run_dir), resume=args.resume)
         else:
             if not args.space:
-                raise ConfigError("--table needs --space NAME (and the space options the table was made for)")
-            out = search_table(cfg, Path(args.table), _space_from_args(args), Path(args.run_dir), args.identity,
-                               resume=args.resume)
+                raise ConfigError(f"--{'table' if args.table else 'benchmark'} needs --space NAME (and the space "
+                                  f"options the table was made for)")
+            space = _space_from_args(args)
+            if bench:
+                out = search_benchmark(cfg, bench, space, Path(args.run_dir), args.identity, resume=args.resume)
+            else:
+                out = search_table(cfg, Path(args.table), space, Path(args.run_dir), args.identity,
+                                   resume=args.resume)
     print(f"best {out['best']}  " + "  ".join(f"{k}={v:.4g}" for k, v in out["best_metrics"].items()))
     print(f"{out['evaluations']} archs evaluated in {out['seconds']:.1f}s; results in {args.run_dir}/result.json")
     return 0
@@ -221,9 +251,12 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
 def cmd_rank(args: argparse.Namespace) -> int:
     from supernet.analysis.ranking import default_config, format_rank, rank_supernets
 
+    bench = _benchmark_spec(args)
+    if bool(bench) == bool(args.groundtruth):
+        raise ConfigError("give exactly one of --groundtruth CSV or --benchmark NAME --benchmark-file PATH")
     cfg = _own_config_imports(args, default_config(args.supernet[0], args.config, args.overrides))
     with _lock(args.run_dir):
-        out = rank_supernets(cfg, args.supernet, args.groundtruth, Path(args.run_dir), k=args.topk,
+        out = rank_supernets(cfg, args.supernet, bench or args.groundtruth, Path(args.run_dir), k=args.topk,
                              improvement_at=args.improvement_at, log=lambda m: print(m, file=sys.stderr))
     print(format_rank(out))
     print(f"results in {args.run_dir}/rank.json, predictions.csv, " + ", ".join(out["figures"]))
@@ -279,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.add_argument("--supernet", help="supernet run directory or checkpoint file")
     p.add_argument("--table", help="CSV of arch,accuracy[,macs,params,...] to search instead of a supernet")
+    _benchmark_args(p, arch_lists=False)
     p.add_argument("--run-dir", required=True)
     p.add_argument("--resume", action="store_true", help="continue a killed search from its journal")
     from supernet.search import list_strategies
@@ -333,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.add_argument("--supernet", action="append", required=True,
                    help="supernet run directory or checkpoint (repeat for self-consistency)")
-    p.add_argument("--groundtruth", required=True, help="CSV arch,accuracy[,...] (e.g. from `supernet groundtruth`)")
+    p.add_argument("--groundtruth", help="CSV arch,accuracy[,...] (e.g. from `supernet groundtruth`)")
+    _benchmark_args(p, arch_lists=True)
     p.add_argument("--run-dir", required=True)
     p.add_argument("--topk", type=int, help="k for the top-k overlap (default 10%% of the archs)")
     p.add_argument("--improvement-at", type=int, default=10, help="n for the improvement summary (default 10)")

@@ -31,6 +31,7 @@ from supernet.train.loop import OptimConfig, Trainer, accuracy
 from supernet.train.sampler import create_sampler, step_rng
 
 if TYPE_CHECKING:
+    from supernet.analysis.benchmark import BenchmarkSpec
     from supernet.search import Problem
     from supernet.search.supernet_evaluator import SupernetEvaluator
 
@@ -407,6 +408,19 @@ def search_table(cfg: Config, table_csv: Path, space: SearchSpace, run_dir: Path
     digest = hashlib.sha256(Path(table_csv).read_bytes()).hexdigest()[:16]
     return _run_search(cfg, space, table, lambda a: {"accuracy": evaluator.evaluate(a)}, f"table:{digest}",
                        Path(run_dir), resume, None, {"table": str(table_csv)})
+
+
+def search_benchmark(cfg: Config, spec: BenchmarkSpec, space: SearchSpace, run_dir: Path, identity: str = "skip",
+                     resume: bool = False) -> dict[str, Any]:
+    """Search a published benchmark's mean accuracies (e.g. NAS-Bench-Macro) instead of a supernet."""
+    from supernet.analysis.benchmark import BenchmarkEvaluator, load_benchmark
+    from supernet.cost import CostTable
+
+    evaluator = BenchmarkEvaluator(load_benchmark(spec.name, spec.path, space), space)
+    table = CostTable.build(space, identity)
+    digest = hashlib.sha256(Path(spec.path).read_bytes()).hexdigest()[:16]
+    return _run_search(cfg, space, table, lambda a: {"accuracy": evaluator.evaluate(a)}, f"benchmark:{digest}",
+                       Path(run_dir), resume, None, {"benchmark": spec.name, "benchmark_file": str(spec.path)})
 
 
 def _evaluation_key(cfg: Config, checkpoint: Path) -> str:

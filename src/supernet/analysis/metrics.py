@@ -126,6 +126,12 @@ def ranking_metrics(predicted: Sequence[float], true: Sequence[float], k: int | 
             "improvement_curve": improvement_curve(predicted, true)}
 
 
+def zero_cost_kendall(macs: Sequence[float], params: Sequence[float], true: Sequence[float]) -> dict[str, float]:
+    """The zero-cost bars: Kendall tau of ranking by MACs alone and by parameters alone (bigger = better).
+    A supernet whose ranking does not beat these adds nothing over a cost model."""
+    return {"macs": kendall_tau(macs, true), "params": kendall_tau(params, true)}
+
+
 def self_consistency(predictions: Mapping[str, Sequence[float]] | Sequence[Sequence[float]],
                      metric: str = "kendall") -> np.ndarray:
     """Pairwise correlation matrix between several supernets' predictions of the same archs.

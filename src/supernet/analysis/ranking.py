@@ -7,6 +7,10 @@ configured in the `eval` section, exactly as `supernet search` does) and writes 
                       (at n = 10) and the whole improvement curve; with several supernets the
                       pairwise self-consistency matrices (inter-choice paper Table 2)
     predictions.csv   arch,accuracy,test_accuracy,pred_0,pred_1,...
+
+The ground truth is a CSV (`supernet groundtruth`) or a published benchmark (`BenchmarkSpec`).
+Beside every result rank.json carries `reference`: the zero-cost bars (Kendall tau of ranking by
+MACs alone and by params alone) and, for a benchmark, the ceiling (its own runs' mutual tau).
     rank_scatter.png, rank_improvement.png (and rank_consistency.png with several supernets)
 """
 from __future__ import annotations
@@ -15,16 +19,47 @@ import csv
 import io
 import json
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from supernet.analysis import metrics as M
+from supernet.analysis.benchmark import BenchmarkSpec
 from supernet.analysis.groundtruth import read_groundtruth
 from supernet.config import Config, load_config
 from supernet.errors import ConfigError
 from supernet.io import atomic_write_text
-from supernet.space import Arch
+from supernet.space import Arch, SearchSpace
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """The archs to rank, their true accuracy (and test accuracy where known), and the reference
+    numbers every result is reported beside."""
+
+    source: str
+    archs: list[Arch]
+    accuracy: list[float]
+    test: list[float | None]
+    reference: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_groundtruth(groundtruth: str | Path | BenchmarkSpec, space: SearchSpace,
+                        identity: str = "skip") -> GroundTruth:
+    """A ground-truth CSV or a benchmark, read for `space`, with its reference numbers."""
+    from supernet.analysis.benchmark import load_benchmark, reference
+    from supernet.cost import CostTable
+
+    if isinstance(groundtruth, BenchmarkSpec):
+        bench = load_benchmark(groundtruth.name, groundtruth.path, space)
+        archs = groundtruth.archs(bench, space)
+        return GroundTruth(f"{bench.name}:{bench.path}", archs, bench.accuracy(archs), [None] * len(archs),
+                           reference(bench, archs))
+    archs, true, test = read_groundtruth(groundtruth, space)
+    table = CostTable.build(space, identity)
+    costs = [table.query(a) for a in archs]
+    zero = M.zero_cost_kendall([c.macs for c in costs], [c.params for c in costs], true)
+    return GroundTruth(str(groundtruth), archs, true, test, {"zero_cost_kendall": zero})
 
 
 def supernet_run_dir(path: str | Path) -> Path:
@@ -70,7 +105,8 @@ def _labels(paths: Sequence[str | Path]) -> list[str]:
     return names
 
 
-def rank_supernets(cfg: Config, checkpoints: Sequence[str | Path], groundtruth: str | Path, run_dir: str | Path,
+def rank_supernets(cfg: Config, checkpoints: Sequence[str | Path], groundtruth: str | Path | BenchmarkSpec,
+                   run_dir: str | Path,
                    k: int | None = None, improvement_at: int = 10,
                    log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate the ground-truth archs on every supernet, score, write rank.json/predictions.csv/PNGs."""
@@ -82,7 +118,8 @@ def rank_supernets(cfg: Config, checkpoints: Sequence[str | Path], groundtruth: 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     net, _ = load_supernet(Path(checkpoints[0]))
-    archs, true, test = read_groundtruth(groundtruth, net.space)
+    truth = resolve_groundtruth(groundtruth, net.space, net.options.identity)
+    archs, true, test = truth.archs, truth.accuracy, truth.test
     del net
     if len(archs) < 2:
         raise ConfigError(f"{groundtruth} lists {len(archs)} archs; ranking needs at least 2")
@@ -102,7 +139,7 @@ def rank_supernets(cfg: Config, checkpoints: Sequence[str | Path], groundtruth: 
         if all(t is not None for t in test):
             entry["vs_test"] = M.correlations(pred, test)  # type: ignore[arg-type]
         supernets.append(entry)
-    out: dict[str, Any] = {"groundtruth": str(groundtruth), "num_archs": len(archs), "k": k,
+    out: dict[str, Any] = {"groundtruth": truth.source, "reference": truth.reference, "num_archs": len(archs), "k": k,
                            "improvement_at": M.improvement_n(len(archs), improvement_at), "eval": asdict(cfg.eval),
                            "supernets": supernets}
     if len(checkpoints) > 1:
@@ -144,6 +181,14 @@ def format_rank(out: dict[str, Any]) -> str:
     for s in out["supernets"]:
         lines.append(f"{s['label'][:24]:<24} {f(s['kendall']):>8} {f(s['pearson']):>8} {f(s['spearman']):>8} "
                      f"{f(s['topk_overlap']):>6} {f(s['improvement']):>7}")
+    ref = out.get("reference") or {}
+    if ref.get("ceiling_kendall"):
+        ceiling = ref["ceiling_kendall"]
+        lines.append("ceiling (benchmark run vs run Kendall tau): "
+                     + ", ".join(f"{name} {f(v)}" for name, v in ceiling.items()))
+    if ref.get("zero_cost_kendall"):
+        lines.append("zero-cost bars (Kendall tau): "
+                     + ", ".join(f"{name}-only {f(v)}" for name, v in ref["zero_cost_kendall"].items()))
     sc = out.get("self_consistency")
     if sc:
         lines.append("self-consistency (mean pairwise): " + ", ".join(f"{m} {f(v)}" for m, v in sc["mean"].items()))

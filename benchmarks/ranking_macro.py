@@ -1,0 +1,249 @@
+"""Ranking study on NAS-Bench-Macro: how well do supernets trained in different ways rank 100 archs
+whose CIFAR-10 accuracy the benchmark knows?
+
+Supernets of the `nas-bench-macro` space (cifar10 preset: full width, 32x32, 10 classes) are trained on
+CIFAR-10 (`--data-root`, class-per-folder JPEGs; a seeded validation split is held out of the training
+images) with one setting changed at a time from a base, and every one scores the same 100 archs: one
+drawn per accuracy-quantile stratum of the benchmark (`stratified_sample`, seed 0). Per run: Kendall
+tau, Spearman, top-10 overlap and Kendall tau among the benchmark's better half of the 100, against the
+benchmark's mean accuracy; beside them the ceiling (the benchmark's own run-vs-run tau) and the
+zero-cost bars (MACs-only, params-only). Every arm has the same training budget in forward/backward
+passes (`--budget` passes of one batch); fair sampling runs m = 3 paths per step, so it gets a third
+of the steps. CPU minutes (process time) and wall minutes of training are recorded per run.
+
+Arms (name: what differs from `base`; `ARMS` below). Eval-only arms reuse a trained supernet and
+change only how it is scored (BN recalibration size, number of validation images).
+
+Resumable: a finished supernet has `done.json`, a scored one `<eval>.json`; an interrupted training
+resumes from its last checkpoint. Several processes may share --out if they run disjoint --arms.
+
+    PYTHONPATH=src python benchmarks/ranking_macro.py --quick                  # end to end, ~2-3 min
+    PYTHONPATH=src python benchmarks/ranking_macro.py --arms base --seeds 0,1  # one queue
+    PYTHONPATH=src python benchmarks/ranking_macro.py --summary                # the table of what is done
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import torch
+
+from supernet.analysis import metrics as M
+from supernet.analysis.benchmark import Benchmark, load_benchmark, reference, stratified_sample
+from supernet.config import Config, load_config
+from supernet.io import atomic_write_text
+from supernet.space import Arch
+
+BENCH_FILE = "/work/shared/data/nas-bench-macro/nas-bench-macro_cifar10.json"
+DATA_ROOT = "/work/shared/data/cifar10-jpg"
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    train: tuple[str, ...] = ()     # config overrides on top of the base training
+    evaluation: str = "default"     # key of EVALS
+    paths_per_step: int = 1         # forward/backward passes per step (fair: m = 3)
+    note: str = ""
+
+
+ARMS = {a.name: a for a in (
+    Arm("base", note="uniform, skip, no inter-choice; lr 0.1 with warm-up, cosine"),
+    Arm("no-warmup", ("train.warmup_steps=0",), note="lr 0.1 from step 0"),
+    Arm("no-zero-init", ("supernet.zero_init_residual=false",), note="residual BN gammas start at 1"),
+    Arm("no-bn-affine", ("supernet.bn_affine=false",), note="official SPOS supernet BN"),
+    Arm("plain-spos", ("supernet.zero_init_residual=false", "supernet.bn_affine=false"),
+        note="neither of the two learnability defaults"),
+    Arm("fair", ("train.sampler=fair",), paths_per_step=3, note="FairNAS, 3 paths per step, 1/3 of the steps"),
+    Arm("els", ("supernet.identity=els",), note="SCARLET ELS"),
+    Arm("constrained", ("train.sampler=uniform-constrained",), note="SPOS constrained sampling"),
+    Arm("bias", ("supernet.interchoice=bias", "supernet.interchoice_bias_at=pre_act"), note="inter-choice bias"),
+    Arm("split", ("supernet.interchoice=split", "supernet.split_epoch=1"), note="inter-choice split"),
+    Arm("lr-0.05", ("train.lr=0.05",), note="twice the base lr"),
+    Arm("lr-0.1", ("train.lr=0.1",), note="the toolkit's default lr"),
+    Arm("val-2000", evaluation="val2000", note="base supernet, 2000 validation images"),
+    Arm("recal-12", evaluation="recal12", note="base supernet, 12 recalibration batches"),
+)}
+# the supernet an arm scores: eval-only arms share the base supernet
+TRAIN_KEY = {name: name if a.train or a.paths_per_step > 1 else "base" for name, a in ARMS.items()}
+
+SIZES = {
+    # budget: forward/backward passes of one batch per supernet: one epoch of the 23,000 training images at batch 64
+    # (~0.37 CPU-s each at width 0.5; ~2.2 CPU minutes per supernet)
+    "full": {"max_per_class": 2500, "val_size": 2000, "width": 0.5, "batch": 64, "lr": 0.025, "budget": 359,
+             "warmup": 25, "archs": 100, "ckpt": 100,
+             "evals": {"default": (3, 500), "val2000": (3, 2000), "recal12": (12, 500)}},
+    "quick": {"max_per_class": 120, "val_size": 200, "width": 0.5, "batch": 32, "lr": 0.025, "budget": 6,
+              "warmup": 2, "archs": 8, "ckpt": 0,
+              "evals": {"default": (1, 100), "val2000": (1, 200), "recal12": (2, 100)}},
+}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def base_overrides(size: dict, data_root: str) -> list[str]:
+    return [
+        "data.name=folder", f"data.root={data_root}", "data.resolution=32", f"data.max_per_class={size['max_per_class']}",
+        f"data.val_size={size['val_size']}",
+        "space.name=nas-bench-macro", "space.preset=cifar10", f"space.options={{width: {size['width']}}}",
+        f"train.batch_size={size['batch']}", f"train.lr={size['lr']}", f"train.warmup_steps={size['warmup']}",
+        "train.progress=false", f"train.checkpoint_every_steps={size['ckpt']}",
+        "eval.recal_batch_size=128", "eval.val_batch_size=250",
+    ]
+
+
+def arm_config(size: dict, data_root: str, arm: Arm, seed: int) -> Config:
+    """The arm's config: `budget / paths_per_step` steps, as epochs of at most the loader's length."""
+    steps = max(1, size["budget"] // arm.paths_per_step)
+    per_epoch = (size["max_per_class"] * 10 - size["val_size"]) // size["batch"]
+    epochs = math.ceil(steps / per_epoch)
+    recal, val = size["evals"][arm.evaluation]
+    return load_config(None, base_overrides(size, data_root) + list(arm.train) + [
+        f"train.seed={seed}", f"train.epochs={epochs}", f"train.max_steps_per_epoch={math.ceil(steps / epochs)}",
+        f"eval.recal_batches={recal}", f"eval.val_limit={val}"])
+
+
+def train(cfg: Config, run_dir: Path) -> dict[str, Any]:
+    from supernet.workflow import train_supernet
+
+    done = run_dir / "done.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    cpu, wall = time.process_time(), time.time()
+    out = train_supernet(cfg, run_dir, resume=(run_dir / "checkpoints").is_dir())
+    # the cost of this (last) attempt; an interrupted earlier attempt's is not counted
+    cost = {"cpu_min": (time.process_time() - cpu) / 60, "wall_min": (time.time() - wall) / 60}
+    last = out["epochs"][-1] if out["epochs"] else {}
+    result = {**cost, "steps": out["global_step"], "last_loss": last.get("loss"), "last_acc": last.get("acc_mean")}
+    atomic_write_text(done, json.dumps(result, indent=1))
+    return result
+
+
+def score(cfg: Config, run_dir: Path, archs: list[Arch], bench: Benchmark, evaluation: str) -> dict[str, Any]:
+    from supernet.workflow import build_evaluator, load_data, load_supernet
+
+    path = run_dir / f"score-{evaluation}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    net, _ = load_supernet(run_dir)
+    evaluator = build_evaluator(cfg, net, load_data(cfg))
+    start = time.time()
+    pred = [float(evaluator.evaluate(a)) for a in archs]
+    true = bench.accuracy(archs)
+    result = {"metrics": metrics(pred, true), "eval_min": (time.time() - start) / 60, "predictions": pred,
+              "archs": [a.to_string() for a in archs]}
+    atomic_write_text(path, json.dumps(M.json_safe(result), indent=1))
+    return result
+
+
+def metrics(pred: list[float], true: list[float]) -> dict[str, float]:
+    median = statistics.median(true)
+    top = [i for i, t in enumerate(true) if t > median]
+    return {"kendall": M.kendall_tau(pred, true), "spearman": M.spearman(pred, true),
+            "top10": M.topk_overlap(pred, true, min(10, len(true))),
+            "kendall_top_half": M.kendall_tau([pred[i] for i in top], [true[i] for i in top])}
+
+
+def run(args: argparse.Namespace, size: dict, out: Path, bench: Benchmark, archs: list[Arch]) -> None:
+    for name in args.arms:
+        arm = ARMS[name]
+        for seed in args.seeds:
+            cfg = arm_config(size, args.data_root, arm, seed)
+            run_dir = out / "supernets" / f"{TRAIN_KEY[name]}-s{seed}"
+            log(f"{name} seed {seed}: training {run_dir.name}")
+            cost = train(cfg, run_dir)
+            log(f"{name} seed {seed}: trained in {cost['cpu_min']:.1f} CPU min (loss {cost['last_loss']:.3f})")
+            if args.no_score:
+                continue
+            result = score(cfg, run_dir, archs, bench, arm.evaluation)
+            log(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in result["metrics"].items()))
+
+
+def summary(size: dict, out: Path, bench: Benchmark, archs: list[Arch]) -> str:
+    ref = reference(bench, archs)
+    rows = []
+    for name, arm in ARMS.items():
+        found = []
+        for run_dir in sorted((out / "supernets").glob(f"{TRAIN_KEY[name]}-s*")):
+            s, d = run_dir / f"score-{arm.evaluation}.json", run_dir / "done.json"
+            if s.is_file() and d.is_file():
+                found.append((json.loads(s.read_text()), json.loads(d.read_text())))
+        if found:
+            rows.append((name, arm, found))
+    lines = [f"{len(archs)} archs; ceiling (benchmark run vs run Kendall tau): "
+             + ", ".join(f"{k} {v:.3f}" for k, v in ref["ceiling_kendall"].items()),
+             "zero-cost bars (Kendall tau): " + ", ".join(f"{k}-only {v:.3f}" for k, v in ref["zero_cost_kendall"].items()),
+             "", "| arm | change | seeds | Kendall tau | Spearman | top-10 | tau top half | train CPU min | eval min |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, arm, found in rows:
+        cells = [_mean_spread([f[0]["metrics"][k] for f in found]) for k in ("kendall", "spearman", "top10",
+                                                                              "kendall_top_half")]
+        cpu = statistics.fmean(f[1]["cpu_min"] for f in found)
+        ev = statistics.fmean(f[0]["eval_min"] for f in found)
+        lines.append(f"| {name} | {arm.note} | {len(found)} | " + " | ".join(cells) + f" | {cpu:.1f} | {ev:.1f} |")
+    table = "\n".join(lines)
+    atomic_write_text(out / "summary.md", table + "\n")
+    atomic_write_text(out / "reference.json", json.dumps(M.json_safe(ref), indent=1))
+    return table
+
+
+def _mean_spread(values: list[float]) -> str:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return "nan"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f} ({min(values):.2f}..{max(values):.2f})"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes: an end-to-end check, its numbers are noise")
+    p.add_argument("--out", help="results folder (default runs/ranking-macro[-quick])")
+    p.add_argument("--arms", default="base", help=f"comma-separated, in order; known: {', '.join(ARMS)}")
+    p.add_argument("--seeds", default="0", help="comma-separated training seeds")
+    p.add_argument("--benchmark-file", default=BENCH_FILE)
+    p.add_argument("--data-root", default=DATA_ROOT)
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
+    p.add_argument("--budget", type=int, help="forward/backward passes per supernet (default: the size's)")
+    p.add_argument("--no-score", action="store_true", help="train only (e.g. to probe the loss curve)")
+    p.add_argument("--summary", action="store_true", help="only print (and write) the table of finished runs")
+    args = p.parse_args()
+    args.arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    unknown = [a for a in args.arms if a not in ARMS]
+    if unknown:
+        sys.exit(f"unknown arm {unknown[0]}; known: {', '.join(ARMS)}")
+    torch.set_num_threads(args.threads)
+    size = dict(SIZES["quick" if args.quick else "full"])
+    if args.budget:
+        size["budget"] = args.budget
+    out = Path(args.out or ROOT / ("runs/ranking-macro-quick" if args.quick else "runs/ranking-macro"))
+    out.mkdir(parents=True, exist_ok=True)
+    from supernet.workflow import build_space
+
+    space = build_space(load_config(None, ["space.name=nas-bench-macro", "space.preset=cifar10"]))
+    bench = load_benchmark("nas-bench-macro", args.benchmark_file, space)
+    archs = stratified_sample(bench, size["archs"], seed=0)
+    atomic_write_text(out / "archs.txt", "".join(a.to_string() + "\n" for a in archs))
+    if not args.summary:
+        log(f"pid {os.getpid()}: arms {args.arms}, seeds {args.seeds} -> {out}")
+        run(args, size, out, bench, archs)
+    print(summary(size, out, bench, archs))
+
+
+if __name__ == "__main__":
+    main()
