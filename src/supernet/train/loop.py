@@ -110,6 +110,7 @@ class Trainer:
         self.global_step = 0
         self.hooks = list(hooks)
         self.dist = dist if dist is not None else Local()
+        self.epoch_rows: list[dict[str, Any]] = []  # the epoch in progress, kept in mid-epoch checkpoints
 
     def rebuild_optimizer(self, origin: dict[nn.Parameter, nn.Parameter] | None = None) -> None:
         """A new optimizer over the model's current parameters; a parameter keeps its state, and a
@@ -136,6 +137,7 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt.state["optimizer"])
         torch.set_rng_state(ckpt.state["torch_rng"])
         self.global_step = int(ckpt.meta["global_step"])
+        self.epoch_rows = list(ckpt.state.get("epoch_rows", [])) if self.global_step % self.steps_per_epoch else []
         self._truncate_log(self.global_step)
         return True
 
@@ -151,7 +153,7 @@ class Trainer:
             for hook in self.hooks:
                 meta.update(hook.checkpoint_meta(self))
             state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                     "torch_rng": torch.get_rng_state()}
+                     "torch_rng": torch.get_rng_state(), "epoch_rows": self.epoch_rows}
             path = save_checkpoint(self.ckpt_dir, meta, state)
         self.dist.barrier()
         return path
@@ -164,7 +166,8 @@ class Trainer:
             epoch, start = divmod(self.global_step, self.steps_per_epoch)
             for hook in self.hooks:
                 hook.epoch_start(self, epoch)
-            rows = self._run_epoch(epoch, start)
+            rows = self._run_epoch(epoch, start)  # with the rows from before a mid-epoch resume
+            self.epoch_rows = []
             summary = epoch_summary(epoch, rows)
             for hook in self.hooks:
                 summary.update(hook.epoch_end(self, epoch))
@@ -177,11 +180,12 @@ class Trainer:
         self.model.train()
         batches = self.loader.iter_epoch(epoch, start_batch=start)
         bar = _progress(self.cfg.progress and self.dist.is_main, total=self.steps_per_epoch, initial=start, desc=f"epoch {epoch}")
-        rows = []
+        rows = self.epoch_rows if start else []
+        self.epoch_rows = rows
         for step in range(start, self.steps_per_epoch):
             x, y = next(batches)
             row = self._step(epoch, step, x, y)
-            rows.append(row)
+            rows.append(_summary_fields(row))
             self._log(row)
             if bar is not None:
                 bar.update(1)
@@ -264,6 +268,11 @@ def _row_step(line: str) -> int:
     if row.get("type") == "epoch":
         return int(row.get("end_step", 0))
     return int(row.get("global_step", 0))
+
+
+def _summary_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """What `epoch_summary` reads of a step row (numbers only: checkpoints load with weights_only)."""
+    return {k: row[k] for k in ("global_step", "loss", "acc", "path_acc") if k in row}
 
 
 def epoch_summary(epoch: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
