@@ -31,6 +31,7 @@ class DataConfig:
     crop_scale_min: float = 0.08    # streaming training: random-resized crop area fraction in [min, 1]
     eval_crop: float = 0.875        # streaming evaluation: centre crop of this fraction of the shorter side
     options: dict[str, Any] = field(default_factory=dict)  # passed to a registered dataset's loader
+    val_per_class: int | None = None  # class-balanced validation split (SPOS: 50 per class), in place of val_size
 
 
 @dataclass
@@ -68,6 +69,7 @@ class OptimSection:
     checkpoint_every_steps: int = 0
     progress: bool = True
     max_steps_per_epoch: int | None = None
+    no_decay_bn: bool = True  # no weight decay on BatchNorm and inter-choice bias vectors (SPOS code, IC Table 5)
 
 
 @dataclass

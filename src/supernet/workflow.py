@@ -43,6 +43,7 @@ def load_data(cfg: Config) -> DatasetSplits:
     val_size: int | float = int(d.val_size) if d.val_size >= 1 else d.val_size
     stats = _sample_transform(cfg, d.channels) if d.resolution is not None else None
     return load_splits(d.name, d.root, val_size=val_size, seed=d.split_seed, train_limit=d.train_limit,
+                       val_per_class=d.val_per_class,
                        policy=StreamPolicy(d.stream, d.memory_limit_mb << 20), stats_transform=stats,
                        **extra, **d.options)
 

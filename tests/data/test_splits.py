@@ -70,3 +70,28 @@ def test_train_limit_and_folder_needs_root(tmp_path):
         load_splits("folder", None, 0.1, 0)
     with pytest.raises(DatasetError, match="resolution"):
         load_splits("fashion-mnist", tmp_path, 0.1, 0, resolution=32)
+
+
+def test_class_balanced_validation_split_holds_out_exactly_n_per_class():
+    from supernet.data import class_balanced_indices
+
+    labels = torch.tensor([0] * 30 + [1] * 7 + [2] * 50)[torch.randperm(87, generator=torch.Generator().manual_seed(1))]
+    tr, va = class_balanced_indices(labels, 5, seed=3)
+    tr2, va2 = class_balanced_indices(labels, 5, seed=3)
+    assert torch.equal(tr, tr2) and torch.equal(va, va2)
+    assert torch.bincount(labels[va]).tolist() == [5, 5, 5]
+    assert sorted(torch.cat([tr, va]).tolist()) == list(range(87))
+    assert not torch.equal(va, class_balanced_indices(labels, 5, seed=4)[1])
+    with pytest.raises(DatasetError, match="class 1 has 7 training samples; data.val_per_class=7"):
+        class_balanced_indices(labels, 7, seed=0)
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Fashion-MNIST not installed")
+def test_config_val_per_class_gives_a_class_balanced_val_split():
+    from supernet.config import load_config
+    from supernet.workflow import load_data
+
+    splits = load_data(load_config(None, ["data.train_limit=600", "data.val_per_class=4"]))
+    assert torch.bincount(splits.val.labels, minlength=10).tolist() == [4] * 10
+    assert len(splits.train) == 560

@@ -13,7 +13,7 @@ from supernet.data.idx import (
 )
 from supernet.data.loader import BatchLoader, BatchOrder, derive_seed
 from supernet.data.registry import DATASETS, STREAM_MODES, StreamPolicy, list_datasets, load_splits
-from supernet.data.splits import channel_stats, split_indices, subset
+from supernet.data.splits import channel_stats, class_balanced_indices, split_indices, subset
 from supernet.data.stream import ImageFiles, SampleTransform, StreamingLoader, TorchDataset
 from supernet.data.tensors import DatasetSplits, ImageDataset
 
@@ -42,6 +42,7 @@ __all__ = [
     "load_mnist",
     "load_splits",
     "read_idx",
+    "class_balanced_indices",
     "split_indices",
     "subset",
     "write_idx",

@@ -15,7 +15,7 @@ from supernet.data.cifar import load_cifar
 from supernet.data.folder import decoded_size, list_folder, load_folder
 from supernet.data.idx import FASHION_MNIST_ROOT, load_fashion_mnist, load_mnist
 from supernet.data.loader import derive_seed
-from supernet.data.splits import channel_stats, split_indices, subset
+from supernet.data.splits import channel_stats, class_balanced_indices, split_indices, subset
 from supernet.data.stream import SampleTransform, StreamSource, sample_stats
 from supernet.data.tensors import DatasetSplits, ImageDataset
 
@@ -103,13 +103,16 @@ def list_datasets() -> tuple[str, ...]:
 
 def load_splits(name: str, root: str | Path | None = None, val_size: int | float = 0.1, seed: int = 0,
                 train_limit: int | None = None, policy: StreamPolicy = StreamPolicy(),
-                stats_transform: SampleTransform | None = None, **kwargs: Any) -> DatasetSplits:
+                stats_transform: SampleTransform | None = None, val_per_class: int | None = None,
+                **kwargs: Any) -> DatasetSplits:
     """Load a dataset and carve a seeded validation split from its training set.
 
     train_limit keeps N randomly chosen (seeded) official training images before the val split, for
     fast demos/tests. The official test set is returned untouched for final reporting.
     mean/std come from the resulting train split (for a streaming one, from a seeded sample of its images
     through `stats_transform`, the evaluation transform).
+    `val_per_class` (in place of val_size) holds out exactly that many images of every class
+    (class-balanced, as SPOS's 50 per class).
     """
     train, test = _load_pair(name, Path(root) if root is not None else None, policy, kwargs)
     if train_limit is not None:
@@ -119,7 +122,10 @@ def load_splits(name: str, root: str | Path | None = None, val_size: int | float
             gen = torch.Generator().manual_seed(derive_seed(seed, -1))
             keep = torch.randperm(len(train), generator=gen)[:train_limit].sort().values
             train = subset(train, keep)
-    train_idx, val_idx = split_indices(len(train), val_size, seed)
+    if val_per_class is not None:
+        train_idx, val_idx = class_balanced_indices(train.labels, val_per_class, seed)
+    else:
+        train_idx, val_idx = split_indices(len(train), val_size, seed)
     train, val = subset(train, train_idx), subset(train, val_idx)
     if isinstance(train, ImageDataset):
         mean, std = channel_stats(train)

@@ -29,6 +29,25 @@ def split_indices(n: int, val_size: int | float, seed: int) -> tuple[torch.Tenso
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
+def class_balanced_indices(labels: torch.Tensor, per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A validation set of exactly `per_class` seeded random samples of every class (SPOS: 50 per
+    ImageNet class); the rest is the training set. Both index tensors are sorted."""
+    if per_class < 1:
+        raise DatasetError(f"val_per_class must be >= 1, got {per_class}")
+    gen = torch.Generator().manual_seed(seed)
+    val = []
+    for c in torch.unique(labels).tolist():
+        members = torch.nonzero(labels == c).flatten()
+        if len(members) <= per_class:
+            raise DatasetError(f"class {c} has {len(members)} training samples; data.val_per_class={per_class} "
+                               f"would leave none of them for training: pass a smaller val_per_class")
+        val.append(members[torch.randperm(len(members), generator=gen)[:per_class]])
+    val_idx = torch.cat(val).sort().values
+    keep = torch.ones(len(labels), dtype=torch.bool)
+    keep[val_idx] = False
+    return torch.nonzero(keep).flatten(), val_idx
+
+
 def subset(ds: Any, idx: torch.Tensor) -> Any:
     """The samples of ds at idx (a copy for an ImageDataset; a streaming source's own `subset`)."""
     idx = torch.as_tensor(idx, dtype=torch.int64)

@@ -94,6 +94,8 @@ class InputBiases(nn.Module):
     name get no vectors (the pre-activation placement: ops without a hidden activation).
     """
 
+    no_weight_decay = True  # `train.no_decay_bn` exempts the vectors (inter-choice paper, Table 5)
+
     def __init__(self, space: SearchSpace, depth: int, channels: int | None = None,
                  without: Sequence[Collection[str]] | None = None,
                  widths: Sequence[Mapping[str, int]] | None = None) -> None:

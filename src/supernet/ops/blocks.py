@@ -99,6 +99,8 @@ def _bn_bias_act(layer: ConvBNAct, x: torch.Tensor, bias: torch.Tensor) -> torch
 class ChannelBias(nn.Module):
     """Adds a constant per-channel vector: the stand-alone form of an inter-choice input bias."""
 
+    no_weight_decay = True  # as the supernet's bias vectors under `train.no_decay_bn`
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(channels))

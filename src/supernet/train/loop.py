@@ -38,6 +38,7 @@ class OptimConfig:
     checkpoint_every_steps: int = 0
     max_steps_per_epoch: int | None = None
     progress: bool = True
+    no_decay_bn: bool = True
 
 
 def cosine_lr(base: float, step: int, total: int, warmup: int = 0) -> float:
@@ -48,9 +49,23 @@ def cosine_lr(base: float, step: int, total: int, warmup: int = 0) -> float:
     return 0.5 * base * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig) -> torch.optim.SGD:
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+def make_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.SGD:
+    """SGD over the model's parameters; with `no_decay_bn`, BatchNorm parameters and modules marked
+    `no_weight_decay` (inter-choice bias vectors) form a second group without weight decay."""
+    groups = [{"params": list(model.parameters())}]
+    if cfg.no_decay_bn:
+        exempt = {id(p) for p in no_decay_parameters(model)}
+        groups = [{"params": [p for p in model.parameters() if id(p) not in exempt]},
+                  {"params": [p for p in model.parameters() if id(p) in exempt], "weight_decay": 0.0}]
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
                            weight_decay=cfg.weight_decay)
+
+
+def no_decay_parameters(model: nn.Module) -> Iterable[nn.Parameter]:
+    """BatchNorm weights and biases, and the parameters of modules with `no_weight_decay = True`."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) or getattr(module, "no_weight_decay", False):
+            yield from module.parameters(recurse=False)
 
 
 class TrainHook:
@@ -103,7 +118,7 @@ class Trainer:
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.meta = meta
         self.log_path = self.run_dir / log_name
-        self.optimizer = make_optimizer(model.parameters(), cfg)
+        self.optimizer = make_optimizer(model, cfg)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self.steps_per_epoch = min(len(loader), cfg.max_steps_per_epoch or len(loader))
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -116,7 +131,7 @@ class Trainer:
         """A new optimizer over the model's current parameters; a parameter keeps its state, and a
         new one listed in `origin` (new -> old, e.g. a split copy) starts from a copy of the old one's."""
         old = self.optimizer.state
-        self.optimizer = make_optimizer(self.model.parameters(), self.cfg)
+        self.optimizer = make_optimizer(self.model, self.cfg)
         for p in self.model.parameters():
             src = (origin or {}).get(p, p)
             if src in old:
