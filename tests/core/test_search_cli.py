@@ -72,7 +72,7 @@ def test_min_acc_no_feasible_arch_is_a_one_line_error_naming_the_best(tmp_path, 
     best = max(float(row["accuracy"]) for row in csv.DictReader(path.open()))
     r = subprocess.run(cli("search", "--table", str(path), *SPACE, "--run-dir", str(tmp_path / "s"),
                            "--strategy", strategy, "--min-acc", "2", "--population", "8", "--iterations", "2",
-                           "--set", "search.num_samples=16"),
+                           "--set", "search.num_samples=16", "--set", "search.progress=false"),
                        env=cli_env(), capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stdout + r.stderr
     lines = [line for line in r.stderr.splitlines() if not line.startswith("search: ")]  # progress lines
