@@ -10,7 +10,8 @@ registers both, through the public registries (`BLOCKS.register`, `register_op`,
         --arch runs/custom/search/result.json --out runs/custom/export
 
 A checkpoint records its imports: without `--import` the search and export above stop with a one-line
-error naming this file. Run the file itself to do all three on a slice of Fashion-MNIST (~1 minute on a CPU):
+error naming this file. Run the file itself to do all three on a slice of Fashion-MNIST (2 minutes on a loaded
+2-core CPU):
 
     PYTHONPATH=src python examples/custom_space.py [RUN_DIR]
 """
