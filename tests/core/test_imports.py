@@ -101,3 +101,26 @@ def test_file_imported_once_and_module_by_name(tmp_path):
     first, second = import_one(str(counter)), import_one(str(counter))
     assert first is second and builtins._supernet_test_count == 1
     assert import_one("json").dumps([1]) == "[1]"
+
+
+def test_imported_dataset_streams_any_torch_dataset(tmp_path):
+    """A dataset registered by an imported file: a plain list of (array, label) pairs wrapped in TorchDataset."""
+    plugin = tmp_path / "my_data.py"
+    plugin.write_text(
+        "import numpy as np\n"
+        "from supernet.data import DATASETS, TorchDataset\n"
+        "def load(root, size=12):\n"
+        "    rng = np.random.default_rng(0)\n"
+        "    pairs = [(rng.integers(0, 255, (size, size, 3), dtype=np.uint8), i % 2) for i in range(30)]\n"
+        "    return TorchDataset(pairs, ['even', 'odd']), TorchDataset(pairs[:6], ['even', 'odd'])\n"
+        "DATASETS.register('test-plugin-pairs', load)\n")
+    import_one(str(plugin))
+    from supernet.config import load_config
+    from supernet.workflow import load_data, train_loader
+
+    cfg = load_config(None, ["data.name=test-plugin-pairs", "data.val_size=6", "data.resolution=8",
+                             "data.workers=0", "data.options={size: 16}"])
+    splits = load_data(cfg)
+    assert splits.streaming and splits.image_shape == (3, 8, 8) and splits.num_classes == 2
+    x, y = next(iter(train_loader(cfg, splits, 4, seed=0)))
+    assert x.shape == (4, 3, 8, 8) and set(y.tolist()) <= {0, 1}
