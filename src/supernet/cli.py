@@ -141,6 +141,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
     else:
         print(f"{arch}\n  MACs   {format_quantity(cost.macs)} ({cost.macs})\n  params {format_quantity(cost.params)} "
               f"({cost.params})")
+        for name, value in cost.extra.items():  # e.g. bitops of quantized spaces
+            print(f"  {name} {format_quantity(value)} ({value})")
     return 0
 
 
@@ -161,8 +163,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     cfg = _load_config(args)
     bench = _benchmark_spec(args)
-    for key in ("strategy", "max_macs", "min_macs", "max_params", "min_params", "min_acc", "seed", "population",
-                "iterations"):
+    for key in ("strategy", "max_macs", "min_macs", "max_params", "min_params", "max_bitops", "min_bitops", "min_acc",
+                "seed", "population", "iterations"):
         value = getattr(args, key)
         if value is not None:
             setattr(cfg.search, key, value)
@@ -323,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-macs")
     p.add_argument("--max-params", help="e.g. 4.5M")
     p.add_argument("--min-params")
+    p.add_argument("--max-bitops", help="e.g. 6.3G (quantized spaces: MACs x weight bits x activation bits)")
+    p.add_argument("--min-bitops")
     p.add_argument("--min-acc", type=float)
     p.add_argument("--population", type=int)
     p.add_argument("--iterations", type=int, help="iterations / generations")

@@ -97,6 +97,9 @@ class SearchConfig:
     min_macs: str | None = None
     max_params: str | None = None
     min_params: str | None = None
+    max_bitops: str | None = None  # quantized spaces (SPOS Table 6), e.g. 6.3G
+    min_bitops: str | None = None
+    cost_metric: str = "macs"  # the cost objective of nsga2 and ces: macs, params or bitops
     min_acc: float | None = None
     seed: int = 0
     population: int | None = None  # None: the strategy's paper default (SPOS 50, SCARLET 70, CES 64)

@@ -359,10 +359,19 @@ def search_problem(cfg: Config) -> "Problem":
     spec = STRATEGIES.get(s.strategy)
     q = lambda v: None if v is None else parse_quantity(v)  # noqa: E731
     constraints = [constraint_from_cli(m, q(lo), q(hi)) for m, lo, hi in
-                   (("macs", s.min_macs, s.max_macs), ("params", s.min_params, s.max_params)) if lo or hi]
+                   (("macs", s.min_macs, s.max_macs), ("params", s.min_params, s.max_params),
+                    ("bitops", s.min_bitops, s.max_bitops)) if lo or hi]
     if s.min_acc is not None and not spec.applies_min_acc:  # nsga2 applies acc_min itself (SCARLET Alg. 1)
         constraints.append(constraint_from_cli("accuracy", s.min_acc, None))
-    return Problem(objectives=tuple(spec.objectives), constraints=tuple(constraints))
+    # search.cost_metric: the cost objective of multi-objective strategies (e.g. bitops instead of MACs)
+    return Problem(objectives=_with_cost_metric(tuple(spec.objectives), s.cost_metric), constraints=tuple(constraints))
+
+
+def _with_cost_metric(objectives: tuple, metric: str) -> tuple:
+    """The objectives with their MACs term on `metric` (e.g. bitops for a quantized space)."""
+    from dataclasses import replace
+
+    return tuple(replace(o, metric=metric) if o.metric == "macs" else o for o in objectives)
 
 
 def strategy_options(cfg: Config) -> dict[str, Any]:
@@ -482,7 +491,7 @@ def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key:
     save_config(cfg, run_dir / "config.yaml")
     problem = search_problem(cfg)
     costs = lambda arch: table.query(arch).to_dict()  # noqa: E731
-    ranges = {"macs": table.macs_range(), "params": table.range("params")}
+    ranges = {m: table.range(m) for m in table.metrics}
     strategy = create_strategy(cfg.search.strategy, space, problem, costs, random.Random(cfg.search.seed),
                                ranges=ranges, **strategy_options(cfg))
     start, spent = time.time(), {"evaluate": 0.0}

@@ -6,7 +6,8 @@ the *exported* blocks (`exported_config`), so shape-keeping identities cost noth
 shape-changing ones cost their 1x1 projection (skip) or their ELS conv (els).
 
 Built-in metrics are `macs` and `params`; more per-candidate metrics (a latency look-up table,
-BitOps) plug in with `CostTable.with_metric` and come back in `Cost.extra`.
+BitOps) plug in with `CostTable.with_metric` and come back in `Cost.extra`. Spaces with quantized
+choices get `bitops` (`supernet.cost.bitops`) when the table is counted.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from supernet.cost import bitops
 from supernet.cost.additive import build_additive_table
 from supernet.cost.counter import count_all
 from supernet.errors import ConfigError, SpaceError
@@ -131,9 +133,13 @@ class CostTable:
         shape = add_fixed(space.stem, shape)
         macs_rows, params_rows = [], []
         for i, layer in enumerate(space.layers):
-            macs_row, params_row, out_shapes = [], [], {}
+            macs_row, params_row, out_shapes, counted = [], [], {}, {}
             for op in layer.choices:
-                macs, params, out = count_all(build_block(exported_config(op, layer, identity)), shape)
+                config = exported_config(op, layer, identity)
+                key = json.dumps(bitops.without_bits(config), sort_keys=True)  # bit widths change no MAC
+                if key not in counted:
+                    counted[key] = count_all(build_block(config), shape)
+                macs, params, out = counted[key]
                 macs_row.append(macs)
                 params_row.append(params)
                 out_shapes[op] = out
@@ -143,8 +149,12 @@ class CostTable:
             macs_rows.append(macs_row)
             params_rows.append(params_row)
         add_fixed(space.head, shape)
-        return cls([layer.choices for layer in space.layers], fixed, {"macs": macs_rows, "params": params_rows},
-                   space=space.name, fingerprint=space.fingerprint(), identity=identity)
+        table = cls([layer.choices for layer in space.layers], fixed, {"macs": macs_rows, "params": params_rows},
+                    space=space.name, fingerprint=space.fingerprint(), identity=identity)
+        if not bitops.is_quantized(space, identity):
+            return table
+        macs = [dict(zip(layer.choices, row)) for layer, row in zip(space.layers, macs_rows)]
+        return table.with_metric(bitops.METRIC, 0, bitops.bitops_rows(space, identity, macs))
 
     def with_metric(self, name: str, fixed: Number, values: Sequence[Mapping[str, Number]]) -> "CostTable":
         """A copy with one more per-candidate metric: `values[layer][op]` (e.g. a latency LUT)."""

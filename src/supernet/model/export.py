@@ -10,6 +10,7 @@ from supernet.model.interchoice import apply_input_biases, fold_pre_activation_b
 from supernet.model.standalone import CONFIG_FORMAT, StandaloneNet
 from supernet.model.supernet import Supernet
 from supernet.ops.candidates import exported_config
+from supernet.ops.quant import bit_widths, block_bits
 from supernet.ops.slicing import copy_leading_slices
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
@@ -23,9 +24,12 @@ def standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip") ->
     blocks = [dict(b) for b in space.stem]
     blocks += [dict(exported_config(op, layer, identity)) for layer, op in zip(space.layers, arch.ops)]
     blocks += [dict(b) for b in space.head]
-    return {"format": CONFIG_FORMAT, "space": space.name, "space_options": dict(space.options),
-            "arch": arch.to_string(), "input_shape": list(space.input_shape),
-            "num_classes": space.num_classes, "blocks": blocks}
+    config = {"format": CONFIG_FORMAT, "space": space.name, "space_options": dict(space.options),
+              "arch": arch.to_string(), "input_shape": list(space.input_shape),
+              "num_classes": space.num_classes, "blocks": blocks}
+    if any(block_bits(b) is not None for b in blocks):  # quantized (SPOS Table 6): list every layer's bits
+        config["bit_widths"] = bit_widths(blocks)
+    return config
 
 
 def export_model(supernet: Supernet, arch: Arch) -> StandaloneNet:

@@ -1,2 +1,2 @@
 """Candidate blocks; importing the package registers every block type and op name."""
-from supernet.ops import blocks, candidates, cells, shufflenet  # noqa: F401
+from supernet.ops import blocks, candidates, cells, quant, shufflenet  # noqa: F401
