@@ -68,6 +68,6 @@ def test_max_bitops_on_a_space_without_bits_is_a_one_line_error(tmp_path, capsys
     rows = [space.from_indices(i).to_string() for i in itertools.product(*[range(3)] * space.num_layers)]
     path.write_text("arch,accuracy\n" + "".join(f'"{arch}",0.5\n' for arch in rows))
     code = main(["search", "--table", str(path), "--space", "nas-bench-macro", "--preset", "fashion-mnist",
-                 "--run-dir", str(tmp_path / "s"), "--max-bitops", "1G"])
+                 "--run-dir", str(tmp_path / "s"), "--max-bitops", "1G", "--set", "search.progress=false"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "'bitops' is not available" in err, err

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from supernet.errors import SpaceError
-from supernet.ops.candidates import scale_name
+from supernet.space.opnames import scale_name
 from supernet.space.registry import register_space
 from supernet.space.space import SearchSpace
 from supernet.space.zoo.common import options_of, stage_layers, with_named_archs
