@@ -55,6 +55,7 @@ class Arm:
     train: tuple[str, ...] = ()     # config overrides on top of the base training
     evaluation: str = "default"     # key of EVALS
     paths_per_step: int = 1         # forward/backward passes per step (fair: m = 3)
+    budget_factor: int = 1          # training budget in multiples of the size's budget
     note: str = ""
 
 
@@ -65,6 +66,7 @@ ARMS = {a.name: a for a in (
     Arm("no-bn-affine", ("supernet.bn_affine=false",), note="official SPOS supernet BN"),
     Arm("plain-spos", ("supernet.zero_init_residual=false", "supernet.bn_affine=false"),
         note="neither of the two learnability defaults"),
+    Arm("base-2x", budget_factor=2, note="base with twice the training budget (2 epochs)"),
     Arm("fair", ("train.sampler=fair",), paths_per_step=3, note="FairNAS, 3 paths per step, 1/3 of the steps"),
     Arm("els", ("supernet.identity=els",), note="SCARLET ELS"),
     Arm("constrained", ("train.sampler=uniform-constrained",), note="SPOS constrained sampling"),
@@ -76,7 +78,8 @@ ARMS = {a.name: a for a in (
     Arm("recal-12", evaluation="recal12", note="base supernet, 12 recalibration batches"),
 )}
 # the supernet an arm scores: eval-only arms share the base supernet
-TRAIN_KEY = {name: name if a.train or a.paths_per_step > 1 else "base" for name, a in ARMS.items()}
+TRAIN_KEY = {name: name if a.train or a.paths_per_step > 1 or a.budget_factor > 1 else "base"
+             for name, a in ARMS.items()}
 
 SIZES = {
     # budget: forward/backward passes of one batch per supernet: one epoch of the 23,000 training images at batch 64
@@ -107,7 +110,7 @@ def base_overrides(size: dict, data_root: str) -> list[str]:
 
 def arm_config(size: dict, data_root: str, arm: Arm, seed: int) -> Config:
     """The arm's config: `budget / paths_per_step` steps, as epochs of at most the loader's length."""
-    steps = max(1, size["budget"] // arm.paths_per_step)
+    steps = max(1, size["budget"] * arm.budget_factor // arm.paths_per_step)
     per_epoch = (size["max_per_class"] * 10 - size["val_size"]) // size["batch"]
     epochs = math.ceil(steps / per_epoch)
     recal, val = size["evals"][arm.evaluation]
@@ -196,12 +199,41 @@ def summary(size: dict, out: Path, bench: Benchmark, archs: list[Arch]) -> str:
         lines.append(f"| {name} | {arm.note} | {len(found)} | " + " | ".join(cells) + f" | {cpu:.1f} | {ev:.1f} |")
     table = "\n".join(lines)
     atomic_write_text(out / "summary.md", table + "\n")
+    if rows:
+        best = max(rows, key=lambda r: statistics.fmean(_finite([f[0]["metrics"]["kendall"] for f in r[2]]) or [-1]))
+        picked = [r for r in rows if r[0] in ("base", best[0])]
+        plot_scatter({r[0]: r[2][0][0] for r in picked}, bench, archs, out / "scatter.png")
     atomic_write_text(out / "reference.json", json.dumps(M.json_safe(ref), indent=1))
     return table
 
 
+def _finite(values: list[float | None]) -> list[float]:
+    return [v for v in values if v is not None and not math.isnan(v)]
+
+
+def plot_scatter(scores: dict[str, dict[str, Any]], bench: Benchmark, archs: list[Arch], path: Path) -> None:
+    """Supernet accuracy (x) vs the benchmark's mean accuracy (y) of the 100 archs, one panel per arm (seed 0)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    true = [100 * a for a in bench.accuracy(archs)]
+    fig, axes = plt.subplots(1, len(scores), figsize=(5 * len(scores), 4.2), squeeze=False)
+    for ax, (name, result) in zip(axes[0], scores.items()):
+        pred = [100 * p for p in result["predictions"]]
+        ax.scatter(pred, true, s=12, alpha=0.7)
+        ax.set_title(f"{name}: Kendall tau {result['metrics']['kendall']:.3f}")
+        ax.set_xlabel("supernet accuracy (%), BN recalibrated")
+        ax.set_ylabel("NAS-Bench-Macro mean test accuracy (%)")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _mean_spread(values: list[float]) -> str:
-    values = [v for v in values if v is not None and not math.isnan(v)]
+    values = _finite(values)
     if not values:
         return "nan"
     if len(values) == 1:
