@@ -19,6 +19,8 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config file (see configs/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="override a config field, e.g. --set train.epochs=3 (repeatable)")
+    p.add_argument("--device", help="auto (CUDA when available, else CPU; the default), cpu, cuda or cuda:N; "
+                                    "overrides the config's device")
 
 
 def _space_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -77,7 +79,7 @@ def _load_config(args: argparse.Namespace):
 
     cfg = load_config(args.config, args.overrides)
     cfg.imports = import_all([*_cli_imports(args), *cfg.imports])
-    return cfg
+    return _with_device(cfg, args)
 
 
 def _own_config_imports(args: argparse.Namespace, cfg: Any) -> Any:
@@ -99,14 +101,24 @@ def _add_import_option(p: argparse.ArgumentParser, dest: str) -> None:
                         "before the command runs (repeatable; also `imports:` in the config)")
 
 
+def _with_device(cfg: Any, args: argparse.Namespace) -> Any:
+    """`--device` over the config's `device`, checked now so a bad value fails before any work."""
+    from supernet.device import resolve_device
+
+    if args.device is not None:
+        cfg.device = args.device
+    resolve_device(cfg.device)
+    return cfg
+
+
 def _lock(run_dir: str):
     """The run directory's lock; under torchrun only rank 0 takes it (all ranks share the run)."""
     import contextlib
-    import os
 
+    from supernet.distributed_env import is_main_process
     from supernet.rundir import RunLock
 
-    if os.environ.get("RANK", "0") != "0":
+    if not is_main_process():
         return contextlib.nullcontext()
     return RunLock(Path(run_dir))
 
@@ -256,7 +268,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
     bench = _benchmark_spec(args)
     if bool(bench) == bool(args.groundtruth):
         raise ConfigError("give exactly one of --groundtruth CSV or --benchmark NAME --benchmark-file PATH")
-    cfg = _own_config_imports(args, default_config(args.supernet[0], args.config, args.overrides))
+    cfg = _with_device(_own_config_imports(args, default_config(args.supernet[0], args.config, args.overrides)), args)
     with _lock(args.run_dir):
         out = rank_supernets(cfg, args.supernet, bench or args.groundtruth, Path(args.run_dir), k=args.topk,
                              improvement_at=args.improvement_at, log=lambda m: print(m, file=sys.stderr))
@@ -269,7 +281,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     from supernet.analysis.ranking import default_config
     from supernet.analysis.similarity import format_matrix, run_similarity
 
-    cfg = _own_config_imports(args, default_config(args.supernet, args.config, args.overrides))
+    cfg = _with_device(_own_config_imports(args, default_config(args.supernet, args.config, args.overrides)), args)
     with _lock(args.run_dir):
         out = run_similarity(cfg, args.supernet, args.layer, Path(args.run_dir), arch=args.arch, seed=args.seed,
                              batch_size=args.batch_size)

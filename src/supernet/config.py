@@ -70,6 +70,9 @@ class OptimSection:
     progress: bool = True
     max_steps_per_epoch: int | None = None
     no_decay_bn: bool = True  # no weight decay on BatchNorm and inter-choice bias vectors (SPOS code, IC Table 5)
+    amp: str = "off"                # off | bf16 | fp16 (fp16: CUDA only, with a checkpointed gradient scaler)
+    channels_last: str | bool = "auto"  # auto (= on: faster on CPU and GPU here) | true | false
+    deterministic: bool = False     # true: deterministic kernels, no cuDNN benchmark mode
 
 
 @dataclass
@@ -78,6 +81,7 @@ class TrainConfig(OptimSection):
     constrained_bins: int = 5       # uniform-constrained: equal-width MACs bins over the achievable range
     drop_rate: float = 0.5          # path-dropout: probability of dropping each candidate
     health_models: int = 0          # per epoch: val accuracies of this many sampled one-shot models
+    allreduce_bucket_mb: float = 25.0  # torchrun: gradients are averaged in flattened buckets of this size
 
 
 @dataclass
@@ -117,6 +121,7 @@ class StandaloneConfig(OptimSection):
 
 @dataclass
 class Config:
+    device: str = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda | cuda:N
     data: DataConfig = field(default_factory=DataConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
     supernet: SupernetConfig = field(default_factory=SupernetConfig)

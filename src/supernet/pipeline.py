@@ -18,6 +18,7 @@ from supernet.workflow import (
     load_data,
     load_supernet,
     recal_batches,
+    runtime_of,
     search_supernet,
     train_standalone,
     train_supernet,
@@ -69,13 +70,15 @@ def _one_shot_accuracy(cfg: Config, run_dir: Path, best: str) -> float:
     This is the supernet path, not the exported model: export drops ELS layers that keep the shape
     (SCARLET), so with ELS the exported model is a different function until it is retrained.
     """
+    runtime = runtime_of(cfg)
     net, _ = load_supernet(run_dir / "supernet")
+    net = runtime.prepare(net)
     arch = net.space.parse_arch(best)
     splits = load_data(cfg)
-    recalibrate_path(net, arch, recal_batches(cfg, splits), cfg.eval.recal_reset)
+    recalibrate_path(net, arch, recal_batches(cfg, splits), cfg.eval.recal_reset, runtime)
     net.eval()
     with torch.no_grad():
-        return accuracy(lambda x: net(x, arch), eval_loader(cfg, splits, "test", 500))
+        return accuracy(lambda x: net(x, arch), eval_loader(cfg, splits, "test", 500), runtime)
 
 
 def _report(s: dict[str, Any], num_classes: int) -> str:

@@ -18,6 +18,7 @@ from supernet.config import Config, save_config
 from supernet.data import (Augmentation, BatchLoader, DatasetSplits, SampleTransform, StreamingLoader, StreamPolicy,
                            default_augmentation, load_splits, subset)
 from supernet.data.augment import augmentation_family
+from supernet.device import Runtime, runtime_for
 from supernet.errors import CheckpointError, ConfigError, SpaceError
 from supernet.io import atomic_write_text
 from supernet.model.export import export_model, standalone_config
@@ -122,13 +123,28 @@ def eval_loader(cfg: Config, splits: DatasetSplits, which: str, batch_size: int,
     return BatchLoader(dataset, batch_size, shuffle=False, transform=aug)
 
 
+# How a run executes, not what it computes: a checkpoint resumes under other values of these
+# (a GPU run in fp16 resumes on a CPU in bf16 or fp32).
+# Decode processes (`data.workers`) change speed, never a batch.
+EXECUTION_FIELDS = ("progress", "workers", "amp", "channels_last", "deterministic", "allreduce_bucket_mb")
+
+
 def config_hash(cfg: Config, sections: tuple[str, ...]) -> str:
-    """Hash of the config sections a checkpoint depends on (progress bars and decode workers excluded)."""
+    """Hash of the config sections a checkpoint depends on (execution settings excluded)."""
     blob = {s: asdict(getattr(cfg, s)) for s in sections}
     for section in blob.values():
-        section.pop("progress", None)
-        section.pop("workers", None)  # decode processes change speed, never a batch
+        for name in EXECUTION_FIELDS:
+            section.pop(name, None)
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def runtime_of(cfg: Config, section: Any | None = None) -> Runtime:
+    """The device (`cfg.device`), autocast and memory format a verb runs with; `section` is the
+    training section whose `amp`/`channels_last`/`deterministic` apply (default `cfg.train`, which
+    also governs supernet evaluation)."""
+    s = section if section is not None else cfg.train
+    name = "standalone" if s is cfg.standalone else "train"
+    return runtime_for(cfg.device, s.amp, s.channels_last, s.deterministic, name)
 
 
 def _optim(section: Any) -> OptimConfig:
@@ -158,7 +174,8 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
     from supernet.train.hooks import HealthProbe, SplitHook
 
     run_dir = Path(run_dir)
-    dist = init_distributed()
+    runtime = runtime_of(cfg)
+    dist = init_distributed(runtime.device, cfg.train.allreduce_bucket_mb)
     if dist is None:
         _prepare_run(run_dir, cfg, resume)
     else:
@@ -170,7 +187,7 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
     t = cfg.train
     if options.interchoice != "none" and t.sampler == "path-dropout":
         raise ConfigError("train.sampler=path-dropout runs several ops per layer; it needs supernet.interchoice=none")
-    net = build_supernet(space, options)
+    net = runtime.prepare(build_supernet(space, options))
     sampler = create_sampler(t.sampler, space, identity=options.identity, constrained_bins=t.constrained_bins,
                              drop_rate=t.drop_rate)
     seed = t.seed
@@ -190,7 +207,7 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
     if dist is not None:
         dist.broadcast_module(net)
     trainer = Trainer(net, lambda x, a: net(x, a), lambda e, s: sampler.paths(step_rng(seed, e, s)),
-                      loader, _optim(t), run_dir, meta, hooks=hooks, dist=dist)
+                      loader, _optim(t), run_dir, meta, hooks=hooks, dist=dist, runtime=runtime)
     resumed = trainer.resume(fallback) if resume else False
     start = time.time()
     epochs = trainer.fit()
@@ -326,6 +343,7 @@ def train_standalone(cfg: Config, run_dir: Path, space: SearchSpace, arch: Arch,
     run_dir = Path(run_dir)
     _prepare_run(run_dir, cfg, resume)
     s = cfg.standalone
+    runtime = runtime_of(cfg, s)
     torch.manual_seed(s.seed)
     splits = load_data(cfg)
     model = initial if initial is not None else StandaloneNet(standalone_config(space, arch, identity))
@@ -334,15 +352,15 @@ def train_standalone(cfg: Config, run_dir: Path, space: SearchSpace, arch: Arch,
             "std": list(splits.std)}
     trainer = Trainer(model, lambda x, _: model(x), lambda e, st: [None],
                       require_batches(train_loader(cfg, splits, s.batch_size, s.seed), "standalone.batch_size"),
-                      _optim(s), run_dir, meta)
+                      _optim(s), run_dir, meta, runtime=runtime)
     if resume:
         trainer.resume()
     start = time.time()
     trainer.fit()
     model.eval()
     result = {"arch": arch.to_string(), "seconds": time.time() - start,
-              "val_acc": accuracy(model, eval_loader(cfg, splits, "val", 500)),
-              "test_acc": accuracy(model, eval_loader(cfg, splits, "test", 500))}
+              "val_acc": accuracy(model, eval_loader(cfg, splits, "val", 500), runtime),
+              "test_acc": accuracy(model, eval_loader(cfg, splits, "test", 500), runtime)}
     atomic_write_text(run_dir / "result.json", json.dumps(result, indent=1))
     return result
 
@@ -382,10 +400,12 @@ def strategy_options(cfg: Config) -> dict[str, Any]:
 
 
 def build_evaluator(cfg: Config, net: Supernet, splits: DatasetSplits) -> "SupernetEvaluator":
-    """Fixed recalibration batches (train data, train-time augmentation, seeded) and validation batches."""
+    """Fixed recalibration batches (train data, train-time augmentation, seeded) and validation batches,
+    evaluated on the configured device under `train.amp`."""
     from supernet.search.supernet_evaluator import SupernetEvaluator
 
-    return SupernetEvaluator(net, recal_batches(cfg, splits), val_batches(cfg, splits), cfg.eval.recal_reset)
+    return SupernetEvaluator(net, recal_batches(cfg, splits), val_batches(cfg, splits), cfg.eval.recal_reset,
+                             runtime_of(cfg))
 
 
 def search_supernet(cfg: Config, checkpoint: Path, run_dir: Path, resume: bool = False) -> dict[str, Any]:
@@ -404,7 +424,7 @@ def search_supernet(cfg: Config, checkpoint: Path, run_dir: Path, resume: bool =
     key = _evaluation_key(cfg, checkpoint)
     shared = _checkpoint_path(Path(checkpoint)).parent / "eval-cache.sqlite"
     return _run_search(cfg, net.space, table, lambda a: {"accuracy": evaluator.evaluate(a)}, key, Path(run_dir),
-                       resume, shared, {"checkpoint": str(checkpoint)})
+                       resume, shared, {"checkpoint": str(checkpoint)}, evaluator.runtime.device)
 
 
 def search_table(cfg: Config, table_csv: Path, space: SearchSpace, run_dir: Path, identity: str = "skip",
@@ -470,7 +490,8 @@ class SearchProgress:
 
 
 def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key: str, run_dir: Path, resume: bool,
-                shared_cache: Path | None, source: dict[str, str]) -> dict[str, Any]:
+                shared_cache: Path | None, source: dict[str, str],
+                device: torch.device | None = None) -> dict[str, Any]:
     import random
     from contextlib import ExitStack
 
@@ -478,7 +499,7 @@ def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key:
     from supernet.search.distributed import init_from_env, is_main_rank, split_evaluate
     from supernet.search.plots import plot_pareto, plot_progress
 
-    distributed = init_from_env()
+    distributed = init_from_env(device or "cpu")
     journal_path = run_dir / "journal.sqlite"
     if journal_path.exists() and not resume:
         raise ConfigError(f"{run_dir} already holds a search journal; pass --resume to continue it "

@@ -40,7 +40,7 @@ def trained_like(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 
 
 def make_trainer(net, run_dir=None, *, sampler=None, steps=2, epochs=2, batch=8, n=64, hooks=(), lr=0.05,
-                 forward=None, dist=None, rank=0, world_size=1, seed=0):
+                 forward=None, dist=None, rank=0, world_size=1, seed=0, runtime=None):
     from supernet.data import BatchLoader
     from supernet.train.loop import OptimConfig, Trainer
     from supernet.train.sampler import UniformSampler, step_rng
@@ -51,7 +51,8 @@ def make_trainer(net, run_dir=None, *, sampler=None, steps=2, epochs=2, batch=8,
     cfg = OptimConfig(epochs=epochs, lr=lr, max_steps_per_epoch=steps, progress=False)
     forward = forward or (lambda x, a: net(x, a))
     return Trainer(net, forward, lambda e, s: sampler.paths(step_rng(seed, e, s)), loader, cfg, Path(run_dir),
-                   {"kind": "supernet", "space_fingerprint": net.space.fingerprint()}, hooks=hooks, dist=dist)
+                   {"kind": "supernet", "space_fingerprint": net.space.fingerprint()}, hooks=hooks, dist=dist,
+                   runtime=runtime)
 
 
 def tiny_space(**extra):

@@ -39,7 +39,7 @@ def candidate_similarity(net: Supernet, layer: int, x: torch.Tensor, prefix: Arc
     unit = feats / feats.norm(dim=2, keepdim=True).clamp_min(1e-12)
     matrix = torch.einsum("ibd,jbd->ijb", unit, unit).mean(dim=2)
     matrix = (matrix + matrix.T) / 2  # exact symmetry despite float rounding
-    return ops, matrix.double().numpy()
+    return ops, matrix.double().cpu().numpy()
 
 
 def candidate_features(net: Supernet, layer: int, x: torch.Tensor, prefix: Arch,
@@ -70,13 +70,15 @@ def run_similarity(cfg: Config, checkpoint: str | Path, layer: int, run_dir: str
                    seed: int = 0, batch_size: int = 64) -> dict[str, Any]:
     """Similarity matrix of layer `layer` on a fixed validation batch; writes similarity.json/.png."""
     from supernet.analysis.plots import plot_heatmap
-    from supernet.workflow import eval_loader, load_data, load_supernet, parse_arch
+    from supernet.workflow import eval_loader, load_data, load_supernet, parse_arch, runtime_of
 
+    runtime = replace(runtime_of(cfg), amp="off")  # cosines in float32: bf16 rounding would blur them
     net, meta = load_supernet(Path(checkpoint))
+    net = runtime.prepare(net)
     cfg = replace(cfg, data=type(cfg.data)(**meta["data"]))
     prefix = parse_arch(net.space, arch) if arch else net.space.sample(random.Random(f"similarity:{seed}"))
     x, _ = next(iter(eval_loader(cfg, load_data(cfg), "val", batch_size)))
-    ops, matrix = candidate_similarity(net, layer, x, prefix)
+    ops, matrix = candidate_similarity(net, layer, runtime.batch(x), prefix)
     off = matrix.copy()
     np.fill_diagonal(off, np.nan)
     mean_others = np.nanmean(off, axis=1) if len(ops) > 1 else np.full(len(ops), np.nan)

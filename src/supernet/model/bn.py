@@ -6,6 +6,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from supernet.device import Runtime
 from supernet.space.arch import Arch
 
 
@@ -15,12 +16,14 @@ def path_batchnorms(modules: Iterable[nn.Module]) -> list[nn.modules.batchnorm._
 
 @torch.no_grad()
 def recalibrate_bn(forward: Callable[[torch.Tensor], torch.Tensor], batchnorms: list[nn.modules.batchnorm._BatchNorm],
-                   batches: Iterable[torch.Tensor], reset: bool = True) -> None:
+                   batches: Iterable[torch.Tensor], reset: bool = True, runtime: Runtime | None = None) -> None:
     """Re-estimate running statistics of `batchnorms` from `batches` with a cumulative average.
 
     With `reset`, statistics start from scratch (momentum=None averages all batches equally);
-    without it, the supernet's statistics are updated with the usual momentum.
+    without it, the supernet's statistics are updated with the usual momentum. Batches go to
+    `runtime`'s device and run under its autocast (BatchNorm keeps float32 statistics).
     """
+    runtime = runtime if runtime is not None else Runtime()
     saved = [(bn.momentum, bn.training) for bn in batchnorms]
     for bn in batchnorms:
         if reset:
@@ -29,19 +32,21 @@ def recalibrate_bn(forward: Callable[[torch.Tensor], torch.Tensor], batchnorms: 
         bn.train()
     try:
         for x in batches:
-            forward(x)
+            with runtime.autocast():
+                forward(runtime.batch(x))
     finally:
         for bn, (momentum, training) in zip(batchnorms, saved):
             bn.momentum = momentum
             bn.train(training)
 
 
-def recalibrate_path(supernet: nn.Module, arch: Arch, batches: Iterable[torch.Tensor], reset: bool = True) -> None:
+def recalibrate_path(supernet: nn.Module, arch: Arch, batches: Iterable[torch.Tensor], reset: bool = True,
+                     runtime: Runtime | None = None) -> None:
     """Recalibrate only the BatchNorms on `arch`'s path of a supernet."""
     bns = path_batchnorms(supernet.path_modules(arch))
     was_training = supernet.training
     supernet.eval()
     try:
-        recalibrate_bn(lambda x: supernet(x, arch), bns, batches, reset)
+        recalibrate_bn(lambda x: supernet(x, arch), bns, batches, reset, runtime)
     finally:
         supernet.train(was_training)

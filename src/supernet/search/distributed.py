@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
+import torch
 import torch.distributed as dist
 
+from supernet.distributed_env import join_process_group
 from supernet.space.arch import Arch
 
 Metrics = Mapping[str, float]
@@ -31,18 +33,15 @@ def split_evaluate(evaluate: Callable[[Arch], Metrics]) -> Callable[[list[Arch]]
     return many
 
 
-def init_from_env() -> bool:
-    """Join the process group `torchrun` describes (WORLD_SIZE > 1); returns whether distributed."""
-    import os
+def init_from_env(device: torch.device | str = "cpu") -> bool:
+    """Join the process group `torchrun` describes (WORLD_SIZE > 1); returns whether distributed.
 
+    NCCL on a CUDA device (made the current device first: `all_gather_object` stages its pickled
+    objects on the current device), gloo on CPUs.
+    """
     if is_distributed():
         return True
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
-        return False
-    import torch
-
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return True
+    return join_process_group(torch.device(device))
 
 
 def is_main_rank() -> bool:

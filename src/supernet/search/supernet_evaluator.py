@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
+from supernet.device import Runtime
 from supernet.model.bn import recalibrate_path
 from supernet.model.supernet import Supernet
 from supernet.space.arch import Arch
@@ -26,23 +27,27 @@ class SupernetEvaluator:
     """SPOS section 3: BN statistics re-estimated on a fixed, seeded subset of training data.
 
     The recalibration and validation batches are materialised once, so every candidate sees
-    exactly the same data and no time is spent on data handling per candidate.
+    exactly the same data and no time is spent on data handling per candidate. On CUDA they are
+    pinned once, so each candidate's copies to the device are asynchronous.
     """
 
     def __init__(self, supernet: Supernet, recal_batches: list[torch.Tensor],
-                 val_batches: list[tuple[torch.Tensor, torch.Tensor]], reset: bool = True) -> None:
-        self.supernet = supernet
-        self.recal_batches = recal_batches
-        self.val_batches = val_batches
+                 val_batches: list[tuple[torch.Tensor, torch.Tensor]], reset: bool = True,
+                 runtime: Runtime | None = None) -> None:
+        self.runtime = runtime if runtime is not None else Runtime()
+        self.supernet = self.runtime.prepare(supernet)
+        pin = self.runtime.is_cuda
+        self.recal_batches = [x.pin_memory() if pin else x for x in recal_batches]
+        self.val_batches = [(x.pin_memory(), y.pin_memory()) if pin else (x, y) for x, y in val_batches]
         self.reset = reset
 
     def evaluate(self, arch: Arch) -> float:
         net = self.supernet
         if self.recal_batches:
-            recalibrate_path(net, arch, self.recal_batches, self.reset)
+            recalibrate_path(net, arch, self.recal_batches, self.reset, self.runtime)
         was_training = net.training
         net.eval()
         try:
-            return accuracy(lambda x: net(x, arch), self.val_batches)
+            return accuracy(lambda x: net(x, arch), self.val_batches, self.runtime)
         finally:
             net.train(was_training)

@@ -56,9 +56,9 @@ class HealthProbe(TrainHook):
         try:
             for arch in archs:
                 if self.recal:
-                    recalibrate_path(net, arch, self.recal)
+                    recalibrate_path(net, arch, self.recal, runtime=trainer.runtime)
                 net.eval()
-                accs.append(accuracy(lambda x, a=arch: net(x, a), self.val))
+                accs.append(accuracy(lambda x, a=arch: net(x, a), self.val, trainer.runtime))
         finally:
             with torch.no_grad():
                 for name, b in net.named_buffers():

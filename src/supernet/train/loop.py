@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from torch import nn
 
+from supernet.device import Runtime
 from supernet.errors import SupernetError
 from supernet.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, set_aside_last
 
@@ -108,8 +109,9 @@ class Trainer:
 
     def __init__(self, model: nn.Module, forward: Forward, paths_for_step: PathsForStep, loader: Any,
                  cfg: OptimConfig, run_dir: Path, meta: dict[str, Any], log_name: str = "metrics.jsonl",
-                 hooks: Sequence[TrainHook] = (), dist: Any = None) -> None:
-        self.model = model
+                 hooks: Sequence[TrainHook] = (), dist: Any = None, runtime: Runtime | None = None) -> None:
+        self.runtime = runtime if runtime is not None else Runtime()
+        self.model = self.runtime.prepare(model)
         self.forward = forward
         self.paths_for_step = paths_for_step
         self.loader = loader
@@ -126,6 +128,7 @@ class Trainer:
         self.hooks = list(hooks)
         self.dist = dist if dist is not None else Local()
         self.epoch_rows: list[dict[str, Any]] = []  # the epoch in progress, kept in mid-epoch checkpoints
+        self.scaler = self.runtime.grad_scaler()
 
     def rebuild_optimizer(self, origin: dict[nn.Parameter, nn.Parameter] | None = None) -> None:
         """A new optimizer over the model's current parameters; a parameter keeps its state, and a
@@ -151,6 +154,8 @@ class Trainer:
         self.rebuild_optimizer()  # over the (possibly split) parameters, before loading their state
         self.optimizer.load_state_dict(ckpt.state["optimizer"])
         torch.set_rng_state(ckpt.state["torch_rng"])
+        if self.scaler.is_enabled() and "scaler" in ckpt.state:  # an fp32/bf16 checkpoint starts a fresh scale
+            self.scaler.load_state_dict(ckpt.state["scaler"])
         self.global_step = int(ckpt.meta["global_step"])
         self.epoch_rows = list(ckpt.state.get("epoch_rows", [])) if self.global_step % self.steps_per_epoch else []
         self._truncate_log(self.global_step)
@@ -169,6 +174,8 @@ class Trainer:
                 meta.update(hook.checkpoint_meta(self))
             state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                      "torch_rng": torch.get_rng_state(), "epoch_rows": self.epoch_rows}
+            if self.scaler.is_enabled():
+                state["scaler"] = self.scaler.state_dict()
             path = save_checkpoint(self.ckpt_dir, meta, state)
         self.dist.barrier()
         return path
@@ -199,7 +206,7 @@ class Trainer:
         self.epoch_rows = rows
         for step in range(start, self.steps_per_epoch):
             x, y = next(batches)
-            row = self._step(epoch, step, x, y)
+            row = self._step(epoch, step, self.runtime.batch(x), self.runtime.labels(y))
             rows.append(_summary_fields(row))
             self._log(row)
             if bar is not None:
@@ -219,8 +226,9 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         losses, accs, paths = [], [], self.paths_for_step(epoch, step)
         for arch in paths:
-            logits = self.forward(x, arch)
-            loss = self.criterion(logits, y)
+            with self.runtime.autocast():
+                logits = self.forward(x, arch)
+                loss = self.criterion(logits, y)
             acc = (logits.argmax(1) == y).float().mean()
             if self.dist.world_size > 1:  # the global batch's mean: the same on every rank
                 loss_value, acc_value = self.dist.mean(torch.stack([loss.detach(), acc])).tolist()
@@ -230,13 +238,15 @@ class Trainer:
                 raise TrainingDiverged(
                     f"loss became {loss_value} at epoch {epoch} step {step} (arch {arch}); stopped, the last "
                     f"good checkpoint is kept in {self.ckpt_dir} (lower train.lr or set train.grad_clip)")
-            loss.backward()
+            self.scaler.scale(loss).backward()
             losses.append(loss_value)
             accs.append(acc_value)
-        self.dist.sync_grads(self.model)
+        self.dist.sync_grads(self.model)  # scaled gradients: an overflow on any rank reaches every rank
         if self.cfg.grad_clip:
+            self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.grad is not None], self.cfg.grad_clip)
         self._optimizer_step(paths)
+        self.scaler.update()
         self.global_step += 1
         row: dict[str, Any] = {"type": "step", "epoch": epoch, "step": step, "global_step": self.global_step,
                                "lr": lr, "loss": sum(losses) / len(losses), "acc": sum(accs) / len(accs)}
@@ -250,12 +260,12 @@ class Trainer:
         (and their momentum) untouched (`supernet.ops.slicing.OutsideSlicesKept`)."""
         masks = self.model.sliced_masks(paths) if paths[0] is not None and hasattr(self.model, "sliced_masks") else {}
         if not masks:
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)  # skipped when fp16 gradients overflowed; a plain step otherwise
             return
         from supernet.ops.slicing import OutsideSlicesKept
 
         with OutsideSlicesKept(self.optimizer, masks):
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)
 
     # -- logging -------------------------------------------------------------------------------
     def _log(self, row: dict[str, Any]) -> None:
@@ -309,10 +319,15 @@ def _progress(enabled: bool, **kw: Any):
 
 
 @torch.no_grad()
-def accuracy(forward: Callable[[torch.Tensor], torch.Tensor], batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
-    """Top-1 accuracy of `forward` over `batches`."""
-    correct = total = 0
+def accuracy(forward: Callable[[torch.Tensor], torch.Tensor], batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+             runtime: Runtime | None = None) -> float:
+    """Top-1 accuracy of `forward` over `batches`, computed on `runtime`'s device under its autocast."""
+    runtime = runtime if runtime is not None else Runtime()
+    correct = torch.zeros((), dtype=torch.long, device=runtime.device)
+    total = 0
     for x, y in batches:
-        correct += (forward(x).argmax(1) == y).sum().item()
+        with runtime.autocast():
+            logits = forward(runtime.batch(x))
+        correct += (logits.argmax(1) == runtime.labels(y)).sum()
         total += len(y)
-    return correct / max(1, total)
+    return correct.item() / max(1, total)
