@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from train_helpers import make_trainer, tiny_space
 
 from supernet.device import Runtime
 from supernet.train.loop import TrainHook
-from train_helpers import make_trainer, tiny_space
 
 
 class _Record(TrainHook):
@@ -66,7 +66,7 @@ def _train_until_first_checkpoint(monkeypatch, cfg, run_dir):
     original = Trainer.save
 
     def save_then_die(self):
-        path = original(self)
+        original(self)
         raise KeyboardInterrupt  # "killed" right after the first epoch's checkpoint
     monkeypatch.setattr(Trainer, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):

@@ -1,5 +1,4 @@
 """The gradient all-reduce works over flattened buckets: few calls, every gradient averaged exactly."""
-import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp

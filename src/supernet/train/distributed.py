@@ -17,7 +17,8 @@ run's device is CUDA (each rank on cuda:LOCAL_RANK), gloo on CPUs; `train.batch_
 """
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
