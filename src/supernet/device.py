@@ -107,14 +107,16 @@ class Runtime:
     def batch(self, x: torch.Tensor) -> torch.Tensor:
         """An input batch on the device in the model's memory format (pinned, asynchronous copy to CUDA)."""
         fmt = self.memory_format if x.dim() == 4 else torch.preserve_format
-        if self.is_cuda and x.device.type == "cpu":
-            x = x.pin_memory()
-        return x.to(self.device, memory_format=fmt, non_blocking=self.is_cuda)
+        return self._pinned(x).to(self.device, memory_format=fmt, non_blocking=self.is_cuda)
 
     def labels(self, y: torch.Tensor) -> torch.Tensor:
-        if self.is_cuda and y.device.type == "cpu":
-            y = y.pin_memory()
-        return y.to(self.device, non_blocking=self.is_cuda)
+        return self._pinned(y).to(self.device, non_blocking=self.is_cuda)
+
+    def _pinned(self, t: torch.Tensor) -> torch.Tensor:
+        """`t` in page-locked memory when it is copied to CUDA (a DataLoader with pin_memory did it already)."""
+        if self.is_cuda and t.device.type == "cpu" and not t.is_pinned():
+            return t.pin_memory()
+        return t
 
 
 def runtime_for(device: str | None, amp: str = "off", channels_last: str | bool = "auto",

@@ -101,3 +101,15 @@ def test_cli_refuses_a_bad_device_in_one_line(tmp_path, device, words):
                              timeout=120, check=False)
         assert run.returncode == 2 and run.stderr.count("\n") == 1 and words in run.stderr, run.stderr
     assert not (tmp_path / "r" / "config.yaml").exists()
+
+
+def test_batches_for_cuda_are_pinned_and_copied_without_blocking(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.Tensor, "is_pinned", lambda self: False)
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: calls.append("pin") or self)
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, *a, **kw: calls.append((a, kw)) or self)
+    rt = Runtime(torch.device("cuda", 0), "off", channels_last=True)
+    rt.batch(torch.zeros(2, 3, 4, 4))
+    rt.labels(torch.zeros(2, dtype=torch.long))
+    assert calls == ["pin", ((rt.device,), {"memory_format": torch.channels_last, "non_blocking": True}),
+                     "pin", ((rt.device,), {"non_blocking": True})]
