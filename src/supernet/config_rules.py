@@ -63,7 +63,7 @@ RULES: dict[str, dict[str, Range]] = {
         "max_steps_per_epoch": AT_LEAST_1,
     },
     "TrainConfig": {"constrained_bins": AT_LEAST_1, "drop_rate": Range(0, 1, high_open=True),
-                    "health_models": AT_LEAST_0},
+                    "health_models": AT_LEAST_0, "allreduce_bucket_mb": POSITIVE},
     "EvalConfig": {"recal_batches": AT_LEAST_1, "recal_batch_size": AT_LEAST_1, "val_batch_size": AT_LEAST_1,
                    "val_limit": AT_LEAST_1, "seed": AT_LEAST_0},
     "SearchConfig": {"min_acc": FINITE, "seed": AT_LEAST_0, "population": AT_LEAST_1, "iterations": AT_LEAST_1,
