@@ -33,7 +33,7 @@ VARIANTS = {"nchw": Runtime(channels_last=False), "channels-last": Runtime(chann
 def stepper(space, runtime: Runtime, batch: int):
     torch.manual_seed(0)
     net = runtime.prepare(build_supernet(space, SupernetOptions()).train())
-    opt = make_optimizer(net.parameters(), OptimConfig(epochs=1, lr=0.01))
+    opt = make_optimizer(net, OptimConfig(epochs=1, lr=0.01))
     crit = nn.CrossEntropyLoss(label_smoothing=0.1)
     x = runtime.batch(torch.randn(batch, *space.input_shape))
     y = torch.randint(0, space.num_classes, (batch,))

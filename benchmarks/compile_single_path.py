@@ -32,7 +32,7 @@ from supernet.train.loop import OptimConfig, make_optimizer
 
 
 def loop(model: nn.Module, forward: Callable, paths: list, runtime: Runtime, x, y) -> list[float]:
-    opt = make_optimizer(model.parameters(), OptimConfig(epochs=1, lr=0.01))
+    opt = make_optimizer(model, OptimConfig(epochs=1, lr=0.01))
     crit = nn.CrossEntropyLoss(label_smoothing=0.1)
     times = []
     for arch in paths:

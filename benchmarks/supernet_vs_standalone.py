@@ -31,7 +31,7 @@ def images_per_second(model: nn.Module, forward, paths: list, runtime: Runtime, 
                       warmup: int) -> float:
     x = runtime.batch(torch.randn(batch, *shape))
     y = runtime.labels(torch.randint(0, classes, (batch,)))
-    opt = make_optimizer(model.parameters(), OptimConfig(epochs=1, lr=0.01))
+    opt = make_optimizer(model, OptimConfig(epochs=1, lr=0.01))
     crit = nn.CrossEntropyLoss(label_smoothing=0.1)
     model.train()
 

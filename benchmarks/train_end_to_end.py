@@ -75,7 +75,7 @@ def time_bare(cfg: Config, splits) -> float:
     net = runtime.prepare(build_supernet(space, SupernetOptions(**vars(cfg.supernet))).train())
     sampler = create_sampler(t.sampler, space, identity=cfg.supernet.identity)
     loader = train_loader(cfg, splits, t.batch_size, t.seed)
-    optim = make_optimizer(net.parameters(), _optim(t))
+    optim = make_optimizer(net, _optim(t))
     crit = nn.CrossEntropyLoss(label_smoothing=t.label_smoothing)
     steps = min(len(loader), t.max_steps_per_epoch or len(loader))
     batches = loader.iter_epoch(0)
