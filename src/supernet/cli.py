@@ -205,8 +205,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from supernet.workflow import export_arch
 
     with _lock(args.out):
-        out = export_arch(Path(args.supernet), args.arch, Path(args.out))
+        out = export_arch(Path(args.supernet), args.arch, Path(args.out), drop_els=args.drop_els)
     print(f"exported {out['arch']} to {out['dir']}")
+    if out["els_folded"] or out["els_kept"]:
+        print(f"  trained ELS: {out['els_folded']} folded into the next conv (exact), {out['els_kept']} kept as 1x1 convs")
+    if out["els_dropped"]:
+        print(f"  --drop-els: {out['els_dropped']} trained ELS layers dropped; the exported model DIFFERS from the "
+              f"supernet path (SCARLET's rule: retrain it)")
     return 0
 
 
@@ -350,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--supernet", required=True, help="supernet run directory or checkpoint file")
     p.add_argument("--arch", required=True, help="arch string, named arch or a search result.json")
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--drop-els", action="store_true",
+                   help="drop shape-keeping ELS layers (SCARLET's rule; a different function, meant for retraining)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("retrain", help="train an arch's stand-alone model from scratch and report test accuracy")

@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -298,21 +299,40 @@ def _arch_in(data: Any) -> str | None:
 
 
 # -- export ----------------------------------------------------------------------------------------
-def export_arch(checkpoint: Path, arch_text: str, out_dir: Path) -> dict[str, Any]:
-    """Write the stand-alone model of `arch`: config JSON, inherited weights, and a torch.export program."""
+def export_arch(checkpoint: Path, arch_text: str, out_dir: Path, drop_els: bool = False,
+                prepare: Callable[[Supernet, Arch], None] | None = None) -> dict[str, Any]:
+    """Write the stand-alone model of `arch`: config JSON, inherited weights, and a torch.export program.
+
+    The model computes what the supernet path computes (trained ELS folded or kept); `drop_els` drops
+    shape-keeping ELS layers instead (SCARLET's rule for retraining; the result says it differs).
+    `prepare(net, arch)` runs before the export (the pipeline recalibrates the path's BatchNorms).
+    """
     net, meta = load_supernet(checkpoint)
     arch = parse_arch(net.space, arch_text)
-    model = export_model(net, arch).eval()
+    if prepare is not None:
+        prepare(net, arch)
+    model = export_model(net, arch, drop_els=drop_els).eval()
+    dropped = _dropped_els(net, arch) if drop_els else []
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config = {**model.config, "normalisation": {"mean": meta.get("mean"), "std": meta.get("std")}}
+    config = {**model.config, "normalisation": {"mean": meta.get("mean"), "std": meta.get("std")},
+              "els_dropped": dropped, "same_function_as_supernet_path": not dropped}
     atomic_write_text(out_dir / "model.json", json.dumps(config, indent=1))
     from supernet.io import atomic_write
 
     atomic_write(out_dir / "weights.pt", lambda f: torch.save(model.state_dict(), f))
     program = _try_torch_export(model, out_dir / "model.pt2")
     return {"arch": arch.to_string(), "dir": str(out_dir), "config": str(out_dir / "model.json"),
-            "weights": str(out_dir / "weights.pt"), "program": program}
+            "weights": str(out_dir / "weights.pt"), "program": program,
+            "els_folded": len(model.config.get("els_folded", [])), "els_kept": len(model.config.get("els_kept", [])),
+            "els_dropped": len(dropped), "same_function_as_supernet_path": not dropped}
+
+
+def _dropped_els(net: Supernet, arch: Arch) -> list[int]:
+    """Layers whose trained, shape-keeping ELS the paper's rule drops."""
+    if net.options.identity != "els" or net.space.topology != "chain":
+        return []
+    return [i for i, (layer, op) in enumerate(zip(net.space.layers, arch.ops)) if op == "id" and layer.keeps_shape]
 
 
 def _try_torch_export(model: StandaloneNet, path: Path) -> str | None:

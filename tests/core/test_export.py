@@ -8,6 +8,7 @@ from tests.conftest import randomize_batchnorm
 
 from supernet.cost import CostTable
 from supernet.cost.counter import count_macs, count_params
+from supernet.model.bn import recalibrate_path
 from supernet.model.export import export_model, standalone_config
 from supernet.model.standalone import StandaloneNet
 from supernet.model.supernet import Supernet, SupernetOptions
@@ -26,17 +27,72 @@ def test_skip_export_matches_supernet_path(tiny_space, bn_affine):
         torch.testing.assert_close(model(x), net(x, arch), rtol=1e-5, atol=1e-5)
 
 
-def test_els_export_matches_without_identity_and_drops_els(tiny_space):
+def test_els_export_drop_els_is_the_papers_rule(tiny_space):
     net = randomize_batchnorm(Supernet(tiny_space, SupernetOptions("els")))
     x = torch.randn(4, *tiny_space.input_shape)
     no_id = tiny_space.parse_arch(",".join("e3k5" for _ in tiny_space.layers))
     torch.testing.assert_close(export_model(net, no_id).eval()(x), net(x, no_id), rtol=1e-5, atol=1e-5)
     with_id = tiny_space.parse_arch(",".join("id" if "id" in l.choices else "e3k5" for l in tiny_space.layers))
-    model = export_model(net, with_id)
+    model = export_model(net, with_id, drop_els=True)
     assert not any(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) and m.bias is None
                    and m.in_channels == m.out_channels and m.groups == 1 and m.stride == (1, 1)
                    and type(model[0]) is torch.nn.Conv2d for m in model)
     assert len(model) < len(export_model(net, no_id))
+
+
+def _perturb_els(net, seed=0):
+    """Trained-like ELS convs, far from their identity initialisation."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if ".id." in f".{name}" and p.dim() == 4 and p.shape[-2:] == (1, 1):
+                p.add_(torch.randn(p.shape, generator=g))
+    return net
+
+
+def _export_space():
+    return create_space("scarlet-s1", preset="fashion-mnist", width=0.25, head_channels=32, identity_in="all",
+                        layers_per_stage=(1, 2, 1, 2, 1, 1), stem_stride=2)
+
+
+@pytest.mark.parametrize("options", [
+    SupernetOptions("skip"), SupernetOptions("els"),
+    SupernetOptions("els", interchoice="bias"), SupernetOptions("els", interchoice="bias", interchoice_bias_at="pre_act"),
+], ids=["skip", "els", "els-bias-input", "els-bias-pre_act"])
+def test_export_keeps_the_supernet_paths_function_with_trained_els(options):
+    from tests.train.train_helpers import trained_like
+
+    space = _export_space()
+    net = _perturb_els(trained_like(Supernet(space, options)))
+    x = torch.randn(4, *space.input_shape)
+    rng = random.Random(3)
+    ids = [i for i, layer in enumerate(space.layers) if layer.keeps_shape]
+    foldable = list(space.sample(rng).ops)  # an id before a stage's first (non-residual) block: folds exactly
+    for i in ids:
+        if i + 1 < len(space.layers) and not space.layers[i + 1].keeps_shape:
+            foldable[i], foldable[i + 1] = "id", "e6k5"
+    kept = ["id" if space.layers[i].keeps_shape else "e3k3" for i in range(len(space.layers))]  # residual next
+    archs = [space.parse_arch(",".join(foldable)), space.parse_arch(",".join(kept))]
+    archs += [space.sample(rng) for _ in range(3)]
+    folded_any = kept_any = False
+    for arch in archs:
+        recalibrate_path(net, arch, [torch.randn(64, *space.input_shape)])  # BN stats that keep the signal alive
+        model = export_model(net, arch).eval()
+        assert net(x, arch).std(0).mean() > 1e-2  # the outputs depend on the input
+        torch.testing.assert_close(model(x), net(x, arch), rtol=1e-4, atol=1e-4)
+        rebuilt = StandaloneNet(json.loads(json.dumps(model.config)))
+        rebuilt.load_state_dict(model.state_dict())
+        torch.testing.assert_close(rebuilt.eval()(x), model(x))
+        folded_any |= bool(model.config.get("els_folded"))
+        kept_any |= bool(model.config.get("els_kept"))
+    els = options.identity == "els"
+    assert kept_any == els
+    # an input bias vector sits between an ELS and the next block (an explicit bias block): no fold there
+    assert folded_any == (els and not (options.interchoice == "bias" and options.interchoice_bias_at == "input"))
+    if options.identity == "els":
+        recalibrate_path(net, archs[1], [torch.randn(64, *space.input_shape)])
+        dropped = export_model(net, archs[1], drop_els=True).eval()
+        assert (dropped(x) - net(x, archs[1])).abs().max() > 1e-2  # the paper's rule: a different function
 
 
 @pytest.mark.parametrize("identity", ["skip", "els"])
@@ -47,7 +103,7 @@ def test_exported_costs_equal_cost_model(identity):
     rng = random.Random(0)
     for _ in range(4):
         arch = space.sample(rng)
-        model = export_model(net, arch)
+        model = export_model(net, arch, drop_els=True)  # the cost model prices the paper's stand-alone model
         cost = table.query(arch)
         assert count_macs(model, space.input_shape) == cost.macs
         assert count_params(model) == cost.params

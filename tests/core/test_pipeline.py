@@ -20,6 +20,9 @@ def test_pipeline_end_to_end_and_exported_model_reloads(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["best_metrics"]["macs"] <= 400_000
     assert 0.0 <= summary["retrained"]["test_acc"] <= 1.0 and 0.0 <= summary["one_shot_test_acc"] <= 1.0
+    # the exported model (trained ELS folded or kept, the path's recalibrated BN) is the supernet path's function
+    assert abs(summary["exported_inherited_test_acc"] - summary["one_shot_test_acc"]) <= 5e-4
+    assert json.loads((run / "export" / "model.json").read_text())["same_function_as_supernet_path"]
 
     from supernet.workflow import load_exported
 

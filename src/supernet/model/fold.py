@@ -14,6 +14,7 @@ Where it is *not* exact:
 from __future__ import annotations
 
 import copy
+from typing import Any, Mapping
 
 import torch
 from torch import nn
@@ -49,3 +50,56 @@ def fold_els_into_block(els: nn.Conv2d, block: InvertedBottleneck) -> InvertedBo
     folded = copy.deepcopy(block)
     folded.expand[0] = fold_els_into_conv(els, block.expand[0])
     return folded
+
+
+def fold_standalone_els(model: nn.Sequential, config: Mapping[str, Any]) -> tuple[nn.Sequential, dict[str, Any]]:
+    """Fold every shape-keeping ELS block of an exported model into the block right after it where Lemma 1
+    is exact (a groups=1 conv first: a plain `conv`, another `els`, a non-residual `ibn` with an expand
+    conv); the others stay as explicit 1x1 conv blocks. Returns the model and its config (folded ELS
+    blocks become `identity`), which gets `els_folded` / `els_kept` (block indices)."""
+    from supernet.model.standalone import StandaloneNet
+
+    blocks = [dict(b) for b in config["blocks"]]
+    kept = [i for i, b in enumerate(blocks) if b["type"] != "identity"]
+    modules = dict(zip(kept, (copy.deepcopy(m) for m in model), strict=True))
+    folded: list[int] = []
+    for pos, i in enumerate(kept[:-1]):
+        j = kept[pos + 1]
+        if not _same_shape_els(blocks[i]) or i not in modules:
+            continue
+        target = _fold_into(modules[i], modules[j])
+        if target is not None:
+            modules[j] = target
+            del modules[i]
+            blocks[i] = {"type": "identity"}
+            folded.append(i)
+    out_config = {**config, "blocks": blocks, "els_folded": folded,
+                  "els_kept": [i for i, b in enumerate(blocks) if _same_shape_els(b)]}
+    out = StandaloneNet(out_config)
+    for target, source in zip(out, (modules[i] for i in sorted(modules)), strict=True):
+        target.load_state_dict(source.state_dict())
+    return out, out_config
+
+
+def _same_shape_els(block: Mapping[str, Any]) -> bool:
+    return block["type"] == "els" and block.get("stride", 1) == 1 and block["in"] == block["out"]
+
+
+def _fold_into(els: nn.Module, block: nn.Module) -> nn.Module | None:
+    """`block` with `els` folded into its first conv, or None where that is not exact."""
+    from supernet.ops.blocks import ConvBNAct
+
+    if not isinstance(els, nn.Conv2d):
+        return None
+    try:
+        if isinstance(block, InvertedBottleneck):
+            return fold_els_into_block(els, block)
+        if isinstance(block, ConvBNAct) and type(block[0]) is nn.Conv2d:
+            folded = copy.deepcopy(block)
+            folded[0] = fold_els_into_conv(els, block[0])
+            return folded
+        if type(block) is nn.Conv2d:
+            return fold_els_into_conv(els, block)
+    except ValueError:  # residual, depthwise first, or shapes that do not chain: keep the ELS
+        return None
+    return None
