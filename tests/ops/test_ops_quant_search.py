@@ -71,3 +71,10 @@ def test_max_bitops_on_a_space_without_bits_is_a_one_line_error(tmp_path, capsys
                  "--run-dir", str(tmp_path / "s"), "--max-bitops", "1G", "--set", "search.progress=false"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "'bitops' is not available" in err, err
+
+
+def test_spaces_lists_the_quantized_spaces_with_their_sizes(capsys):
+    assert main(["spaces", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["resnet18-quant"]["size"] == 18 ** 8 and rows["resnet34-quant"]["size"] == 18 ** 16
+    assert "channels=search|joint" in rows["spos-shufflenet"]["description"]
