@@ -30,7 +30,14 @@ from supernet.model.factory import build_supernet
 from supernet.model.supernet import SupernetOptions
 from supernet.train.loop import cosine_lr, make_optimizer
 from supernet.train.sampler import create_sampler, step_rng
-from supernet.workflow import _optim, build_space, load_data, runtime_of, train_loader, train_supernet
+from supernet.workflow import (
+    _optim,
+    build_space,
+    load_data,
+    runtime_of,
+    train_loader,
+    train_supernet,
+)
 
 
 def make_config(args: argparse.Namespace, channels_last: bool) -> Config:

@@ -30,7 +30,7 @@ then sets+=(--set data.stream=disk); loader="streaming (data.stream=disk)"
 else loader="in-memory (this version has no data.stream)"
 fi
 if [ "$smoke" = 1 ]; then
-  batch=32; steps_resume=6
+  batch=32; steps_resume=10
   sets+=(--set data.train_limit=640 --set data.val_size=128 --set data.max_per_class=80 --set train.batch_size=$batch
          --set 'space.options={width: 0.25, head_channels: 32, layers_per_stage: [1,2,1,2,1,1]}'
          --set eval.recal_batches=2 --set eval.recal_batch_size=32 --set eval.val_batch_size=64 --set eval.val_limit=128
@@ -98,20 +98,22 @@ cli retrain --device "$device" "${sets[@]}" --supernet "$out/supernet" --arch "$
 
 step "5/6 kill -9 a run mid-epoch, then --resume"
 resume_sets=("${sets[@]}" --set train.epochs=2 --set train.max_steps_per_epoch=$steps_resume --set train.checkpoint_every_steps=2)
-cli train --device "$device" "${resume_sets[@]}" --run-dir "$out/killed" > "$out/killed.log" 2>&1 &
+# python itself in the background (not a shell function's subshell), so that kill -9 hits the trainer
+"$PY" -m supernet.cli train --device "$device" "${resume_sets[@]}" --run-dir "$out/killed" > "$out/killed.log" 2>&1 &
 pid=$!
 ckpt_step() { "$PY" -c 'import sys
 from supernet.train.checkpoint import load_checkpoint
 try: print(load_checkpoint(sys.argv[1]).meta["global_step"])
 except Exception: print(0)' "$out/killed/checkpoints/last.pt"; }
-for _ in $(seq 600); do
-  [ "$(ckpt_step)" -ge 2 ] && break
+for _ in $(seq 3000); do  # the first mid-epoch checkpoint (step 2) is there: kill
+  [ -f "$out/killed/checkpoints/last.pt" ] && break
   kill -0 $pid 2>/dev/null || break
-  sleep 0.5
+  sleep 0.1
 done
 kill -9 $pid 2>/dev/null || { echo "gpu_check: the run ended before it could be killed" >&2; cat "$out/killed.log"; exit 1; }
 wait $pid 2>/dev/null || true
 killed_at=$(ckpt_step)
+kill -0 $pid 2>/dev/null && { echo "gpu_check: the killed trainer is still running" >&2; exit 1; }
 echo "killed at checkpoint step $killed_at (of $((2 * steps_resume)))"
 [ "$killed_at" -lt $((2 * steps_resume)) ] || { echo "gpu_check: run finished before the kill" >&2; exit 1; }
 cli train --device "$device" "${resume_sets[@]}" --run-dir "$out/killed" --resume
