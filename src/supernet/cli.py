@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
@@ -143,9 +144,10 @@ def cmd_spaces(args: argparse.Namespace) -> int:
 
 def cmd_cost(args: argparse.Namespace) -> int:
     from supernet.cost import CostTable, format_quantity
+    from supernet.workflow import parse_arch
 
     space = _space_from_args(args)
-    arch = space.parse_arch(args.arch)
+    arch = parse_arch(space, args.arch)
     cost = CostTable.build(space, args.identity).query(arch)
     out = {"space": space.name, "arch": arch.to_string(), "indices": list(space.indices(arch)), **cost.to_dict()}
     if args.json:
@@ -433,18 +435,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(args.func, args)
 
 
+def _check_output(args: argparse.Namespace) -> None:
+    """The command's output directory must be a directory that is not another command's run."""
+    from supernet.rundir import check_output_dir
+
+    if args.command == "export":
+        check_output_dir(Path(args.out), "export", "--out")
+    elif args.command != "report" and getattr(args, "run_dir", None):
+        check_output_dir(Path(args.run_dir), args.command)
+
+
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     from supernet.plugins import import_all
 
     try:
         import_all(_cli_imports(args))
-        return func(args)
+        _check_output(args)
+        code = func(args)
+        sys.stdout.flush()  # inside the try: a reader that has gone shows up here, not at exit
+        return code
     except SupernetError as e:
         print(f"supernet {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"supernet {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `supernet spaces --json | head`: the reader has gone, stop quietly
+        _silence_stdout()
+        return 141
+    except OSError as e:
+        if e.errno not in _USER_ERRNOS:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        intact = "; files already written are intact" if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        print(f"supernet {args.command}: error: {e.strerror or e}{where}{intact}", file=sys.stderr)
+        return 2
+
+
+# OS errors caused by the user's disk or paths (full, read-only, permissions, wrong kind of path).
+_USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR,
+                errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP}
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

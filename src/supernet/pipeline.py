@@ -13,6 +13,9 @@ from supernet.io import atomic_write_text
 from supernet.model.bn import recalibrate_path
 from supernet.train.loop import accuracy
 from supernet.workflow import (
+    STANDALONE_SECTIONS,
+    SUPERNET_SECTIONS,
+    check_run,
     eval_loader,
     export_arch,
     load_data,
@@ -29,6 +32,8 @@ from supernet.workflow import (
 def run_pipeline(cfg: Config, run_dir: Path, resume: bool = False) -> dict[str, Any]:
     """Each stage writes into its own sub-folder of `run_dir`; with `resume`, finished stages are kept."""
     run_dir = Path(run_dir)
+    check_run(run_dir / "supernet", cfg, resume, SUPERNET_SECTIONS)  # refuse before config.yaml is written
+    check_run(run_dir / "standalone", cfg, resume, STANDALONE_SECTIONS)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
     start = time.time()

@@ -95,3 +95,34 @@ class RunLock:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.release()
+
+
+# What each command leaves in its run directory, checked in this order (`checkpoints/` last: a
+# pipeline or ground-truth run holds training runs in sub-folders, a train/retrain run directly).
+_MARKERS = (("summary.json", "pipeline"), ("supernet/checkpoints", "pipeline"), ("journal.sqlite", "search"),
+            ("model.json", "export"), ("rank.json", "rank"), ("similarity.json", "similarity"),
+            ("groundtruth.csv", "groundtruth"), ("checkpoints", "train"))
+# Commands that may continue each other's run directories (the checkpoint's kind is checked on resume).
+_SAME_FAMILY = {"train": {"train", "retrain"}, "retrain": {"train", "retrain"}}
+
+
+def run_kind(run_dir: Path) -> str | None:
+    """The command whose files `run_dir` holds (`train` stands for train and retrain), or None."""
+    for name, kind in _MARKERS:
+        if (Path(run_dir) / name).exists():
+            return kind
+    return None
+
+
+def check_output_dir(run_dir: Path, command: str, option: str = "--run-dir") -> None:
+    """Refuse, before anything is written, an output directory that cannot be one or that belongs to
+    another command (e.g. `search --run-dir` pointing at the supernet's own run directory)."""
+    path = Path(run_dir)
+    if path.is_symlink() and not path.exists():
+        raise SupernetError(f"{option} {path} is a dangling symbolic link; expected a directory")
+    if path.exists() and not path.is_dir():
+        raise SupernetError(f"{option} {path} is a file; expected a directory (it is created if missing)")
+    kind = run_kind(path) if path.is_dir() else None
+    if kind is not None and kind not in _SAME_FAMILY.get(command, {command}):
+        raise SupernetError(f"{option} {path} is the run directory of `supernet {kind}`; give `supernet {command}` "
+                            f"a directory of its own (nothing was written)")

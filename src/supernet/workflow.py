@@ -8,10 +8,10 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import torch
 
@@ -28,7 +28,13 @@ from supernet.model.standalone import StandaloneNet
 from supernet.model.supernet import Supernet, SupernetOptions
 from supernet.plugins import describe as describe_imports
 from supernet.space import Arch, SearchSpace, create_space
-from supernet.train.checkpoint import LAST, find_checkpoint, load_checkpoint, remove_stale_temporaries
+from supernet.train.checkpoint import (
+    LAST,
+    find_checkpoint,
+    load_checkpoint,
+    remove_stale_temporaries,
+    require_previous,
+)
 from supernet.train.loop import OptimConfig, Trainer, accuracy
 from supernet.train.sampler import create_sampler, step_rng
 
@@ -153,13 +159,70 @@ def _optim(section: Any) -> OptimConfig:
     return OptimConfig(**{k: v for k, v in asdict(section).items() if k in fields})
 
 
-def _prepare_run(run_dir: Path, cfg: Config, resume: bool) -> None:
+SUPERNET_SECTIONS = ("data", "space", "supernet", "train")
+STANDALONE_SECTIONS = ("data", "standalone")
+
+
+def config_sections(cfg: Config, sections: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """The sections a checkpoint depends on, as plain JSON values (execution settings excluded)."""
+    blob = {s: asdict(getattr(cfg, s)) for s in sections}
+    for section in blob.values():
+        for name in EXECUTION_FIELDS:
+            section.pop(name, None)
+    return json.loads(json.dumps(blob, default=str))
+
+
+def check_run(run_dir: Path, cfg: Config, resume: bool, sections: tuple[str, ...], fallback: bool = False) -> None:
+    """Refuse, before anything is written, a run directory that holds a training run we must not touch:
+    without `resume` any checkpoint; with `resume` a checkpoint made with another config (the error
+    names the fields that differ). An unreadable checkpoint is left to the resume that reports it."""
     ckpt_dir = run_dir / "checkpoints"
-    if ckpt_dir.exists():
-        remove_stale_temporaries(ckpt_dir)
     if not resume and find_checkpoint(ckpt_dir) is not None:
         raise CheckpointError(f"{run_dir} already holds a training run; pass --resume to continue it "
                               f"or choose another --run-dir (nothing was overwritten)")
+    if resume and fallback:
+        require_previous(ckpt_dir)
+    found = find_checkpoint(ckpt_dir, fallback) if resume else None
+    if found is None:
+        return
+    try:
+        meta = load_checkpoint(found).meta
+    except CheckpointError:
+        return
+    if meta.get("config_hash") in (None, config_hash(cfg, sections)):
+        return
+    before = meta.get("config") or _saved_config(run_dir / "config.yaml", sections)
+    changed = _changed_fields(before, config_sections(cfg, sections)) if before else []
+    what = ", ".join(changed) if changed else "the config differs from the one it was trained with"
+    raise CheckpointError(f"cannot resume {run_dir} with another config ({what}); resume with the run's own "
+                          f"config or choose another --run-dir (nothing was written)")
+
+
+def _saved_config(path: Path, sections: tuple[str, ...]) -> dict[str, Any] | None:
+    """The run's config.yaml (written when training started), or None if it is missing or unreadable."""
+    from supernet.config import load_config
+
+    try:
+        return config_sections(load_config(path), sections)
+    except (ConfigError, OSError):
+        return None
+
+
+def _changed_fields(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    changed = []
+    for section, fields in now.items():
+        old = before.get(section) or {}
+        for name, value in fields.items():
+            if name in old and old[name] != value:
+                changed.append(f"{section}.{name}: {old[name]!r} -> {value!r}")
+    return changed
+
+
+def start_run(run_dir: Path, cfg: Config) -> None:
+    """Create the run directory and record the config (only once every check has passed)."""
+    ckpt_dir = run_dir / "checkpoints"
+    if ckpt_dir.exists():
+        remove_stale_temporaries(ckpt_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
 
@@ -177,10 +240,7 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
     run_dir = Path(run_dir)
     runtime = runtime_of(cfg)
     dist = init_distributed(runtime.device, cfg.train.allreduce_bucket_mb)
-    if dist is None:
-        _prepare_run(run_dir, cfg, resume)
-    else:
-        dist.on_main(lambda: _prepare_run(run_dir, cfg, resume))
+    check_run(run_dir, cfg, resume, SUPERNET_SECTIONS, fallback)
     torch.manual_seed(cfg.train.seed)
     splits = load_data(cfg)
     space = build_space(cfg, splits)
@@ -195,8 +255,12 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
     meta = {"kind": "supernet", "space": space.name, "space_options": dict(space.options),
             "space_fingerprint": space.fingerprint(), "space_description": space.to_dict(),
             "imports": describe_imports(cfg.imports), "supernet": options.to_dict(),
-            "config_hash": config_hash(cfg, ("data", "space", "supernet", "train")),
+            "config_hash": config_hash(cfg, SUPERNET_SECTIONS), "config": config_sections(cfg, SUPERNET_SECTIONS),
             "data": asdict(cfg.data), "mean": list(splits.mean), "std": list(splits.std)}
+    if dist is None:
+        start_run(run_dir, cfg)
+    else:
+        dist.on_main(lambda: start_run(run_dir, cfg))
     hooks: list[Any] = []
     if options.interchoice == "split":
         hooks.append(SplitHook(net, options.split_epoch))
@@ -275,27 +339,36 @@ def checkpoint_digest(path: Path) -> str:
 
 
 def parse_arch(space: SearchSpace, text: str) -> Arch:
-    """An arch from a string, a named arch, or a JSON file written by search/export."""
+    """An arch from a string, a named arch, or a JSON file written by search (`best`) or export (`arch`)."""
+    if not text.endswith(".json"):
+        return space.parse_arch(text)
     path = Path(text)
-    if text.endswith(".json") and path.is_file():
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise SpaceError(f"cannot read arch file {path}: {e}") from None
-        text = _arch_in(data)
-        if text is None:
-            raise SpaceError(f"arch file {path} holds no arch: expected a search result.json (\"best\") or an "
-                             "export's model.json (\"arch\")")
-    return space.parse_arch(text)
+    if not path.is_file():
+        raise SpaceError(f"arch file {path} not found (an arch is op names, indices, a named arch or a "
+                         f"result.json/model.json)")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise SpaceError(f"cannot read arch file {path}: {e}") from None
+    found = _arch_in(data)
+    if found is None:
+        raise SpaceError(f"arch file {path} holds no architecture; expected a search result.json (\"best\"), "
+                         f"an export model.json (\"arch\") or a JSON string")
+    return space.parse_arch(found)
 
 
 def _arch_in(data: Any) -> str | None:
-    """The arch of a search result ({"best": "e3k3,..."}) or of an object with an "arch" field."""
+    if isinstance(data, str):
+        return data
     if not isinstance(data, dict):
         return None
-    best = data.get("best")
-    found = data.get("arch") or (best.get("arch") if isinstance(best, dict) else best)
-    return found if isinstance(found, str) else None
+    for key in ("arch", "best"):
+        value = data.get(key)
+        if isinstance(value, dict):
+            value = value.get("arch")
+        if isinstance(value, str):
+            return value
+    return None
 
 
 # -- export ----------------------------------------------------------------------------------------
@@ -361,15 +434,16 @@ def train_standalone(cfg: Config, run_dir: Path, space: SearchSpace, arch: Arch,
                      resume: bool = False, initial: StandaloneNet | None = None) -> dict[str, Any]:
     """Train the stand-alone model of `arch` (from scratch unless `initial` is given); report accuracies."""
     run_dir = Path(run_dir)
-    _prepare_run(run_dir, cfg, resume)
+    check_run(run_dir, cfg, resume, STANDALONE_SECTIONS)
     s = cfg.standalone
     runtime = runtime_of(cfg, s)
     torch.manual_seed(s.seed)
     splits = load_data(cfg)
     model = initial if initial is not None else StandaloneNet(standalone_config(space, arch, identity))
     meta = {"kind": "standalone", "arch": arch.to_string(), "space_fingerprint": space.fingerprint(),
-            "config_hash": config_hash(cfg, ("data", "standalone")), "mean": list(splits.mean),
-            "std": list(splits.std)}
+            "config_hash": config_hash(cfg, STANDALONE_SECTIONS), "config": config_sections(cfg, STANDALONE_SECTIONS),
+            "mean": list(splits.mean), "std": list(splits.std)}
+    start_run(run_dir, cfg)
     trainer = Trainer(model, lambda x, _: model(x), lambda e, st: [None],
                       require_batches(train_loader(cfg, splits, s.batch_size, s.seed), "standalone.batch_size"),
                       _optim(s), run_dir, meta, runtime=runtime)
@@ -438,13 +512,46 @@ def search_supernet(cfg: Config, checkpoint: Path, run_dir: Path, resume: bool =
     from supernet.cost import CostTable
 
     net, meta = load_supernet(checkpoint)
-    cfg.data = type(cfg.data)(**meta["data"])  # evaluate on the data the supernet was trained on
+    cfg = searched_config(cfg, meta)  # evaluate on the supernet's data; config.yaml records its settings
     evaluator = build_evaluator(cfg, net, load_data(cfg))
     table = CostTable.build(net.space, net.options.identity)
     key = _evaluation_key(cfg, checkpoint)
-    shared = _checkpoint_path(Path(checkpoint)).parent / "eval-cache.sqlite"
+    shared = _evaluation_cache(_checkpoint_path(Path(checkpoint)).parent, Path(run_dir))
     return _run_search(cfg, net.space, table, lambda a: {"accuracy": evaluator.evaluate(a)}, key, Path(run_dir),
                        resume, shared, {"checkpoint": str(checkpoint)}, evaluator.runtime.device)
+
+
+def searched_config(cfg: Config, meta: dict[str, Any]) -> Config:
+    """`cfg` with the searched supernet's own data, space, supernet and train sections (from its
+    checkpoint), so that a search's config.yaml records what was searched, not defaults."""
+    from supernet.config import SpaceConfig, SupernetConfig, config_from_dict
+
+    trained = meta.get("config") or {}
+    train = config_from_dict({"train": trained["train"]}).train if "train" in trained else cfg.train
+    return replace(cfg, data=type(cfg.data)(**meta["data"]), train=train,
+                   space=SpaceConfig(name=meta["space"], preset=None, options=dict(meta["space_options"])),
+                   supernet=SupernetConfig(**meta["supernet"]))
+
+
+def _evaluation_cache(supernet_dir: Path, run_dir: Path) -> Path:
+    """The shared evaluation cache beside the checkpoint, or, when that folder is read-only, one in the
+    search's own run directory (said on stderr)."""
+    if writable_dir(supernet_dir):
+        return supernet_dir / "eval-cache.sqlite"
+    print(f"search: {supernet_dir} is read-only; the evaluation cache is kept in {run_dir / 'eval-cache.sqlite'}",
+          file=sys.stderr, flush=True)
+    return run_dir / "eval-cache.sqlite"
+
+
+def writable_dir(folder: Path) -> bool:
+    """Whether a file can be created in `folder` (tried, since permissions are not the only reason)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def search_table(cfg: Config, table_csv: Path, space: SearchSpace, run_dir: Path, identity: str = "skip",
@@ -501,7 +608,7 @@ class SearchProgress:
             print(f"search: {self.evaluated} archs evaluated (generation {step}), best accuracy {self.best:.4f}",
                   file=sys.stderr, flush=True)
 
-    def __enter__(self) -> "SearchProgress":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -16,7 +16,8 @@ from torch import nn
 
 from supernet.device import Runtime
 from supernet.errors import SupernetError
-from supernet.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, set_aside_last
+from supernet.train.checkpoint import (find_checkpoint, load_checkpoint, require_previous, save_checkpoint,
+                                       set_aside_last)
 
 PathsForStep = Callable[[int, int], Sequence[Any]]  # Arch, MultiPath, or None for a plain model
 Forward = Callable[[torch.Tensor, Any], torch.Tensor]
@@ -143,6 +144,8 @@ class Trainer:
     # -- checkpoints ---------------------------------------------------------------------------
     def resume(self, fallback: bool = False) -> bool:
         """Load the last checkpoint if there is one; returns whether training resumed."""
+        if fallback:
+            require_previous(self.ckpt_dir)
         path = find_checkpoint(self.ckpt_dir, fallback)
         if path is None:
             return False
