@@ -66,7 +66,7 @@ def test_train_limit_and_folder_needs_root(tmp_path):
     assert len(a.train) == 16 and len(a.val) == 4 and len(a.test) == 4
     assert torch.equal(a.train.images, b.train.images) and torch.equal(a.val.labels, b.val.labels)
     assert a.mean == pytest.approx(channel_stats(a.train)[0])
-    with pytest.raises(DatasetError, match="data-root"):
+    with pytest.raises(DatasetError, match=r"--set data\.root="):
         load_splits("folder", None, 0.1, 0)
     with pytest.raises(DatasetError, match="resolution"):
         load_splits("fashion-mnist", tmp_path, 0.1, 0, resolution=32)

@@ -85,3 +85,10 @@ def test_table_evaluator_duplicate_header_and_missing(tmp_path, small_space, rng
         TableEvaluator(path, small_space)
     with pytest.raises(ConfigError, match="cannot read"):
         TableEvaluator(tmp_path / "missing.csv", small_space)
+
+
+def test_header_only_table_says_it_has_no_rows(tmp_path, small_space):
+    path = tmp_path / "head.csv"
+    _write(path, [["arch", "accuracy"]])
+    with pytest.raises(ConfigError, match="header but no rows"):
+        TableEvaluator(path, small_space)

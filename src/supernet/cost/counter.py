@@ -11,6 +11,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from supernet.errors import SpaceError
+
+MAX_INPUT_VALUES = 3 * 4096 * 4096  # a 4096 x 4096 RGB image; larger inputs are refused before allocating
+
 # aten ops that a convolution or a linear layer dispatches to (attention ops are not counted).
 MAC_OPS = frozenset({
     "aten.convolution", "aten._convolution", "aten.cudnn_convolution", "aten.convolution_overrideable",
@@ -20,6 +24,12 @@ MAC_OPS = frozenset({
 
 def _run(module: nn.Module, input_shape: tuple[int, ...], counter: FlopCounterMode | None) -> torch.Tensor:
     """Run `module` once in eval mode on a zero batch of one, restoring its training flag."""
+    values = 1
+    for size in input_shape:
+        values *= int(size)
+    if values > MAX_INPUT_VALUES:
+        raise SpaceError(f"an input of shape {tuple(input_shape)} is too large to count costs on (more than "
+                         f"{MAX_INPUT_VALUES} values, e.g. a resolution above 4096); use a smaller --resolution")
     was_training, threads = module.training, torch.get_num_threads()
     module.eval()
     # One thread: batch-1 passes over small maps gain nothing from more, and on a loaded

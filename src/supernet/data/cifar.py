@@ -55,7 +55,7 @@ def _resolve(root: Path, folder: str, num_classes: int) -> Path:
             return candidate
     raise DatasetError(
         f"CIFAR-{num_classes} not found: looked for {folder}/{_LAYOUT[num_classes][3]} in {root}; "
-        f"download and extract the python version of CIFAR-{num_classes} there or pass --data-root"
+        f"download and extract the python version of CIFAR-{num_classes} there or set --set data.root=FOLDER"
     )
 
 

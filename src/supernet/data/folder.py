@@ -21,7 +21,7 @@ _MODES = {1: "L", 3: "RGB"}
 def _class_dirs(split_dir: Path) -> list[str]:
     if not split_dir.is_dir():
         raise DatasetError(f"image folder not found: {split_dir} does not exist; "
-                           "expected root/train/<class>/*.jpg and root/test/<class>/*.jpg, fix --data-root")
+                           "expected root/train/<class>/*.jpg and root/test/<class>/*.jpg, fix --set data.root=...")
     names = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:
         raise DatasetError(f"no class folders in {split_dir}; put each class's images in {split_dir}/<class>/")

@@ -67,8 +67,8 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 
 def _hint(name: str) -> str:
     if name == "Fashion-MNIST":
-        return "install Debian package dataset-fashion-mnist or pass --data-root"
-    return "pass --data-root pointing at the folder with the IDX files"
+        return "install Debian package dataset-fashion-mnist or set --set data.root=FOLDER"
+    return "set --set data.root=FOLDER (the folder with the IDX files)"
 
 
 def _find(root: Path, stem: str, name: str) -> Path:

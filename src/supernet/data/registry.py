@@ -42,7 +42,7 @@ class StreamPolicy:
 
 def _need_root(name: str, root: Path | None) -> Path:
     if root is None:
-        raise DatasetError(f"dataset {name!r} has no default location; pass --data-root")
+        raise DatasetError(f"dataset {name!r} has no default location; set --set data.root=FOLDER")
     return root
 
 

@@ -87,6 +87,9 @@ class TableEvaluator:
             raise ConfigError(f"{self.path}: malformed CSV: {e}") from None
         if not self.columns:
             raise ConfigError(f"{self.path}: empty table; expected a header 'arch,accuracy[,macs,...]'")
+        if not self.rows:
+            raise ConfigError(f"{self.path}: the table has a header but no rows; expected one "
+                              f"'{','.join(self.columns)}' row per architecture")
 
     def _read_header(self, row: list[str], line: int) -> None:
         cols = tuple(c.strip() for c in row)

@@ -8,9 +8,11 @@ trajectory (needed to resume a search from a journal).
 from __future__ import annotations
 
 import random
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
+from supernet.cost.budget import CostDP
 from supernet.errors import SearchError
 from supernet.search.objectives import Constraint, CostFn, Problem, format_number
 from supernet.space.arch import Arch
@@ -19,6 +21,7 @@ from supernet.space.space import SearchSpace
 Metrics = dict[str, float]
 Told = Sequence[tuple[Arch, Mapping[str, float]]]
 DEFAULT_MAX_DRAWS = 10_000
+PLAIN_DRAWS_SHARE = 0.5  # under a MACs bound met by less of the space, draws come from the MACs dynamic program
 
 
 @dataclass
@@ -73,16 +76,22 @@ def sample_feasible(
 ) -> Arch:
     """A uniform random arch satisfying the problem's cheap constraints (rejection sampling).
 
-    `ranges` (metric -> achievable (min, max)) lets infeasible constraints fail before drawing.
-    Raises SearchError after `max_draws` failed draws.
+    Under a MACs bound the draws are not plain uniform draws but proposals from the uniform
+    distribution over the archs inside the bound (`supernet.cost.budget`, the dynamic program of
+    the uniform-constrained sampler), so a budget that only a small share of the space meets costs a
+    few draws, not `max_draws`. `ranges` (metric -> achievable (min, max)) lets infeasible
+    constraints fail before drawing. Raises SearchError after `max_draws` failed draws.
     """
     cons = problem.cheap_constraints
     if not cons:
         return space.sample(rng)
-    _fail_fast(cons, ranges or {})
+    _fail_fast(cons, ranges or {})  # before any cost is computed
+    propose = _budget_proposal(space, costs, cons)
     seen: dict[str, list[float]] = {c.metric: [] for c in cons}
     for _ in range(max_draws):
-        arch = space.sample(rng)
+        arch = propose(rng) if propose else space.sample(rng)
+        if arch is None:
+            continue
         cost = costs(arch)
         if problem.check_cheap(cost):
             return arch
@@ -91,6 +100,60 @@ def sample_feasible(
     desc = " and ".join(c.describe() for c in cons)
     known = _describe_ranges(ranges or {}, seen)
     raise SearchError(f"no architecture satisfied {desc} after {max_draws} draws; {known}")
+
+
+class _BudgetProposal:
+    """Uniform proposals among the archs whose MACs lie in a constraint's bounds."""
+
+    def __init__(self, space: SearchSpace, dp: CostDP, constraint: Constraint) -> None:
+        self.space, self.dp = space, dp
+        low = dp.low if constraint.min is None else constraint.min
+        high = dp.high if constraint.max is None else constraint.max
+        self.target = dp.target(low, high)
+
+    def __call__(self, rng: random.Random) -> Arch | None:
+        indices = self.dp.propose(rng, self.target)
+        return None if indices is None else self.space.from_indices(indices)
+
+
+_DPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _budget_proposal(space: SearchSpace, costs: CostFn, cons: Sequence[Constraint]) -> _BudgetProposal | None:
+    bound = next((c for c in cons if c.metric == "macs" and (c.min is not None or c.max is not None)), None)
+    if bound is None:
+        return None
+    owner = getattr(costs, "__self__", costs)  # a bound method is a new object at every access
+    key = (id(space), getattr(costs, "__func__", None))
+    try:
+        built = _DPS.setdefault(owner, {})
+    except TypeError:  # a cost function that cannot be weakly referenced: build each time
+        built = {}
+    if key not in built:
+        built[key] = _macs_dp(space, costs)
+    dp = built[key]
+    _fail_fast((bound,), {"macs": (dp.low, dp.high)})  # an impossible bound: say the achievable range
+    if (key, bound) not in built:
+        proposal = _BudgetProposal(space, dp, bound)
+        # plain uniform draws hit often enough when most of the space fits (and are cheaper)
+        built[key, bound] = proposal if dp.share(proposal.target) < PLAIN_DRAWS_SHARE else None
+    return built[key, bound]
+
+
+def _macs_dp(space: SearchSpace, costs: CostFn) -> CostDP:
+    """Per-layer MACs by differences from the all-first-choice arch (MACs are additive over layers;
+    an exact check of every proposal keeps the result right if they were not)."""
+    base = [0] * space.num_layers
+    fixed = float(costs(space.from_indices(base))["macs"])
+    rows = []
+    for layer_index, layer in enumerate(space.layers):
+        row = [0.0]
+        for j in range(1, len(layer.choices)):
+            indices = list(base)
+            indices[layer_index] = j
+            row.append(float(costs(space.from_indices(indices))["macs"]) - fixed)
+        rows.append(row)
+    return CostDP(rows, fixed)
 
 
 def _fail_fast(cons: tuple[Constraint, ...], ranges: Mapping[str, tuple[float, float]]) -> None:

@@ -10,8 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
-
+from supernet.cost.budget import CostDP
 from supernet.errors import ConfigError, SupernetError
 from supernet.model.supernet import MultiPath, SupernetPath
 from supernet.registry import Registry
@@ -92,24 +91,8 @@ class ConstrainedSampler:
         self.space, self.table, self.max_redraws = space, table, max_redraws
         lo, hi = table.macs_range()
         self.edges = [lo + (hi - lo) * i // bins for i in range(bins)] + [hi + 1]  # bin i: [e_i, e_{i+1})
-        costs = self._layer_macs()
-        self.quantum = max(1.0, (hi - lo) / units)
-        self.offsets = [np.array([round((c - min(row)) / self.quantum) for c in row], dtype=np.int64)
-                        for row in costs]
-        # suffix[l][s]: number of ways layers l.. reach quantised sum s; kept as cumulative sums.
-        suffix = [np.ones(1)]
-        for q in reversed(self.offsets):
-            nxt = suffix[0]
-            counts = np.zeros(len(nxt) + int(q.max()))
-            for v in q:
-                counts[v:v + len(nxt)] += nxt
-            suffix.insert(0, counts / counts.max())  # rescaled: only ratios matter
-        self.cumulative = [np.concatenate([[0.0], np.cumsum(s)]) for s in suffix]
-        base = table.fixed("macs") + sum(min(row) for row in costs)
-        slack = len(costs) // 2 + 1  # rounding error of a quantised sum, in quanta
-        self.targets = [(int(np.floor((a - base) / self.quantum)) - slack,
-                         int(np.ceil((b - base) / self.quantum)) + slack)
-                        for a, b in zip(self.edges[:-1], self.edges[1:])]
+        self.dp = CostDP(self._layer_macs(), table.fixed("macs"), units)
+        self.targets = [self.dp.target(a, b) for a, b in zip(self.edges[:-1], self.edges[1:])]
 
     def _layer_macs(self) -> list[list[int]]:
         dense = self.table.layer_costs("macs")
@@ -134,20 +117,10 @@ class ConstrainedSampler:
 
     def _propose(self, rng: random.Random, low: int, high: int) -> Arch | None:
         """A uniform arch among those whose quantised MACs sum lies in [low, high]."""
-        ops, total = [], 0
-        for l, layer in enumerate(self.space.layers):
-            cum = self.cumulative[l + 1]
-            n = len(cum) - 1
-            rest = total + self.offsets[l]
-            hi_idx = np.clip(high - rest + 1, 0, n)
-            lo_idx = np.clip(low - rest, 0, n)
-            weights = cum[hi_idx] - cum[lo_idx]
-            if not weights.sum() > 0:
-                return None
-            j = rng.choices(range(len(layer.choices)), weights=weights.tolist())[0]
-            ops.append(layer.choices[j])
-            total += int(self.offsets[l][j])
-        return Arch(tuple(ops))
+        indices = self.dp.propose(rng, (low, high))
+        if indices is None:
+            return None
+        return Arch(tuple(layer.choices[j] for layer, j in zip(self.space.layers, indices)))
 
     def paths(self, rng: random.Random) -> list[Arch]:
         return [self.draw(rng)[1]]
