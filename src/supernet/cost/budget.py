@@ -10,6 +10,7 @@ training sampler (SPOS section 3) and by searches under a MACs budget.
 """
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 
@@ -40,6 +41,19 @@ class CostDP:
         """The quantised range [low_q, high_q] that holds every arch with cost in [low, high)."""
         return (int(np.floor((low - self.low) / self.quantum)) - self.slack,
                 int(np.ceil((high - self.low) / self.quantum)) + self.slack)
+
+    def none_within(self, low: float, high: float) -> bool:
+        """True only when it is certain that no arch costs within [low, high]: integer costs counted
+        without quantisation (small ranges), so the counts are exact."""
+        exact = self.quantum == 1.0 and all(float(c).is_integer() for row in self.layer_costs for c in row) \
+            and float(self.low).is_integer()
+        if not exact:
+            return False
+        cum = self.cumulative[0]
+        n = len(cum) - 1
+        first = int(np.clip(math.ceil(low - self.low), 0, n))
+        last = int(np.clip(math.floor(high - self.low) + 1, 0, n))
+        return last <= first or cum[last] - cum[first] == 0
 
     def share(self, target: tuple[int, int]) -> float:
         """The share of all archs whose quantised cost lies in `target` (about the share within budget)."""

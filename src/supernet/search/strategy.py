@@ -133,6 +133,10 @@ def _budget_proposal(space: SearchSpace, costs: CostFn, cons: Sequence[Constrain
         built[key] = _macs_dp(space, costs)
     dp = built[key]
     _fail_fast((bound,), {"macs": (dp.low, dp.high)})  # an impossible bound: say the achievable range
+    low, high = (dp.low if bound.min is None else bound.min), (dp.high if bound.max is None else bound.max)
+    if dp.none_within(low, high):
+        raise SearchError(f"no architecture can satisfy {bound.describe()}: no arch has its MACs there (the "
+                          f"achievable range is macs {format_number(dp.low)}..{format_number(dp.high)})")
     if (key, bound) not in built:
         proposal = _BudgetProposal(space, dp, bound)
         # plain uniform draws hit often enough when most of the space fits (and are cheaper)
