@@ -527,7 +527,8 @@ def searched_config(cfg: Config, meta: dict[str, Any]) -> Config:
     from supernet.config import SpaceConfig, SupernetConfig, config_from_dict
 
     trained = meta.get("config") or {}
-    train = config_from_dict({"train": trained["train"]}).train if "train" in trained else cfg.train
+    execution = {k: v for k, v in asdict(cfg.train).items() if k in EXECUTION_FIELDS}  # this run's, not the training's
+    train = config_from_dict({"train": {**trained["train"], **execution}}).train if "train" in trained else cfg.train
     return replace(cfg, data=type(cfg.data)(**meta["data"]), train=train,
                    space=SpaceConfig(name=meta["space"], preset=None, options=dict(meta["space_options"])),
                    supernet=SupernetConfig(**meta["supernet"]))
