@@ -70,7 +70,8 @@ class OptimSection:
     progress: bool = True
     max_steps_per_epoch: int | None = None
     no_decay_bn: bool = True  # no weight decay on BatchNorm and inter-choice bias vectors (SPOS code, IC Table 5)
-    amp: str = "off"                # off | bf16 | fp16 (fp16: CUDA only, with a checkpointed gradient scaler)
+    amp: str | bool = "off"         # off | bf16 | fp16 (fp16: CUDA only, with a checkpointed gradient scaler);
+    #                                 YAML reads a bare `off` as false, which means off
     channels_last: str | bool = "auto"  # auto (= on: faster on CPU and GPU here) | true | false
     deterministic: bool = False     # true: deterministic kernels, no cuDNN benchmark mode
 

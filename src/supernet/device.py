@@ -53,9 +53,11 @@ def resolve_device(text: str | None, cuda_available: Callable[[], bool] = torch.
     return torch.device("cuda", index)
 
 
-def parse_amp(value: str, device: torch.device, field: str = "amp") -> str:
+def parse_amp(value: str | bool, device: torch.device, field: str = "amp") -> str:
     """`train.amp` checked against the device: fp16 autocast is refused on CPUs (bf16 is the CPU's
-    half type; fp16 there is slow and its gradient scaler buys nothing)."""
+    half type; fp16 there is slow and its gradient scaler buys nothing). YAML reads `off` as false."""
+    if value is False:
+        value = "off"
     if value not in AMP_DTYPES:
         raise ConfigError(f"{field} {value!r} is not one of: {', '.join(AMP_DTYPES)}")
     if value == "fp16" and device.type != "cuda":

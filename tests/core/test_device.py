@@ -113,3 +113,14 @@ def test_batches_for_cuda_are_pinned_and_copied_without_blocking(monkeypatch):
     rt.labels(torch.zeros(2, dtype=torch.long))
     assert calls == ["pin", ((rt.device,), {"memory_format": torch.channels_last, "non_blocking": True}),
                      "pin", ((rt.device,), {"non_blocking": True})]
+
+
+def test_yaml_off_means_amp_off():
+    from supernet.config import load_config
+    from supernet.workflow import runtime_of
+
+    cfg = load_config(None, ["train.amp=off", "standalone.amp=bf16"])
+    cfg.device = "cpu"
+    assert runtime_of(cfg).amp == "off" and runtime_of(cfg, cfg.standalone).amp == "bf16"
+    with pytest.raises(ConfigError, match="train.amp True is not one of"):
+        runtime_of(load_config(None, ["train.amp=true"]))
