@@ -4,6 +4,8 @@ A quantized block (its exported config has `wbits` and `abits`; every conv in it
 bits) costs its MACs x wbits x abits. Full-precision layers (the stem conv and the last linear,
 which SPOS keeps in float) count 0: Table 6's uniform baselines scale exactly with k^2 (ResNet-18
 2W2A 6.32G, 3W3A 14.21G, 4W4A 25.27G = 1.58G x 4, 9, 16), so the paper's totals leave them out.
+With every res-block conv counted (projection shortcuts included), our ImageNet ResNet-18/34 give
+exactly Table 6's six kWkA numbers when the paper's "G" is read as 2^30 (`--max-bitops 6.32Gi`).
 The metric exists only for spaces with quantized choices.
 """
 from __future__ import annotations
