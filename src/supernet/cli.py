@@ -178,7 +178,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     cfg = _load_config(args)
     bench = _benchmark_spec(args)
     for key in ("strategy", "max_macs", "min_macs", "max_params", "min_params", "max_bitops", "min_bitops", "min_acc",
-                "seed", "population", "iterations"):
+                "seed", "population", "iterations", "latency_table", "max_latency", "min_latency"):
         value = getattr(args, key)
         if value is not None:
             setattr(cfg.search, key, value)
@@ -200,6 +200,22 @@ def cmd_search(args: argparse.Namespace) -> int:
                                    resume=args.resume)
     print(f"best {out['best']}  " + "  ".join(f"{k}={v:.4g}" for k, v in out["best_metrics"].items()))
     print(f"{out['evaluations']} archs evaluated in {out['seconds']:.1f}s; results in {args.run_dir}/result.json")
+    return 0
+
+
+def cmd_latency_table(args: argparse.Namespace) -> int:
+    from supernet.cost.latency import write_latency_table
+    from supernet.cost.timing import TimingSettings
+
+    settings = TimingSettings(device=args.device, backend=args.backend, batch_size=args.batch_size,
+                              threads=args.threads, min_run_time=args.min_run_time, clock=args.clock)
+    table = write_latency_table(_space_from_args(args), args.identity, settings, Path(args.out),
+                                validate=args.validate, seed=args.seed)
+    print(f"latency table of {len(table.layers)} layers written to {args.out} (stem+head {table.fixed_ms:.3f} ms)")
+    check = table.meta.get("validation")
+    if check:
+        print(f"validation on {check['archs']} whole models: MAPE {check['mape']:.1%}, "
+              f"Kendall tau {check['kendall_tau']:.3f}")
     return 0
 
 
@@ -347,11 +363,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-bitops", help="e.g. 6.3G (quantized spaces: MACs x weight bits x activation bits)")
     p.add_argument("--min-bitops")
     p.add_argument("--min-acc", type=float)
+    p.add_argument("--latency-table", help="JSON from `supernet latency-table`: adds the latency_ms metric")
+    p.add_argument("--max-latency", help="e.g. 12ms (needs --latency-table)")
+    p.add_argument("--min-latency", help="e.g. 10ms; with --max-latency PAD-NAS's latency window")
     p.add_argument("--population", type=int)
     p.add_argument("--iterations", type=int, help="iterations / generations")
     p.add_argument("--seed", type=int)
     _space_args(p, required=False)
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("latency-table", help="time every layer x candidate (plus stem and head) on this device")
+    _space_args(p)
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--backend", default="torch", help="torch (default) or onnxruntime")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    p.add_argument("--clock", default="auto", help="auto (default: cpu for one CPU thread, else wall), wall or cpu")
+    p.add_argument("--min-run-time", type=float, default=0.2, help="seconds of timing per entry (default 0.2)")
+    p.add_argument("--validate", type=int, default=0, metavar="N",
+                   help="also time N sampled whole models; MAPE and Kendall tau go into the table")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --validate sample")
+    p.add_argument("--out", required=True, help="output JSON (an existing file is never overwritten)")
+    p.set_defaults(func=cmd_latency_table)
 
     p = sub.add_parser("export", help="export an arch as a stand-alone model with inherited weights")
     p.add_argument("--supernet", required=True, help="supernet run directory or checkpoint file")

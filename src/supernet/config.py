@@ -106,6 +106,9 @@ class SearchConfig:
     min_bitops: str | None = None
     cost_metric: str = "macs"  # the cost objective of nsga2 and ces: macs, params or bitops
     min_acc: float | None = None
+    latency_table: str | None = None  # a `supernet latency-table` JSON: adds the latency_ms metric
+    max_latency: str | None = None  # e.g. 12ms (needs latency_table); with min_latency PAD-NAS's window
+    min_latency: str | None = None
     seed: int = 0
     population: int | None = None  # None: the strategy's paper default (SPOS 50, SCARLET 70, CES 64)
     iterations: int | None = None  # None: SPOS 20, SCARLET 120 generations, CES 40

@@ -473,10 +473,15 @@ def search_problem(cfg: Config) -> "Problem":
     constraints = [constraint_from_cli(m, q(lo), q(hi)) for m, lo, hi in
                    (("macs", s.min_macs, s.max_macs), ("params", s.min_params, s.max_params),
                     ("bitops", s.min_bitops, s.max_bitops)) if lo or hi]
+    window = latency_window(cfg)
+    if window != (None, None):
+        constraints.append(constraint_from_cli("latency_ms", *window))
     if s.min_acc is not None and not spec.applies_min_acc:  # nsga2 applies acc_min itself (SCARLET Alg. 1)
         constraints.append(constraint_from_cli("accuracy", s.min_acc, None))
-    # search.cost_metric: the cost objective of multi-objective strategies (e.g. bitops instead of MACs)
-    return Problem(objectives=_with_cost_metric(tuple(spec.objectives), s.cost_metric), constraints=tuple(constraints))
+    # search.cost_metric: the cost objective of multi-objective strategies (e.g. bitops instead of MACs);
+    # with a latency table and the default (macs), latency (PAD-NAS CES: max accuracy, min latency)
+    metric = "latency_ms" if s.latency_table and s.cost_metric == "macs" else s.cost_metric
+    return Problem(objectives=_with_cost_metric(tuple(spec.objectives), metric), constraints=tuple(constraints))
 
 
 def _with_cost_metric(objectives: tuple, metric: str) -> tuple:
@@ -484,6 +489,35 @@ def _with_cost_metric(objectives: tuple, metric: str) -> tuple:
     from dataclasses import replace
 
     return tuple(replace(o, metric=metric) if o.metric == "macs" else o for o in objectives)
+
+
+def latency_window(cfg: Config) -> tuple[float | None, float | None]:
+    """(min, max) of `search.min_latency/max_latency` in milliseconds; they need `search.latency_table`."""
+    from supernet.cost import parse_duration_ms
+
+    s = cfg.search
+    window = tuple(None if v is None else parse_duration_ms(v) for v in (s.min_latency, s.max_latency))
+    if window != (None, None) and not s.latency_table:
+        raise ConfigError("--min-latency/--max-latency need --latency-table FILE (from `supernet latency-table`)")
+    return window  # type: ignore[return-value]
+
+
+def search_cost_table(cfg: Config, space: SearchSpace, identity: str) -> Any:
+    """The space's MACs/params table, plus `latency_ms` from `search.latency_table` when given.
+
+    A latency window that no arch can meet fails here, with the achievable range (a dynamic
+    program over the per-layer latencies, `supernet.cost.latency.check_window`)."""
+    from supernet.cost import CostTable
+    from supernet.cost.latency import METRIC, check_window, with_latency
+
+    table = CostTable.build(space, identity)
+    if not cfg.search.latency_table:
+        return table
+    table = with_latency(table, cfg.search.latency_table, space, identity)
+    low, high = latency_window(cfg)
+    if (low, high) != (None, None):
+        check_window(table.fixed(METRIC), table.layer_values(METRIC), low, high)
+    return table
 
 
 def strategy_options(cfg: Config) -> dict[str, Any]:
@@ -509,12 +543,10 @@ def search_supernet(cfg: Config, checkpoint: Path, run_dir: Path, resume: bool =
     shared `eval-cache.sqlite` (keyed by checkpoint hash + evaluation settings), so a killed search
     resumes without re-evaluating and later searches reuse earlier evaluations.
     """
-    from supernet.cost import CostTable
-
     net, meta = load_supernet(checkpoint)
     cfg = searched_config(cfg, meta)  # evaluate on the supernet's data; config.yaml records its settings
     evaluator = build_evaluator(cfg, net, load_data(cfg))
-    table = CostTable.build(net.space, net.options.identity)
+    table = search_cost_table(cfg, net.space, net.options.identity)
     key = _evaluation_key(cfg, checkpoint)
     shared = _evaluation_cache(_checkpoint_path(Path(checkpoint)).parent, Path(run_dir))
     return _run_search(cfg, net.space, table, lambda a: {"accuracy": evaluator.evaluate(a)}, key, Path(run_dir),
@@ -558,11 +590,10 @@ def writable_dir(folder: Path) -> bool:
 def search_table(cfg: Config, table_csv: Path, space: SearchSpace, run_dir: Path, identity: str = "skip",
                  resume: bool = False) -> dict[str, Any]:
     """Search a table of known accuracies (`arch,accuracy[,macs,params,...]`) instead of a supernet."""
-    from supernet.cost import CostTable
     from supernet.search import TableEvaluator
 
     evaluator = TableEvaluator(table_csv, space)
-    table = CostTable.build(space, identity)
+    table = search_cost_table(cfg, space, identity)
     digest = hashlib.sha256(Path(table_csv).read_bytes()).hexdigest()[:16]
     return _run_search(cfg, space, table, lambda a: {"accuracy": evaluator.evaluate(a)}, f"table:{digest}",
                        Path(run_dir), resume, None, {"table": str(table_csv)})
@@ -572,10 +603,9 @@ def search_benchmark(cfg: Config, spec: BenchmarkSpec, space: SearchSpace, run_d
                      resume: bool = False) -> dict[str, Any]:
     """Search a published benchmark's mean accuracies (e.g. NAS-Bench-Macro) instead of a supernet."""
     from supernet.analysis.benchmark import BenchmarkEvaluator, load_benchmark
-    from supernet.cost import CostTable
 
     evaluator = BenchmarkEvaluator(load_benchmark(spec.name, spec.path, space), space)
-    table = CostTable.build(space, identity)
+    table = search_cost_table(cfg, space, identity)
     digest = hashlib.sha256(Path(spec.path).read_bytes()).hexdigest()[:16]
     return _run_search(cfg, space, table, lambda a: {"accuracy": evaluator.evaluate(a)}, f"benchmark:{digest}",
                        Path(run_dir), resume, None, {"benchmark": spec.name, "benchmark_file": str(spec.path)})

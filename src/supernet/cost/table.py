@@ -217,6 +217,10 @@ class CostTable:
         """Cost of the fixed part (stem and head)."""
         return self._fixed[metric]
 
+    def layer_values(self, metric: str) -> tuple[tuple[Number, ...], ...]:
+        """Per layer, `metric` of each choice (in the layer's choice order)."""
+        return self._rows[metric]
+
     def layer_costs(self, metric: str) -> np.ndarray:
         """Dense [layer, choice index] array of `metric`, padded with 0 where a layer has fewer choices."""
         rows = self._rows[metric]

@@ -1,0 +1,315 @@
+"""Latency look-up tables (PAD-NAS section 3): each (layer, op) timed on the input shape that layer
+sees, plus the fixed stem and head; an arch's predicted latency is their sum.
+
+`build_latency_table` measures a space on one device/backend; `validate_latency_table` measures
+whole stand-alone models of sampled archs and stores MAPE and Kendall tau of predicted vs
+measured in the table; `latency_metric` plugs a table into a `CostTable` as `latency_ms`.
+Identities that keep the shape are dropped from stand-alone models, so they cost 0.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import platform
+import random
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from supernet.cost.timing import TimingSettings, time_module
+from supernet.errors import ConfigError, SpaceError
+from supernet.io import atomic_write_text
+from supernet.ops.blocks import build_block
+from supernet.ops.candidates import exported_config
+from supernet.space.arch import Arch
+from supernet.space.space import SearchSpace
+
+FORMAT = "supernet.latency-table/1"
+METRIC = "latency_ms"
+
+
+@dataclass
+class LatencyTable:
+    """Milliseconds per (layer, op) plus the fixed part; `meta` says where and how they were measured."""
+
+    space: str
+    identity: str
+    input_shape: tuple[int, ...]
+    layer_shapes: list[dict[str, Any]]  # per layer: in/out channels, stride, input shape
+    stem_ms: float
+    head_ms: float
+    layers: list[dict[str, float]]  # per layer: op -> ms
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fixed_ms(self) -> float:
+        return self.stem_ms + self.head_ms
+
+    def predict(self, arch: Arch) -> float:
+        return self.fixed_ms + sum(row[op] for row, op in zip(self.layers, arch.ops, strict=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, **asdict(self), "input_shape": list(self.input_shape)}
+
+    def save(self, path: Path) -> None:
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=1))
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyTable:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read latency table {path}: {type(e).__name__}: {e}") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            got = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise ConfigError(f"{path} is not a latency table: format {got!r}, expected {FORMAT!r}")
+        try:
+            table = cls(str(data["space"]), str(data["identity"]), tuple(int(v) for v in data["input_shape"]),
+                        list(data["layer_shapes"]), _ms(data["stem_ms"]), _ms(data["head_ms"]),
+                        [{str(op): _ms(v) for op, v in row.items()} for row in data["layers"]],
+                        dict(data.get("meta") or {}))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ConfigError(f"malformed latency table {path}: {type(e).__name__}: {e}") from None
+        if len(table.layer_shapes) != len(table.layers):
+            raise ConfigError(f"malformed latency table {path}: {len(table.layers)} layers of values, "
+                              f"{len(table.layer_shapes)} layer shapes")
+        return table
+
+    def check_fits(self, space: SearchSpace, identity: str) -> None:
+        """Raise unless this table was measured for `space` (or a space it was pruned from)."""
+        where = f"latency table for space '{self.space}'"
+        if tuple(space.input_shape) != self.input_shape:
+            raise ConfigError(f"{where} was measured at input {list(self.input_shape)}; "
+                              f"space '{space.name}' has input {list(space.input_shape)}")
+        if identity != self.identity:
+            raise ConfigError(f"{where} was measured with identity '{self.identity}', the supernet uses '{identity}'")
+        if len(self.layers) != space.num_layers:
+            raise ConfigError(f"{where} has {len(self.layers)} layers, space '{space.name}' has {space.num_layers}")
+        for i, (layer, shape, row) in enumerate(zip(space.layers, self.layer_shapes, self.layers)):
+            if (shape.get("in_channels"), shape.get("out_channels"), shape.get("stride")) != (
+                    layer.in_channels, layer.out_channels, layer.stride):
+                raise ConfigError(f"{where}: layer {i} shape differs from space '{space.name}' (table {shape})")
+            missing = [op for op in layer.choices if op not in row]
+            if missing:
+                raise ConfigError(f"{where}: layer {i} has no latency for {', '.join(missing)}")
+
+
+def _ms(value: Any) -> float:
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"latency {value!r} is not a non-negative number of milliseconds")
+    return number
+
+
+# -- measuring ----------------------------------------------------------------------------------------------
+def timing_jobs(space: SearchSpace, identity: str) -> Iterator[tuple[str, int | None, str | None, nn.Module | None,
+                                                                     tuple[int, ...]]]:
+    """(part, layer, op, module, input shape) for stem, every (layer, op) and head, in forward order;
+    module None for an op that the stand-alone model drops (an identity that keeps the shape)."""
+    if space.topology != "chain":
+        raise SpaceError(f"space '{space.name}' has topology '{space.topology}': its ops run inside repeated cells, "
+                         f"so a per-layer latency table would not add up to a model's latency; latency tables "
+                         f"are built for chain spaces (stem, one block per layer, head)")
+    shape = tuple(space.input_shape)
+    stem = nn.Sequential(*(build_block(c) for c in space.stem))
+    yield "stem", None, None, stem, shape
+    shape = _out_shape(stem, shape)
+    for i, layer in enumerate(space.layers):
+        outs = set()
+        for op in layer.choices:
+            config = exported_config(op, layer, identity)
+            block = build_block(config)
+            outs.add(_out_shape(block, shape))
+            yield "layer", i, op, (None if config["type"] == "identity" else block), shape
+        if len(outs) != 1:
+            raise SpaceError(f"layer {i}: candidates give different output shapes for input {shape}")
+        shape = outs.pop()
+    yield "head", None, None, nn.Sequential(*(build_block(c) for c in space.head)), shape
+
+
+def _out_shape(module: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...]:
+    with torch.no_grad():
+        return tuple(module.eval()(torch.zeros(1, *shape)).shape[1:])
+
+
+def build_latency_table(space: SearchSpace, identity: str, settings: TimingSettings,
+                        progress: Callable[[int], Any] | None = None) -> LatencyTable:
+    """Time stem, head and every (layer, op); `progress(total)` returns a tqdm-like bar (or None)."""
+    jobs = list(timing_jobs(space, identity))
+    bar = progress(len(jobs)) if progress else None
+    rows: list[dict[str, float]] = [{} for _ in space.layers]
+    layer_shapes: list[dict[str, Any]] = [{} for _ in space.layers]
+    fixed = {}
+    for part, i, op, module, shape in jobs:
+        if part == "layer":
+            assert i is not None
+            layer = space.layers[i]
+            layer_shapes[i] = {"in_channels": layer.in_channels, "out_channels": layer.out_channels,
+                               "stride": layer.stride, "input_shape": list(shape)}
+            assert op is not None
+            rows[i][op] = 0.0 if module is None else time_module(module, shape, settings)
+        else:
+            assert module is not None
+            fixed[part] = time_module(module, shape, settings)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return LatencyTable(space.name, identity, tuple(space.input_shape), layer_shapes, fixed["stem"],
+                        fixed["head"], rows, measurement_meta(space, settings))
+
+
+def measurement_meta(space: SearchSpace, settings: TimingSettings) -> dict[str, Any]:
+    """Where, with what and when the table was measured."""
+    versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
+    if settings.backend == "onnxruntime":
+        import onnxruntime
+
+        versions["onnxruntime"] = onnxruntime.__version__
+    return {"device": settings.device, "backend": settings.backend, "batch_size": settings.batch_size,
+            "threads": settings.threads, "timing": asdict(settings), "versions": versions,
+            "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "space_options": dict(space.options), "fingerprint": space.fingerprint(), "unit": "ms"}
+
+
+def validate_latency_table(table: LatencyTable, space: SearchSpace, settings: TimingSettings, count: int,
+                           seed: int = 0, progress: Callable[[int], Any] | None = None) -> dict[str, Any]:
+    """Measure `count` sampled archs' whole stand-alone models; MAPE and Kendall tau of the predictions.
+
+    Stored in `table.meta["validation"]` and returned.
+    """
+    from scipy.stats import kendalltau
+
+    from supernet.model.export import standalone_config
+    from supernet.model.standalone import StandaloneNet
+
+    archs = spread_sample(table, space, count, random.Random(seed))
+    bar = progress(len(archs)) if progress else None
+    rows = []
+    for arch in archs:
+        model = StandaloneNet(standalone_config(space, arch, table.identity))
+        rows.append({"arch": arch.to_string(), "predicted_ms": table.predict(arch),
+                     "measured_ms": time_module(model, tuple(space.input_shape), settings)})
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    predicted = np.array([r["predicted_ms"] for r in rows])
+    measured = np.array([r["measured_ms"] for r in rows])
+    tau = float(kendalltau(predicted, measured).statistic) if len(rows) > 1 else float("nan")
+    result = {"archs": len(rows), "seed": seed, "mape": float(np.mean(np.abs(predicted - measured) / measured)),
+              "kendall_tau": tau, "rows": rows, "timing": asdict(settings)}
+    table.meta["validation"] = result
+    return result
+
+
+def spread_sample(table: LatencyTable, space: SearchSpace, count: int, rng: random.Random,
+                  steps: int = 400) -> list[Arch]:
+    """`count` distinct archs whose predicted latencies are spread evenly over the achievable range
+    (5%..95%): arch k starts uniform and takes random one-layer changes that bring its prediction
+    closer to target k. Uniform samples alone bunch around the mean (a +-10% spread in scarlet-s1),
+    where measurement noise decides the order and Kendall tau says little about the table."""
+    low = table.fixed_ms + sum(min(row[op] for op in layer.choices) for row, layer in zip(table.layers, space.layers))
+    high = table.fixed_ms + sum(max(row[op] for op in layer.choices) for row, layer in zip(table.layers, space.layers))
+    archs: dict[Arch, None] = {}
+    for k in range(min(count, space.size) * 5):
+        if len(archs) >= min(count, space.size):
+            break
+        fraction = 0.05 + 0.9 * (len(archs) / max(1, count - 1))
+        archs.setdefault(_walk_to(table, space, low + fraction * (high - low), rng, steps), None)
+    return list(archs)
+
+
+def _walk_to(table: LatencyTable, space: SearchSpace, target: float, rng: random.Random, steps: int) -> Arch:
+    ops = list(space.sample(rng).ops)
+    gap = abs(table.predict(Arch(tuple(ops))) - target)
+    for _ in range(steps):
+        i = rng.randrange(space.num_layers)
+        old = ops[i]
+        ops[i] = rng.choice(space.layers[i].choices)
+        new_gap = abs(table.predict(Arch(tuple(ops))) - target)
+        if new_gap <= gap:
+            gap = new_gap
+        else:
+            ops[i] = old
+    return Arch(tuple(ops))
+
+
+# -- using ---------------------------------------------------------------------------------------------------
+def latency_metric(table: LatencyTable, space: SearchSpace, identity: str
+                   ) -> tuple[float, list[Mapping[str, float]]]:
+    """(fixed, per-layer op -> ms) for `CostTable.with_metric(METRIC, ...)`, checked against `space`."""
+    table.check_fits(space, identity)
+    return table.fixed_ms, [{op: row[op] for op in layer.choices} for layer, row in zip(space.layers, table.layers)]
+
+
+def with_latency(cost_table: Any, path: str | Path, space: SearchSpace, identity: str) -> Any:
+    """`cost_table` with the `latency_ms` metric of the latency table at `path`."""
+    fixed, values = latency_metric(LatencyTable.load(path), space, identity)
+    return cost_table.with_metric(METRIC, fixed, values)
+
+
+def reachable_values(fixed: float, rows: Sequence[Sequence[float]], resolution: float) -> np.ndarray:
+    """Every total `fixed + sum(one value per row)` can take, to `resolution` (a dynamic program over
+    the rows on a grid; exact up to rounding of each value to the grid). Sorted, in the rows' unit."""
+    reachable = np.zeros(1, dtype=bool)
+    reachable[0] = True
+    offset = 0
+    for row in rows:
+        steps = np.rint(np.asarray(row, dtype=float) / resolution).astype(np.int64)
+        low = int(steps.min())
+        offset += low
+        width = len(reachable) + int(steps.max()) - low
+        nxt = np.zeros(width, dtype=bool)
+        for s in steps:
+            nxt[s - low: s - low + len(reachable)] |= reachable
+        reachable = nxt
+    return fixed + (np.flatnonzero(reachable) + offset) * resolution
+
+
+def check_window(fixed: float, rows: Sequence[Sequence[float]], low: float | None, high: float | None,
+                 metric: str = METRIC, resolution: float = 1e-3) -> None:
+    """Raise `SearchError` with the achievable range when no arch's total lies in [low, high]."""
+    from supernet.errors import SearchError
+
+    values = reachable_values(fixed, rows, resolution)
+    lo, hi = -math.inf if low is None else low, math.inf if high is None else high
+    tolerance = resolution * len(rows)  # each row was rounded to the grid
+    if np.any((values >= lo - tolerance) & (values <= hi + tolerance)):
+        return
+    window = f"{'' if low is None else f'{low:g} <= '}{metric}{'' if high is None else f' <= {high:g}'}"
+    below, above = values[values < lo], values[values > hi]
+    near = []
+    if below.size:
+        near.append(f"the nearest below is {below.max():.4g}")
+    if above.size:
+        near.append(f"the nearest above is {above.min():.4g}")
+    raise SearchError(f"no architecture can satisfy {window}: the achievable range is {metric} "
+                      f"{values.min():.4g}..{values.max():.4g}" + (f" ({', '.join(near)})" if near else ""))
+
+
+def write_latency_table(space: SearchSpace, identity: str, settings: TimingSettings, out: Path,
+                        validate: int = 0, seed: int = 0) -> LatencyTable:
+    """Build (and with `validate` > 0 validate) a table with tqdm progress bars; write it to `out`,
+    which must not exist yet (a user's earlier table is never overwritten)."""
+    from tqdm import tqdm
+
+    out = Path(out)
+    if out.exists():
+        raise ConfigError(f"{out} already exists; choose another --out (nothing was overwritten)")
+    if validate < 0:
+        raise ConfigError(f"--validate must be >= 0 archs, got {validate}")
+    table = build_latency_table(space, identity, settings,
+                                progress=lambda n: tqdm(total=n, desc="latency table", unit="block"))
+    if validate:
+        validate_latency_table(table, space, settings, validate, seed,
+                               progress=lambda n: tqdm(total=n, desc="validation", unit="model"))
+    table.save(out)
+    return table
