@@ -223,13 +223,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     from supernet.workflow import export_arch
 
     with _lock(args.out):
-        out = export_arch(Path(args.supernet), args.arch, Path(args.out), drop_els=args.drop_els)
+        out = export_arch(Path(args.supernet), args.arch, Path(args.out), drop_els=args.drop_els, onnx=args.onnx)
     print(f"exported {out['arch']} to {out['dir']}")
     if out["els_folded"] or out["els_kept"]:
         print(f"  trained ELS: {out['els_folded']} folded into the next conv (exact), {out['els_kept']} kept as 1x1 convs")
     if out["els_dropped"]:
         print(f"  --drop-els: {out['els_dropped']} trained ELS layers dropped; the exported model DIFFERS from the "
               f"supernet path (SCARLET's rule: retrain it)")
+    if "onnx" in out:
+        print(f"model.onnx (opset {out['onnx']['opset']}) matches PyTorch on random inputs to "
+              f"{out['onnx']['max_difference']:.2g}; inputs are normalised images (mean/std in its metadata)")
     return 0
 
 
@@ -392,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--drop-els", action="store_true",
                    help="drop shape-keeping ELS layers (SCARLET's rule; a different function, meant for retraining)")
+    p.add_argument("--onnx", action="store_true", help="also write model.onnx (opset 17), checked with onnxruntime")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("retrain", help="train an arch's stand-alone model from scratch and report test accuracy")

@@ -373,8 +373,9 @@ def _arch_in(data: Any) -> str | None:
 
 # -- export ----------------------------------------------------------------------------------------
 def export_arch(checkpoint: Path, arch_text: str, out_dir: Path, drop_els: bool = False,
-                prepare: Callable[[Supernet, Arch], None] | None = None) -> dict[str, Any]:
-    """Write the stand-alone model of `arch`: config JSON, inherited weights, and a torch.export program.
+                prepare: Callable[[Supernet, Arch], None] | None = None, onnx: bool = False) -> dict[str, Any]:
+    """Write the stand-alone model of `arch`: config JSON, inherited weights, and a torch.export program;
+    with `onnx`, also `model.onnx`, checked against PyTorch with onnxruntime (`supernet.model.onnx_export`).
 
     The model computes what the supernet path computes (trained ELS folded or kept); `drop_els` drops
     shape-keeping ELS layers instead (SCARLET's rule for retraining; the result says it differs).
@@ -395,10 +396,15 @@ def export_arch(checkpoint: Path, arch_text: str, out_dir: Path, drop_els: bool 
 
     atomic_write(out_dir / "weights.pt", lambda f: torch.save(model.state_dict(), f))
     program = _try_torch_export(model, out_dir / "model.pt2")
-    return {"arch": arch.to_string(), "dir": str(out_dir), "config": str(out_dir / "model.json"),
-            "weights": str(out_dir / "weights.pt"), "program": program,
-            "els_folded": len(model.config.get("els_folded", [])), "els_kept": len(model.config.get("els_kept", [])),
-            "els_dropped": len(dropped), "same_function_as_supernet_path": not dropped}
+    out = {"arch": arch.to_string(), "dir": str(out_dir), "config": str(out_dir / "model.json"),
+           "weights": str(out_dir / "weights.pt"), "program": program,
+           "els_folded": len(model.config.get("els_folded", [])), "els_kept": len(model.config.get("els_kept", [])),
+           "els_dropped": len(dropped), "same_function_as_supernet_path": not dropped}
+    if onnx:
+        from supernet.model.onnx_export import export_onnx
+
+        out["onnx"] = export_onnx(model, out_dir / "model.onnx", meta.get("mean"), meta.get("std"))
+    return out
 
 
 def _dropped_els(net: Supernet, arch: Arch) -> list[int]:
