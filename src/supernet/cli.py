@@ -263,6 +263,19 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    from supernet.prune import run_prune
+
+    cfg = _load_config(args)
+    with _lock(args.run_dir):
+        out = run_prune(cfg, Path(args.run_dir), resume=args.resume, log=lambda m: print(m, file=sys.stderr))
+    sizes = " -> ".join(f"{row['size']:.3g}" for row in out["stages"])
+    print(f"space size per stage: {sizes}; best {out['final']['best']}  "
+          + "  ".join(f"{k}={v:.4g}" for k, v in out["final"]["best_metrics"].items()))
+    print(f"results in {args.run_dir}/prune.json")
+    return 0
+
+
 def cmd_groundtruth(args: argparse.Namespace) -> int:
     from supernet.analysis.groundtruth import (parse_shard, read_arch_file, run_groundtruth, sample_archs,
                                                sample_archs_by_identities)
@@ -412,6 +425,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True)
     p.add_argument("--resume", action="store_true")
     p.set_defaults(func=cmd_pipeline)
+
+    p = sub.add_parser("prune", help="PAD-NAS progressive space pruning: train, then M-2 x (CES, prune, fine-tune), "
+                                     "then a final CES search")
+    _config_args(p)
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--resume", action="store_true", help="continue a killed run in the stage it was in")
+    p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("groundtruth", help="train archs stand-alone from scratch: a ground-truth accuracy table")
     _config_args(p)

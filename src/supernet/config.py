@@ -119,6 +119,18 @@ class SearchConfig:
 
 
 @dataclass
+class PruneConfig:
+    """PAD-NAS progressive space pruning (`supernet prune`); defaults from PAD-NAS section 4."""
+
+    stages: int = 4  # M: stage 1 trains, stages 2..M-1 prune and fine-tune, stage M searches
+    threshold: float = 0.01  # P_th: ops chosen at or below this frequency are dropped
+    max_rank: int = 10  # frequencies over archs with non-domination rank < max_rank
+    epochs: list[int] = field(default_factory=lambda: [120, 80, 40])  # per training stage
+    lrs: list[float] = field(default_factory=lambda: [0.5, 0.1, 0.1])  # per training stage
+    epoch_scale: float = 1.0  # scales `epochs` (rounded, at least 1) for small runs
+
+
+@dataclass
 class StandaloneConfig(OptimSection):
     lr: float = 0.05
 
@@ -135,6 +147,7 @@ class Config:
     standalone: StandaloneConfig = field(default_factory=StandaloneConfig)
     # modules or .py files run before the verb (with --import): user spaces, ops, blocks, datasets
     imports: list[str] = field(default_factory=list)
+    prune: PruneConfig = field(default_factory=PruneConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

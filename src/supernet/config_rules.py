@@ -68,6 +68,8 @@ RULES: dict[str, dict[str, Range]] = {
                    "val_limit": AT_LEAST_1, "seed": AT_LEAST_0},
     "SearchConfig": {"min_acc": FINITE, "seed": AT_LEAST_0, "population": AT_LEAST_1, "iterations": AT_LEAST_1,
                      "topk": AT_LEAST_1, "mutation_prob": PROBABILITY, "num_samples": AT_LEAST_1},
+    "PruneConfig": {"stages": Range(2), "threshold": Range(0, 1, high_open=True), "max_rank": Range(2),
+                    "epoch_scale": POSITIVE},
 }
 
 

@@ -228,8 +228,13 @@ def start_run(run_dir: Path, cfg: Config) -> None:
 
 
 # -- supernet training ----------------------------------------------------------------------------
-def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: bool = False) -> dict[str, Any]:
+def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: bool = False,
+                   choices: list[list[str]] | None = None, initial: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train a supernet with the configured sampler; checkpoints every epoch into `run_dir`.
+
+    `choices` restricts the configured space to those ops per layer (a pruned space, recorded in
+    the checkpoint as `space_choices`); `initial` is a state dict to start from (PAD-NAS's
+    inherited weights) unless the run resumes from its own checkpoint.
 
     Under torchrun (WORLD_SIZE > 1) every rank trains on its shard of each global batch, gradients
     are averaged over the ranks (`supernet.train.distributed`), and rank 0 writes the run directory.
@@ -244,6 +249,8 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
     torch.manual_seed(cfg.train.seed)
     splits = load_data(cfg)
     space = build_space(cfg, splits)
+    if choices is not None:
+        space = space.restrict(choices)
     options = SupernetOptions(**asdict(cfg.supernet))
     t = cfg.train
     if options.interchoice != "none" and t.sampler == "path-dropout":
@@ -257,6 +264,10 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
             "imports": describe_imports(cfg.imports), "supernet": options.to_dict(),
             "config_hash": config_hash(cfg, SUPERNET_SECTIONS), "config": config_sections(cfg, SUPERNET_SECTIONS),
             "data": asdict(cfg.data), "mean": list(splits.mean), "std": list(splits.std)}
+    if choices is not None:
+        meta["space_choices"] = [list(layer.choices) for layer in space.layers]
+    if initial is not None:
+        net.load_state_dict(initial)
     if dist is None:
         start_run(run_dir, cfg)
     else:
@@ -296,7 +307,7 @@ def load_supernet(checkpoint: Path) -> tuple[Supernet, dict[str, Any]]:
     if meta["space"] not in {entry.name for entry in list_spaces()}:
         raise CheckpointError(f"checkpoint {path} needs search space {str(meta['space'])[:80]!r}, which is not "
                               f"registered{hint or ' (check `supernet spaces`)'}")
-    space = create_space(meta["space"], **meta["space_options"])
+    space = space_of(meta)
     if space.fingerprint() != meta["space_fingerprint"]:
         raise CheckpointError(f"checkpoint {path} was made for a different version of space "
                               f"'{meta['space']}' (fingerprint {meta['space_fingerprint']} vs {space.fingerprint()}"
@@ -318,6 +329,21 @@ def _first_difference(recorded: Any, current: dict[str, Any]) -> str:
         if json.dumps(recorded.get(key), sort_keys=True) != json.dumps(current.get(key), sort_keys=True):
             return f"; first difference in {str(key)[:40]!r}"
     return ""
+
+
+def space_of(meta: dict[str, Any]) -> SearchSpace:
+    """The space a supernet checkpoint was trained on: the registered space, restricted to
+    `space_choices` when the supernet was pruned (`supernet prune`)."""
+    space = create_space(meta["space"], **meta["space_options"])
+    choices = meta.get("space_choices")
+    if choices is not None:
+        if not isinstance(choices, list) or not all(isinstance(c, list) for c in choices):
+            raise CheckpointError(f"checkpoint space_choices must be a list of op lists, got {type(choices).__name__}")
+        if len(choices) != space.num_layers:
+            raise CheckpointError(f"checkpoint space_choices has {len(choices)} layers, space '{space.name}' has "
+                                  f"{space.num_layers}")
+        space = space.restrict(choices)
+    return space
 
 
 def _checkpoint_path(path: Path) -> Path:

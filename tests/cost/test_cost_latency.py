@@ -43,7 +43,7 @@ def fake_table(space, identity="skip") -> LatencyTable:
 
 
 def test_cli_measures_every_block_tags_the_table_and_never_overwrites(tmp_path, capsys):
-    out = tmp_path / "lat.json"
+    out = tmp_path / "latency-cpu.json"
     args = ["latency-table", *SPACE_ARGS, "--min-run-time", "0.001", "--validate", "3", "--out", str(out)]
     code, err = run_cli(capsys, *args)
     assert code == 0, err
@@ -59,6 +59,10 @@ def test_cli_measures_every_block_tags_the_table_and_never_overwrites(tmp_path, 
     assert data["stem_ms"] > 0 and data["head_ms"] > 0
     check = meta["validation"]
     assert check["archs"] == 3 and check["mape"] >= 0 and len(check["rows"]) == 3
+    from supernet.analysis.report import build_report
+
+    page = build_report(tmp_path).read_text()
+    assert "latency table latency-cpu.json" in page and "Kendall tau" in page and "MAPE" in page
     before = out.read_bytes()
     code, err = run_cli(capsys, *args)
     assert code == 2 and "already exists" in err and len(err.splitlines()) == 1

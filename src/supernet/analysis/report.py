@@ -305,7 +305,57 @@ def _folder_sections(folder: Path, where: str) -> list[tuple[str, str]]:
     if isinstance(sim, dict):
         sections.append((f"feature similarity{where}", _guarded(folder / "similarity.json", similarity_section,
                                                                 sim, folder)))
+    prune = _json_file(folder, "prune.json")
+    if isinstance(prune, dict) and "stages" in prune:
+        sections.append((f"progressive pruning{where}", _guarded(folder / "prune.json", prune_section, prune, folder)))
+    pruning = _json_file(folder, "pruning.json")
+    if isinstance(pruning, dict) and "frequencies" in pruning:
+        sections.append((f"op frequencies and pruning{where}", _guarded(folder / "pruning.json", pruning_section,
+                                                                        pruning, folder)))
+    for path in sorted(folder.glob("*latency*.json")):
+        table = _json_file(folder, path.name)
+        if isinstance(table, dict) and table.get("format") == "supernet.latency-table/1":
+            sections.append((f"latency table {path.name}{where}", _guarded(path, latency_section, table)))
     return sections
+
+
+def prune_section(data: dict[str, Any], folder: Path) -> str:
+    """`supernet prune`: space size per stage (figure and table) and the final search's best arch."""
+    rows = [[row["stage"], row["size"], float(row["log10_size"]), sum(map(len, row.get("pruned", [])))]
+            for row in data["stages"]]
+    out = _table(["stage", "space size", "log10 size", "ops pruned"], rows)
+    if inside(folder, "space-size.png") is not None:
+        out += _figure(folder, "space-size.png", "search space size per stage")
+    final = data.get("final")
+    if isinstance(final, dict):
+        metrics = ", ".join(f"{k}={float(v):.4g}" for k, v in final["best_metrics"].items())
+        out += f"<p>final search: best {html.escape(str(final['best']))} ({html.escape(metrics)})</p>"
+    return out
+
+
+def pruning_section(data: dict[str, Any], folder: Path) -> str:
+    """One pruning step: the op-frequency heat map (PAD-NAS Fig. 3) and the ops dropped per layer."""
+    rows = [[i, ", ".join(map(str, kept)), ", ".join(map(str, pruned))]
+            for i, (kept, pruned) in enumerate(zip(data["kept"], data["pruned"], strict=True)) if pruned]
+    out = (f"<p>{int(data['archs_counted'])} archs counted; space size {data['parent_size']:.4g} -> "
+           f"{data['size']:.4g}</p>")
+    if inside(folder, "frequencies.png") is not None:
+        out += _figure(folder, "frequencies.png", "op frequency per layer (PAD-NAS Fig. 3)")
+    return out + (_table(["layer", "kept", "pruned"], rows) if rows else "<p>no op pruned</p>")
+
+
+def latency_section(table: dict[str, Any]) -> str:
+    """Where a latency table was measured and how well it predicts whole models (`--validate`)."""
+    meta = table.get("meta") or {}
+    versions = ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items())
+    out = _table(["space", "device", "backend", "threads", "batch", "clock", "date", "versions"],
+                 [[table.get("space"), meta.get("device"), meta.get("backend"), meta.get("threads"),
+                   meta.get("batch_size"), (meta.get("timing") or {}).get("clock"), meta.get("date"), versions]])
+    check = meta.get("validation")
+    if isinstance(check, dict):
+        out += _table(["archs measured", "MAPE", "Kendall tau"],
+                      [[check["archs"], float(check["mape"]), float(check["kendall_tau"])]])
+    return out
 
 
 def _guarded(path: Path, section: Callable[..., str], *args: Any) -> str:

@@ -1,0 +1,105 @@
+"""PAD-NAS pruning: frequencies and the P_th rule, bit-identical weight inheritance, SIGKILL + resume."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+
+from supernet.errors import ConfigError
+from supernet.model.supernet import Supernet, SupernetOptions
+from supernet.prune import inherit_state, kept_ops, op_frequencies
+from tests.conftest import cli, cli_env, needs_fashion, randomize_batchnorm, tiny_overrides
+
+
+def test_frequencies_count_only_archs_below_the_rank_limit(tiny_space):
+    a = tiny_space.from_indices([0] * tiny_space.num_layers)
+    b = tiny_space.from_indices([1] * tiny_space.num_layers)
+    freq = op_frequencies(tiny_space, {a.to_string(): 1, b.to_string(): 10}, max_rank=10)
+    assert all(row[a.ops[i]] == 1.0 and row[b.ops[i]] == 0.0 for i, row in enumerate(freq))
+    freq = op_frequencies(tiny_space, {a.to_string(): 1, b.to_string(): 9}, max_rank=10)
+    assert all(row[a.ops[i]] == 0.5 for i, row in enumerate(freq))
+    with pytest.raises(ConfigError, match="max_rank"):
+        op_frequencies(tiny_space, {a.to_string(): 12}, max_rank=10)
+
+
+def test_ops_at_or_below_the_threshold_go_but_never_a_layers_last(tiny_space):
+    layer = tiny_space.layers[0]
+    first, second, *rest = layer.choices
+    freq = [{op: 0.0 for op in lay.choices} for lay in tiny_space.layers]
+    freq[0].update({first: 0.99, second: 0.01})
+    kept = kept_ops(tiny_space, freq, threshold=0.01)
+    assert kept[0] == [first]  # 0.01 is at the threshold: dropped
+    assert all(k == [lay.choices[0]] for k, lay in zip(kept[1:], tiny_space.layers[1:]))  # all 0: keep one
+    freq[0][second] = 0.011
+    assert kept_ops(tiny_space, freq, threshold=0.01)[0] == [first, second]
+
+
+def test_pruned_supernet_inherits_the_surviving_weights_bit_for_bit(tiny_space):
+    torch.manual_seed(0)
+    parent = randomize_batchnorm(Supernet(tiny_space, SupernetOptions("els")))
+    for p in parent.parameters():
+        p.data.normal_()
+    kept = [list(layer.choices[1::2]) for layer in tiny_space.layers]
+    pruned = tiny_space.restrict(kept)
+    child = Supernet(pruned, SupernetOptions("els"))
+    child.load_state_dict(inherit_state(parent, child))
+    child.eval()
+    for i, layer in enumerate(pruned.layers):
+        assert sorted(child.choices[i]) == sorted(layer.choices)
+        for op in layer.choices:
+            for (name, a), (_, b) in zip(parent.choices[i][op].state_dict().items(),
+                                         child.choices[i][op].state_dict().items(), strict=True):
+                assert torch.equal(a, b), (i, op, name)
+    for part in ("stem", "head"):
+        for a, b in zip(getattr(parent, part).state_dict().values(), getattr(child, part).state_dict().values()):
+            assert torch.equal(a, b)
+    arch = pruned.sample(__import__("random").Random(0))
+    assert tiny_space.parse_arch(arch.to_string()) == arch  # a pruned arch parses in the parent space
+    x = torch.randn(2, *tiny_space.input_shape)
+    with torch.no_grad():
+        assert torch.equal(child(x, arch), parent(x, arch))
+
+
+def _prune_args(run_dir) -> list[str]:
+    sets = tiny_overrides(data__train_limit=256, data__val_size=64, eval__recal_batches=1,
+                          search__population=4, search__iterations=1, train__max_steps_per_epoch=2)
+    sets += ["prune.stages=3", "prune.epochs=[1,1]", "prune.lrs=[0.1,0.1]", "prune.threshold=0.3"]
+    return ["prune", "--run-dir", str(run_dir)] + [a for s in sets for a in ("--set", s)]
+
+
+@needs_fashion
+def test_prune_killed_between_stages_resumes_in_its_stage(tmp_path):
+    run = tmp_path / "p"
+    proc = subprocess.Popen(cli(*_prune_args(run)), env=cli_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while not (run / "prune.json").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # stage 1 is done (prune.json lists it), stage 2 has begun or not
+    proc.wait()
+    assert json.loads((run / "prune.json").read_text())["stages"][0]["stage"] == 1
+    stage1 = (run / "stage-1" / "checkpoints" / "last.pt").read_bytes()
+    again = subprocess.run(cli(*_prune_args(run)), env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "--resume" in again.stderr  # a second run never overwrites the first
+    done = subprocess.run(cli(*_prune_args(run), "--resume"), env=cli_env(), capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (run / "stage-1" / "checkpoints" / "last.pt").read_bytes() == stage1  # stage 1 was not retrained
+    summary = json.loads((run / "prune.json").read_text())
+    assert [row["stage"] for row in summary["stages"]] == [1, 2]
+    pruning = json.loads((run / "stage-2" / "pruning.json").read_text())
+    assert summary["stages"][1]["choices"] == pruning["kept"] and summary["stages"][1]["size"] == pruning["size"]
+    assert (run / "stage-2" / "frequencies.png").exists() and (run / "space-size.png").exists()
+    from supernet.workflow import load_supernet
+
+    net, meta = load_supernet(run / "stage-2")
+    assert meta["space_choices"] == pruning["kept"]
+    assert net.space.parse_arch(summary["final"]["best"])  # the final arch lies in the pruned space
+    from supernet.analysis.report import build_report
+
+    page = build_report(run).read_text()
+    assert "progressive pruning" in page and "op frequency per layer (PAD-NAS Fig. 3)" in page
+    assert "search space size per stage" in page
