@@ -11,7 +11,13 @@ import torch
 from supernet.errors import ConfigError
 from supernet.model.supernet import Supernet, SupernetOptions
 from supernet.prune import inherit_state, kept_ops, op_frequencies
-from tests.conftest import cli, cli_env, needs_fashion, randomize_batchnorm, tiny_overrides
+from tests.conftest import (
+    cli,
+    cli_env,
+    needs_fashion,
+    randomize_batchnorm,
+    tiny_overrides,
+)
 
 
 def test_frequencies_count_only_archs_below_the_rank_limit(tiny_space):
@@ -27,7 +33,7 @@ def test_frequencies_count_only_archs_below_the_rank_limit(tiny_space):
 
 def test_ops_at_or_below_the_threshold_go_but_never_a_layers_last(tiny_space):
     layer = tiny_space.layers[0]
-    first, second, *rest = layer.choices
+    first, second, *_rest = layer.choices
     freq = [{op: 0.0 for op in lay.choices} for lay in tiny_space.layers]
     freq[0].update({first: 0.99, second: 0.01})
     kept = kept_ops(tiny_space, freq, threshold=0.01)
@@ -82,10 +88,10 @@ def test_prune_killed_between_stages_resumes_in_its_stage(tmp_path):
     proc.wait()
     assert json.loads((run / "prune.json").read_text())["stages"][0]["stage"] == 1
     stage1 = (run / "stage-1" / "checkpoints" / "last.pt").read_bytes()
-    again = subprocess.run(cli(*_prune_args(run)), env=cli_env(), capture_output=True, text=True, timeout=300)
+    again = subprocess.run(cli(*_prune_args(run)), env=cli_env(), capture_output=True, text=True, timeout=300, check=False)
     assert again.returncode == 2 and "--resume" in again.stderr  # a second run never overwrites the first
     done = subprocess.run(cli(*_prune_args(run), "--resume"), env=cli_env(), capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     assert (run / "stage-1" / "checkpoints" / "last.pt").read_bytes() == stage1  # stage 1 was not retrained
     summary = json.loads((run / "prune.json").read_text())
