@@ -124,3 +124,5 @@ def test_imported_dataset_streams_any_torch_dataset(tmp_path):
     assert splits.streaming and splits.image_shape == (3, 8, 8) and splits.num_classes == 2
     x, y = next(iter(train_loader(cfg, splits, 4, seed=0)))
     assert x.shape == (4, 3, 8, 8) and set(y.tolist()) <= {0, 1}
+    cfg.data.val_per_class = 2  # a class-balanced split reads the labels of a streaming source
+    assert sorted(load_data(cfg).val.labels.tolist()) == [0, 0, 1, 1]

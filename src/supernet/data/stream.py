@@ -88,6 +88,11 @@ class TorchDataset:
     def __len__(self) -> int:
         return len(self.indices)
 
+    @property
+    def labels(self) -> torch.Tensor:
+        """Every sample's label (reads every sample: for `data.val_per_class`)."""
+        return torch.tensor([int(self.dataset[i][1]) for i in self.indices], dtype=torch.int64)
+
     def load(self, index: int) -> tuple[Image.Image, int]:
         image, label = self.dataset[self.indices[index]]
         return _to_pil(image, self.source), int(label)
