@@ -4,7 +4,8 @@ Streams the training split of an image folder (default ../shared/data/cifar10-jp
 `supernet.data.StreamingLoader` with training augmentation, at each resolution and worker count, and
 prints the wall-clock images/s over `--batches` batches after one warm-up batch (worker start-up is
 excluded). Every worker count sees the same batches (the loader is seeded per sample). Wall-clock on a
-shared machine: other processes' load is in the numbers.
+shared machine: other processes' load is in the numbers; the last lines give the decode-and-augment CPU
+time per image of one process, which that load does not change.
 
 Run: PYTHONPATH=src python benchmarks/loader_speed.py [--root DIR] [--resolutions 32 224] [--workers 1 2 4]
      [--batch 128] [--batches 20]
@@ -41,6 +42,19 @@ def images_per_second(root: Path, resolution: int, workers: int, batch: int, bat
     return seen / (time.perf_counter() - start)
 
 
+def cpu_ms_per_image(root: Path, resolution: int, samples: int = 256) -> float:
+    """CPU time (this process only, so other processes' load is out) to read, decode and augment one image:
+    the work a worker does, whose inverse is the images/s one free core can deliver."""
+    train, _ = list_folder(root)
+    transform = SampleTransform(resolution)
+    start = time.process_time()
+    for i in range(samples):
+        image, _ = train.load(i)
+        with image:
+            transform(image, i)
+    return 1000 * (time.process_time() - start) / samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
@@ -57,6 +71,10 @@ def main() -> None:
         for workers in args.workers:
             rate = images_per_second(args.root, resolution, workers, args.batch, args.batches)
             print(f"{resolution:>10} {workers:>8} {rate:>10.0f}", flush=True)
+    for resolution in args.resolutions:
+        ms = cpu_ms_per_image(args.root, resolution)
+        print(f"resolution {resolution}: {ms:.3f} CPU ms per image to decode and augment "
+              f"(one free core: {1000 / ms:.0f} images/s)")
 
 
 if __name__ == "__main__":
