@@ -237,13 +237,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from supernet.workflow import load_supernet, parse_arch, train_standalone
+    from supernet.retrain import train_standalone
+    from supernet.supernet_run import load_supernet, parse_arch, trained_config
 
     cfg = _load_config(args)
     if args.supernet:
         net, meta = load_supernet(Path(args.supernet))
         space, identity = net.space, net.options.identity
-        cfg.data = type(cfg.data)(**meta["data"])
+        cfg = trained_config(cfg, meta)
     else:
         space, identity = _space_from_args(args), args.identity
     arch = parse_arch(space, args.arch)
@@ -279,7 +280,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 def cmd_groundtruth(args: argparse.Namespace) -> int:
     from supernet.analysis.groundtruth import (parse_shard, read_arch_file, run_groundtruth, sample_archs,
                                                sample_archs_by_identities)
-    from supernet.workflow import build_space, load_data
+    from supernet.assemble import build_space, load_data
 
     if args.by_identities and not args.sample:
         raise ConfigError("--by-identities spreads a sample: give --sample K with it")
@@ -302,7 +303,8 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
-    from supernet.analysis.ranking import default_config, format_rank, rank_supernets
+    from supernet.analysis.ranking import format_rank, rank_supernets
+    from supernet.supernet_run import default_config
 
     bench = _benchmark_spec(args)
     if bool(bench) == bool(args.groundtruth):
@@ -317,7 +319,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
-    from supernet.analysis.ranking import default_config
+    from supernet.supernet_run import default_config
     from supernet.analysis.similarity import format_matrix, run_similarity
 
     cfg = _with_device(_own_config_imports(args, default_config(args.supernet, args.config, args.overrides)), args)

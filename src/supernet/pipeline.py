@@ -12,21 +12,20 @@ from supernet.config import Config, save_config
 from supernet.io import atomic_write_text
 from supernet.model.bn import recalibrate_path
 from supernet.train.loop import accuracy
-from supernet.workflow import (
+from supernet.assemble import (
+    EVAL_BATCH_SIZE,
     STANDALONE_SECTIONS,
     SUPERNET_SECTIONS,
     check_run,
     eval_loader,
-    export_arch,
     load_data,
-    load_exported,
-    load_supernet,
     recal_batches,
     runtime_of,
-    search_supernet,
-    train_standalone,
-    train_supernet,
 )
+from supernet.retrain import train_standalone
+from supernet.rundir import CONFIG, RESULT
+from supernet.supernet_run import load_supernet
+from supernet.workflow import export_arch, load_exported, search_supernet, train_supernet
 
 
 def run_pipeline(cfg: Config, run_dir: Path, resume: bool = False) -> dict[str, Any]:
@@ -35,7 +34,7 @@ def run_pipeline(cfg: Config, run_dir: Path, resume: bool = False) -> dict[str, 
     check_run(run_dir / "supernet", cfg, resume, SUPERNET_SECTIONS)  # refuse before config.yaml is written
     check_run(run_dir / "standalone", cfg, resume, STANDALONE_SECTIONS)
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
+    save_config(cfg, run_dir / CONFIG)
     start = time.time()
     stages: dict[str, Any] = {}
     t = time.time()
@@ -63,7 +62,7 @@ def run_pipeline(cfg: Config, run_dir: Path, resume: bool = False) -> dict[str, 
 
 
 def _search(cfg: Config, run_dir: Path, resume: bool) -> dict[str, Any]:
-    result = run_dir / "search" / "result.json"
+    result = run_dir / "search" / RESULT
     if resume and result.exists():
         return json.loads(result.read_text())
     return search_supernet(cfg, run_dir / "supernet", run_dir / "search", resume=resume)
@@ -71,7 +70,7 @@ def _search(cfg: Config, run_dir: Path, resume: bool) -> dict[str, Any]:
 
 def _space_and_identity(run_dir: Path):
     net, _ = load_supernet(run_dir / "supernet")
-    best = json.loads((run_dir / "search" / "result.json").read_text())["best"]
+    best = json.loads((run_dir / "search" / RESULT).read_text())["best"]
     return net.space, net.space.parse_arch(best), net.options.identity
 
 
@@ -84,7 +83,7 @@ def _one_shot_accuracy(cfg: Config, run_dir: Path, best: str, splits: Any, recal
     recalibrate_path(net, arch, recal, cfg.eval.recal_reset, runtime)
     net.eval()
     with torch.no_grad():
-        return accuracy(lambda x: net(x, arch), eval_loader(cfg, splits, "test", 500), runtime)
+        return accuracy(lambda x: net(x, arch), eval_loader(cfg, splits, "test", EVAL_BATCH_SIZE), runtime)
 
 
 def _exported_accuracy(cfg: Config, export_dir: Path, splits: Any) -> float:
@@ -93,7 +92,7 @@ def _exported_accuracy(cfg: Config, export_dir: Path, splits: Any) -> float:
     runtime = runtime_of(cfg)
     model = runtime.prepare(load_exported(export_dir)).eval()
     with torch.no_grad():
-        return accuracy(model, eval_loader(cfg, splits, "test", 500), runtime)
+        return accuracy(model, eval_loader(cfg, splits, "test", EVAL_BATCH_SIZE), runtime)
 
 
 def _report(s: dict[str, Any], num_classes: int) -> str:

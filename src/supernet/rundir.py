@@ -1,4 +1,15 @@
-"""Run directories: one folder per run, guarded by an OS lock on `.lock` (which names the owner)."""
+"""Run directories: the names of the files a run writes, and the OS lock on `.lock` (which names the owner).
+
+The layout, in one place (every module takes these names from here):
+
+    config.yaml              the resolved config of the command (never a crash's half-written one)
+    checkpoints/last.pt      the latest checkpoint; checkpoints/prev.pt the one before
+    metrics.jsonl            per-step and per-epoch training metrics
+    result.json              a search's result, or a stand-alone training's accuracies
+    journal.sqlite           every evaluation of a search, as it happens (resume)
+    eval-cache.sqlite        next to a supernet's checkpoint: evaluations shared by its searches
+    export/                  model.json, weights.pt, model.pt2 of an exported arch
+"""
 from __future__ import annotations
 
 import fcntl
@@ -12,6 +23,15 @@ from typing import Self
 from supernet.errors import SupernetError
 
 LOCK_NAME = ".lock"
+CONFIG = "config.yaml"
+CHECKPOINTS = "checkpoints"
+LAST = "last.pt"
+PREV = "prev.pt"
+METRICS = "metrics.jsonl"
+RESULT = "result.json"
+JOURNAL = "journal.sqlite"
+EVAL_CACHE = "eval-cache.sqlite"
+EXPORT = "export"
 
 
 class RunLocked(SupernetError):
@@ -93,7 +113,8 @@ class RunLock:
     def __enter__(self) -> Self:
         return self.acquire()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.release()
 
 

@@ -8,224 +8,58 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Self
 
 import torch
+from supernet.model.supernet import Supernet
 
+from supernet.assemble import (  # noqa: F401  (re-exported: the verbs' building blocks)
+    EXECUTION_FIELDS,
+    STANDALONE_SECTIONS,
+    SUPERNET_SECTIONS,
+    build_evaluator,
+    build_space,
+    check_run,
+    config_hash,
+    config_sections,
+    eval_loader,
+    load_data,
+    optim_config,
+    recal_batches,
+    require_batches,
+    runtime_of,
+    start_run,
+    train_loader,
+    val_batches,
+)
 from supernet.config import Config, save_config
-from supernet.data import (Augmentation, BatchLoader, DatasetSplits, SampleTransform, StreamingLoader, StreamPolicy,
-                           default_augmentation, load_splits, subset)
-from supernet.data.augment import augmentation_family
-from supernet.device import Runtime, runtime_for
-from supernet.errors import CheckpointError, ConfigError, SpaceError
+from supernet.errors import ConfigError
 from supernet.io import atomic_write_text
-from supernet.model.export import export_model, standalone_config
+from supernet.model.export import export_model
 from supernet.model.factory import build_supernet
 from supernet.model.standalone import StandaloneNet
-from supernet.model.supernet import Supernet, SupernetOptions
+from supernet.model.supernet import SupernetOptions
 from supernet.plugins import describe as describe_imports
-from supernet.space import Arch, SearchSpace, create_space
-from supernet.train.checkpoint import (
-    LAST,
-    find_checkpoint,
-    load_checkpoint,
-    remove_stale_temporaries,
-    require_previous,
+from supernet.retrain import train_standalone  # noqa: F401  (re-exported)
+from supernet.rundir import CONFIG, RESULT
+from supernet.space import Arch, SearchSpace
+from supernet.supernet_run import (  # noqa: F401  (re-exported)
+    checkpoint_digest,
+    checkpoint_path,
+    load_supernet,
+    parse_arch,
+    space_of,
+    trained_config,
 )
-from supernet.train.loop import OptimConfig, Trainer, accuracy
+from supernet.train.loop import Trainer
 from supernet.train.sampler import create_sampler, step_rng
 
 if TYPE_CHECKING:
     from supernet.analysis.benchmark import BenchmarkSpec
     from supernet.search import Problem
-    from supernet.search.supernet_evaluator import SupernetEvaluator
-
-# -- building blocks ----------------------------------------------------------------------------
-def load_data(cfg: Config) -> DatasetSplits:
-    d = cfg.data
-    extra = {k: v for k, v in (("resolution", d.resolution), ("channels", d.channels),
-                               ("max_per_class", d.max_per_class)) if d.name == "folder" and v is not None}
-    val_size: int | float = int(d.val_size) if d.val_size >= 1 else d.val_size
-    stats = _sample_transform(cfg, d.channels) if d.resolution is not None else None
-    return load_splits(d.name, d.root, val_size=val_size, seed=d.split_seed, train_limit=d.train_limit,
-                       val_per_class=d.val_per_class,
-                       policy=StreamPolicy(d.stream, d.memory_limit_mb << 20), stats_transform=stats,
-                       **extra, **d.options)
-
-
-def build_space(cfg: Config, splits: DatasetSplits | None = None) -> SearchSpace:
-    """The configured space, with input channels, classes and resolution taken from the data."""
-    options = dict(cfg.space.options)
-    if splits is not None:
-        channels, height, _ = splits.image_shape
-        found = {"input_channels": channels, "num_classes": splits.num_classes, "resolution": height}
-        for key, value in found.items():
-            if key in options and options[key] != value:
-                raise ConfigError(f"space.options.{key}={options[key]} does not match the data ({value})")
-            options[key] = value
-    return create_space(cfg.space.name, preset=cfg.space.preset, **options)
-
-
-Loader = BatchLoader | StreamingLoader
-
-
-def _sample_transform(cfg: Config, channels: int) -> SampleTransform:
-    d = cfg.data
-    if d.resolution is None:
-        raise ConfigError("streaming data needs data.resolution (the crop size, e.g. 224)")
-    return SampleTransform(d.resolution, channels, scale=(d.crop_scale_min, 1.0), eval_crop=d.eval_crop)
-
-
-def _workers(cfg: Config) -> int:
-    import os
-
-    return cfg.data.workers if cfg.data.workers is not None else min(8, os.cpu_count() or 1)
-
-
-def train_loader(cfg: Config, splits: DatasetSplits, batch_size: int, seed: int, rank: int = 0,
-                 world_size: int = 1) -> Loader:
-    """Shuffled, augmented training batches, sharded over `world_size` ranks; the same order in memory or streamed."""
-    if splits.streaming:
-        return StreamingLoader(splits.train, batch_size, _sample_transform(cfg, splits.train.channels),
-                               Augmentation(splits.mean, splits.std), shuffle=True, seed=seed, drop_last=True,
-                               train=True, rank=rank, world_size=world_size, workers=_workers(cfg))
-    aug = default_augmentation(augmentation_family(cfg.data.name), splits.mean, splits.std, train=True,
-                               resolution=cfg.data.resolution)
-    return BatchLoader(splits.train, batch_size, shuffle=True, seed=seed, drop_last=True, transform=aug, rank=rank,
-                       world_size=world_size)
-
-
-def require_batches(loader: BatchLoader, field: str) -> BatchLoader:
-    """A training loader with at least one full batch (it drops the last, short one)."""
-    if len(loader) == 0:
-        ranks = f" x {loader.world_size} processes" if loader.world_size > 1 else ""
-        raise ConfigError(f"{field}={loader.batch_size}{ranks} is larger than the training split "
-                          f"({len(loader.dataset)} images): not one full batch; lower {field}")
-    return loader
-
-
-def recal_batches(cfg: Config, splits: DatasetSplits) -> list[torch.Tensor]:
-    """The fixed, seeded training batches (train-time augmentation) used for BN recalibration."""
-    e = cfg.eval
-    loader = require_batches(train_loader(cfg, splits, e.recal_batch_size, e.seed), "eval.recal_batch_size")
-    return [x for _, (x, _) in zip(range(min(e.recal_batches, len(loader))), loader.iter_epoch(0))]
-
-
-def val_batches(cfg: Config, splits: DatasetSplits) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The validation batches candidates are scored on (the first `eval.val_limit` images)."""
-    return list(eval_loader(cfg, splits, "val", cfg.eval.val_batch_size, cfg.eval.val_limit))
-
-
-def eval_loader(cfg: Config, splits: DatasetSplits, which: str, batch_size: int, limit: int | None = None) -> Loader:
-    dataset = getattr(splits, which)
-    if limit is not None and limit < len(dataset):
-        dataset = subset(dataset, torch.arange(limit))
-    if splits.streaming:
-        return StreamingLoader(dataset, batch_size, _sample_transform(cfg, dataset.channels),
-                               Augmentation(splits.mean, splits.std), workers=_workers(cfg))
-    aug = default_augmentation(augmentation_family(cfg.data.name), splits.mean, splits.std, train=False)
-    return BatchLoader(dataset, batch_size, shuffle=False, transform=aug)
-
-
-# How a run executes, not what it computes: a checkpoint resumes under other values of these
-# (a GPU run in fp16 resumes on a CPU in bf16 or fp32).
-# Decode processes (`data.workers`) change speed, never a batch.
-EXECUTION_FIELDS = ("progress", "workers", "amp", "channels_last", "deterministic", "allreduce_bucket_mb")
-
-
-def config_hash(cfg: Config, sections: tuple[str, ...]) -> str:
-    """Hash of the config sections a checkpoint depends on (execution settings excluded)."""
-    blob = {s: asdict(getattr(cfg, s)) for s in sections}
-    for section in blob.values():
-        for name in EXECUTION_FIELDS:
-            section.pop(name, None)
-    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def runtime_of(cfg: Config, section: Any | None = None) -> Runtime:
-    """The device (`cfg.device`), autocast and memory format a verb runs with; `section` is the
-    training section whose `amp`/`channels_last`/`deterministic` apply (default `cfg.train`, which
-    also governs supernet evaluation)."""
-    s = section if section is not None else cfg.train
-    name = "standalone" if s is cfg.standalone else "train"
-    return runtime_for(cfg.device, s.amp, s.channels_last, s.deterministic, name)
-
-
-def _optim(section: Any) -> OptimConfig:
-    fields = OptimConfig.__dataclass_fields__
-    return OptimConfig(**{k: v for k, v in asdict(section).items() if k in fields})
-
-
-SUPERNET_SECTIONS = ("data", "space", "supernet", "train")
-STANDALONE_SECTIONS = ("data", "standalone")
-
-
-def config_sections(cfg: Config, sections: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """The sections a checkpoint depends on, as plain JSON values (execution settings excluded)."""
-    blob = {s: asdict(getattr(cfg, s)) for s in sections}
-    for section in blob.values():
-        for name in EXECUTION_FIELDS:
-            section.pop(name, None)
-    return json.loads(json.dumps(blob, default=str))
-
-
-def check_run(run_dir: Path, cfg: Config, resume: bool, sections: tuple[str, ...], fallback: bool = False) -> None:
-    """Refuse, before anything is written, a run directory that holds a training run we must not touch:
-    without `resume` any checkpoint; with `resume` a checkpoint made with another config (the error
-    names the fields that differ). An unreadable checkpoint is left to the resume that reports it."""
-    ckpt_dir = run_dir / "checkpoints"
-    if not resume and find_checkpoint(ckpt_dir) is not None:
-        raise CheckpointError(f"{run_dir} already holds a training run; pass --resume to continue it "
-                              f"or choose another --run-dir (nothing was overwritten)")
-    if resume and fallback:
-        require_previous(ckpt_dir)
-    found = find_checkpoint(ckpt_dir, fallback) if resume else None
-    if found is None:
-        return
-    try:
-        meta = load_checkpoint(found).meta
-    except CheckpointError:
-        return
-    if meta.get("config_hash") in (None, config_hash(cfg, sections)):
-        return
-    before = meta.get("config") or _saved_config(run_dir / "config.yaml", sections)
-    changed = _changed_fields(before, config_sections(cfg, sections)) if before else []
-    what = ", ".join(changed) if changed else "the config differs from the one it was trained with"
-    raise CheckpointError(f"cannot resume {run_dir} with another config ({what}); resume with the run's own "
-                          f"config or choose another --run-dir (nothing was written)")
-
-
-def _saved_config(path: Path, sections: tuple[str, ...]) -> dict[str, Any] | None:
-    """The run's config.yaml (written when training started), or None if it is missing or unreadable."""
-    from supernet.config import load_config
-
-    try:
-        return config_sections(load_config(path), sections)
-    except (ConfigError, OSError):
-        return None
-
-
-def _changed_fields(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    changed = []
-    for section, fields in now.items():
-        old = before.get(section) or {}
-        for name, value in fields.items():
-            if name in old and old[name] != value:
-                changed.append(f"{section}.{name}: {old[name]!r} -> {value!r}")
-    return changed
-
-
-def start_run(run_dir: Path, cfg: Config) -> None:
-    """Create the run directory and record the config (only once every check has passed)."""
-    ckpt_dir = run_dir / "checkpoints"
-    if ckpt_dir.exists():
-        remove_stale_temporaries(ckpt_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
-
 
 # -- supernet training ----------------------------------------------------------------------------
 def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: bool = False,
@@ -283,118 +117,12 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
     if dist is not None:
         dist.broadcast_module(net)
     trainer = Trainer(net, lambda x, a: net(x, a), lambda e, s: sampler.paths(step_rng(seed, e, s)),
-                      loader, _optim(t), run_dir, meta, hooks=hooks, dist=dist, runtime=runtime)
+                      loader, optim_config(t), run_dir, meta, hooks=hooks, dist=dist, runtime=runtime)
     resumed = trainer.resume(fallback) if resume else False
     start = time.time()
     epochs = trainer.fit()
     return {"run_dir": str(run_dir), "resumed": resumed, "epochs": epochs, "global_step": trainer.global_step,
             "seconds": time.time() - start, "rank": 0 if dist is None else dist.rank}
-
-
-def load_supernet(checkpoint: Path) -> tuple[Supernet, dict[str, Any]]:
-    """Rebuild a supernet from a checkpoint (file or run directory) and load its weights.
-
-    A space, op or block the checkpoint needs but this process has not registered is a one-line error that
-    names the checkpoint's recorded `--import`s; they are never imported from here.
-    """
-    from supernet.plugins import missing_import_hint
-    from supernet.space import list_spaces
-
-    path = _checkpoint_path(Path(checkpoint))
-    ckpt = load_checkpoint(path, expect={"kind": "supernet"})
-    meta = ckpt.meta
-    hint = missing_import_hint(meta.get("imports"))
-    if meta["space"] not in {entry.name for entry in list_spaces()}:
-        raise CheckpointError(f"checkpoint {path} needs search space {str(meta['space'])[:80]!r}, which is not "
-                              f"registered{hint or ' (check `supernet spaces`)'}")
-    space = space_of(meta)
-    if space.fingerprint() != meta["space_fingerprint"]:
-        raise CheckpointError(f"checkpoint {path} was made for a different version of space "
-                              f"'{meta['space']}' (fingerprint {meta['space_fingerprint']} vs {space.fingerprint()}"
-                              f"{_first_difference(meta.get('space_description'), space.to_dict())}){hint}")
-    try:
-        net = build_supernet(space, SupernetOptions(**meta["supernet"]))
-    except (ValueError, KeyError) as e:  # an op name or block type nobody registered
-        raise CheckpointError(f"checkpoint {path}: cannot build its supernet ({str(e)[:200]}){hint}") from None
-    net.load_state_dict(ckpt.state["model"])
-    net.eval()
-    return net, meta
-
-
-def _first_difference(recorded: Any, current: dict[str, Any]) -> str:
-    """Where a checkpoint's recorded space description and the registered space first differ."""
-    if not isinstance(recorded, dict):
-        return ""
-    for key in sorted(set(recorded) | set(current)):
-        if json.dumps(recorded.get(key), sort_keys=True) != json.dumps(current.get(key), sort_keys=True):
-            return f"; first difference in {str(key)[:40]!r}"
-    return ""
-
-
-def space_of(meta: dict[str, Any]) -> SearchSpace:
-    """The space a supernet checkpoint was trained on: the registered space, restricted to
-    `space_choices` when the supernet was pruned (`supernet prune`)."""
-    space = create_space(meta["space"], **meta["space_options"])
-    choices = meta.get("space_choices")
-    if choices is not None:
-        if not isinstance(choices, list) or not all(isinstance(c, list) for c in choices):
-            raise CheckpointError(f"checkpoint space_choices must be a list of op lists, got {type(choices).__name__}")
-        if len(choices) != space.num_layers:
-            raise CheckpointError(f"checkpoint space_choices has {len(choices)} layers, space '{space.name}' has "
-                                  f"{space.num_layers}")
-        space = space.restrict(choices)
-    return space
-
-
-def _checkpoint_path(path: Path) -> Path:
-    if path.is_dir():
-        found = find_checkpoint(path / "checkpoints") or find_checkpoint(path)
-        if found is None:
-            raise CheckpointError(f"no checkpoint in {path} (looked for checkpoints/{LAST}); train a supernet first")
-        return found
-    return path
-
-
-def checkpoint_digest(path: Path) -> str:
-    """Content hash of a checkpoint file (the evaluation cache key's first part)."""
-    h = hashlib.sha256()
-    with _checkpoint_path(Path(path)).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
-def parse_arch(space: SearchSpace, text: str) -> Arch:
-    """An arch from a string, a named arch, or a JSON file written by search (`best`) or export (`arch`)."""
-    if not text.endswith(".json"):
-        return space.parse_arch(text)
-    path = Path(text)
-    if not path.is_file():
-        raise SpaceError(f"arch file {path} not found (an arch is op names, indices, a named arch or a "
-                         f"result.json/model.json)")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise SpaceError(f"cannot read arch file {path}: {e}") from None
-    found = _arch_in(data)
-    if found is None:
-        raise SpaceError(f"arch file {path} holds no architecture; expected a search result.json (\"best\"), "
-                         f"an export model.json (\"arch\") or a JSON string")
-    return space.parse_arch(found)
-
-
-def _arch_in(data: Any) -> str | None:
-    if isinstance(data, str):
-        return data
-    if not isinstance(data, dict):
-        return None
-    for key in ("arch", "best"):
-        value = data.get(key)
-        if isinstance(value, dict):
-            value = value.get("arch")
-        if isinstance(value, str):
-            return value
-    return None
 
 
 # -- export ----------------------------------------------------------------------------------------
@@ -459,36 +187,6 @@ def load_exported(out_dir: Path) -> StandaloneNet:
     model = StandaloneNet(config)
     model.load_state_dict(torch.load(Path(out_dir) / "weights.pt", map_location="cpu", weights_only=True))
     return model
-
-
-# -- stand-alone training --------------------------------------------------------------------------
-def train_standalone(cfg: Config, run_dir: Path, space: SearchSpace, arch: Arch, identity: str = "skip",
-                     resume: bool = False, initial: StandaloneNet | None = None) -> dict[str, Any]:
-    """Train the stand-alone model of `arch` (from scratch unless `initial` is given); report accuracies."""
-    run_dir = Path(run_dir)
-    check_run(run_dir, cfg, resume, STANDALONE_SECTIONS)
-    s = cfg.standalone
-    runtime = runtime_of(cfg, s)
-    torch.manual_seed(s.seed)
-    splits = load_data(cfg)
-    model = initial if initial is not None else StandaloneNet(standalone_config(space, arch, identity))
-    meta = {"kind": "standalone", "arch": arch.to_string(), "space_fingerprint": space.fingerprint(),
-            "config_hash": config_hash(cfg, STANDALONE_SECTIONS), "config": config_sections(cfg, STANDALONE_SECTIONS),
-            "mean": list(splits.mean), "std": list(splits.std)}
-    start_run(run_dir, cfg)
-    trainer = Trainer(model, lambda x, _: model(x), lambda e, st: [None],
-                      require_batches(train_loader(cfg, splits, s.batch_size, s.seed), "standalone.batch_size"),
-                      _optim(s), run_dir, meta, runtime=runtime)
-    if resume:
-        trainer.resume()
-    start = time.time()
-    trainer.fit()
-    model.eval()
-    result = {"arch": arch.to_string(), "seconds": time.time() - start,
-              "val_acc": accuracy(model, eval_loader(cfg, splits, "val", 500), runtime),
-              "test_acc": accuracy(model, eval_loader(cfg, splits, "test", 500), runtime)}
-    atomic_write_text(run_dir / "result.json", json.dumps(result, indent=1))
-    return result
 
 
 # -- search ----------------------------------------------------------------------------------------
@@ -559,15 +257,6 @@ def strategy_options(cfg: Config) -> dict[str, Any]:
     return STRATEGIES.get(cfg.search.strategy).options(cfg.search)
 
 
-def build_evaluator(cfg: Config, net: Supernet, splits: DatasetSplits) -> "SupernetEvaluator":
-    """Fixed recalibration batches (train data, train-time augmentation, seeded) and validation batches,
-    evaluated on the configured device under `train.amp`."""
-    from supernet.search.supernet_evaluator import SupernetEvaluator
-
-    return SupernetEvaluator(net, recal_batches(cfg, splits), val_batches(cfg, splits), cfg.eval.recal_reset,
-                             runtime_of(cfg))
-
-
 def search_supernet(cfg: Config, checkpoint: Path, run_dir: Path, resume: bool = False) -> dict[str, Any]:
     """Search a trained supernet under the configured constraints.
 
@@ -580,7 +269,7 @@ def search_supernet(cfg: Config, checkpoint: Path, run_dir: Path, resume: bool =
     evaluator = build_evaluator(cfg, net, load_data(cfg))
     table = search_cost_table(cfg, net.space, net.options.identity)
     key = _evaluation_key(cfg, checkpoint)
-    shared = _evaluation_cache(_checkpoint_path(Path(checkpoint)).parent, Path(run_dir))
+    shared = _evaluation_cache(checkpoint_path(Path(checkpoint)).parent, Path(run_dir))
     return _run_search(cfg, net.space, table, lambda a: {"accuracy": evaluator.evaluate(a)}, key, Path(run_dir),
                        resume, shared, {"checkpoint": str(checkpoint)}, evaluator.runtime.device)
 
@@ -699,7 +388,7 @@ def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key:
 
         dist.barrier()  # every rank has checked before rank 0 creates the journal
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
+    save_config(cfg, run_dir / CONFIG)
     problem = search_problem(cfg)
     costs = lambda arch: table.query(arch).to_dict()  # noqa: E731
     ranges = {m: table.range(m) for m in table.metrics}
@@ -739,7 +428,7 @@ def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key:
     if cfg.search.strategy == "nsga2":
         out["acc_min"] = strategy.config.acc_min  # type: ignore[attr-defined]
     if is_main_rank():
-        atomic_write_text(run_dir / "result.json", json.dumps(out, indent=1))
+        atomic_write_text(run_dir / RESULT, json.dumps(out, indent=1))
         plot_pareto(result, run_dir / "pareto.png")
         plot_progress({cfg.search.strategy: result}, run_dir / "progress.png")
     return out

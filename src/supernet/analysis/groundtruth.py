@@ -153,7 +153,8 @@ def run_groundtruth(cfg: Config, run_dir: Path, archs: Sequence[Arch] | None, sh
     Returns {"trained": [...], "skipped": [...], "busy": [...], "csv": path, "rows": n}."""
     from supernet.cost import CostTable
     from supernet.rundir import RunLock, RunLocked
-    from supernet.workflow import build_space, load_data, train_standalone
+    from supernet.assemble import build_space, load_data
+    from supernet.retrain import train_standalone
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

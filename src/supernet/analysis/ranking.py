@@ -19,17 +19,23 @@ import csv
 import io
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from supernet.analysis import metrics as M
 from supernet.analysis.benchmark import BenchmarkSpec
 from supernet.analysis.groundtruth import read_groundtruth
-from supernet.config import Config, load_config
+from supernet.config import Config
 from supernet.errors import ConfigError
 from supernet.io import atomic_write_text
 from supernet.space import Arch, SearchSpace
+from supernet.supernet_run import (
+    checkpoint_digest,
+    load_supernet,
+    supernet_run_dir,
+    trained_config,
+)
 
 
 @dataclass(frozen=True)
@@ -62,30 +68,13 @@ def resolve_groundtruth(groundtruth: str | Path | BenchmarkSpec, space: SearchSp
     return GroundTruth(str(groundtruth), archs, true, test, {"zero_cost_kendall": zero})
 
 
-def supernet_run_dir(path: str | Path) -> Path:
-    """The run directory of a supernet given as a run directory or a checkpoint file."""
-    path = Path(path)
-    if path.is_dir():
-        return path
-    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
-
-
-def default_config(supernet: str | Path, config: str | Path | None = None,
-                   overrides: Sequence[str] = ()) -> Config:
-    """`config` if given, else the supernet run's own config.yaml (else defaults); then overrides."""
-    if config is None:
-        own = supernet_run_dir(supernet) / "config.yaml"
-        config = own if own.is_file() else None
-    return load_config(config, list(overrides))
-
-
 def predict(cfg: Config, checkpoint: str | Path, archs: Sequence[Arch | str],
             log: Callable[[str], None] | None = None) -> list[float]:
     """Supernet accuracy of each arch (BN recalibrated per `cfg.eval`), on the supernet's own data."""
-    from supernet.workflow import build_evaluator, load_data, load_supernet
+    from supernet.assemble import build_evaluator, load_data
 
     net, meta = load_supernet(Path(checkpoint))
-    cfg = replace(cfg, data=type(cfg.data)(**meta["data"]))  # evaluate on the data the supernet was trained on
+    cfg = trained_config(cfg, meta)  # evaluate on the data the supernet was trained on
     evaluator = build_evaluator(cfg, net, load_data(cfg))
     out = []
     start = time.time()
@@ -111,7 +100,6 @@ def rank_supernets(cfg: Config, checkpoints: Sequence[str | Path], groundtruth: 
                    log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate the ground-truth archs on every supernet, score, write rank.json/predictions.csv/PNGs."""
     from supernet.analysis.plots import plot_heatmap, plot_improvement, plot_scatter
-    from supernet.workflow import checkpoint_digest, load_supernet
 
     if not checkpoints:
         raise ConfigError("give at least one --supernet")

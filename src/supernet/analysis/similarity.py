@@ -7,8 +7,8 @@ the cosine similarity between their flattened per-sample outputs is averaged ove
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import replace
+import random
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +70,13 @@ def run_similarity(cfg: Config, checkpoint: str | Path, layer: int, run_dir: str
                    seed: int = 0, batch_size: int = 64) -> dict[str, Any]:
     """Similarity matrix of layer `layer` on a fixed validation batch; writes similarity.json/.png."""
     from supernet.analysis.plots import plot_heatmap
-    from supernet.workflow import eval_loader, load_data, load_supernet, parse_arch, runtime_of
+    from supernet.assemble import eval_loader, load_data, runtime_of
+    from supernet.supernet_run import load_supernet, parse_arch, trained_config
 
     runtime = replace(runtime_of(cfg), amp="off")  # cosines in float32: bf16 rounding would blur them
     net, meta = load_supernet(Path(checkpoint))
     net = runtime.prepare(net)
-    cfg = replace(cfg, data=type(cfg.data)(**meta["data"]))
+    cfg = trained_config(cfg, meta)
     prefix = parse_arch(net.space, arch) if arch else net.space.sample(random.Random(f"similarity:{seed}"))
     x, _ = next(iter(eval_loader(cfg, load_data(cfg), "val", batch_size)))
     ops, matrix = candidate_similarity(net, layer, runtime.batch(x), prefix)

@@ -21,8 +21,8 @@ METRICS = ("macs", "params")
 
 
 def _count(space: SearchSpace, ops: tuple[str, ...], identity: str) -> dict[str, int]:
-    from supernet.model.export import standalone_config
     from supernet.model.standalone import StandaloneNet
+    from supernet.ops.standalone import standalone_config
 
     model = StandaloneNet(standalone_config(space, Arch(ops), identity))
     macs, params, _ = count_all(model, tuple(space.input_shape))

@@ -14,41 +14,15 @@ from torch import nn
 
 from supernet.errors import ConfigError, SpaceError
 from supernet.model.interchoice import InputBiases, context_layers, split_if_saved_split
-from supernet.model.standalone import CONFIG_FORMAT, StandaloneNet
+from supernet.model.standalone import StandaloneNet, copy_block_weights
 from supernet.model.supernet import MultiPath, SupernetOptions, SupernetPath
 from supernet.ops.blocks import build_block
 from supernet.ops.cells import Cell, cell_config
+from supernet.ops.standalone import cell_standalone_config, is_cell
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 
 TOPOLOGY = "cells"
-
-
-def _is_cell(block: Any) -> bool:
-    return block["type"] == "cell"
-
-
-def cell_standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip",
-                           biases: bool = False) -> dict[str, Any]:
-    """The stand-alone config of `arch` in a cell space: stem, body (each cell with the arch's ops,
-    ELS folded into skips), head. With `biases` (inter-choice `bias`), each cell lists the edges
-    whose op gets a constant input bias (`bias_edges`: every edge but the zero ones); without, the
-    config is that of the plain model."""
-    arch = space.validate(arch)
-    ops = [[op] for op in arch.ops]
-    blocks = [dict(b) for b in space.stem]
-    for b in space.body:
-        if not _is_cell(b):
-            blocks.append(dict(b))
-            continue
-        cell = cell_config(b, space.layers, ops, identity, exported=True)
-        if biases:
-            cell["bias_edges"] = [i for i, op in enumerate(cell["ops"]) if op["block"]["type"] != "zero"]
-        blocks.append(cell)
-    blocks += [dict(b) for b in space.head]
-    return {"format": CONFIG_FORMAT, "space": space.name, "space_options": dict(space.options),
-            "arch": arch.to_string(), "input_shape": list(space.input_shape),
-            "num_classes": space.num_classes, "blocks": blocks}
 
 
 class CellSupernet(nn.Module):
@@ -63,7 +37,7 @@ class CellSupernet(nn.Module):
         all_ops = [layer.choices for layer in space.layers]
         self.stem = nn.Sequential(*(build_block(c, affine) for c in space.stem))
         self.body = nn.ModuleList(
-            build_block(cell_config(b, space.layers, all_ops, options.identity, exported=False) if _is_cell(b) else b,
+            build_block(cell_config(b, space.layers, all_ops, options.identity, exported=False) if is_cell(b) else b,
                         affine)
             for b in space.body)
         self.head = nn.Sequential(*(build_block(c, affine) for c in space.head))
@@ -151,8 +125,6 @@ class CellSupernet(nn.Module):
 
     def export(self, arch: Arch) -> StandaloneNet:
         """The stand-alone model of `arch` with this supernet's weights for that path."""
-        from supernet.model.export import copy_block_weights
-
         if isinstance(arch, MultiPath):
             raise ValueError("only a single-path arch can be exported")
         config = cell_standalone_config(self.space, arch, self.options.identity,

@@ -40,16 +40,14 @@ copies every edge op per choice of the previous edge (`Cell.split`).
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any, Collection, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from supernet.errors import ConfigError
-from supernet.space.space import SearchSpace
+from supernet.space.space import START, SearchSpace  # noqa: F401  (START re-exported)
 
-START = "start"
 MODES = ("none", "bias", "split")
 BIAS_PLACES = ("input", "pre_act")
 MAX_BIAS_VECTORS_PER_LAYER = 50_000
@@ -210,11 +208,6 @@ def _output_batchnorm(block: nn.Module) -> nn.BatchNorm2d:
     if not isinstance(seq, ConvBNAct) or not isinstance(seq[2], nn.Identity) or not seq[1].affine:
         raise AssertionError(f"cannot fold a bias into {type(block).__name__}")  # config said foldable
     return seq[1]
-
-
-def bias_params(biases: Sequence[torch.Tensor | None]) -> int:
-    """Number of scalars in the arch's bias vectors (for reporting; at most this many extra params)."""
-    return sum(math.prod(b.shape) for b in biases if b is not None)
 
 
 def split_if_saved_split(supernet: Any, state_dict: Mapping[str, Any]) -> None:

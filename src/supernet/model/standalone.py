@@ -7,8 +7,7 @@ import torch
 from torch import nn
 
 from supernet.ops.blocks import build_block
-
-CONFIG_FORMAT = "supernet.standalone/1"
+from supernet.ops.standalone import CONFIG_FORMAT
 
 
 class StandaloneNet(nn.Sequential):
@@ -28,5 +27,19 @@ class StandaloneNet(nn.Sequential):
         return torch.zeros(batch, *self.input_shape)
 
 
-def build_standalone(config: Mapping[str, Any]) -> StandaloneNet:
-    return StandaloneNet(config)
+def copy_block_weights(source: nn.Module, target: nn.Module) -> None:
+    """Copy a supernet block's state into a stand-alone block of the same type.
+
+    Only BatchNorm affine parameters may be missing in the source (a supernet trained
+    with affine-free BN); they keep their identity initialisation (weight 1, bias 0).
+    """
+    missing, unexpected = target.load_state_dict(source.state_dict(), strict=False)
+    bad = [k for k in missing if not _is_bn_affine(target, k)] + list(unexpected)
+    if bad:
+        raise RuntimeError(f"cannot copy weights into {type(target).__name__}: mismatched keys {bad}")
+
+
+def _is_bn_affine(module: nn.Module, key: str) -> bool:
+    owner, _, leaf = key.rpartition(".")
+    sub = module.get_submodule(owner) if owner else module
+    return isinstance(sub, nn.modules.batchnorm._BatchNorm) and leaf in ("weight", "bias")

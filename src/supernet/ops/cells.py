@@ -21,9 +21,7 @@ from torch import nn
 
 from supernet.ops.blocks import BlockConfig, activation, build_block, register_block, split_copies
 from supernet.ops.candidates import candidate_config, register_op
-from supernet.space.space import LayerSpec
-
-_START = "start"  # = supernet.model.interchoice.START (the first edge's "previous choice")
+from supernet.space.space import START, LayerSpec
 
 
 class ReLUConvBN(nn.Sequential):
@@ -131,7 +129,7 @@ class Cell(nn.Module):
         modules = [self.ops[i][n] for n in names if n in self.ops[i]]  # zero ops run nothing
         if self.split_previous is not None and modules:
             prev = self.split_previous[i]
-            key = _START if prev is None else (ops[prev] if ops is not None else None)
+            key = START if prev is None else (ops[prev] if ops is not None else None)
             if not isinstance(key, str):
                 raise ValueError("a split cell runs one op per edge and needs the whole path to pick a copy")
             modules = [m[key] for m in modules]
@@ -148,7 +146,7 @@ class Cell(nn.Module):
             return {}
         origin: dict[nn.Parameter, nn.Parameter] = {}
         for i, edge in enumerate(self.ops):
-            names = (_START,) if previous[i] is None else tuple(previous_names[i])
+            names = (START,) if previous[i] is None else tuple(previous_names[i])
             self.ops[i] = split_copies(edge, names, origin)
         self.split_previous = list(previous)
         return origin

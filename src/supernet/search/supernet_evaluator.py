@@ -1,8 +1,6 @@
 """Score an arch on a trained supernet: recalibrate its BatchNorms, then validation accuracy."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from supernet.device import Runtime
@@ -10,17 +8,6 @@ from supernet.model.bn import recalibrate_path
 from supernet.model.supernet import Supernet
 from supernet.space.arch import Arch
 from supernet.train.loop import accuracy
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    """What an evaluation depends on besides the weights (part of the evaluation cache key)."""
-
-    recal_batches: int = 20
-    recal_batch_size: int = 128
-    recal_reset: bool = True
-    val_limit: int | None = None
-    seed: int = 0
 
 
 class SupernetEvaluator:

@@ -1,7 +1,6 @@
 """Architecture values: one chosen op name per searchable layer of a space."""
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -40,9 +39,6 @@ class Arch:
         ops = list(self.ops)
         ops[layer] = op
         return Arch(tuple(ops))
-
-    def to_json(self) -> str:
-        return json.dumps({"ops": list(self.ops)})
 
 
 def split_tokens(text: str) -> list[str]:

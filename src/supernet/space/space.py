@@ -11,6 +11,9 @@ from typing import Any, Callable, Mapping, Sequence
 from supernet.errors import SpaceError
 from supernet.space.arch import Arch, split_tokens
 
+START = "start"
+"""The previous choice of a layer that has none (the first layer's): inter-choice weights are keyed by it."""
+
 BlockConfig = Mapping[str, Any]
 
 # Arch notations beyond op names / indices: name -> (parse(text, space) -> op tokens or None when

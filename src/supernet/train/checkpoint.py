@@ -12,10 +12,10 @@ import torch
 
 from supernet.errors import CheckpointError
 from supernet.io import atomic_write
+from supernet.rundir import LAST, PREV
 
 FORMAT = "supernet.checkpoint/1"
-LAST = "last.pt"
-PREVIOUS = "prev.pt"
+PREVIOUS = PREV
 
 
 @dataclass(frozen=True)

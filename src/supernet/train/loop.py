@@ -7,17 +7,24 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from supernet.device import Runtime
 from supernet.errors import SupernetError
-from supernet.train.checkpoint import (find_checkpoint, load_checkpoint, require_previous, save_checkpoint,
-                                       set_aside_last)
+from supernet.rundir import CHECKPOINTS, LAST, METRICS
+from supernet.train.checkpoint import (
+    find_checkpoint,
+    load_checkpoint,
+    require_previous,
+    save_checkpoint,
+    set_aside_last,
+)
 
 PathsForStep = Callable[[int, int], Sequence[Any]]  # Arch, MultiPath, or None for a plain model
 Forward = Callable[[torch.Tensor, Any], torch.Tensor]
@@ -73,15 +80,15 @@ def no_decay_parameters(model: nn.Module) -> Iterable[nn.Parameter]:
 class TrainHook:
     """Extension points of the loop (inter-choice split, health probes); the defaults do nothing."""
 
-    def epoch_start(self, trainer: "Trainer", epoch: int) -> None:
+    def epoch_start(self, trainer: Trainer, epoch: int) -> None:
         """Called before each (possibly resumed) epoch's first step; may change the parameter set
         (then call `trainer.rebuild_optimizer`)."""
 
-    def epoch_end(self, trainer: "Trainer", epoch: int) -> dict[str, Any]:
+    def epoch_end(self, trainer: Trainer, epoch: int) -> dict[str, Any]:
         """Extra fields for the epoch's JSONL row (called before the epoch's checkpoint)."""
         return {}
 
-    def checkpoint_meta(self, trainer: "Trainer") -> dict[str, Any]:
+    def checkpoint_meta(self, trainer: Trainer) -> dict[str, Any]:
         """Extra fields for the checkpoint's meta."""
         return {}
 
@@ -109,7 +116,7 @@ class Trainer:
     """
 
     def __init__(self, model: nn.Module, forward: Forward, paths_for_step: PathsForStep, loader: Any,
-                 cfg: OptimConfig, run_dir: Path, meta: dict[str, Any], log_name: str = "metrics.jsonl",
+                 cfg: OptimConfig, run_dir: Path, meta: dict[str, Any], log_name: str = METRICS,
                  hooks: Sequence[TrainHook] = (), dist: Any = None, runtime: Runtime | None = None) -> None:
         self.runtime = runtime if runtime is not None else Runtime()
         self.model = self.runtime.prepare(model)
@@ -118,7 +125,7 @@ class Trainer:
         self.loader = loader
         self.cfg = cfg
         self.run_dir = Path(run_dir)
-        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.ckpt_dir = self.run_dir / CHECKPOINTS
         self.meta = meta
         self.log_path = self.run_dir / log_name
         self.optimizer = make_optimizer(model, cfg)
@@ -169,7 +176,7 @@ class Trainer:
 
     def save(self) -> Path:
         """Rank 0 writes the checkpoint; every rank waits until it is complete."""
-        path = self.ckpt_dir / "last.pt"
+        path = self.ckpt_dir / LAST
         if self.dist.is_main:
             meta = {**self.meta, "global_step": self.global_step,
                     "epoch": self.global_step // max(1, self.steps_per_epoch)}

@@ -1,0 +1,61 @@
+"""Stand-alone model configs: the plain JSON-able description of the model an arch denotes.
+
+They sit next to `build_block` because they only combine a space with candidate block configs; the
+model layer builds them (`StandaloneNet`) and the cost layer counts them, neither the other way round.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from supernet.ops.candidates import IDENTITY, candidate_config, exported_config
+from supernet.ops.cells import cell_config
+from supernet.ops.quant import bit_widths, block_bits
+from supernet.space.arch import Arch
+from supernet.space.space import SearchSpace
+
+CONFIG_FORMAT = "supernet.standalone/1"
+
+
+def standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip", keep_els: bool = False) -> dict[str, Any]:
+    """The config of the stand-alone model an arch denotes (identities that keep shape removed, the
+    SCARLET rule for a model trained from scratch; `keep_els`: shape-keeping ELS stay 1x1 conv blocks)."""
+    if space.topology != "chain":
+        return cell_standalone_config(space, arch, identity)
+    arch = space.validate(arch)
+    blocks = [dict(b) for b in space.stem]
+    blocks += [dict(candidate_config(op, layer, identity) if keep_els and identity == "els" and op == IDENTITY
+                    else exported_config(op, layer, identity)) for layer, op in zip(space.layers, arch.ops)]
+    blocks += [dict(b) for b in space.head]
+    config = {"format": CONFIG_FORMAT, "space": space.name, "space_options": dict(space.options),
+              "arch": arch.to_string(), "input_shape": list(space.input_shape),
+              "num_classes": space.num_classes, "blocks": blocks}
+    if any(block_bits(b) is not None for b in blocks):  # quantized (SPOS Table 6): list every layer's bits
+        config["bit_widths"] = bit_widths(blocks)
+    return config
+
+
+def is_cell(block: Any) -> bool:
+    return block["type"] == "cell"
+
+
+def cell_standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip",
+                           biases: bool = False) -> dict[str, Any]:
+    """The stand-alone config of `arch` in a cell space: stem, body (each cell with the arch's ops,
+    ELS folded into skips), head. With `biases` (inter-choice `bias`), each cell lists the edges
+    whose op gets a constant input bias (`bias_edges`: every edge but the zero ones); without, the
+    config is that of the plain model."""
+    arch = space.validate(arch)
+    ops = [[op] for op in arch.ops]
+    blocks = [dict(b) for b in space.stem]
+    for b in space.body:
+        if not is_cell(b):
+            blocks.append(dict(b))
+            continue
+        cell = cell_config(b, space.layers, ops, identity, exported=True)
+        if biases:
+            cell["bias_edges"] = [i for i, op in enumerate(cell["ops"]) if op["block"]["type"] != "zero"]
+        blocks.append(cell)
+    blocks += [dict(b) for b in space.head]
+    return {"format": CONFIG_FORMAT, "space": space.name, "space_options": dict(space.options),
+            "arch": arch.to_string(), "input_shape": list(space.input_shape),
+            "num_classes": space.num_classes, "blocks": blocks}

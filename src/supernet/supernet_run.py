@@ -1,0 +1,156 @@
+"""A trained supernet run: its checkpoint, the net, and the config and data it was trained with.
+
+Every verb that reads a supernet (search, export, retrain --supernet, rank, similarity, pipeline)
+goes through here, so they agree on where the checkpoint is and which data the net was trained on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from supernet.model.supernet import Supernet
+
+from supernet.config import Config, load_config
+from supernet.errors import CheckpointError, SpaceError
+from supernet.model.factory import build_supernet
+from supernet.model.supernet import SupernetOptions
+from supernet.rundir import CHECKPOINTS, CONFIG
+from supernet.space import Arch, SearchSpace, create_space
+from supernet.train.checkpoint import (
+    LAST,
+    find_checkpoint,
+    load_checkpoint,
+)
+
+
+def trained_config(cfg: Config, meta: dict[str, Any]) -> Config:
+    """A copy of `cfg` whose data section is the one the supernet was trained with (`cfg` is not changed)."""
+    return dataclasses.replace(cfg, data=type(cfg.data)(**meta["data"]))
+
+
+def supernet_run_dir(path: str | Path) -> Path:
+    """The run directory of a supernet given as a run directory or a checkpoint file."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    return path.parent.parent if path.parent.name == CHECKPOINTS else path.parent
+
+
+def default_config(supernet: str | Path, config: str | Path | None = None,
+                   overrides: Sequence[str] = ()) -> Config:
+    """`config` if given, else the supernet run's own config.yaml (else defaults); then overrides."""
+    if config is None:
+        own = supernet_run_dir(supernet) / CONFIG
+        config = own if own.is_file() else None
+    return load_config(config, list(overrides))
+
+
+def load_supernet(checkpoint: Path) -> tuple[Supernet, dict[str, Any]]:
+    """Rebuild a supernet from a checkpoint (file or run directory) and load its weights.
+
+    A space, op or block the checkpoint needs but this process has not registered is a one-line error that
+    names the checkpoint's recorded `--import`s; they are never imported from here.
+    """
+    from supernet.plugins import missing_import_hint
+    from supernet.space import list_spaces
+
+    path = checkpoint_path(Path(checkpoint))
+    ckpt = load_checkpoint(path, expect={"kind": "supernet"})
+    meta = ckpt.meta
+    hint = missing_import_hint(meta.get("imports"))
+    if meta["space"] not in {entry.name for entry in list_spaces()}:
+        raise CheckpointError(f"checkpoint {path} needs search space {str(meta['space'])[:80]!r}, which is not "
+                              f"registered{hint or ' (check `supernet spaces`)'}")
+    space = space_of(meta)
+    if space.fingerprint() != meta["space_fingerprint"]:
+        raise CheckpointError(f"checkpoint {path} was made for a different version of space "
+                              f"'{meta['space']}' (fingerprint {meta['space_fingerprint']} vs {space.fingerprint()}"
+                              f"{_first_difference(meta.get('space_description'), space.to_dict())}){hint}")
+    try:
+        net = build_supernet(space, SupernetOptions(**meta["supernet"]))
+    except (ValueError, KeyError) as e:  # an op name or block type nobody registered
+        raise CheckpointError(f"checkpoint {path}: cannot build its supernet ({str(e)[:200]}){hint}") from None
+    net.load_state_dict(ckpt.state["model"])
+    net.eval()
+    return net, meta
+
+
+def _first_difference(recorded: Any, current: dict[str, Any]) -> str:
+    """Where a checkpoint's recorded space description and the registered space first differ."""
+    if not isinstance(recorded, dict):
+        return ""
+    for key in sorted(set(recorded) | set(current)):
+        if json.dumps(recorded.get(key), sort_keys=True) != json.dumps(current.get(key), sort_keys=True):
+            return f"; first difference in {str(key)[:40]!r}"
+    return ""
+
+
+def space_of(meta: dict[str, Any]) -> SearchSpace:
+    """The space a supernet checkpoint was trained on: the registered space, restricted to
+    `space_choices` when the supernet was pruned (`supernet prune`)."""
+    space = create_space(meta["space"], **meta["space_options"])
+    choices = meta.get("space_choices")
+    if choices is not None:
+        if not isinstance(choices, list) or not all(isinstance(c, list) for c in choices):
+            raise CheckpointError(f"checkpoint space_choices must be a list of op lists, got {type(choices).__name__}")
+        if len(choices) != space.num_layers:
+            raise CheckpointError(f"checkpoint space_choices has {len(choices)} layers, space '{space.name}' has "
+                                  f"{space.num_layers}")
+        space = space.restrict(choices)
+    return space
+
+
+def checkpoint_path(path: Path) -> Path:
+    """The checkpoint file of a run directory (`checkpoints/last.pt`, or `prev.pt` after a torn save), or `path`."""
+    if path.is_dir():
+        found = find_checkpoint(path / CHECKPOINTS) or find_checkpoint(path)
+        if found is None:
+            raise CheckpointError(f"no checkpoint in {path} (looked for {CHECKPOINTS}/{LAST}); train a supernet first")
+        return found
+    return path
+
+
+def checkpoint_digest(path: Path) -> str:
+    """Content hash of a checkpoint file (the evaluation cache key's first part)."""
+    h = hashlib.sha256()
+    with checkpoint_path(Path(path)).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def parse_arch(space: SearchSpace, text: str) -> Arch:
+    """An arch from a string, a named arch, or a JSON file written by search (`best`) or export (`arch`)."""
+    if not text.endswith(".json"):
+        return space.parse_arch(text)
+    path = Path(text)
+    if not path.is_file():
+        raise SpaceError(f"arch file {path} not found (an arch is op names, indices, a named arch or a "
+                         f"result.json/model.json)")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise SpaceError(f"cannot read arch file {path}: {e}") from None
+    found = _arch_in(data)
+    if found is None:
+        raise SpaceError(f"arch file {path} holds no architecture; expected a search result.json (\"best\"), "
+                         f"an export model.json (\"arch\") or a JSON string")
+    return space.parse_arch(found)
+
+
+def _arch_in(data: Any) -> str | None:
+    if isinstance(data, str):
+        return data
+    if not isinstance(data, dict):
+        return None
+    for key in ("arch", "best"):
+        value = data.get(key)
+        if isinstance(value, dict):
+            value = value.get("arch")
+        if isinstance(value, str):
+            return value
+    return None
