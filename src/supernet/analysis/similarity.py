@@ -63,7 +63,7 @@ def candidate_features(net: Supernet, layer: int, x: torch.Tensor, prefix: Arch,
 
 def _run_layer(net: Supernet, i: int, ops: tuple[str, ...], h: torch.Tensor) -> torch.Tensor:
     """Layer i of the path `ops`, including inter-choice dependent weights where the supernet has them."""
-    return net.run_layer(i, ops, h) if hasattr(net, "run_layer") else net.choices[i][ops[i]](h)
+    return net.run_layer(i, ops, h)
 
 
 def run_similarity(cfg: Config, checkpoint: str | Path, layer: int, run_dir: str | Path, arch: str | None = None,

@@ -28,6 +28,8 @@ TOPOLOGY = "cells"
 class CellSupernet(nn.Module):
     """All candidates of every edge of every cell; `forward(x, arch)` runs the arch's path only."""
 
+    topology = TOPOLOGY
+
     def __init__(self, space: SearchSpace, options: SupernetOptions = SupernetOptions()) -> None:
         super().__init__()
         if space.topology != TOPOLOGY:
@@ -118,13 +120,19 @@ class CellSupernet(nn.Module):
             if op in cell.ops[layer]:
                 yield from cell.ops[layer][op].parameters()
 
+    def run_layer(self, i: int, ops: tuple[str, ...], x: torch.Tensor) -> torch.Tensor:
+        """A cell space's searchable layers are edges inside every cell, not steps of one chain."""
+        raise ConfigError(f"space '{self.space.name}' is a cell space: its edges are not layers of a chain "
+                          f"(layer-wise studies such as `supernet similarity` need a chain space)")
+
     def path_biases(self, arch: Arch) -> list[None]:
         """Chain-layer input biases: none (a cell space's biases sit on the cells' edges, see
         `Cell.input_bias`; `export` carries them into the stand-alone cells)."""
         return [None] * len(arch)
 
-    def export(self, arch: Arch) -> StandaloneNet:
-        """The stand-alone model of `arch` with this supernet's weights for that path."""
+    def export(self, arch: Arch, drop_els: bool = False) -> StandaloneNet:
+        """The stand-alone model of `arch` with this supernet's weights for that path (a cell's ELS are
+        folded into its skips, so `drop_els` changes nothing here)."""
         if isinstance(arch, MultiPath):
             raise ValueError("only a single-path arch can be exported")
         config = cell_standalone_config(self.space, arch, self.options.identity,

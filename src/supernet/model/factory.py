@@ -1,18 +1,22 @@
-"""`build_supernet(space, options)`: the supernet class that fits the space's topology."""
+"""`build_supernet(space, options)`: the one place that picks a supernet class, by the space's topology."""
 from __future__ import annotations
 
-from torch import nn
+from collections.abc import Callable
 
 from supernet.errors import ConfigError
-from supernet.model.cell import TOPOLOGY as CELLS, CellSupernet
+from supernet.model.cell import CellSupernet
+from supernet.model.protocol import SupernetModel
 from supernet.model.supernet import Supernet, SupernetOptions
+from supernet.registry import Registry
 from supernet.space.space import SearchSpace
 
+SUPERNETS: Registry[Callable[[SearchSpace, SupernetOptions], SupernetModel]] = Registry(
+    "space topology", ConfigError)
+"""Topology (`SearchSpace.topology`) -> supernet class; a new topology registers its class here."""
+SUPERNETS.register(Supernet.topology, Supernet)
+SUPERNETS.register(CellSupernet.topology, CellSupernet)
 
-def build_supernet(space: SearchSpace, options: SupernetOptions = SupernetOptions()) -> nn.Module:
-    """A chain `Supernet` for `topology == "chain"`, a `CellSupernet` for `"cells"`."""
-    if space.topology == "chain":
-        return Supernet(space, options)
-    if space.topology == CELLS:
-        return CellSupernet(space, options)
-    raise ConfigError(f"no supernet for topology {space.topology!r} of space '{space.name}'")
+
+def build_supernet(space: SearchSpace, options: SupernetOptions | None = None) -> SupernetModel:
+    """The supernet of `space`: a chain `Supernet` or a `CellSupernet`, by the space's topology."""
+    return SUPERNETS.get(space.topology)(space, options if options is not None else SupernetOptions())

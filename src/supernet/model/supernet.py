@@ -13,10 +13,22 @@ import torch
 from torch import nn
 
 from supernet.errors import ConfigError
-from supernet.model.interchoice import BIAS_PLACES, MODES, START, InputBiases, context_layers, split_if_saved_split
+from supernet.model.interchoice import (
+    BIAS_PLACES,
+    MODES,
+    START,
+    InputBiases,
+    apply_input_biases,
+    context_layers,
+    fold_pre_activation_biases,
+    split_if_saved_split,
+)
+from supernet.model.fold import fold_standalone_els
+from supernet.model.standalone import StandaloneNet, copy_block_weights
 from supernet.ops.blocks import ConvBNAct, build_block, split_copies
 from supernet.ops.candidates import IDENTITY_MODES, candidate_config, supernet_candidate
-from supernet.ops.slicing import parameter_shapes, slice_masks
+from supernet.ops.slicing import copy_leading_slices, parameter_shapes, slice_masks
+from supernet.ops.standalone import standalone_config
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 
@@ -93,11 +105,12 @@ class SupernetOptions:
 class Supernet(nn.Module):
     """All candidates of all layers; the architecture is an argument of `forward`, never state."""
 
+    topology = "chain"
+
     def __init__(self, space: SearchSpace, options: SupernetOptions = SupernetOptions()) -> None:
         super().__init__()
-        topology = getattr(space, "topology", "chain")
-        if topology != "chain":
-            raise ConfigError(f"space '{space.name}' has topology '{topology}'; this supernet runs chain spaces "
+        if space.topology != self.topology:
+            raise ConfigError(f"space '{space.name}' has topology '{space.topology}'; this supernet runs chain spaces "
                               f"(stem, one candidate per layer, head)")
         self.space = space
         self.options = options
@@ -286,6 +299,37 @@ class Supernet(nn.Module):
             for i, op in enumerate(arch.ops):
                 yield self.block(i, op, arch.ops)
         yield from self.head
+
+    def export(self, arch: Arch, drop_els: bool = False) -> StandaloneNet:
+        """The stand-alone model of `arch` carrying this supernet's weights for that path: the same function.
+
+        A trained ELS that keeps the shape is folded into the next block where SCARLET's Lemma 1 is exact
+        and kept as a 1x1 conv block elsewhere (`supernet.model.fold.fold_standalone_els`); `drop_els`
+        applies the paper's rule instead (drop it: a different function, meant for retraining).
+        Inter-choice weights: a split supernet's path already holds the copies `arch` selects; the
+        bias vectors on `arch`'s path are folded in (`supernet.model.interchoice.apply_input_biases`).
+        Width choices copy the leading slices of their shared block.
+        """
+        keep = self.options.identity == "els" and not drop_els
+        config = standalone_config(self.space, arch, self.options.identity, keep_els=keep)
+        model = StandaloneNet(config)
+        selects = [{}] * len(self.space.stem) + [self.select(i, op) for i, op in enumerate(arch.ops)]
+        selects += [{}] * len(self.space.head)
+        kept = [(m, s) for m, s, b in zip(self.path_modules(arch), selects, config["blocks"], strict=True)
+                if b["type"] != "identity"]
+        for target, (source, select) in zip(model, kept, strict=True):
+            if select:  # a width choice: the leading slices of the shared block
+                copy_leading_slices(source.state_dict(), target)
+            else:
+                copy_block_weights(source, target)
+        biases = self.path_biases(arch)
+        if any(b is not None for b in biases):
+            fold = (fold_pre_activation_biases if self.options.interchoice_bias_at == "pre_act"
+                    else apply_input_biases)
+            model = fold(model, config, len(self.space.stem), biases)
+        if keep:
+            model, _ = fold_standalone_els(model, model.config)
+        return model
 
     def candidate_parameters(self, layer: int, op: str) -> Iterator[nn.Parameter]:
         """All weights of `op` in `layer` (after a split: of all its copies; a width choice: the

@@ -5,11 +5,14 @@ model layer builds them (`StandaloneNet`) and the cost layer counts them, neithe
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from supernet.errors import ConfigError
 from supernet.ops.candidates import IDENTITY, candidate_config, exported_config
 from supernet.ops.cells import cell_config
 from supernet.ops.quant import bit_widths, block_bits
+from supernet.registry import Registry
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 
@@ -19,8 +22,12 @@ CONFIG_FORMAT = "supernet.standalone/1"
 def standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip", keep_els: bool = False) -> dict[str, Any]:
     """The config of the stand-alone model an arch denotes (identities that keep shape removed, the
     SCARLET rule for a model trained from scratch; `keep_els`: shape-keeping ELS stay 1x1 conv blocks)."""
-    if space.topology != "chain":
-        return cell_standalone_config(space, arch, identity)
+    return STANDALONE_CONFIGS.get(space.topology)(space, arch, identity, keep_els)
+
+
+def chain_standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip",
+                            keep_els: bool = False) -> dict[str, Any]:
+    """Stem, the exported block of each layer's op, head."""
     arch = space.validate(arch)
     blocks = [dict(b) for b in space.stem]
     blocks += [dict(candidate_config(op, layer, identity) if keep_els and identity == "els" and op == IDENTITY
@@ -59,3 +66,11 @@ def cell_standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip
     return {"format": CONFIG_FORMAT, "space": space.name, "space_options": dict(space.options),
             "arch": arch.to_string(), "input_shape": list(space.input_shape),
             "num_classes": space.num_classes, "blocks": blocks}
+
+
+StandaloneConfigFn = Callable[[SearchSpace, Arch, str, bool], dict[str, Any]]
+"""`(space, arch, identity, keep_els) -> config`."""
+STANDALONE_CONFIGS: Registry[StandaloneConfigFn] = Registry("space topology", ConfigError)
+"""Topology (`SearchSpace.topology`) -> builder of the stand-alone config of an arch."""
+STANDALONE_CONFIGS.register("chain", chain_standalone_config)
+STANDALONE_CONFIGS.register("cells", lambda space, arch, identity, keep_els: cell_standalone_config(space, arch, identity))

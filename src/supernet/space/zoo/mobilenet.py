@@ -5,7 +5,8 @@ from typing import Any, Sequence
 
 from supernet.errors import SpaceError
 from supernet.space.registry import register_space
-from supernet.space.space import LayerSpec, SearchSpace
+from supernet.space.space import SearchSpace
+from supernet.space.zoo.common import stage_layers
 
 # (output channels, number of layers, stride of the first layer): the FairNAS/SCARLET layout.
 FAIRNAS_STAGES: tuple[tuple[int, int, int], ...] = (
@@ -53,9 +54,6 @@ def mobilenet_chain(name: str, *, width: float, resolution: int, input_channels:
     _check(width, resolution, input_channels, num_classes, stem_stride)
     if identity_in not in IDENTITY_PLACES:
         raise SpaceError(f"identity_in must be one of {IDENTITY_PLACES}, got {identity_in!r}")
-    depths = tuple(layers_per_stage) if layers_per_stage is not None else tuple(s[1] for s in FAIRNAS_STAGES)
-    if len(depths) != len(FAIRNAS_STAGES) or min(depths) < 1:
-        raise SpaceError(f"layers_per_stage needs {len(FAIRNAS_STAGES)} positive ints, got {list(depths)}")
     c = lambda ch: make_divisible(ch * width, divisor)  # noqa: E731
     stem_ch, sep_ch = c(32), c(16)
     stem = (
@@ -63,23 +61,22 @@ def mobilenet_chain(name: str, *, width: float, resolution: int, input_channels:
         {"type": "conv", "in": stem_ch, "out": stem_ch, "kernel": 3, "groups": stem_ch, "act": "relu6"},
         {"type": "conv", "in": stem_ch, "out": sep_ch, "kernel": 1, "act": None},
     )
-    layers: list[LayerSpec] = []
-    cin = sep_ch
-    for (ch, _, stride), depth in zip(FAIRNAS_STAGES, depths):
-        for i in range(depth):
-            cout, s = c(ch), (stride if i == 0 else 1)
-            keeps = s == 1 and cin == cout
-            with_id = identity_in == "all" or (identity_in == "same-shape" and keeps)
-            layers.append(LayerSpec(cin, cout, s, tuple(ops) + (("id",) if with_id else ()), act))
-            cin = cout
+
+    def choices(index: int, keeps_shape: bool) -> tuple[str, ...]:
+        with_id = identity_in == "all" or (identity_in == "same-shape" and keeps_shape)
+        return tuple(ops) + (("id",) if with_id else ())
+
+    layers, cin = stage_layers(sep_ch, FAIRNAS_STAGES, choices, act, c, layers_per_stage)
     head_ch = make_divisible(head_channels * max(1.0, width), divisor)
+    # As `common.classifier_head`, but the linear block has no "bias" key: adding it would change the
+    # fingerprint of these spaces, and every saved FairNAS/SCARLET checkpoint would stop loading.
     head = (
         {"type": "conv", "in": cin, "out": head_ch, "kernel": 1, "act": "relu6"},
         {"type": "pool"},
         {"type": "dropout", "p": dropout},
         {"type": "linear", "in": head_ch, "out": num_classes},
     )
-    return SearchSpace(name, (input_channels, resolution, resolution), num_classes, stem, tuple(layers), head,
+    return SearchSpace(name, (input_channels, resolution, resolution), num_classes, stem, layers, head,
                        options)
 
 
