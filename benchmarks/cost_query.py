@@ -55,8 +55,8 @@ def main(n_queries: int = 100_000, n_archs: int = 1000) -> None:
         cost = table.query(arch)
         model = StandaloneNet(standalone_config(space, arch, table.identity))
         check = (count_macs(model, space.input_shape), count_params(model)) == (cost.macs, cost.params)
-        print(f"{name:>9}: MACs {format_quantity(cost.macs):>7} ({cost.macs}), params {format_quantity(cost.params):>6} "
-              f"({cost.params}); matches counting the exported model: {check}")
+        print(f"{name:>9}: MACs {format_quantity(cost.macs):>7} ({cost.macs}), "
+              f"params {format_quantity(cost.params):>6} ({cost.params}); matches counting the exported model: {check}")
 
 
 if __name__ == "__main__":

@@ -16,4 +16,5 @@ loss = torch.nn.functional.cross_entropy(net(x, space.sample(random.Random(0))),
 loss.backward()
 opt.step()
 params = sum(p.numel() for p in net.parameters())
-print(f"supernet parameters {params / 1e6:.1f}M; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"supernet parameters {params / 1e6:.1f}M; peak RSS {peak_mib:.0f} MiB")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from supernet.config import load_config
 from supernet.cost import CostTable
-from supernet.search import Objective, Problem, SCARLET_OBJECTIVES, create_strategy, run_search
+from supernet.search import SCARLET_OBJECTIVES, Objective, Problem, create_strategy, run_search
 from supernet.search.evaluator import TableEvaluator
 from supernet.workflow import build_evaluator, load_data, load_supernet, train_supernet
 

@@ -5,8 +5,9 @@ import argparse
 import errno
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from supernet.errors import ConfigError, SupernetError
 
@@ -278,8 +279,13 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_groundtruth(args: argparse.Namespace) -> int:
-    from supernet.analysis.groundtruth import (parse_shard, read_arch_file, run_groundtruth, sample_archs,
-                                               sample_archs_by_identities)
+    from supernet.analysis.groundtruth import (
+        parse_shard,
+        read_arch_file,
+        run_groundtruth,
+        sample_archs,
+        sample_archs_by_identities,
+    )
     from supernet.assemble import build_space, load_data
 
     if args.by_identities and not args.sample:
@@ -319,8 +325,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
-    from supernet.supernet_run import default_config
     from supernet.analysis.similarity import format_matrix, run_similarity
+    from supernet.supernet_run import default_config
 
     cfg = _with_device(_own_config_imports(args, default_config(args.supernet, args.config, args.overrides)), args)
     with _lock(args.run_dir):

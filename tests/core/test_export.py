@@ -4,8 +4,6 @@ import random
 import pytest
 import torch
 
-from tests.conftest import randomize_batchnorm
-
 from supernet.cost import CostTable
 from supernet.cost.counter import count_macs, count_params
 from supernet.model.bn import recalibrate_path
@@ -13,6 +11,7 @@ from supernet.model.export import export_model, standalone_config
 from supernet.model.standalone import StandaloneNet
 from supernet.model.supernet import Supernet, SupernetOptions
 from supernet.space import create_space
+from tests.conftest import randomize_batchnorm
 
 
 @pytest.mark.parametrize("bn_affine", [False, True])

@@ -11,7 +11,8 @@ from supernet.space import Arch, create_space, list_spaces
 def test_scarlet_s1_layout_matches_the_paper():
     space = create_space("scarlet-s1")
     assert space.num_layers == 19
-    assert [layer.out_channels for layer in space.layers] == [32] * 2 + [40] * 4 + [80] * 4 + [96] * 4 + [192] * 4 + [320]
+    widths = [32] * 2 + [40] * 4 + [80] * 4 + [96] * 4 + [192] * 4 + [320]
+    assert [layer.out_channels for layer in space.layers] == widths
     assert [i for i, layer in enumerate(space.layers) if layer.stride == 2] == [0, 2, 6, 14]
     assert space.layers[1].choices == ("e3k3", "e3k5", "e3k7", "e6k3", "e6k5", "e6k7", "id")
     assert "id" not in space.layers[0].choices and "id" not in space.layers[10].choices

@@ -53,7 +53,7 @@ def test_identity_modes_differ_where_shape_changes(tables):
 
 
 def test_macs_range_bounds_samples(tables):
-    for (identity, place), (space, table) in tables.items():
+    for (_identity, _place), (space, table) in tables.items():
         lo, hi = table.macs_range()
         assert 0 < lo < hi
         values = [table.query(a).macs for a in _archs(space, 200, seed=1)]

@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from supernet.cost import format_quantity, parse_duration_ms, parse_quantity
 from supernet.errors import ConfigError
@@ -19,7 +20,8 @@ def test_parse_duration(text, ms):
     assert parse_duration_ms(text) == pytest.approx(ms)
 
 
-@pytest.mark.parametrize("bad", ["", "M", "-5M", "330X", "1e", "nan", "inf", "1,000", "1e99", "1e9999", "1e999999999", "3 M B", True, None,
+@pytest.mark.parametrize("bad", ["", "M", "-5M", "330X", "1e", "nan", "inf", "1,000", "1e99", "1e9999", "1e999999999",
+                                 "3 M B", True, None,
                                  -1, float("nan"), "\u0663"])
 def test_bad_quantity(bad):
     with pytest.raises(ConfigError) as e:

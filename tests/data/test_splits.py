@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from supernet.data import write_idx
-from supernet.data import ImageDataset, channel_stats, list_datasets, load_splits, split_indices, subset
+from supernet.data import ImageDataset, channel_stats, list_datasets, load_splits, split_indices, subset, write_idx
 from supernet.errors import DatasetError
 
 

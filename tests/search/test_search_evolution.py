@@ -47,7 +47,8 @@ def _run(space, costs, evaluate, seed, name="evolution", **config):
     return run_search(strategy, evaluate).to_dict()
 
 
-@pytest.mark.parametrize("name, config", [("evolution", {"population": 10, "iterations": 4}), ("random", {"num_samples": 40})])
+@pytest.mark.parametrize("name, config", [("evolution", {"population": 10, "iterations": 4}),
+                                          ("random", {"num_samples": 40})])
 def test_same_seed_same_history(small_space, costs, make_target_eval, name, config):
     evaluate = make_target_eval(_target(small_space, costs))
     a = _run(small_space, costs, evaluate, 7, name, **config)
@@ -60,7 +61,7 @@ def test_same_seed_same_history(small_space, costs, make_target_eval, name, conf
 def test_population_sizes_and_operator_counts(full_space, costs, make_target_eval):
     evaluate = make_target_eval(_target(full_space, costs))
     evo = Evolution(full_space, BUDGET, costs, random.Random(1), EvolutionConfig(iterations=4))
-    generations = 0
+    generations, topk = 0, []
     while not evo.done:
         batch = evo.ask()
         assert len(batch) == 50 and len(set(batch)) == 50  # duplicates rejected by default
@@ -106,7 +107,8 @@ def test_zero_mutation_prob_copies_parents(full_space, costs, make_target_eval, 
 def test_accuracy_constraint_ranks_infeasible_last(small_space, costs, make_target_eval):
     problem = Problem(constraints=(Constraint("accuracy", max=0.5),))
     evaluate = make_target_eval(_target(small_space, costs))
-    result = run_search(create_strategy("random", small_space, problem, costs, random.Random(0), num_samples=200), evaluate)
+    strategy = create_strategy("random", small_space, problem, costs, random.Random(0), num_samples=200)
+    result = run_search(strategy, evaluate)
     flags = [problem.check_all(m) for _, m in result.topk]
     assert flags == sorted(flags, reverse=True) and flags[0]
     assert result.best_metrics["accuracy"] <= 0.5

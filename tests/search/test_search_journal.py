@@ -54,7 +54,8 @@ def test_round_trip(tmp_path, small_space):
         assert j.lookup("k1", small_space) == {a: {"accuracy": 0.1 + 0.2, "macs": 3e7}, b: {"accuracy": 0.5}}
         assert j.lookup("k2") == {a: {"accuracy": 0.7}} and j.lookup("nope") == {}
         rows = j.rows("k1")
-        assert [(r["arch"], r["generation"], r["seconds"]) for r in rows] == [(a.to_string(), 0, 1.5), (b.to_string(), 2, None)]
+        expected = [(a.to_string(), 0, 1.5), (b.to_string(), 2, None)]
+        assert [(r["arch"], r["generation"], r["seconds"]) for r in rows] == expected
         assert rows[0]["metrics"]["accuracy"] == 0.1 + 0.2 and rows[0]["key"] == "k1" and rows[0]["recorded_at"] > 0
         assert [r["key"] for r in j.rows()] == ["k1", "k1", "k2"]
     with pytest.raises(SearchError, match="closed"):
@@ -99,8 +100,10 @@ def _factories(space, costs):
     lat = lambda a: {**costs(a), "latency_ms": costs(a)["macs"] / 1e6}  # noqa: E731
     ces = Problem(CES_OBJECTIVES, (Constraint("latency_ms", 20, 60),))
     return {
-        "evolution": lambda: create_strategy("evolution", space, budget, costs, random.Random(3), population=10, iterations=5, topk=4),
-        "nsga2": lambda: create_strategy("nsga2", space, scarlet, costs, random.Random(3), population=8, generations=5, acc_min=0.2),
+        "evolution": lambda: create_strategy("evolution", space, budget, costs, random.Random(3), population=10,
+                                             iterations=5, topk=4),
+        "nsga2": lambda: create_strategy("nsga2", space, scarlet, costs, random.Random(3), population=8, generations=5,
+                                         acc_min=0.2),
         "ces": lambda: create_strategy("ces", space, ces, lat, random.Random(3), population=8, iterations=5),
     }
 

@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import OP_MACS
+
 from supernet.errors import ConfigError, SearchError
 from supernet.search import (
     CES_OBJECTIVES,

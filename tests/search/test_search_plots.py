@@ -13,7 +13,8 @@ def test_plots_are_written(tmp_path, small_space, costs, make_target_eval):
     problem = Problem(SCARLET_OBJECTIVES, (Constraint("macs", max=60e6),))
     nsga = run_search(create_strategy("nsga2", small_space, problem, costs, random.Random(0), population=8,
                                       generations=3, acc_min=None), evaluate)
-    rand = run_search(create_strategy("random", small_space, problem, costs, random.Random(0), num_samples=50), evaluate)
+    rand = run_search(create_strategy("random", small_space, problem, costs, random.Random(0), num_samples=50),
+                      evaluate)
     outputs = [
         plot_pareto(nsga, tmp_path / "pareto.png"),
         plot_pareto(nsga.history, tmp_path / "history.png"),

@@ -5,6 +5,7 @@ import random
 
 import pytest
 import torch
+from train_helpers import make_trainer
 
 from supernet.cost import CostTable, count_macs, count_params
 from supernet.model.cell import CellSupernet
@@ -15,7 +16,6 @@ from supernet.model.standalone import StandaloneNet
 from supernet.model.supernet import MultiPath, SupernetOptions
 from supernet.space import Arch, create_space
 from supernet.train.hooks import SplitHook
-from train_helpers import make_trainer
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ forward over the global batch: it runs the two per-rank halves of each global ba
 (each with its own BN statistics) and averages their losses, i.e. the gradients of the two shards.
 Parameters must match within float tolerance (the all-reduce sums in another order); the ranks'
 parameters must be bit-identical. The nets run in float64: a tiny random-label net with batch-8 BN
-over 1x1 maps turns float32 rounding differences (1e-7) into 1e-3 within a few steps. BN running statistics are not compared (each rank's see only its
-shard). The run is interrupted after one epoch and resumed by both ranks from rank 0's checkpoint.
+over 1x1 maps turns float32 rounding differences (1e-7) into 1e-3 within a few steps. BN running statistics are
+not compared (each rank's see only its shard). The run is interrupted after one epoch and resumed by both ranks
+from rank 0's checkpoint.
 """
 import random
 
@@ -14,12 +15,12 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from train_helpers import make_trainer, tiny_space
 
 from supernet.model.supernet import Supernet
 from supernet.train.distributed import Distributed
 from supernet.train.loop import TrainHook
 from supernet.train.sampler import FairSampler, UniformSampler
-from train_helpers import make_trainer, tiny_space
 
 WORLD, BATCH, STEPS, EPOCHS, LR = 2, 8, 2, 2, 0.005
 

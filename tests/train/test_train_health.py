@@ -4,13 +4,13 @@ import math
 
 import pytest
 import torch
+from train_helpers import make_trainer, synthetic_dataset, tiny_space
 
 from supernet.data import BatchLoader
 from supernet.model.supernet import Supernet
 from supernet.train.checkpoint import load_checkpoint
 from supernet.train.hooks import HealthProbe
 from supernet.train.loop import TrainingDiverged
-from train_helpers import make_trainer, synthetic_dataset, tiny_space
 
 
 @pytest.mark.parametrize("how", ["injected", "huge-lr"])

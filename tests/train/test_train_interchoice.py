@@ -4,6 +4,7 @@ import warnings
 
 import pytest
 import torch
+from train_helpers import make_trainer, rand_arch, tiny_space, trained_like
 
 from supernet.cost import CostTable, count_macs, count_params
 from supernet.errors import ConfigError
@@ -14,7 +15,6 @@ from supernet.space import Arch
 from supernet.train.checkpoint import load_checkpoint
 from supernet.train.hooks import SplitHook
 from supernet.train.loop import TrainHook
-from train_helpers import make_trainer, rand_arch, tiny_space, trained_like
 
 pytestmark = pytest.mark.filterwarnings("ignore:supernet.interchoice=bias at the layer input is inert")
 

@@ -18,7 +18,6 @@ from supernet.model.factory import build_supernet
 from supernet.model.standalone import StandaloneNet
 from supernet.model.supernet import MultiPath, Supernet, SupernetOptions
 from supernet.space import Arch, create_space
-
 from tests.conftest import cli, cli_env
 
 NB201_STRING = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"

@@ -12,7 +12,6 @@ from supernet.ops.blocks import build_block
 from supernet.ops.candidates import candidate_config, exported_config
 from supernet.space import create_space
 from supernet.space.zoo.common import ibn_arch
-
 from tests.conftest import cli, cli_env
 
 

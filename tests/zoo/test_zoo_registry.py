@@ -5,8 +5,6 @@ import random
 import pytest
 import torch
 
-from tests.conftest import randomize_batchnorm
-
 from supernet.cost import CostTable
 from supernet.cost.counter import count_macs, count_params
 from supernet.model.export import export_model
@@ -14,6 +12,7 @@ from supernet.model.factory import build_supernet
 from supernet.model.supernet import SupernetOptions
 from supernet.ops.candidates import candidate_config
 from supernet.space import create_space, list_spaces
+from tests.conftest import randomize_batchnorm
 
 SMALL = "fashion-mnist"
 SPACES = [e.name for e in list_spaces()]

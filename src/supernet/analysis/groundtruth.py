@@ -22,9 +22,10 @@ import hashlib
 import io
 import json
 import random
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from supernet.config import Config, save_config
 from supernet.errors import ConfigError, SpaceError
@@ -151,10 +152,10 @@ def run_groundtruth(cfg: Config, run_dir: Path, archs: Sequence[Arch] | None, sh
     """Train this shard's archs stand-alone (skipping finished ones) and rebuild the CSV.
 
     Returns {"trained": [...], "skipped": [...], "busy": [...], "csv": path, "rows": n}."""
-    from supernet.cost import CostTable
-    from supernet.rundir import RunLock, RunLocked
     from supernet.assemble import build_space, load_data
+    from supernet.cost import CostTable
     from supernet.retrain import train_standalone
+    from supernet.rundir import RunLock, RunLocked
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

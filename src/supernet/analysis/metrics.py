@@ -14,7 +14,7 @@ so the module is usable from a notebook on any pair of accuracy lists.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy import stats

@@ -1,8 +1,8 @@
 """Figures for the analysis tools (matplotlib, Agg backend). Each function writes one PNG."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 

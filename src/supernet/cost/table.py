@@ -15,9 +15,10 @@ import json
 import os
 import tempfile
 import types
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +94,7 @@ class CostTable:
     # ----------------------------------------------------------------------------- building
     @classmethod
     def build(cls, space: SearchSpace, identity: str = "skip", cache_dir: str | os.PathLike | None = None
-              ) -> "CostTable":
+              ) -> CostTable:
         """Count the fixed part and every (layer, op) exported block with a real counter.
 
         With `cache_dir`, the table is read from / written to a JSON file keyed by the space's
@@ -117,7 +118,7 @@ class CostTable:
         return table
 
     @classmethod
-    def _count(cls, space: SearchSpace, identity: str) -> "CostTable":
+    def _count(cls, space: SearchSpace, identity: str) -> CostTable:
         if space.topology != "chain":  # cells: counted on whole models (supernet.cost.additive)
             return build_additive_table(cls, space, identity)
         fixed = {"macs": 0, "params": 0}
@@ -156,7 +157,7 @@ class CostTable:
         macs = [dict(zip(layer.choices, row)) for layer, row in zip(space.layers, macs_rows)]
         return table.with_metric(bitops.METRIC, 0, bitops.bitops_rows(space, identity, macs))
 
-    def with_metric(self, name: str, fixed: Number, values: Sequence[Mapping[str, Number]]) -> "CostTable":
+    def with_metric(self, name: str, fixed: Number, values: Sequence[Mapping[str, Number]]) -> CostTable:
         """A copy with one more per-candidate metric: `values[layer][op]` (e.g. a latency LUT)."""
         if name in self._rows:
             raise ConfigError(f"cost table already has metric {name!r}")
@@ -248,7 +249,7 @@ class CostTable:
                             for n, rows in self._rows.items()}}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "CostTable":
+    def from_dict(cls, data: Mapping[str, Any]) -> CostTable:
         if not isinstance(data, Mapping) or data.get("format") != TABLE_FORMAT:
             got = data.get("format") if isinstance(data, Mapping) else type(data).__name__
             raise ConfigError(f"not a cost table: format {got!r}, expected {TABLE_FORMAT!r}")
@@ -274,7 +275,7 @@ class CostTable:
             raise
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "CostTable":
+    def load(cls, path: str | os.PathLike) -> CostTable:
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:

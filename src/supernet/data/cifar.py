@@ -9,8 +9,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from supernet.errors import DatasetError
 from supernet.data.tensors import ImageDataset
+from supernet.errors import DatasetError
 
 _LAYOUT = {
     10: ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],

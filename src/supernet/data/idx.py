@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from supernet.errors import DatasetError
 from supernet.data.tensors import ImageDataset
+from supernet.errors import DatasetError
 
 FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = (
@@ -50,7 +50,8 @@ def read_idx(path: Path) -> np.ndarray:
     expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if len(data) != expected:
         raise DatasetError(
-            f"{path} has {len(data)} bytes but its header {dims} implies {expected}; file is truncated or corrupt; {fix}"
+            f"{path} has {len(data)} bytes but its header {dims} implies {expected}; "
+            f"file is truncated or corrupt; {fix}"
         )
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
 

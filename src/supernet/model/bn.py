@@ -1,7 +1,7 @@
 """BatchNorm recalibration before scoring an arch (SPOS section 3)."""
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn

@@ -7,7 +7,8 @@ edge runs nothing). Like `Supernet`, the arch is an argument of `forward`, never
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,8 +31,9 @@ class CellSupernet(nn.Module):
 
     topology = TOPOLOGY
 
-    def __init__(self, space: SearchSpace, options: SupernetOptions = SupernetOptions()) -> None:
+    def __init__(self, space: SearchSpace, options: SupernetOptions | None = None) -> None:
         super().__init__()
+        options = options if options is not None else SupernetOptions()
         if space.topology != TOPOLOGY:
             raise ConfigError(f"CellSupernet builds '{TOPOLOGY}' spaces; '{space.name}' is '{space.topology}'")
         self.space, self.options = space, options

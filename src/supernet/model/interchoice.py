@@ -40,7 +40,8 @@ copies every edge op per choice of the previous edge (`Cell.split`).
 from __future__ import annotations
 
 import itertools
-from typing import Any, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn

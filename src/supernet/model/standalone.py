@@ -1,7 +1,8 @@
 """Stand-alone networks built from a plain JSON-able config, with no supernet code involved."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn

@@ -6,8 +6,9 @@ A path is a value: an `Arch` (one op per layer) or, for the path-dropout baselin
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import torch
 from torch import nn

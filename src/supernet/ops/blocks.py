@@ -7,7 +7,8 @@ same class, so exporting a path is a state-dict copy.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -75,7 +76,7 @@ class InvertedBottleneck(nn.Module):
         if self.residual and bn.affine:
             nn.init.zeros_(bn.weight)
 
-    def pre_activation(self) -> "ConvBNAct":
+    def pre_activation(self) -> ConvBNAct:
         """The first conv-BN-act of the block: its BN output is where `hidden_bias` is added."""
         return self.expand if isinstance(self.expand, ConvBNAct) else self.depthwise
 

@@ -11,7 +11,8 @@ their own width.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from supernet.ops.blocks import BlockConfig
 from supernet.registry import Registry

@@ -13,8 +13,9 @@ Registers block types `cell`, `relu_conv_bn`, `avgpool`, `maxpool`, `bn_act`, `z
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from supernet.errors import ConfigError
 from supernet.search.nsga2 import NsgaBase, _check_probability

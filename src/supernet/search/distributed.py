@@ -1,7 +1,7 @@
 """Split the candidates of a generation across `torchrun` ranks and gather the results."""
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.distributed as dist

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from supernet.errors import ConfigError, SearchError, SpaceError
 from supernet.space.arch import Arch
@@ -103,7 +104,8 @@ class TableEvaluator:
     def _read_row(self, row: list[str], line: int, lines: dict[Arch, int]) -> None:
         where = f"{self.path}:{line}"
         if len(row) != len(self.columns):
-            raise ConfigError(f"{where}: expected {len(self.columns)} fields ({','.join(self.columns)}), got {len(row)}")
+            raise ConfigError(f"{where}: expected {len(self.columns)} fields ({','.join(self.columns)}), "
+                              f"got {len(row)}")
         try:
             arch = self.space.parse_arch(row[0])
         except SpaceError as e:

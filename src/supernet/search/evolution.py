@@ -15,8 +15,8 @@ with feasible random samples (which avoid seen archs for a bounded number of red
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from supernet.errors import ConfigError
 from supernet.search.objectives import CostFn, Problem

@@ -13,8 +13,9 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from supernet.errors import SearchError, SpaceError
 from supernet.search.strategy import Metrics, SearchResult, Strategy, run_search
@@ -60,9 +61,10 @@ class Journal:
             raise SearchError(f"{self.path}: not a usable search journal ({e})") from None
         if columns != _COLUMNS:
             self.close()
-            raise SearchError(f"{self.path}: not a search journal (table 'evaluations' has columns {', '.join(columns)})")
+            raise SearchError(f"{self.path}: not a search journal "
+                              f"(table 'evaluations' has columns {', '.join(columns)})")
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: object) -> None:

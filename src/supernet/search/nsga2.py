@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting

@@ -7,8 +7,8 @@ evaluated; evaluation metrics ("accuracy") are only known after evaluation.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 from supernet.errors import ConfigError
 from supernet.space.arch import Arch

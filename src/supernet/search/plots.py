@@ -1,8 +1,9 @@
 """Search plots (matplotlib, Agg backend): a Pareto plot and best-so-far progress curves."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

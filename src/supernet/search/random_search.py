@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from supernet.errors import ConfigError
 from supernet.search.objectives import CostFn, Problem

@@ -35,7 +35,7 @@ class Arch:
         """The canonical short form: op names joined by commas."""
         return ",".join(self.ops)
 
-    def replace(self, layer: int, op: str) -> "Arch":
+    def replace(self, layer: int, op: str) -> Arch:
         ops = list(self.ops)
         ops[layer] = op
         return Arch(tuple(ops))

@@ -5,8 +5,9 @@ import hashlib
 import json
 import math
 import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from supernet.errors import SpaceError
 from supernet.space.arch import Arch, split_tokens
@@ -18,12 +19,12 @@ BlockConfig = Mapping[str, Any]
 
 # Arch notations beyond op names / indices: name -> (parse(text, space) -> op tokens or None when
 # `text` is not in that notation, format(arch, space) -> text). Spaces name theirs in `arch_format`.
-_ARCH_FORMATS: dict[str, tuple[Callable[[str, "SearchSpace"], Sequence[str] | None],
-                               Callable[[Arch, "SearchSpace"], str]]] = {}
+_ARCH_FORMATS: dict[str, tuple[Callable[[str, SearchSpace], Sequence[str] | None],
+                               Callable[[Arch, SearchSpace], str]]] = {}
 
 
-def register_arch_format(name: str, parse: Callable[[str, "SearchSpace"], Sequence[str] | None],
-                         format: Callable[[Arch, "SearchSpace"], str]) -> None:
+def register_arch_format(name: str, parse: Callable[[str, SearchSpace], Sequence[str] | None],
+                         format: Callable[[Arch, SearchSpace], str]) -> None:
     _ARCH_FORMATS[name] = (parse, format)
 
 
@@ -138,7 +139,7 @@ class SearchSpace:
         """Uniform sample: each layer's op drawn independently and uniformly (SPOS eq. 8)."""
         return Arch(tuple(rng.choice(layer.choices) for layer in self.layers))
 
-    def restrict(self, choices: Sequence[Sequence[str]]) -> "SearchSpace":
+    def restrict(self, choices: Sequence[Sequence[str]]) -> SearchSpace:
         """A layer-wise sub-space with fewer candidates per layer (e.g. after pruning)."""
         layers = []
         for i, (layer, keep) in enumerate(zip(self.layers, choices, strict=True)):

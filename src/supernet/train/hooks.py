@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import random
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from supernet.model.bn import recalibrate_path
 from supernet.model.supernet import Supernet
-from supernet.train.loop import TrainHook, Trainer, accuracy
+from supernet.train.loop import Trainer, TrainHook, accuracy
 
 
 class SplitHook(TrainHook):

@@ -97,7 +97,8 @@ class ConstrainedSampler:
     def _layer_macs(self) -> list[list[int]]:
         dense = self.table.layer_costs("macs")
         order = [list(c) for c in self.table.choices]
-        return [[int(dense[l, order[l].index(op)]) for op in layer.choices] for l, layer in enumerate(self.space.layers)]
+        return [[int(dense[l, order[l].index(op)]) for op in layer.choices]
+                for l, layer in enumerate(self.space.layers)]
 
     @property
     def bins(self) -> list[tuple[int, int]]:

@@ -1,7 +1,8 @@
 """MobileNetV2-style chain spaces of FairNAS / SCARLET-NAS (S1)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from supernet.errors import SpaceError
 from supernet.space.registry import register_space
@@ -80,8 +81,8 @@ def mobilenet_chain(name: str, *, width: float, resolution: int, input_channels:
                        options)
 
 
-@register_space("scarlet-s1", "SCARLET-NAS S1: FairNAS MobileNetV2 backbone, 19 layers of MB e{3,6} k{3,5,7} + identity",
-                PRESETS)
+@register_space("scarlet-s1",
+                "SCARLET-NAS S1: FairNAS MobileNetV2 backbone, 19 layers of MB e{3,6} k{3,5,7} + identity", PRESETS)
 def scarlet_s1(width: float = 1.0, resolution: int = 224, input_channels: int = 3, num_classes: int = 1000,
                stem_stride: int = 2, head_channels: int = 1280, layers_per_stage: tuple[int, ...] | None = None,
                identity_in: str = "same-shape", dropout: float = 0.0) -> SearchSpace:

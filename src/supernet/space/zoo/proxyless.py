@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from supernet.space.registry import register_space
 from supernet.space.space import LayerSpec, SearchSpace
-from supernet.space.zoo.common import ibn_arch, classifier_head, options_of, stage_layers, with_named_archs
+from supernet.space.zoo.common import classifier_head, ibn_arch, options_of, stage_layers, with_named_archs
 from supernet.space.zoo.mobilenet import PRESETS, _check, make_divisible
 
 PROXYLESS_STAGES = ((32, 4, 2), (40, 4, 2), (80, 4, 2), (96, 4, 1), (192, 4, 2), (320, 1, 1))
