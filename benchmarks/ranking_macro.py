@@ -99,7 +99,8 @@ def log(msg: str) -> None:
 
 def base_overrides(size: dict, data_root: str) -> list[str]:
     return [
-        "data.name=folder", f"data.root={data_root}", "data.resolution=32", f"data.max_per_class={size['max_per_class']}",
+        "data.name=folder", f"data.root={data_root}", "data.resolution=32",
+        f"data.max_per_class={size['max_per_class']}",
         f"data.val_size={size['val_size']}",
         "space.name=nas-bench-macro", "space.preset=cifar10", f"space.options={{width: {size['width']}}}",
         f"train.batch_size={size['batch']}", f"train.lr={size['lr']}", f"train.warmup_steps={size['warmup']}",
@@ -188,7 +189,8 @@ def summary(size: dict, out: Path, bench: Benchmark, archs: list[Arch]) -> str:
             rows.append((name, arm, found))
     lines = [f"{len(archs)} archs; ceiling (benchmark run vs run Kendall tau): "
              + ", ".join(f"{k} {v:.3f}" for k, v in ref["ceiling_kendall"].items()),
-             "zero-cost bars (Kendall tau): " + ", ".join(f"{k}-only {v:.3f}" for k, v in ref["zero_cost_kendall"].items()),
+             "zero-cost bars (Kendall tau): "
+             + ", ".join(f"{k}-only {v:.3f}" for k, v in ref["zero_cost_kendall"].items()),
              "", "| arm | change | seeds | Kendall tau | Spearman | top-10 | tau top half | train CPU min | eval min |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, arm, found in rows:

@@ -15,7 +15,7 @@ PACKAGE = SRC / "supernet"
 # Lowest first; a module may import modules of its own layer or of a lower one. A new module goes into the
 # layer of the package it sits in; a new top-level module goes into the lowest layer whose imports it needs.
 LAYERS: list[tuple[str, ...]] = [
-    ("supernet.errors", "supernet.io", "supernet.registry", "supernet.rundir", "supernet.device",
+    ("supernet.errors", "supernet.io", "supernet.registry", "supernet.rundir", "supernet.plugins", "supernet.device",
      "supernet.distributed_env"),
     ("supernet.space",),
     ("supernet.ops",),
@@ -40,10 +40,12 @@ def module_name(path: Path) -> str:
 
 
 def layer_of(module: str) -> int:
+    """The layer of the longest matching prefix; the package itself (`supernet`) matches only exactly."""
     best, best_len = None, -1
     for index, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best_len:
+            below = module.startswith(prefix + ".") and prefix != "supernet"
+            if (module == prefix or below) and len(prefix) > best_len:
                 best, best_len = index, len(prefix)
     assert best is not None, f"{module} is in no layer: add it to LAYERS here and to the README's layer table"
     return best

@@ -30,6 +30,7 @@ from typing import Any
 from supernet.config import Config, save_config
 from supernet.errors import ConfigError, SpaceError
 from supernet.io import atomic_write_text
+from supernet.rundir import CONFIG, RESULT
 from supernet.space import Arch, SearchSpace
 
 CSV_NAME = "groundtruth.csv"
@@ -162,7 +163,7 @@ def run_groundtruth(cfg: Config, run_dir: Path, archs: Sequence[Arch] | None, sh
     space = build_space(cfg, load_data(cfg))
     identity = cfg.supernet.identity
     archs = fix_arch_list(run_dir, archs, space)
-    save_config(cfg, run_dir / "config.yaml")
+    save_config(cfg, run_dir / CONFIG)
     tables: list[CostTable] = []  # built (or read from R's cache) on first use
     done: dict[str, list[str]] = {"trained": [], "skipped": [], "busy": []}
     i, n = shard
@@ -182,7 +183,7 @@ def run_groundtruth(cfg: Config, run_dir: Path, archs: Sequence[Arch] | None, sh
                     tables.append(CostTable.build(space, identity, cache_dir=run_dir))
                 cost = tables[0].query(arch)
                 result.update(index=index, macs=cost.macs, params=cost.params)
-                atomic_write_text(folder / "result.json", json.dumps(result, indent=1))
+                atomic_write_text(folder / RESULT, json.dumps(result, indent=1))
         except RunLocked:
             done["busy"].append(arch.to_string())
             continue
@@ -197,7 +198,7 @@ def run_groundtruth(cfg: Config, run_dir: Path, archs: Sequence[Arch] | None, sh
 
 def _finished(folder: Path) -> bool:
     try:
-        data = json.loads((folder / "result.json").read_text())
+        data = json.loads((folder / RESULT).read_text())
         return "val_acc" in data and "macs" in data  # macs: added after training, so the result is complete
     except (OSError, ValueError):
         return False

@@ -19,9 +19,10 @@ import csv
 import io
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from supernet.analysis import metrics as M
 from supernet.analysis.benchmark import BenchmarkSpec

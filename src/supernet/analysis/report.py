@@ -35,8 +35,9 @@ import numpy as np
 
 from supernet.errors import ConfigError
 from supernet.io import atomic_write_text
+from supernet.rundir import CHECKPOINTS, CONFIG, METRICS, RESULT
 
-SKIP_DIRS = {"archs", "checkpoints"}
+SKIP_DIRS = {"archs", CHECKPOINTS}
 PIPELINE_ORDER = ("supernet", "search", "export", "standalone")
 REPORT_NAME = "report.html"
 
@@ -282,11 +283,11 @@ def _folder_sections(folder: Path, where: str) -> list[tuple[str, str]]:
     sections = []
     if (md := inside(folder, "report.md")) is not None:
         sections.append((f"summary{where}", _pre(_text(md))))
-    if (metrics := inside(folder, "metrics.jsonl")) is not None:
+    if (metrics := inside(folder, METRICS)) is not None:
         sections.append((f"training{where}", _guarded(metrics, training_section, metrics)))
-    result = _json_file(folder, "result.json")
+    result = _json_file(folder, RESULT)
     if isinstance(result, dict) and "history" in result:
-        sections.append((f"search{where}", _guarded(folder / "result.json", search_section, result)))
+        sections.append((f"search{where}", _guarded(folder / RESULT, search_section, result)))
     elif isinstance(result, dict) and "val_acc" in result:
         sections.append((f"stand-alone result{where}", _table(
             ["arch", "val acc", "test acc", "seconds"],
@@ -397,7 +398,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if path.is_dir():
         raise ConfigError(f"--out {path} is a directory; expected the path of an HTML file")
     sections: list[tuple[str, str]] = []
-    config = next((c for f in _folders(root) if (c := inside(f, "config.yaml")) is not None), None)
+    config = next((c for f in _folders(root) if (c := inside(f, CONFIG)) is not None), None)
     if config is not None:
         sections.append((f"config ({config.relative_to(root)})", _pre(_text(config))))
     for folder in _folders(root):
