@@ -227,7 +227,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         out = export_arch(Path(args.supernet), args.arch, Path(args.out), drop_els=args.drop_els, onnx=args.onnx)
     print(f"exported {out['arch']} to {out['dir']}")
     if out["els_folded"] or out["els_kept"]:
-        print(f"  trained ELS: {out['els_folded']} folded into the next conv (exact), {out['els_kept']} kept as 1x1 convs")
+        print(f"  trained ELS: {out['els_folded']} folded into the next conv (exact), "
+              f"{out['els_kept']} kept as 1x1 convs")
     if out["els_dropped"]:
         print(f"  --drop-els: {out['els_dropped']} trained ELS layers dropped; the exported model DIFFERS from the "
               f"supernet path (SCARLET's rule: retrain it)")

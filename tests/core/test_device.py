@@ -96,7 +96,8 @@ def test_cli_refuses_a_bad_device_in_one_line(tmp_path, device, words):
     if device.startswith("cuda") and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     for verb in (["train", "--run-dir", str(tmp_path / "r")],
-                 ["similarity", "--supernet", str(tmp_path / "none"), "--layer", "0", "--run-dir", str(tmp_path / "s")]):
+                 ["similarity", "--supernet", str(tmp_path / "none"), "--layer", "0",
+                  "--run-dir", str(tmp_path / "s")]):
         run = subprocess.run(cli(*verb, "--device", device), env=cli_env(), capture_output=True, text=True,
                              timeout=120, check=False)
         assert run.returncode == 2 and run.stderr.count("\n") == 1 and words in run.stderr, run.stderr

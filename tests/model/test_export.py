@@ -56,7 +56,8 @@ def _export_space():
 
 @pytest.mark.parametrize("options", [
     SupernetOptions("skip"), SupernetOptions("els"),
-    SupernetOptions("els", interchoice="bias"), SupernetOptions("els", interchoice="bias", interchoice_bias_at="pre_act"),
+    SupernetOptions("els", interchoice="bias"),
+    SupernetOptions("els", interchoice="bias", interchoice_bias_at="pre_act"),
 ], ids=["skip", "els", "els-bias-input", "els-bias-pre_act"])
 def test_export_keeps_the_supernet_paths_function_with_trained_els(options):
     from tests.train.train_helpers import trained_like

@@ -7,8 +7,8 @@ the cosine similarity between their flattened per-sample outputs is averaged ove
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from supernet.errors import ConfigError
+from supernet.model.fold import fold_standalone_els
 from supernet.model.interchoice import (
     BIAS_PLACES,
     MODES,
@@ -24,7 +25,6 @@ from supernet.model.interchoice import (
     fold_pre_activation_biases,
     split_if_saved_split,
 )
-from supernet.model.fold import fold_standalone_els
 from supernet.model.standalone import StandaloneNet, copy_block_weights
 from supernet.ops.blocks import ConvBNAct, build_block, split_copies
 from supernet.ops.candidates import IDENTITY_MODES, candidate_config, supernet_candidate

@@ -80,7 +80,8 @@ class QuantResBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(mid, affine=bn_affine)
         self.conv2 = nn.Conv2d(mid, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout, affine=bn_affine)
-        self.shortcut = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout, affine=bn_affine))
+        self.shortcut = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                       nn.BatchNorm2d(cout, affine=bn_affine))
                          if stride != 1 or cin != cout else None)
         keys = [bits_key(w, a) for w, a in self.bit_choices]
         self.alpha_in = nn.ParameterDict({k: nn.Parameter(torch.tensor(float(alpha_init))) for k in keys})
@@ -166,4 +167,5 @@ def _resolve(m: re.Match[str], layer: LayerSpec, identity: str) -> BlockConfig:
 register_block("qres", _build)
 register_op(_OP.pattern, _resolve)
 # ResNet's stem pooling: 3x3 max-pool, stride 2, padding 1 (112 -> 56).
-register_block("stem_maxpool", lambda c, a: nn.MaxPool2d(c.get("kernel", 3), c.get("stride", 2), c.get("kernel", 3) // 2))
+register_block("stem_maxpool",
+               lambda c, a: nn.MaxPool2d(c.get("kernel", 3), c.get("stride", 2), c.get("kernel", 3) // 2))

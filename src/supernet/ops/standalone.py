@@ -73,4 +73,5 @@ StandaloneConfigFn = Callable[[SearchSpace, Arch, str, bool], dict[str, Any]]
 STANDALONE_CONFIGS: Registry[StandaloneConfigFn] = Registry("space topology", ConfigError)
 """Topology (`SearchSpace.topology`) -> builder of the stand-alone config of an arch."""
 STANDALONE_CONFIGS.register("chain", chain_standalone_config)
-STANDALONE_CONFIGS.register("cells", lambda space, arch, identity, keep_els: cell_standalone_config(space, arch, identity))
+STANDALONE_CONFIGS.register(
+    "cells", lambda space, arch, identity, keep_els: cell_standalone_config(space, arch, identity))

@@ -211,7 +211,8 @@ class Trainer:
     def _run_epoch(self, epoch: int, start: int) -> list[dict[str, Any]]:
         self.model.train()
         batches = self.loader.iter_epoch(epoch, start_batch=start)
-        bar = _progress(self.cfg.progress and self.dist.is_main, total=self.steps_per_epoch, initial=start, desc=f"epoch {epoch}")
+        bar = _progress(self.cfg.progress and self.dist.is_main, total=self.steps_per_epoch, initial=start,
+                        desc=f"epoch {epoch}")
         rows = self.epoch_rows if start else []
         self.epoch_rows = rows
         for step in range(start, self.steps_per_epoch):
