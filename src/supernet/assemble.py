@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from supernet.model.supernet import Supernet
 
 from supernet.config import Config, save_config
 from supernet.data import (
@@ -29,6 +28,7 @@ from supernet.data import (
 from supernet.data.augment import augmentation_family
 from supernet.device import Runtime, runtime_for
 from supernet.errors import CheckpointError, ConfigError
+from supernet.model.protocol import SupernetModel
 from supernet.rundir import CHECKPOINTS, CONFIG
 from supernet.space import SearchSpace, create_space
 from supernet.train.checkpoint import (
@@ -230,7 +230,7 @@ def start_run(run_dir: Path, cfg: Config) -> None:
     save_config(cfg, run_dir / CONFIG)
 
 
-def build_evaluator(cfg: Config, net: Supernet, splits: DatasetSplits) -> "SupernetEvaluator":
+def build_evaluator(cfg: Config, net: SupernetModel, splits: DatasetSplits) -> SupernetEvaluator:
     """Fixed recalibration batches (train data, train-time augmentation, seeded) and validation batches,
     evaluated on the configured device under `train.amp`."""
     from supernet.search.supernet_evaluator import SupernetEvaluator

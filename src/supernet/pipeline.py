@@ -8,10 +8,6 @@ from typing import Any
 
 import torch
 
-from supernet.config import Config, save_config
-from supernet.io import atomic_write_text
-from supernet.model.bn import recalibrate_path
-from supernet.train.loop import accuracy
 from supernet.assemble import (
     EVAL_BATCH_SIZE,
     STANDALONE_SECTIONS,
@@ -22,9 +18,13 @@ from supernet.assemble import (
     recal_batches,
     runtime_of,
 )
+from supernet.config import Config, save_config
+from supernet.io import atomic_write_text
+from supernet.model.bn import recalibrate_path
 from supernet.retrain import train_standalone
 from supernet.rundir import CONFIG, RESULT
 from supernet.supernet_run import load_supernet
+from supernet.train.loop import accuracy
 from supernet.workflow import export_arch, load_exported, search_supernet, train_supernet
 
 

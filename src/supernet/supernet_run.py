@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from supernet.model.supernet import Supernet
-
 from supernet.config import Config, load_config
 from supernet.errors import CheckpointError, SpaceError
 from supernet.model.factory import build_supernet
+from supernet.model.protocol import SupernetModel
 from supernet.model.supernet import SupernetOptions
 from supernet.rundir import CHECKPOINTS, CONFIG
 from supernet.space import Arch, SearchSpace, create_space
@@ -49,7 +48,7 @@ def default_config(supernet: str | Path, config: str | Path | None = None,
     return load_config(config, list(overrides))
 
 
-def load_supernet(checkpoint: Path) -> tuple[Supernet, dict[str, Any]]:
+def load_supernet(checkpoint: Path) -> tuple[SupernetModel, dict[str, Any]]:
     """Rebuild a supernet from a checkpoint (file or run directory) and load its weights.
 
     A space, op or block the checkpoint needs but this process has not registered is a one-line error that

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import torch
-from supernet.model.supernet import Supernet
 
 from supernet.assemble import (  # noqa: F401  (re-exported: the verbs' building blocks)
     EXECUTION_FIELDS,
@@ -40,6 +39,7 @@ from supernet.errors import ConfigError
 from supernet.io import atomic_write_text
 from supernet.model.export import export_model
 from supernet.model.factory import build_supernet
+from supernet.model.protocol import SupernetModel
 from supernet.model.standalone import StandaloneNet
 from supernet.model.supernet import SupernetOptions
 from supernet.plugins import describe as describe_imports
@@ -127,7 +127,7 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
 
 # -- export ----------------------------------------------------------------------------------------
 def export_arch(checkpoint: Path, arch_text: str, out_dir: Path, drop_els: bool = False,
-                prepare: Callable[[Supernet, Arch], None] | None = None, onnx: bool = False) -> dict[str, Any]:
+                prepare: Callable[[SupernetModel, Arch], None] | None = None, onnx: bool = False) -> dict[str, Any]:
     """Write the stand-alone model of `arch`: config JSON, inherited weights, and a torch.export program;
     with `onnx`, also `model.onnx`, checked against PyTorch with onnxruntime (`supernet.model.onnx_export`).
 
@@ -161,7 +161,7 @@ def export_arch(checkpoint: Path, arch_text: str, out_dir: Path, drop_els: bool 
     return out
 
 
-def _dropped_els(net: Supernet, arch: Arch) -> list[int]:
+def _dropped_els(net: SupernetModel, arch: Arch) -> list[int]:
     """Layers whose trained, shape-keeping ELS the paper's rule drops."""
     if net.options.identity != "els" or net.space.topology != "chain":
         return []
@@ -190,7 +190,7 @@ def load_exported(out_dir: Path) -> StandaloneNet:
 
 
 # -- search ----------------------------------------------------------------------------------------
-def search_problem(cfg: Config) -> "Problem":
+def search_problem(cfg: Config) -> Problem:
     """The strategy's objectives (from its registered spec: SPOS accuracy; SCARLET NSGA-II accuracy, -MACs,
     params weighted 0.4/0.4/0.2; CES accuracy and MACs) and the hard constraints of the search section.
     MACs/params constraints are checked before evaluation."""

@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("supernet.config", "supernet.config_rules"),
     ("supernet.assemble", "supernet.supernet_run", "supernet.retrain"),
     ("supernet.analysis",),
-    ("supernet.workflow", "supernet.pipeline"),
+    ("supernet.workflow", "supernet.pipeline", "supernet.prune"),
     ("supernet.cli", "supernet.__main__", "supernet"),
 ]
 

@@ -149,7 +149,8 @@ def test_window_search_returns_only_archs_inside_the_window(tmp_path, capsys, ma
 
 @pytest.mark.parametrize(("low", "high", "message"), [
     ("0.1ms", "0.5ms", "achievable range is latency_ms 0.75..24.75 (the nearest above is 0.75)"),
-    ("1ms", "1.5ms", "achievable range is latency_ms 0.75..24.75 (the nearest below is 0.75, the nearest above is 2.75)"),
+    ("1ms", "1.5ms",
+     "achievable range is latency_ms 0.75..24.75 (the nearest below is 0.75, the nearest above is 2.75)"),
 ])
 def test_impossible_window_fails_fast_with_the_achievable_range(tmp_path, capsys, macro, accuracy_csv, low, high,
                                                                 message):

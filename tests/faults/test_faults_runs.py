@@ -80,7 +80,8 @@ def test_search_config_records_the_searched_supernets_settings(supernet, tmp_pat
     trained = yaml.safe_load((supernet / "config.yaml").read_text())
     assert saved["supernet"] == trained["supernet"] and saved["supernet"]["identity"] == "els"
     assert saved["train"]["lr"] == 0.05 and saved["data"] == trained["data"]
-    assert saved["space"]["options"]["width"] == 0.25 and saved["space"]["options"]["layers_per_stage"] == [1, 2, 1, 2, 1, 1]
+    options = saved["space"]["options"]
+    assert options["width"] == 0.25 and options["layers_per_stage"] == [1, 2, 1, 2, 1, 1]
 
 
 def test_read_only_supernet_dir_can_be_searched(supernet, tmp_path, monkeypatch, capsys):

@@ -20,7 +20,8 @@ def space_and_costs():
 
 
 def problem(max_macs: float) -> Problem:
-    return Problem(objectives=(Objective("accuracy", True),), constraints=(constraint_from_cli("macs", None, max_macs),))
+    return Problem(objectives=(Objective("accuracy", True),),
+                   constraints=(constraint_from_cli("macs", None, max_macs),))
 
 
 def test_a_budget_near_the_cheapest_arch_is_sampled_inside_it(space_and_costs):

@@ -219,7 +219,7 @@ def spread_sample(table: LatencyTable, space: SearchSpace, count: int, rng: rand
     low = table.fixed_ms + sum(min(row[op] for op in layer.choices) for row, layer in zip(table.layers, space.layers))
     high = table.fixed_ms + sum(max(row[op] for op in layer.choices) for row, layer in zip(table.layers, space.layers))
     archs: dict[Arch, None] = {}
-    for k in range(min(count, space.size) * 5):
+    for _ in range(min(count, space.size) * 5):
         if len(archs) >= min(count, space.size):
             break
         fraction = 0.05 + 0.9 * (len(archs) / max(1, count - 1))

@@ -15,7 +15,8 @@ _SCALE = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
 _TO_MS = {None: Decimal(1), "ms": Decimal(1), "s": Decimal(1000), "us": Decimal("0.001"),
           "µs": Decimal("0.001"), "μs": Decimal("0.001")}
 _MAX_QUANTITY = 10**18
-_QUANTITY_FORMS = "a non-negative count like 330M, 6.3G, 1.5k, 4.6e6 or 330000000 (suffixes k, M, G, T; Ki, Mi, Gi, Ti for powers of 1024)"
+_QUANTITY_FORMS = ("a non-negative count like 330M, 6.3G, 1.5k, 4.6e6 or 330000000 "
+                   "(suffixes k, M, G, T; Ki, Mi, Gi, Ti for powers of 1024)")
 _DURATION_FORMS = "a non-negative duration like 12ms, 1.2s or 800us (a bare number means ms)"
 
 

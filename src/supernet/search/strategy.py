@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from supernet.cost.budget import CostDP
 from supernet.errors import SearchError
