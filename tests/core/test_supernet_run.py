@@ -9,7 +9,8 @@ from supernet.config import Config
 from supernet.rundir import CHECKPOINTS, CONFIG, LAST
 from supernet.supernet_run import default_config, supernet_run_dir, trained_config
 
-META = {"data": {"name": "cifar10", "root": "/somewhere", "val_size": 500, "split_seed": 3}}
+META = {"data": {"name": "cifar10", "root": "/somewhere", "val_size": 500, "split_seed": 3},
+        "space": "scarlet-s1", "space_options": {}, "supernet": {}}
 
 
 def test_trained_config_is_a_copy():
@@ -25,7 +26,7 @@ class _Stop(Exception):
 
 
 def test_search_supernet_leaves_the_callers_config_alone(monkeypatch, tmp_path):
-    """Before: `cfg.data = ...` replaced the caller's data section with the supernet's."""
+    """The search runs on a copy carrying the supernet's data; the caller's config keeps its own."""
     import supernet.workflow as wf
 
     seen = {}
