@@ -50,4 +50,4 @@ def make_target_eval():
     return target_accuracy
 
 
-from tests.core.test_search_cli import table  # noqa: E402,F401  (the small table fixture)
+from tests.search.test_search_cli import table  # noqa: E402,F401  (the small table fixture)

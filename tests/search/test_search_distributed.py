@@ -5,7 +5,7 @@ import socket
 
 import torch.multiprocessing as mp
 
-from tests.core.test_search_cli import SPACE  # noqa: F401  (same small space)
+from tests.search.test_search_cli import SPACE  # noqa: F401  (same small space)
 
 
 def _free_port() -> int:
