@@ -77,6 +77,6 @@ def test_els_export_costs_match_cost_table(name):
     table = CostTable.build(space, "els")
     net = build_supernet(space, SupernetOptions("els"))
     for arch in _archs(space, 2, seed=2):
-        model = export_model(net, arch)
+        model = export_model(net, arch, drop_els=True)  # the cost table prices the paper's stand-alone model
         assert count_macs(model, space.input_shape) == table.query(arch).macs
         assert count_params(model) == table.query(arch).params
