@@ -344,15 +344,15 @@ class SearchProgress:
 
     def __init__(self, bar: bool) -> None:
         self.evaluated, self.best = 0, float("-inf")
-        self.bar = None
-        if bar:
-            from tqdm import tqdm
-
-            self.bar = tqdm(desc="search", unit="arch", leave=False, dynamic_ncols=True)
+        self.wanted, self.bar = bar, None
 
     def update(self, metrics: dict[str, float], step: Any) -> None:
         self.evaluated += 1
         self.best = max(self.best, metrics.get("accuracy", float("-inf")))
+        if self.wanted and self.bar is None:  # created at the first evaluation: an early error stays one line
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc="search", unit="arch", leave=False, dynamic_ncols=True)
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix(best=f"{self.best:.4f}", generation=step)
