@@ -9,6 +9,7 @@ interleaved repeats of wall time per step (one torch thread unless --threads). T
 Run: PYTHONPATH=src python benchmarks/channels_last.py [--repeats 5] [--steps 3] [--batch 128]
          [--spaces nas-bench-macro:cifar10,scarlet-s1:fashion-mnist]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,11 @@ from supernet.space import create_space
 from supernet.train.loop import OptimConfig, make_optimizer
 
 DEFAULT_SPACES = "nas-bench-macro:cifar10,scarlet-s1:fashion-mnist,scarlet-s1:cifar,nas-bench-201:cifar10"
-VARIANTS = {"nchw": Runtime(channels_last=False), "channels-last": Runtime(channels_last=True),
-            "channels-last+bf16": Runtime(channels_last=True, amp="bf16")}
+VARIANTS = {
+    "nchw": Runtime(channels_last=False),
+    "channels-last": Runtime(channels_last=True),
+    "channels-last+bf16": Runtime(channels_last=True, amp="bf16"),
+}
 
 
 def stepper(space, runtime: Runtime, batch: int):
@@ -46,6 +50,7 @@ def stepper(space, runtime: Runtime, batch: int):
             loss = crit(net(x, arch), y)
         loss.backward()
         opt.step()
+
     return step
 
 
@@ -63,7 +68,7 @@ def bench(name: str, preset: str, batch: int, repeats: int, steps: int) -> None:
         timed(step, 1)  # warm-up
     times: dict[str, list[float]] = {k: [] for k in runs}
     for r in range(repeats):
-        order = list(runs)[r % len(runs):] + list(runs)[:r % len(runs)]
+        order = list(runs)[r % len(runs) :] + list(runs)[: r % len(runs)]
         for label in order:
             times[label].append(timed(runs[label], steps))
     base = statistics.median(times["nchw"])

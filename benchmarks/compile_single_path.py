@@ -12,6 +12,7 @@ CPU build needs a C++ compiler for inductor; a compile failure is reported, not 
 Run: PYTHONPATH=src python benchmarks/compile_single_path.py [--space nas-bench-macro] [--preset fashion-mnist]
          [--steps 12] [--batch 64] [--threads 1] [--device auto]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,11 +66,17 @@ def main() -> None:
     paths = [space.sample(rng) for _ in range(args.steps)]
     x = runtime.batch(torch.randn(args.batch, *space.input_shape))
     y = runtime.labels(torch.randint(0, space.num_classes, (args.batch,)))
-    print(f"{args.space} ({args.preset}), batch {args.batch}, {args.steps} steps, device {runtime.device}, "
-          f"amp {args.amp}, channels-last, torch {torch.__version__}, {args.threads} thread(s)")
+    print(
+        f"{args.space} ({args.preset}), batch {args.batch}, {args.steps} steps, device {runtime.device}, "
+        f"amp {args.amp}, channels-last, torch {torch.__version__}, {args.threads} thread(s)"
+    )
     print(f"{'loop':<22} {'first step s':>12} {'later median s':>15} {'total s':>9}")
-    for label, compiled, standalone in (("supernet eager", False, False), ("supernet compiled", True, False),
-                                        ("stand-alone eager", False, True), ("stand-alone compiled", True, True)):
+    for label, compiled, standalone in (
+        ("supernet eager", False, False),
+        ("supernet compiled", True, False),
+        ("stand-alone eager", False, True),
+        ("stand-alone compiled", True, True),
+    ):
         torch.manual_seed(0)
         torch._dynamo.reset()
         net = runtime.prepare(build_supernet(space, SupernetOptions()).train())

@@ -2,6 +2,7 @@
 
 Run: PYTHONPATH=src python benchmarks/cost_query.py
 """
+
 from __future__ import annotations
 
 import random
@@ -22,8 +23,10 @@ def main(n_queries: int = 100_000, n_archs: int = 1000) -> None:
         table = CostTable.build(space, identity)
         build_s = time.perf_counter() - start
         lo, hi = table.macs_range()
-        print(f"[{identity}] table build: {build_s:.2f} s  ({space.num_layers} layers, "
-              f"{sum(map(len, table.choices))} candidates); MACs range {format_quantity(lo)}..{format_quantity(hi)}")
+        print(
+            f"[{identity}] table build: {build_s:.2f} s  ({space.num_layers} layers, "
+            f"{sum(map(len, table.choices))} candidates); MACs range {format_quantity(lo)}..{format_quantity(hi)}"
+        )
 
     rng = random.Random(0)
     archs = [space.sample(rng) for _ in range(n_archs)]
@@ -45,8 +48,10 @@ def main(n_queries: int = 100_000, n_archs: int = 1000) -> None:
         for arch in archs:
             cols = [d[op] for d, op in zip(index, arch.ops)]
             int(dense["macs"][rows, cols].sum()), int(dense["params"][rows, cols].sum())
-    print(f"query (numpy fancy indexing, for comparison): "
-          f"{(time.perf_counter() - start) / (reps // 10 * n_archs) * 1e6:.2f} us")
+    print(
+        f"query (numpy fancy indexing, for comparison): "
+        f"{(time.perf_counter() - start) / (reps // 10 * n_archs) * 1e6:.2f} us"
+    )
 
     named = {"all e3k3": ",".join(["e3k3"] * 19), "all e6k7": ",".join(["e6k7"] * 19)}
     named.update({f"random {i}": archs[i].to_string() for i in range(2)})
@@ -55,8 +60,10 @@ def main(n_queries: int = 100_000, n_archs: int = 1000) -> None:
         cost = table.query(arch)
         model = StandaloneNet(standalone_config(space, arch, table.identity))
         check = (count_macs(model, space.input_shape), count_params(model)) == (cost.macs, cost.params)
-        print(f"{name:>9}: MACs {format_quantity(cost.macs):>7} ({cost.macs}), "
-              f"params {format_quantity(cost.params):>6} ({cost.params}); matches counting the exported model: {check}")
+        print(
+            f"{name:>9}: MACs {format_quantity(cost.macs):>7} ({cost.macs}), "
+            f"params {format_quantity(cost.params):>6} ({cost.params}); matches counting the exported model: {check}"
+        )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ the bare forward passes, and report the difference as the overhead share.
 
     PYTHONPATH=src python benchmarks/eval_overhead.py
 """
+
 from __future__ import annotations
 
 import random
@@ -43,10 +44,14 @@ def main(archs: int = 20) -> None:
                 net(x, arch)
         forwards.append(time.perf_counter() - start)
     total, forward = statistics.median(totals), statistics.median(forwards)
-    print(f"{len(evaluator.recal_batches)} recalibration batches of {cfg.eval.recal_batch_size}, "
-          f"{sum(len(y) for _, y in evaluator.val_batches)} validation images")
-    print(f"evaluate(): median {total * 1e3:.1f} ms; bare forward passes {forward * 1e3:.1f} ms; "
-          f"outside forwards {max(0.0, total - forward) / total:.1%}")
+    print(
+        f"{len(evaluator.recal_batches)} recalibration batches of {cfg.eval.recal_batch_size}, "
+        f"{sum(len(y) for _, y in evaluator.val_batches)} validation images"
+    )
+    print(
+        f"evaluate(): median {total * 1e3:.1f} ms; bare forward passes {forward * 1e3:.1f} ms; "
+        f"outside forwards {max(0.0, total - forward) / total:.1%}"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ time per image of one process, which that load does not change.
 Run: PYTHONPATH=src python benchmarks/loader_speed.py [--root DIR] [--resolutions 32 224] [--workers 1 2 4]
      [--batch 128] [--batches 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,16 +25,33 @@ from supernet.data.folder import list_folder
 
 _REPO = Path(__file__).resolve().parents[1]
 # ../shared beside a checkout (/work/main), or two levels up from a worktree (/work/wt/NAME)
-DEFAULT_ROOT = next((p for p in (_REPO.parent / "shared" / "data" / "cifar10-jpg",
-                                 _REPO.parents[1] / "shared" / "data" / "cifar10-jpg") if p.is_dir()),
-                    _REPO.parent / "shared" / "data" / "cifar10-jpg")
+DEFAULT_ROOT = next(
+    (
+        p
+        for p in (
+            _REPO.parent / "shared" / "data" / "cifar10-jpg",
+            _REPO.parents[1] / "shared" / "data" / "cifar10-jpg",
+        )
+        if p.is_dir()
+    ),
+    _REPO.parent / "shared" / "data" / "cifar10-jpg",
+)
 
 
 def images_per_second(root: Path, resolution: int, workers: int, batch: int, batches: int) -> float:
     train, _ = list_folder(root)
-    loader = StreamingLoader(train, batch, SampleTransform(resolution), Augmentation((0.5,) * 3, (0.25,) * 3),
-                             shuffle=True, seed=0, drop_last=True, train=True, workers=workers,
-                             prefetch_factor=4)
+    loader = StreamingLoader(
+        train,
+        batch,
+        SampleTransform(resolution),
+        Augmentation((0.5,) * 3, (0.25,) * 3),
+        shuffle=True,
+        seed=0,
+        drop_last=True,
+        train=True,
+        workers=workers,
+        prefetch_factor=4,
+    )
     stream = loader.iter_epoch(0)
     next(stream)  # workers started, first batch decoded
     start, seen = time.perf_counter(), 0
@@ -64,8 +82,10 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"{args.root}: batch {args.batch}, {args.batches} batches after warm-up, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{args.root}: batch {args.batch}, {args.batches} batches after warm-up, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'resolution':>10} {'workers':>8} {'images/s':>10}")
     for resolution in args.resolutions:
         for workers in args.workers:
@@ -73,8 +93,10 @@ def main() -> None:
             print(f"{resolution:>10} {workers:>8} {rate:>10.0f}", flush=True)
     for resolution in args.resolutions:
         ms = cpu_ms_per_image(args.root, resolution)
-        print(f"resolution {resolution}: {ms:.3f} CPU ms per image to decode and augment "
-              f"(one free core: {1000 / ms:.0f} images/s)")
+        print(
+            f"resolution {resolution}: {ms:.3f} CPU ms per image to decode and augment "
+            f"(one free core: {1000 / ms:.0f} images/s)"
+        )
 
 
 if __name__ == "__main__":

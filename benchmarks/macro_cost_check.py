@@ -7,6 +7,7 @@ reference over all archs.
 
     PYTHONPATH=src python benchmarks/macro_cost_check.py [--benchmark-file PATH]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,11 +33,15 @@ def main() -> None:
     bad = cost_mismatches(bench, space)
     print(f"{len(bench.entries)} archs checked in {time.time() - start:.1f}s: {len(bad)} mismatches")
     for row in bad[:20]:
-        print(f"  {row['arch']}: macs {row['macs']} vs flops {row['flops']}, params {row['params']} vs "
-              f"{row['file_params']}")
+        print(
+            f"  {row['arch']}: macs {row['macs']} vs flops {row['flops']}, params {row['params']} vs "
+            f"{row['file_params']}"
+        )
     ref = reference(bench, list(bench.entries))
-    print("all archs: ceiling (run vs run Kendall tau) " + ", ".join(
-        f"{k} {v:.3f}" for k, v in ref["ceiling_kendall"].items()))
+    print(
+        "all archs: ceiling (run vs run Kendall tau) "
+        + ", ".join(f"{k} {v:.3f}" for k, v in ref["ceiling_kendall"].items())
+    )
     bars = ", ".join(f"{k}-only {v:.3f}" for k, v in ref["zero_cost_kendall"].items())
     print("all archs: zero-cost Kendall tau " + bars)
 

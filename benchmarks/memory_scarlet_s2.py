@@ -1,5 +1,6 @@
 """Peak RSS of building the full-size scarlet-s2 supernet (224x224, 1000 classes) and one
 training step on a batch of 8.   /usr/bin/time -v python benchmarks/memory_scarlet_s2.py"""
+
 import random
 import resource
 

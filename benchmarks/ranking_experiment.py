@@ -41,6 +41,7 @@ nothing is trained beyond chance).
     PYTHONPATH=src python benchmarks/ranking_experiment.py --quick
     PYTHONPATH=src python benchmarks/ranking_experiment.py            # hours; re-run to resume
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,22 +70,51 @@ from supernet.workflow import build_space, load_data, train_supernet  # noqa: E4
 SPACE = "{width: 0.25, head_channels: 32, layers_per_stage: [1,2,1,2,1,1], stem_stride: 2, identity_in: all}"
 SIZES = {
     # full: 10,000 training images, 2,000 validation images (ranking and ground-truth val accuracy)
-    "full": dict(train_limit=12000, val_size=2000, supernet_epochs=20, standalone_epochs=4, archs=32, seeds=3,
-                 recal_batches=8, checkpoint_every=100, gt_repeat=12),
-    "quick": dict(train_limit=1500, val_size=500, supernet_epochs=1, standalone_epochs=1, archs=6, seeds=2,
-                  recal_batches=2, checkpoint_every=0, gt_repeat=3),
+    "full": dict(
+        train_limit=12000,
+        val_size=2000,
+        supernet_epochs=20,
+        standalone_epochs=4,
+        archs=32,
+        seeds=3,
+        recal_batches=8,
+        checkpoint_every=100,
+        gt_repeat=12,
+    ),
+    "quick": dict(
+        train_limit=1500,
+        val_size=500,
+        supernet_epochs=1,
+        standalone_epochs=1,
+        archs=6,
+        seeds=2,
+        recal_batches=2,
+        checkpoint_every=0,
+        gt_repeat=3,
+    ),
 }
 
 
 def base_overrides(size: dict) -> list[str]:
     root = [f"data.root={size['data_root']}"] if size.get("data_root") else []
     return root + [
-        "data.name=fashion-mnist", f"data.train_limit={size['train_limit']}", f"data.val_size={size['val_size']}",
-        "space.name=scarlet-s1", "space.preset=fashion-mnist", f"space.options={SPACE}",
-        f"train.epochs={size['supernet_epochs']}", "train.batch_size=128", "train.lr=0.1", "train.progress=false",
+        "data.name=fashion-mnist",
+        f"data.train_limit={size['train_limit']}",
+        f"data.val_size={size['val_size']}",
+        "space.name=scarlet-s1",
+        "space.preset=fashion-mnist",
+        f"space.options={SPACE}",
+        f"train.epochs={size['supernet_epochs']}",
+        "train.batch_size=128",
+        "train.lr=0.1",
+        "train.progress=false",
         f"train.checkpoint_every_steps={size['checkpoint_every']}",
-        f"eval.recal_batches={size['recal_batches']}", "eval.recal_batch_size=128", "eval.val_batch_size=500",
-        f"standalone.epochs={size['standalone_epochs']}", "standalone.batch_size=128", "standalone.lr=0.05",
+        f"eval.recal_batches={size['recal_batches']}",
+        "eval.recal_batch_size=128",
+        "eval.val_batch_size=500",
+        f"standalone.epochs={size['standalone_epochs']}",
+        "standalone.batch_size=128",
+        "standalone.lr=0.05",
         "standalone.progress=false",
     ]
 
@@ -149,8 +179,9 @@ def repeat_phase(size: dict, out: Path, archs: list[Arch]) -> dict:
 def supernet_phase(size: dict, out: Path, fair_budget: str) -> None:
     """Every arm's supernets: the `none` arms first, seed-major within each interchoice setting, so an
     interrupted run has the four base arms at equal seed counts."""
-    order = sorted(((arm[2] != "none", seed, arm) for arm in arms() for seed in range(size["seeds"])),
-                   key=lambda t: t[:2])
+    order = sorted(
+        ((arm[2] != "none", seed, arm) for arm in arms() for seed in range(size["seeds"])), key=lambda t: t[:2]
+    )
     for _, seed, arm in order:
         run_dir = out / "supernets" / f"{arm_name(arm)}-s{seed}"
         if (run_dir / "done.json").is_file():
@@ -159,8 +190,10 @@ def supernet_phase(size: dict, out: Path, fair_budget: str) -> None:
         trained = train_supernet(supernet_config(size, arm, seed, fair_budget), run_dir, resume=True)
         last = trained["epochs"][-1] if trained["epochs"] else {}
         atomic_write_text(run_dir / "done.json", json.dumps({"seconds": time.time() - t, "last_epoch": last}))
-        log(f"supernet {arm_name(arm)} seed {seed}: {time.time() - t:.0f}s, last epoch path acc "
-            f"{last.get('acc_mean', float('nan')):.3f}")
+        log(
+            f"supernet {arm_name(arm)} seed {seed}: {time.time() - t:.0f}s, last epoch path acc "
+            f"{last.get('acc_mean', float('nan')):.3f}"
+        )
 
 
 def rank_phase(size: dict, out: Path, space: SearchSpace, fair_budget: str) -> dict:
@@ -231,9 +264,21 @@ def main(argv: list[str] | None = None) -> int:
     supernet_phase(size, out, args.fair_budget)
     results = rank_phase(size, out, space, args.fair_budget)
     table = format_table(results, gt["rows"], size, repeat)
-    atomic_write_text(out / "summary.json", json.dumps(M.json_safe({
-        "sizes": size, "fair_budget": args.fair_budget,
-        "groundtruth_spread": _spread(out), "groundtruth_reproducibility": repeat, "arms": results}), indent=1))
+    atomic_write_text(
+        out / "summary.json",
+        json.dumps(
+            M.json_safe(
+                {
+                    "sizes": size,
+                    "fair_budget": args.fair_budget,
+                    "groundtruth_spread": _spread(out),
+                    "groundtruth_reproducibility": repeat,
+                    "arms": results,
+                }
+            ),
+            indent=1,
+        ),
+    )
     atomic_write_text(out / "summary.md", table + "\n")
     print(table)
     log(f"done in {time.time() - start:.0f}s; results in {out}")
@@ -249,20 +294,28 @@ def _stats(values: list[float | None]) -> dict[str, float]:
     v = [x for x in values if x is not None and math.isfinite(x)]
     if not v:
         return {"mean": float("nan"), "std": float("nan"), "min": float("nan"), "max": float("nan")}
-    return {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0,
-            "min": min(v), "max": max(v)}
+    return {
+        "mean": statistics.fmean(v),
+        "std": statistics.stdev(v) if len(v) > 1 else 0.0,
+        "min": min(v),
+        "max": max(v),
+    }
 
 
 def summarise(rank: dict, sim: dict) -> dict:
     s = rank["supernets"]
     sc = rank.get("self_consistency", {}).get("mean", {})
     ops = sim["ops"]
-    return {"seeds": len(s), "kendall": _stats([x["kendall"] for x in s]),
-            "spearman": _stats([x["spearman"] for x in s]), "topk": _stats([x["topk_overlap"] for x in s]),
-            "improvement": _stats([x["improvement"] for x in s]),
-            "kendall_test": _stats([x.get("vs_test", {}).get("kendall") for x in s]),
-            "self_kendall": sc.get("kendall"),
-            "id_similarity": sim["mean_similarity_to_others"][ops.index("id")] if "id" in ops else None}
+    return {
+        "seeds": len(s),
+        "kendall": _stats([x["kendall"] for x in s]),
+        "spearman": _stats([x["spearman"] for x in s]),
+        "topk": _stats([x["topk_overlap"] for x in s]),
+        "improvement": _stats([x["improvement"] for x in s]),
+        "kendall_test": _stats([x.get("vs_test", {}).get("kendall") for x in s]),
+        "self_kendall": sc.get("kendall"),
+        "id_similarity": sim["mean_similarity_to_others"][ops.index("id")] if "id" in ops else None,
+    }
 
 
 def _f(v: float | None, spec: str = ".3f") -> str:
@@ -271,28 +324,36 @@ def _f(v: float | None, spec: str = ".3f") -> str:
 
 def format_row(name: str, r: dict) -> str:
     k = r["kendall"]
-    return (f"{_f(k['mean'])} ± {_f(k['std'])} [{_f(k['min'])}, {_f(k['max'])}]  spearman {_f(r['spearman']['mean'])}  "
-            f"top-k {_f(r['topk']['mean'], '.2f')}  improv@10 {_f(r['improvement']['mean'])}  "
-            f"self-KT {_f(r['self_kendall'])}  sim(id) {_f(r['id_similarity'])}")
+    return (
+        f"{_f(k['mean'])} ± {_f(k['std'])} [{_f(k['min'])}, {_f(k['max'])}]  spearman {_f(r['spearman']['mean'])}  "
+        f"top-k {_f(r['topk']['mean'], '.2f')}  improv@10 {_f(r['improvement']['mean'])}  "
+        f"self-KT {_f(r['self_kendall'])}  sim(id) {_f(r['id_similarity'])}"
+    )
 
 
 def format_table(results: dict, n_archs: int, size: dict, repeat: dict) -> str:
-    lines = [f"Kendall tau vs stand-alone ground truth ({n_archs} archs; {size['seeds']} seeds per arm; "
-             f"mean ± std [min, max]; KT(test): vs test accuracy; KT(top½): among the archs above the median; means)",
-             f"{'identity-sampler-interchoice':<30} {'Kendall tau':<30} {'KT(test)':>8} {'KT(top½)':>8} "
-             f"{'Spearman':>8} "
-             f"{'top-k':>6} {'improv@10':>9} {'self-KT':>8} {'sim(id)':>8}"]
+    lines = [
+        f"Kendall tau vs stand-alone ground truth ({n_archs} archs; {size['seeds']} seeds per arm; "
+        f"mean ± std [min, max]; KT(test): vs test accuracy; KT(top½): among the archs above the median; means)",
+        f"{'identity-sampler-interchoice':<30} {'Kendall tau':<30} {'KT(test)':>8} {'KT(top½)':>8} "
+        f"{'Spearman':>8} "
+        f"{'top-k':>6} {'improv@10':>9} {'self-KT':>8} {'sim(id)':>8}",
+    ]
     for name, r in results.items():
         k = r["kendall"]
         tau = f"{_f(k['mean'])} ± {_f(k['std'])} [{_f(k['min'])}, {_f(k['max'])}]"
-        lines.append(f"{name:<30} {tau:<30} {_f(r['kendall_test']['mean']):>8} "
-                     f"{_f(r['kendall_top_half']['mean']):>8} {_f(r['spearman']['mean']):>8} "
-                     f"{_f(r['topk']['mean'], '.2f'):>6} {_f(r['improvement']['mean']):>9} "
-                     f"{_f(r['self_kendall']):>8} {_f(r['id_similarity']):>8}")
+        lines.append(
+            f"{name:<30} {tau:<30} {_f(r['kendall_test']['mean']):>8} "
+            f"{_f(r['kendall_top_half']['mean']):>8} {_f(r['spearman']['mean']):>8} "
+            f"{_f(r['topk']['mean'], '.2f'):>6} {_f(r['improvement']['mean']):>9} "
+            f"{_f(r['self_kendall']):>8} {_f(r['id_similarity']):>8}"
+        )
     if repeat:
-        lines.append(f"ground truth vs itself (seed 0 vs seed 1, {repeat['archs']} archs): Kendall tau "
-                     f"{_f(repeat['accuracy']['kendall'])} (val), {_f(repeat['test_accuracy']['kendall'])} (test); "
-                     f"mean |difference| {_f(repeat['accuracy']['mean_abs_diff'], '.4f')} (val)")
+        lines.append(
+            f"ground truth vs itself (seed 0 vs seed 1, {repeat['archs']} archs): Kendall tau "
+            f"{_f(repeat['accuracy']['kendall'])} (val), {_f(repeat['test_accuracy']['kendall'])} (test); "
+            f"mean |difference| {_f(repeat['accuracy']['mean_abs_diff'], '.4f')} (val)"
+        )
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ resumes from its last checkpoint. Several processes may share --out if they run 
     PYTHONPATH=src python benchmarks/ranking_macro.py --arms base --seeds 0,1  # one queue
     PYTHONPATH=src python benchmarks/ranking_macro.py --summary                # the table of what is done
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,44 +53,69 @@ DATA_ROOT = "/work/shared/data/cifar10-jpg"
 @dataclass(frozen=True)
 class Arm:
     name: str
-    train: tuple[str, ...] = ()     # config overrides on top of the base training
-    evaluation: str = "default"     # key of EVALS
-    paths_per_step: int = 1         # forward/backward passes per step (fair: m = 3)
-    budget_factor: int = 1          # training budget in multiples of the size's budget
+    train: tuple[str, ...] = ()  # config overrides on top of the base training
+    evaluation: str = "default"  # key of EVALS
+    paths_per_step: int = 1  # forward/backward passes per step (fair: m = 3)
+    budget_factor: int = 1  # training budget in multiples of the size's budget
     note: str = ""
 
 
-ARMS = {a.name: a for a in (
-    Arm("base", note="uniform, skip, no inter-choice; lr 0.025 (batch 64), 25-step warm-up, cosine"),
-    Arm("no-warmup", ("train.warmup_steps=0",), note="lr 0.1 from step 0"),
-    Arm("no-zero-init", ("supernet.zero_init_residual=false",), note="residual BN gammas start at 1"),
-    Arm("no-bn-affine", ("supernet.bn_affine=false",), note="official SPOS supernet BN"),
-    Arm("plain-spos", ("supernet.zero_init_residual=false", "supernet.bn_affine=false"),
-        note="neither of the two learnability defaults"),
-    Arm("base-2x", budget_factor=2, note="base with twice the training budget (2 epochs)"),
-    Arm("fair", ("train.sampler=fair",), paths_per_step=3, note="FairNAS, 3 paths per step, 1/3 of the steps"),
-    Arm("els", ("supernet.identity=els",), note="SCARLET ELS"),
-    Arm("constrained", ("train.sampler=uniform-constrained",), note="SPOS constrained sampling"),
-    Arm("bias", ("supernet.interchoice=bias", "supernet.interchoice_bias_at=pre_act"), note="inter-choice bias"),
-    Arm("split", ("supernet.interchoice=split", "supernet.split_epoch=1"), note="inter-choice split"),
-    Arm("lr-0.05", ("train.lr=0.05",), note="twice the base lr"),
-    Arm("lr-0.1", ("train.lr=0.1",), note="the toolkit's default lr"),
-    Arm("val-2000", evaluation="val2000", note="base supernet, 2000 validation images"),
-    Arm("recal-12", evaluation="recal12", note="base supernet, 12 recalibration batches"),
-)}
+ARMS = {
+    a.name: a
+    for a in (
+        Arm("base", note="uniform, skip, no inter-choice; lr 0.025 (batch 64), 25-step warm-up, cosine"),
+        Arm("no-warmup", ("train.warmup_steps=0",), note="lr 0.1 from step 0"),
+        Arm("no-zero-init", ("supernet.zero_init_residual=false",), note="residual BN gammas start at 1"),
+        Arm("no-bn-affine", ("supernet.bn_affine=false",), note="official SPOS supernet BN"),
+        Arm(
+            "plain-spos",
+            ("supernet.zero_init_residual=false", "supernet.bn_affine=false"),
+            note="neither of the two learnability defaults",
+        ),
+        Arm("base-2x", budget_factor=2, note="base with twice the training budget (2 epochs)"),
+        Arm("fair", ("train.sampler=fair",), paths_per_step=3, note="FairNAS, 3 paths per step, 1/3 of the steps"),
+        Arm("els", ("supernet.identity=els",), note="SCARLET ELS"),
+        Arm("constrained", ("train.sampler=uniform-constrained",), note="SPOS constrained sampling"),
+        Arm("bias", ("supernet.interchoice=bias", "supernet.interchoice_bias_at=pre_act"), note="inter-choice bias"),
+        Arm("split", ("supernet.interchoice=split", "supernet.split_epoch=1"), note="inter-choice split"),
+        Arm("lr-0.05", ("train.lr=0.05",), note="twice the base lr"),
+        Arm("lr-0.1", ("train.lr=0.1",), note="the toolkit's default lr"),
+        Arm("val-2000", evaluation="val2000", note="base supernet, 2000 validation images"),
+        Arm("recal-12", evaluation="recal12", note="base supernet, 12 recalibration batches"),
+    )
+}
 # the supernet an arm scores: eval-only arms share the base supernet
-TRAIN_KEY = {name: name if a.train or a.paths_per_step > 1 or a.budget_factor > 1 else "base"
-             for name, a in ARMS.items()}
+TRAIN_KEY = {
+    name: name if a.train or a.paths_per_step > 1 or a.budget_factor > 1 else "base" for name, a in ARMS.items()
+}
 
 SIZES = {
     # budget: forward/backward passes of one batch per supernet: one epoch of the 23,000 training images at batch 64
     # (~0.37 CPU-s each at width 0.5; ~2.2 CPU minutes per supernet)
-    "full": {"max_per_class": 2500, "val_size": 2000, "width": 0.5, "batch": 64, "lr": 0.025, "budget": 359,
-             "warmup": 25, "archs": 100, "ckpt": 100,
-             "evals": {"default": (3, 500), "val2000": (3, 2000), "recal12": (12, 500)}},
-    "quick": {"max_per_class": 120, "val_size": 200, "width": 0.5, "batch": 32, "lr": 0.025, "budget": 6,
-              "warmup": 2, "archs": 8, "ckpt": 0,
-              "evals": {"default": (1, 100), "val2000": (1, 200), "recal12": (2, 100)}},
+    "full": {
+        "max_per_class": 2500,
+        "val_size": 2000,
+        "width": 0.5,
+        "batch": 64,
+        "lr": 0.025,
+        "budget": 359,
+        "warmup": 25,
+        "archs": 100,
+        "ckpt": 100,
+        "evals": {"default": (3, 500), "val2000": (3, 2000), "recal12": (12, 500)},
+    },
+    "quick": {
+        "max_per_class": 120,
+        "val_size": 200,
+        "width": 0.5,
+        "batch": 32,
+        "lr": 0.025,
+        "budget": 6,
+        "warmup": 2,
+        "archs": 8,
+        "ckpt": 0,
+        "evals": {"default": (1, 100), "val2000": (1, 200), "recal12": (2, 100)},
+    },
 }
 
 
@@ -99,13 +125,21 @@ def log(msg: str) -> None:
 
 def base_overrides(size: dict, data_root: str) -> list[str]:
     return [
-        "data.name=folder", f"data.root={data_root}", "data.resolution=32",
+        "data.name=folder",
+        f"data.root={data_root}",
+        "data.resolution=32",
         f"data.max_per_class={size['max_per_class']}",
         f"data.val_size={size['val_size']}",
-        "space.name=nas-bench-macro", "space.preset=cifar10", f"space.options={{width: {size['width']}}}",
-        f"train.batch_size={size['batch']}", f"train.lr={size['lr']}", f"train.warmup_steps={size['warmup']}",
-        "train.progress=false", f"train.checkpoint_every_steps={size['ckpt']}",
-        "eval.recal_batch_size=128", "eval.val_batch_size=250",
+        "space.name=nas-bench-macro",
+        "space.preset=cifar10",
+        f"space.options={{width: {size['width']}}}",
+        f"train.batch_size={size['batch']}",
+        f"train.lr={size['lr']}",
+        f"train.warmup_steps={size['warmup']}",
+        "train.progress=false",
+        f"train.checkpoint_every_steps={size['ckpt']}",
+        "eval.recal_batch_size=128",
+        "eval.val_batch_size=250",
     ]
 
 
@@ -115,9 +149,18 @@ def arm_config(size: dict, data_root: str, arm: Arm, seed: int) -> Config:
     per_epoch = (size["max_per_class"] * 10 - size["val_size"]) // size["batch"]
     epochs = math.ceil(steps / per_epoch)
     recal, val = size["evals"][arm.evaluation]
-    return load_config(None, base_overrides(size, data_root) + list(arm.train) + [
-        f"train.seed={seed}", f"train.epochs={epochs}", f"train.max_steps_per_epoch={math.ceil(steps / epochs)}",
-        f"eval.recal_batches={recal}", f"eval.val_limit={val}"])
+    return load_config(
+        None,
+        base_overrides(size, data_root)
+        + list(arm.train)
+        + [
+            f"train.seed={seed}",
+            f"train.epochs={epochs}",
+            f"train.max_steps_per_epoch={math.ceil(steps / epochs)}",
+            f"eval.recal_batches={recal}",
+            f"eval.val_limit={val}",
+        ],
+    )
 
 
 def train(cfg: Config, run_dir: Path) -> dict[str, Any]:
@@ -147,8 +190,12 @@ def score(cfg: Config, run_dir: Path, archs: list[Arch], bench: Benchmark, evalu
     start = time.time()
     pred = [float(evaluator.evaluate(a)) for a in archs]
     true = bench.accuracy(archs)
-    result = {"metrics": metrics(pred, true), "eval_min": (time.time() - start) / 60, "predictions": pred,
-              "archs": [a.to_string() for a in archs]}
+    result = {
+        "metrics": metrics(pred, true),
+        "eval_min": (time.time() - start) / 60,
+        "predictions": pred,
+        "archs": [a.to_string() for a in archs],
+    }
     atomic_write_text(path, json.dumps(M.json_safe(result), indent=1))
     return result
 
@@ -156,9 +203,12 @@ def score(cfg: Config, run_dir: Path, archs: list[Arch], bench: Benchmark, evalu
 def metrics(pred: list[float], true: list[float]) -> dict[str, float]:
     median = statistics.median(true)
     top = [i for i, t in enumerate(true) if t > median]
-    return {"kendall": M.kendall_tau(pred, true), "spearman": M.spearman(pred, true),
-            "top10": M.topk_overlap(pred, true, min(10, len(true))),
-            "kendall_top_half": M.kendall_tau([pred[i] for i in top], [true[i] for i in top])}
+    return {
+        "kendall": M.kendall_tau(pred, true),
+        "spearman": M.spearman(pred, true),
+        "top10": M.topk_overlap(pred, true, min(10, len(true))),
+        "kendall_top_half": M.kendall_tau([pred[i] for i in top], [true[i] for i in top]),
+    }
 
 
 def run(args: argparse.Namespace, size: dict, out: Path, bench: Benchmark, archs: list[Arch]) -> None:
@@ -187,15 +237,19 @@ def summary(size: dict, out: Path, bench: Benchmark, archs: list[Arch]) -> str:
                 found.append((json.loads(s.read_text()), json.loads(d.read_text())))
         if found:
             rows.append((name, arm, found))
-    lines = [f"{len(archs)} archs; ceiling (benchmark run vs run Kendall tau): "
-             + ", ".join(f"{k} {v:.3f}" for k, v in ref["ceiling_kendall"].items()),
-             "zero-cost bars (Kendall tau): "
-             + ", ".join(f"{k}-only {v:.3f}" for k, v in ref["zero_cost_kendall"].items()),
-             "", "| arm | change | seeds | Kendall tau | Spearman | top-10 | tau top half | train CPU min | eval min |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"{len(archs)} archs; ceiling (benchmark run vs run Kendall tau): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in ref["ceiling_kendall"].items()),
+        "zero-cost bars (Kendall tau): " + ", ".join(f"{k}-only {v:.3f}" for k, v in ref["zero_cost_kendall"].items()),
+        "",
+        "| arm | change | seeds | Kendall tau | Spearman | top-10 | tau top half | train CPU min | eval min |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, arm, found in rows:
-        cells = [_mean_spread([f[0]["metrics"][k] for f in found]) for k in ("kendall", "spearman", "top10",
-                                                                              "kendall_top_half")]
+        cells = [
+            _mean_spread([f[0]["metrics"][k] for f in found])
+            for k in ("kendall", "spearman", "top10", "kendall_top_half")
+        ]
         cpu = statistics.fmean(f[1]["cpu_min"] for f in found)
         ev = statistics.fmean(f[0]["eval_min"] for f in found)
         lines.append(f"| {name} | {arm.note} | {len(found)} | " + " | ".join(cells) + f" | {cpu:.1f} | {ev:.1f} |")

@@ -9,6 +9,7 @@ several seeds, and we print best-found accuracy after 25/50/100/200 evaluations.
 
 Resumable: the supernet checkpoint and the table are reused when present.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,9 +27,17 @@ from supernet.workflow import build_evaluator, load_data, load_supernet, train_s
 
 KEEP = ("e3k3", "e6k5", "id")  # 3 ops per layer (identity where the layer has one)
 BUDGETS = (25, 50, 100, 200)
-OVERRIDES = ["data.train_limit=20000", "data.val_size=2000", "train.epochs=3", "train.progress=false",
-             "space.options={stem_stride: 2, layers_per_stage: [1,2,1,2,1,1]}", "supernet.identity=els",
-             "eval.recal_batches=4", "eval.val_limit=1000", "eval.val_batch_size=1000"]
+OVERRIDES = [
+    "data.train_limit=20000",
+    "data.val_size=2000",
+    "train.epochs=3",
+    "train.progress=false",
+    "space.options={stem_stride: 2, layers_per_stage: [1,2,1,2,1,1]}",
+    "supernet.identity=els",
+    "eval.recal_batches=4",
+    "eval.val_limit=1000",
+    "eval.val_batch_size=1000",
+]
 
 
 def make_table(out: Path) -> Path:
@@ -80,8 +89,9 @@ def main() -> None:
     table = TableEvaluator(table_path, space)
     costs_table = CostTable.build(space, net.options.identity)
     costs = lambda a: costs_table.query(a).to_dict()  # noqa: E731
-    best_possible = max(table.evaluate(space.from_indices(i)) for i in
-                        itertools.product(*[range(len(l.choices)) for l in space.layers]))
+    best_possible = max(
+        table.evaluate(space.from_indices(i)) for i in itertools.product(*[range(len(l.choices)) for l in space.layers])
+    )
     settings = {
         "random": ({"num_samples": 200, "topk": 10}, (Objective("accuracy", True),)),
         "evolution": ({"population": 20, "iterations": 10}, (Objective("accuracy", True),)),
@@ -93,13 +103,15 @@ def main() -> None:
     for name, (options, objectives) in settings.items():
         curves = {b: [] for b in BUDGETS}
         for seed in range(args.seeds):
-            strategy = create_strategy(name, space, Problem(objectives=objectives), costs, random.Random(seed),
-                                       **options)
+            strategy = create_strategy(
+                name, space, Problem(objectives=objectives), costs, random.Random(seed), **options
+            )
             result = run_search(strategy, lambda a: {"accuracy": table.evaluate(a)})
             for b in BUDGETS:
                 curves[b].append(best_after(result.history, b))
-        print(f"{name:<10}" + "".join(f"{statistics.mean(v):>9.4f}±{statistics.pstdev(v):.4f}"
-                                      for v in curves.values()))
+        print(
+            f"{name:<10}" + "".join(f"{statistics.mean(v):>9.4f}±{statistics.pstdev(v):.4f}" for v in curves.values())
+        )
 
 
 if __name__ == "__main__":

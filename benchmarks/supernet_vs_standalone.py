@@ -9,6 +9,7 @@ first `--warmup` steps (cuDNN autotuning, allocator) are not timed; the rest are
 Run: PYTHONPATH=src python benchmarks/supernet_vs_standalone.py (--supernet RUN | --space S [--preset P])
          [--arch A] [--batch 256] [--steps 30] [--warmup 5] [--device auto] [--threads N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,9 @@ from supernet.space import create_space
 from supernet.train.loop import OptimConfig, make_optimizer
 
 
-def images_per_second(model: nn.Module, forward, paths: list, runtime: Runtime, batch: int, shape, classes: int,
-                      warmup: int) -> float:
+def images_per_second(
+    model: nn.Module, forward, paths: list, runtime: Runtime, batch: int, shape, classes: int, warmup: int
+) -> float:
     x = runtime.batch(torch.randn(batch, *shape))
     y = runtime.labels(torch.randint(0, classes, (batch,)))
     opt = make_optimizer(model, OptimConfig(epochs=1, lr=0.01))
@@ -41,6 +43,7 @@ def images_per_second(model: nn.Module, forward, paths: list, runtime: Runtime, 
             loss = crit(forward(x, arch), y)
         loss.backward()
         opt.step()
+
     for arch in paths[:warmup]:
         step(arch)
     _sync(runtime)
@@ -81,8 +84,10 @@ def main() -> None:
     paths = [space.sample(rng) for _ in range(args.steps + args.warmup)]
     arch = parse_arch(space, args.arch) if args.arch else paths[0]
     base = runtime_for(args.device, "off", "auto")
-    print(f"{space.name}: input {space.input_shape}, batch {args.batch}, {args.steps} timed steps after "
-          f"{args.warmup} warm-up, device {base.device}, channels-last; stand-alone arch {arch}")
+    print(
+        f"{space.name}: input {space.input_shape}, batch {args.batch}, {args.steps} timed steps after "
+        f"{args.warmup} warm-up, device {base.device}, channels-last; stand-alone arch {arch}"
+    )
     print(f"{'model':<12} {'amp':<5} {'images/s':>10}")
     rates: dict[tuple[str, str], float] = {}
     for amp in ("off", "bf16"):
@@ -90,10 +95,13 @@ def main() -> None:
         torch.manual_seed(0)
         supernet = runtime.prepare(build_supernet(space, options))
         standalone = runtime.prepare(export_model(supernet, arch))
-        for label, model, forward in (("supernet", supernet, lambda x, a, m=supernet: m(x, a)),
-                                      ("stand-alone", standalone, lambda x, a, m=standalone: m(x))):
-            rate = images_per_second(model, forward, paths, runtime, args.batch, space.input_shape,
-                                     space.num_classes, args.warmup)
+        for label, model, forward in (
+            ("supernet", supernet, lambda x, a, m=supernet: m(x, a)),
+            ("stand-alone", standalone, lambda x, a, m=standalone: m(x)),
+        ):
+            rate = images_per_second(
+                model, forward, paths, runtime, args.batch, space.input_shape, space.num_classes, args.warmup
+            )
             rates[label, amp] = rate
             print(f"{label:<12} {amp:<5} {rate:10.1f}")
     for amp in ("off", "bf16"):

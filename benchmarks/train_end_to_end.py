@@ -14,6 +14,7 @@ shared machine run it when the load is low, and read the spread.
 Run: PYTHONPATH=src python benchmarks/train_end_to_end.py [--space scarlet-s1] [--steps 20] [--batch 128]
          [--repeats 3] [--threads 1] [--device auto] [--amp off]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,10 +42,19 @@ from supernet.workflow import (
 
 
 def make_config(args: argparse.Namespace, channels_last: bool) -> Config:
-    overrides = [f"space.name={args.space}", f"space.preset={args.preset}", f"data.name={args.data}",
-                 f"train.batch_size={args.batch}", "train.epochs=1", f"train.max_steps_per_epoch={args.steps}",
-                 "train.progress=false", f"train.channels_last={str(channels_last).lower()}",
-                 f"train.amp={args.amp}", f"data.train_limit={args.batch * args.steps + 2000}", "data.val_size=2000"]
+    overrides = [
+        f"space.name={args.space}",
+        f"space.preset={args.preset}",
+        f"data.name={args.data}",
+        f"train.batch_size={args.batch}",
+        "train.epochs=1",
+        f"train.max_steps_per_epoch={args.steps}",
+        "train.progress=false",
+        f"train.channels_last={str(channels_last).lower()}",
+        f"train.amp={args.amp}",
+        f"data.train_limit={args.batch * args.steps + 2000}",
+        "data.val_size=2000",
+    ]
     cfg = load_config(None, overrides)
     cfg.device = args.device
     return cfg
@@ -63,6 +73,7 @@ def time_verb(cfg: Config) -> tuple[float, float]:
         _sync(self.runtime.device)
         fit_time["s"] = time.perf_counter() - start
         return out
+
     loop.Trainer.fit = timed_fit
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -124,7 +135,7 @@ def main() -> None:
     images = args.steps * args.batch
     results: dict[str, dict[str, list[float]]] = {}
     for r in range(args.repeats):
-        for layout in ([True, False] if r % 2 == 0 else [False, True]):
+        for layout in [True, False] if r % 2 == 0 else [False, True]:
             cfg = make_config(args, layout)
             total, fit = time_verb(cfg)
             bare = time_bare(cfg, splits)
@@ -132,11 +143,12 @@ def main() -> None:
             row["total"].append(total)
             row["fit"].append(fit)
             row["bare"].append(bare)
-    print(f"{args.space} ({args.preset}) on {args.data}, device {runtime_of(make_config(args, True)).device}, "
-          f"amp {args.amp}, batch {args.batch}, {args.steps} steps, {args.threads} thread(s), "
-          f"median of {args.repeats}")
-    print(f"{'format':<14} {'verb total img/s':>17} {'verb fit img/s':>15} {'bare loop img/s':>16} "
-          f"{'fit/bare':>9}")
+    print(
+        f"{args.space} ({args.preset}) on {args.data}, device {runtime_of(make_config(args, True)).device}, "
+        f"amp {args.amp}, batch {args.batch}, {args.steps} steps, {args.threads} thread(s), "
+        f"median of {args.repeats}"
+    )
+    print(f"{'format':<14} {'verb total img/s':>17} {'verb fit img/s':>15} {'bare loop img/s':>16} {'fit/bare':>9}")
     medians = {}
     for label, row in results.items():
         total, fit, bare = (statistics.median(row[k]) for k in ("total", "fit", "bare"))

@@ -9,6 +9,7 @@ interleaved repeats of the thread's CPU time, one torch thread (the machine is s
 
 Run: PYTHONPATH=src python benchmarks/train_speed.py [--repeats 15] [--steps 5] [--batch 64]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,9 @@ def build(space, options: SupernetOptions) -> nn.Module:
     return build_supernet(space, options)
 
 
-def stepper(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-            y: torch.Tensor) -> Callable[[], None]:
+def stepper(
+    model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor
+) -> Callable[[], None]:
     opt = make_optimizer(model.parameters(), OptimConfig(epochs=1, lr=0.01))
     crit = nn.CrossEntropyLoss(label_smoothing=0.1)
 
@@ -55,6 +57,7 @@ def stepper(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], x
         opt.zero_grad(set_to_none=True)
         crit(forward(x), y).backward()
         opt.step()
+
     return step
 
 
@@ -70,9 +73,14 @@ def timed(step: Callable[[], None], n: int) -> float:
 def bench_space(name: str, options: dict, batch: int, repeats: int, steps: int) -> list[tuple[str, float, int]]:
     space = create_space(name, **options)
     rng = random.Random(0)
-    arch = Arch(tuple("id" if "id" in layer.choices and i % 3 == 0 else
-                      rng.choice([op for op in layer.choices if op != "none"] or layer.choices)
-                      for i, layer in enumerate(space.layers)))
+    arch = Arch(
+        tuple(
+            "id"
+            if "id" in layer.choices and i % 3 == 0
+            else rng.choice([op for op in layer.choices if op != "none"] or layer.choices)
+            for i, layer in enumerate(space.layers)
+        )
+    )
     torch.manual_seed(0)
     x = torch.randn(batch, *space.input_shape)
     y = torch.randint(0, space.num_classes, (batch,))
@@ -97,12 +105,11 @@ def bench_space(name: str, options: dict, batch: int, repeats: int, steps: int) 
     times: dict[str, list[float]] = {k: [] for k in runs}
     for r in range(repeats):  # interleaved, in a rotating order
         order = list(runs)
-        order = order[r % len(order):] + order[:r % len(order)]
+        order = order[r % len(order) :] + order[: r % len(order)]
         for label in order:
             times[label].append(timed(runs[label], steps))
     base = statistics.median(times["stand-alone"])
-    print(f"\n{name} {options or ''}: {space.num_layers} layers, input {space.input_shape}, batch {batch}, "
-          f"arch {arch}")
+    print(f"\n{name} {options or ''}: {space.num_layers} layers, input {space.input_shape}, batch {batch}, arch {arch}")
     print(f"{'variant':<12} {'step ms':>9} {'ratio':>7} {'param tensors':>14}")
     rows = []
     for label in ["stand-alone", *VARIANTS]:

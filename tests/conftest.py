@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny CPU-sized scarlet-s1 space and a tiny training config."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,9 @@ import torch
 
 torch.set_num_threads(1)
 
-TINY_SPACE = dict(preset="fashion-mnist", width=0.25, head_channels=32, layers_per_stage=(1, 2, 1, 2, 1, 1),
-                  stem_stride=2)
+TINY_SPACE = dict(
+    preset="fashion-mnist", width=0.25, head_channels=32, layers_per_stage=(1, 2, 1, 2, 1, 1), stem_stride=2
+)
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -25,12 +27,22 @@ def tiny_space():
 def tiny_overrides(**extra: object) -> list[str]:
     """Config overrides for a seconds-long supernet run on a slice of Fashion-MNIST."""
     base = {
-        "data.train_limit": 640, "data.val_size": 128,
+        "data.train_limit": 640,
+        "data.val_size": 128,
         "space.options": "{width: 0.25, head_channels: 32, layers_per_stage: [1,2,1,2,1,1], stem_stride: 2}",
-        "train.epochs": 2, "train.batch_size": 64, "train.progress": "false",
-        "eval.recal_batches": 2, "eval.recal_batch_size": 64, "eval.val_batch_size": 128,
-        "search.population": 6, "search.iterations": 2, "search.topk": 3, "search.num_samples": 6,
-        "standalone.epochs": 1, "standalone.batch_size": 64, "standalone.progress": "false",
+        "train.epochs": 2,
+        "train.batch_size": 64,
+        "train.progress": "false",
+        "eval.recal_batches": 2,
+        "eval.recal_batch_size": 64,
+        "eval.val_batch_size": 128,
+        "search.population": 6,
+        "search.iterations": 2,
+        "search.topk": 3,
+        "search.num_samples": 6,
+        "standalone.epochs": 1,
+        "standalone.batch_size": 64,
+        "standalone.progress": "false",
     }
     base.update({k.replace("__", "."): v for k, v in extra.items()})
     return [f"{k}={v}" for k, v in base.items()]

@@ -1,4 +1,5 @@
 """`python -m supernet ...`: the same command as `supernet ...`."""
+
 import sys
 
 from supernet.cli import main

@@ -3,6 +3,7 @@ and the checks and set-up of a training run directory.
 
 Shared by the verbs (`workflow`) and the studies (`analysis`); it reads the config, never the CLI.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,14 +49,25 @@ EVAL_BATCH_SIZE = 500
 
 def load_data(cfg: Config) -> DatasetSplits:
     d = cfg.data
-    extra = {k: v for k, v in (("resolution", d.resolution), ("channels", d.channels),
-                               ("max_per_class", d.max_per_class)) if d.name == "folder" and v is not None}
+    extra = {
+        k: v
+        for k, v in (("resolution", d.resolution), ("channels", d.channels), ("max_per_class", d.max_per_class))
+        if d.name == "folder" and v is not None
+    }
     val_size: int | float = int(d.val_size) if d.val_size >= 1 else d.val_size
     stats = _sample_transform(cfg, d.channels) if d.resolution is not None else None
-    return load_splits(d.name, d.root, val_size=val_size, seed=d.split_seed, train_limit=d.train_limit,
-                       val_per_class=d.val_per_class,
-                       policy=StreamPolicy(d.stream, d.memory_limit_mb << 20), stats_transform=stats,
-                       **extra, **d.options)
+    return load_splits(
+        d.name,
+        d.root,
+        val_size=val_size,
+        seed=d.split_seed,
+        train_limit=d.train_limit,
+        val_per_class=d.val_per_class,
+        policy=StreamPolicy(d.stream, d.memory_limit_mb << 20),
+        stats_transform=stats,
+        **extra,
+        **d.options,
+    )
 
 
 def build_space(cfg: Config, splits: DatasetSplits | None = None) -> SearchSpace:
@@ -87,25 +99,47 @@ def _workers(cfg: Config) -> int:
     return cfg.data.workers if cfg.data.workers is not None else min(8, os.cpu_count() or 1)
 
 
-def train_loader(cfg: Config, splits: DatasetSplits, batch_size: int, seed: int, rank: int = 0,
-                 world_size: int = 1) -> Loader:
+def train_loader(
+    cfg: Config, splits: DatasetSplits, batch_size: int, seed: int, rank: int = 0, world_size: int = 1
+) -> Loader:
     """Shuffled, augmented training batches, sharded over `world_size` ranks; the same order in memory or streamed."""
     if splits.streaming:
-        return StreamingLoader(splits.train, batch_size, _sample_transform(cfg, splits.train.channels),
-                               Augmentation(splits.mean, splits.std), shuffle=True, seed=seed, drop_last=True,
-                               train=True, rank=rank, world_size=world_size, workers=_workers(cfg))
-    aug = default_augmentation(augmentation_family(cfg.data.name), splits.mean, splits.std, train=True,
-                               resolution=cfg.data.resolution)
-    return BatchLoader(splits.train, batch_size, shuffle=True, seed=seed, drop_last=True, transform=aug, rank=rank,
-                       world_size=world_size)
+        return StreamingLoader(
+            splits.train,
+            batch_size,
+            _sample_transform(cfg, splits.train.channels),
+            Augmentation(splits.mean, splits.std),
+            shuffle=True,
+            seed=seed,
+            drop_last=True,
+            train=True,
+            rank=rank,
+            world_size=world_size,
+            workers=_workers(cfg),
+        )
+    aug = default_augmentation(
+        augmentation_family(cfg.data.name), splits.mean, splits.std, train=True, resolution=cfg.data.resolution
+    )
+    return BatchLoader(
+        splits.train,
+        batch_size,
+        shuffle=True,
+        seed=seed,
+        drop_last=True,
+        transform=aug,
+        rank=rank,
+        world_size=world_size,
+    )
 
 
 def require_batches(loader: BatchLoader, field: str) -> BatchLoader:
     """A training loader with at least one full batch (it drops the last, short one)."""
     if len(loader) == 0:
         ranks = f" x {loader.world_size} processes" if loader.world_size > 1 else ""
-        raise ConfigError(f"{field}={loader.batch_size}{ranks} is larger than the training split "
-                          f"({len(loader.dataset)} images): not one full batch; lower {field}")
+        raise ConfigError(
+            f"{field}={loader.batch_size}{ranks} is larger than the training split "
+            f"({len(loader.dataset)} images): not one full batch; lower {field}"
+        )
     return loader
 
 
@@ -126,8 +160,13 @@ def eval_loader(cfg: Config, splits: DatasetSplits, which: str, batch_size: int,
     if limit is not None and limit < len(dataset):
         dataset = subset(dataset, torch.arange(limit))
     if splits.streaming:
-        return StreamingLoader(dataset, batch_size, _sample_transform(cfg, dataset.channels),
-                               Augmentation(splits.mean, splits.std), workers=_workers(cfg))
+        return StreamingLoader(
+            dataset,
+            batch_size,
+            _sample_transform(cfg, dataset.channels),
+            Augmentation(splits.mean, splits.std),
+            workers=_workers(cfg),
+        )
     aug = default_augmentation(augmentation_family(cfg.data.name), splits.mean, splits.std, train=False)
     return BatchLoader(dataset, batch_size, shuffle=False, transform=aug)
 
@@ -181,8 +220,10 @@ def check_run(run_dir: Path, cfg: Config, resume: bool, sections: tuple[str, ...
     names the fields that differ). An unreadable checkpoint is left to the resume that reports it."""
     ckpt_dir = run_dir / CHECKPOINTS
     if not resume and find_checkpoint(ckpt_dir) is not None:
-        raise CheckpointError(f"{run_dir} already holds a training run; pass --resume to continue it "
-                              f"or choose another --run-dir (nothing was overwritten)")
+        raise CheckpointError(
+            f"{run_dir} already holds a training run; pass --resume to continue it "
+            f"or choose another --run-dir (nothing was overwritten)"
+        )
     if resume and fallback:
         require_previous(ckpt_dir)
     found = find_checkpoint(ckpt_dir, fallback) if resume else None
@@ -197,8 +238,10 @@ def check_run(run_dir: Path, cfg: Config, resume: bool, sections: tuple[str, ...
     before = meta.get("config") or _saved_config(run_dir / CONFIG, sections)
     changed = _changed_fields(before, config_sections(cfg, sections)) if before else []
     what = ", ".join(changed) if changed else "the config differs from the one it was trained with"
-    raise CheckpointError(f"cannot resume {run_dir} with another config ({what}); resume with the run's own "
-                          f"config or choose another --run-dir (nothing was written)")
+    raise CheckpointError(
+        f"cannot resume {run_dir} with another config ({what}); resume with the run's own "
+        f"config or choose another --run-dir (nothing was written)"
+    )
 
 
 def _saved_config(path: Path, sections: tuple[str, ...]) -> dict[str, Any] | None:
@@ -235,5 +278,6 @@ def build_evaluator(cfg: Config, net: SupernetModel, splits: DatasetSplits) -> S
     evaluated on the configured device under `train.amp`."""
     from supernet.search.supernet_evaluator import SupernetEvaluator
 
-    return SupernetEvaluator(net, recal_batches(cfg, splits), val_batches(cfg, splits), cfg.eval.recal_reset,
-                             runtime_of(cfg))
+    return SupernetEvaluator(
+        net, recal_batches(cfg, splits), val_batches(cfg, splits), cfg.eval.recal_reset, runtime_of(cfg)
+    )

@@ -1,4 +1,5 @@
 """The `supernet` command: one subcommand per verb; each parses, builds objects and calls the library."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,17 +20,30 @@ class _Parser(argparse.ArgumentParser):
 
 def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config file (see configs/)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                   help="override a config field, e.g. --set train.epochs=3 (repeatable)")
-    p.add_argument("--device", help="auto (CUDA when available, else CPU; the default), cpu, cuda or cuda:N; "
-                                    "overrides the config's device")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override a config field, e.g. --set train.epochs=3 (repeatable)",
+    )
+    p.add_argument(
+        "--device",
+        help="auto (CUDA when available, else CPU; the default), cpu, cuda or cuda:N; overrides the config's device",
+    )
 
 
 def _space_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--space", required=required, help="search space name (see `supernet spaces`)")
     p.add_argument("--preset", help="space preset, e.g. imagenet or fashion-mnist")
-    for name, kind in (("width", float), ("resolution", int), ("input-channels", int), ("num-classes", int),
-                       ("stem-stride", int)):
+    for name, kind in (
+        ("width", float),
+        ("resolution", int),
+        ("input-channels", int),
+        ("num-classes", int),
+        ("stem-stride", int),
+    ):
         p.add_argument(f"--{name}", type=kind, help=f"space option {name.replace('-', '_')}")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="any other space option")
     from supernet.ops.candidates import IDENTITY_MODES
@@ -41,8 +55,11 @@ def _space_from_args(args: argparse.Namespace):
     from supernet.config import parse_yaml
     from supernet.space import create_space
 
-    options: dict[str, Any] = {k: getattr(args, k) for k in ("width", "resolution", "input_channels", "num_classes",
-                                                             "stem_stride") if getattr(args, k) is not None}
+    options: dict[str, Any] = {
+        k: getattr(args, k)
+        for k in ("width", "resolution", "input_channels", "num_classes", "stem_stride")
+        if getattr(args, k) is not None
+    }
     for item in args.option:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -70,8 +87,13 @@ def _benchmark_spec(args: argparse.Namespace):
         return None
     if not args.benchmark_file:
         raise ConfigError("--benchmark needs --benchmark-file PATH (the benchmark's JSON file)")
-    return BenchmarkSpec(args.benchmark, args.benchmark_file, getattr(args, "sample", None), getattr(args, "seed", 0),
-                         getattr(args, "archs", None))
+    return BenchmarkSpec(
+        args.benchmark,
+        args.benchmark_file,
+        getattr(args, "sample", None),
+        getattr(args, "seed", 0),
+        getattr(args, "archs", None),
+    )
 
 
 def _load_config(args: argparse.Namespace):
@@ -98,9 +120,14 @@ def _cli_imports(args: argparse.Namespace) -> list[str]:
 
 
 def _add_import_option(p: argparse.ArgumentParser, dest: str) -> None:
-    p.add_argument("--import", dest=dest, action="append", metavar="MODULE_OR_FILE",
-                   help="import a module or run a .py file that registers spaces, ops, blocks or datasets "
-                        "before the command runs (repeatable; also `imports:` in the config)")
+    p.add_argument(
+        "--import",
+        dest=dest,
+        action="append",
+        metavar="MODULE_OR_FILE",
+        help="import a module or run a .py file that registers spaces, ops, blocks or datasets "
+        "before the command runs (repeatable; also `imports:` in the config)",
+    )
 
 
 def _with_device(cfg: Any, args: argparse.Namespace) -> Any:
@@ -131,15 +158,24 @@ def cmd_spaces(args: argparse.Namespace) -> int:
     rows = []
     for entry in list_spaces():
         space = create_space(entry.name)
-        rows.append({"name": entry.name, "layers": space.num_layers, "size": space.size,
-                     "presets": sorted(entry.presets), "named_archs": sorted(space.named_archs),
-                     "description": entry.description})
+        rows.append(
+            {
+                "name": entry.name,
+                "layers": space.num_layers,
+                "size": space.size,
+                "presets": sorted(entry.presets),
+                "named_archs": sorted(space.named_archs),
+                "description": entry.description,
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
         for r in rows:
-            print(f"{r['name']:<16} {r['layers']:>3} layers  size {r['size']:.3e}  presets: "
-                  f"{', '.join(r['presets']) or '-'}\n    {r['description']}")
+            print(
+                f"{r['name']:<16} {r['layers']:>3} layers  size {r['size']:.3e}  presets: "
+                f"{', '.join(r['presets']) or '-'}\n    {r['description']}"
+            )
     return 0
 
 
@@ -154,8 +190,10 @@ def cmd_cost(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"{arch}\n  MACs   {format_quantity(cost.macs)} ({cost.macs})\n  params {format_quantity(cost.params)} "
-              f"({cost.params})")
+        print(
+            f"{arch}\n  MACs   {format_quantity(cost.macs)} ({cost.macs})\n  params {format_quantity(cost.params)} "
+            f"({cost.params})"
+        )
         for name, value in cost.extra.items():  # e.g. bitops of quantized spaces
             print(f"  {name} {format_quantity(value)} ({value})")
     return 0
@@ -168,8 +206,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     with _lock(args.run_dir):  # under torchrun only rank 0 takes it
         result = train_supernet(cfg, Path(args.run_dir), resume=args.resume, fallback=args.fallback)
     last = result["epochs"][-1] if result["epochs"] else None
-    print(f"trained {result['global_step']} steps into {args.run_dir}"
-          + (f"; last epoch: loss {last['loss']:.3f}, sampled-path acc {last['acc_mean']:.3f}" if last else ""))
+    print(
+        f"trained {result['global_step']} steps into {args.run_dir}"
+        + (f"; last epoch: loss {last['loss']:.3f}, sampled-path acc {last['acc_mean']:.3f}" if last else "")
+    )
     return 0
 
 
@@ -178,27 +218,44 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     cfg = _load_config(args)
     bench = _benchmark_spec(args)
-    for key in ("strategy", "max_macs", "min_macs", "max_params", "min_params", "max_bitops", "min_bitops", "min_acc",
-                "seed", "population", "iterations", "latency_table", "max_latency", "min_latency"):
+    for key in (
+        "strategy",
+        "max_macs",
+        "min_macs",
+        "max_params",
+        "min_params",
+        "max_bitops",
+        "min_bitops",
+        "min_acc",
+        "seed",
+        "population",
+        "iterations",
+        "latency_table",
+        "max_latency",
+        "min_latency",
+    ):
         value = getattr(args, key)
         if value is not None:
             setattr(cfg.search, key, value)
     if bool(args.supernet) + bool(args.table) + bool(bench) != 1:
-        raise ConfigError("give exactly one of --supernet RUN (search a supernet), --table CSV (with --space) or "
-                          "--benchmark NAME --benchmark-file PATH")
+        raise ConfigError(
+            "give exactly one of --supernet RUN (search a supernet), --table CSV (with --space) or "
+            "--benchmark NAME --benchmark-file PATH"
+        )
     with _lock(args.run_dir):
         if args.supernet:
             out = search_supernet(cfg, Path(args.supernet), Path(args.run_dir), resume=args.resume)
         else:
             if not args.space:
-                raise ConfigError(f"--{'table' if args.table else 'benchmark'} needs --space NAME (and the space "
-                                  f"options the table was made for)")
+                raise ConfigError(
+                    f"--{'table' if args.table else 'benchmark'} needs --space NAME (and the space "
+                    f"options the table was made for)"
+                )
             space = _space_from_args(args)
             if bench:
                 out = search_benchmark(cfg, bench, space, Path(args.run_dir), args.identity, resume=args.resume)
             else:
-                out = search_table(cfg, Path(args.table), space, Path(args.run_dir), args.identity,
-                                   resume=args.resume)
+                out = search_table(cfg, Path(args.table), space, Path(args.run_dir), args.identity, resume=args.resume)
     print(f"best {out['best']}  " + "  ".join(f"{k}={v:.4g}" for k, v in out["best_metrics"].items()))
     print(f"{out['evaluations']} archs evaluated in {out['seconds']:.1f}s; results in {args.run_dir}/result.json")
     return 0
@@ -208,15 +265,24 @@ def cmd_latency_table(args: argparse.Namespace) -> int:
     from supernet.cost.latency import write_latency_table
     from supernet.cost.timing import TimingSettings
 
-    settings = TimingSettings(device=args.device, backend=args.backend, batch_size=args.batch_size,
-                              threads=args.threads, min_run_time=args.min_run_time, clock=args.clock)
-    table = write_latency_table(_space_from_args(args), args.identity, settings, Path(args.out),
-                                validate=args.validate, seed=args.seed)
+    settings = TimingSettings(
+        device=args.device,
+        backend=args.backend,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        min_run_time=args.min_run_time,
+        clock=args.clock,
+    )
+    table = write_latency_table(
+        _space_from_args(args), args.identity, settings, Path(args.out), validate=args.validate, seed=args.seed
+    )
     print(f"latency table of {len(table.layers)} layers written to {args.out} (stem+head {table.fixed_ms:.3f} ms)")
     check = table.meta.get("validation")
     if check:
-        print(f"validation on {check['archs']} whole models: MAPE {check['mape']:.1%}, "
-              f"Kendall tau {check['kendall_tau']:.3f}")
+        print(
+            f"validation on {check['archs']} whole models: MAPE {check['mape']:.1%}, "
+            f"Kendall tau {check['kendall_tau']:.3f}"
+        )
     return 0
 
 
@@ -227,14 +293,19 @@ def cmd_export(args: argparse.Namespace) -> int:
         out = export_arch(Path(args.supernet), args.arch, Path(args.out), drop_els=args.drop_els, onnx=args.onnx)
     print(f"exported {out['arch']} to {out['dir']}")
     if out["els_folded"] or out["els_kept"]:
-        print(f"  trained ELS: {out['els_folded']} folded into the next conv (exact), "
-              f"{out['els_kept']} kept as 1x1 convs")
+        print(
+            f"  trained ELS: {out['els_folded']} folded into the next conv (exact), {out['els_kept']} kept as 1x1 convs"
+        )
     if out["els_dropped"]:
-        print(f"  --drop-els: {out['els_dropped']} trained ELS layers dropped; the exported model DIFFERS from the "
-              f"supernet path (SCARLET's rule: retrain it)")
+        print(
+            f"  --drop-els: {out['els_dropped']} trained ELS layers dropped; the exported model DIFFERS from the "
+            f"supernet path (SCARLET's rule: retrain it)"
+        )
     if "onnx" in out:
-        print(f"model.onnx (opset {out['onnx']['opset']}) matches PyTorch on random inputs to "
-              f"{out['onnx']['max_difference']:.2g}; inputs are normalised images (mean/std in its metadata)")
+        print(
+            f"model.onnx (opset {out['onnx']['opset']}) matches PyTorch on random inputs to "
+            f"{out['onnx']['max_difference']:.2g}; inputs are normalised images (mean/std in its metadata)"
+        )
     return 0
 
 
@@ -273,8 +344,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
     with _lock(args.run_dir):
         out = run_prune(cfg, Path(args.run_dir), resume=args.resume, log=lambda m: print(m, file=sys.stderr))
     sizes = " -> ".join(f"{row['size']:.3g}" for row in out["stages"])
-    print(f"space size per stage: {sizes}; best {out['final']['best']}  "
-          + "  ".join(f"{k}={v:.4g}" for k, v in out["final"]["best_metrics"].items()))
+    print(
+        f"space size per stage: {sizes}; best {out['final']['best']}  "
+        + "  ".join(f"{k}={v:.4g}" for k, v in out["final"]["best_metrics"].items())
+    )
     print(f"results in {args.run_dir}/prune.json")
     return 0
 
@@ -304,8 +377,10 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
             archs = sample_archs(space, args.sample, args.seed)
     out = run_groundtruth(cfg, Path(args.run_dir), archs, shard, log=print)
     busy = f", {len(out['busy'])} busy in another process" if out["busy"] else ""
-    print(f"shard {shard[0]}/{shard[1]}: trained {len(out['trained'])}, skipped {len(out['skipped'])} finished{busy}; "
-          f"{out['rows']}/{out['total']} archs in {out['csv']}")
+    print(
+        f"shard {shard[0]}/{shard[1]}: trained {len(out['trained'])}, skipped {len(out['skipped'])} finished{busy}; "
+        f"{out['rows']}/{out['total']} archs in {out['csv']}"
+    )
     return 0
 
 
@@ -318,8 +393,15 @@ def cmd_rank(args: argparse.Namespace) -> int:
         raise ConfigError("give exactly one of --groundtruth CSV or --benchmark NAME --benchmark-file PATH")
     cfg = _with_device(_own_config_imports(args, default_config(args.supernet[0], args.config, args.overrides)), args)
     with _lock(args.run_dir):
-        out = rank_supernets(cfg, args.supernet, bench or args.groundtruth, Path(args.run_dir), k=args.topk,
-                             improvement_at=args.improvement_at, log=lambda m: print(m, file=sys.stderr))
+        out = rank_supernets(
+            cfg,
+            args.supernet,
+            bench or args.groundtruth,
+            Path(args.run_dir),
+            k=args.topk,
+            improvement_at=args.improvement_at,
+            log=lambda m: print(m, file=sys.stderr),
+        )
     print(format_rank(out))
     print(f"results in {args.run_dir}/rank.json, predictions.csv, " + ", ".join(out["figures"]))
     return 0
@@ -331,8 +413,15 @@ def cmd_similarity(args: argparse.Namespace) -> int:
 
     cfg = _with_device(_own_config_imports(args, default_config(args.supernet, args.config, args.overrides)), args)
     with _lock(args.run_dir):
-        out = run_similarity(cfg, args.supernet, args.layer, Path(args.run_dir), arch=args.arch, seed=args.seed,
-                             batch_size=args.batch_size)
+        out = run_similarity(
+            cfg,
+            args.supernet,
+            args.layer,
+            Path(args.run_dir),
+            arch=args.arch,
+            seed=args.seed,
+            batch_size=args.batch_size,
+        )
     print(format_matrix(out))
     print(f"saved {args.run_dir}/similarity.json and similarity.png")
     return 0
@@ -347,8 +436,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="supernet", description="One-shot weight-sharing NAS: train a supernet once, "
-                                                  "search it under budgets, export the winner.")
+    parser = _Parser(
+        prog="supernet",
+        description="One-shot weight-sharing NAS: train a supernet once, search it under budgets, export the winner.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     _add_import_option(parser, "imports_global")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -379,8 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue a killed search from its journal")
     from supernet.search import list_strategies
 
-    p.add_argument("--strategy", choices=list_strategies(),
-                   help="evolution (SPOS), random, nsga2 (SCARLET), ces (PAD-NAS), or any registered strategy")
+    p.add_argument(
+        "--strategy",
+        choices=list_strategies(),
+        help="evolution (SPOS), random, nsga2 (SCARLET), ces (PAD-NAS), or any registered strategy",
+    )
     p.add_argument("--max-macs", help="e.g. 330M")
     p.add_argument("--min-macs")
     p.add_argument("--max-params", help="e.g. 4.5M")
@@ -405,8 +499,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
     p.add_argument("--clock", default="auto", help="auto (default: cpu for one CPU thread, else wall), wall or cpu")
     p.add_argument("--min-run-time", type=float, default=0.2, help="seconds of timing per entry (default 0.2)")
-    p.add_argument("--validate", type=int, default=0, metavar="N",
-                   help="also time N sampled whole models; MAPE and Kendall tau go into the table")
+    p.add_argument(
+        "--validate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time N sampled whole models; MAPE and Kendall tau go into the table",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the --validate sample")
     p.add_argument("--out", required=True, help="output JSON (an existing file is never overwritten)")
     p.set_defaults(func=cmd_latency_table)
@@ -415,8 +514,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--supernet", required=True, help="supernet run directory or checkpoint file")
     p.add_argument("--arch", required=True, help="arch string, named arch or a search result.json")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--drop-els", action="store_true",
-                   help="drop shape-keeping ELS layers (SCARLET's rule; a different function, meant for retraining)")
+    p.add_argument(
+        "--drop-els",
+        action="store_true",
+        help="drop shape-keeping ELS layers (SCARLET's rule; a different function, meant for retraining)",
+    )
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (opset 17), checked with onnxruntime")
     p.set_defaults(func=cmd_export)
 
@@ -435,8 +537,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true")
     p.set_defaults(func=cmd_pipeline)
 
-    p = sub.add_parser("prune", help="PAD-NAS progressive space pruning: train, then M-2 x (CES, prune, fine-tune), "
-                                     "then a final CES search")
+    p = sub.add_parser(
+        "prune",
+        help="PAD-NAS progressive space pruning: train, then M-2 x (CES, prune, fine-tune), then a final CES search",
+    )
     _config_args(p)
     p.add_argument("--run-dir", required=True)
     p.add_argument("--resume", action="store_true", help="continue a killed run in the stage it was in")
@@ -449,15 +553,22 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--archs", help="file with one arch per line (or a CSV with an 'arch' column)")
     group.add_argument("--sample", type=int, metavar="K", help="sample K distinct random archs")
     p.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0)")
-    p.add_argument("--by-identities", action="store_true",
-                   help="with --sample: spread the K archs evenly over the number of `id` layers")
+    p.add_argument(
+        "--by-identities",
+        action="store_true",
+        help="with --sample: spread the K archs evenly over the number of `id` layers",
+    )
     p.add_argument("--shard", metavar="i/n", help="train only archs with index %% n == i (0-based)")
     p.set_defaults(func=cmd_groundtruth)
 
     p = sub.add_parser("rank", help="rank ground-truth archs with supernets: Kendall tau, improvement, ...")
     _config_args(p)
-    p.add_argument("--supernet", action="append", required=True,
-                   help="supernet run directory or checkpoint (repeat for self-consistency)")
+    p.add_argument(
+        "--supernet",
+        action="append",
+        required=True,
+        help="supernet run directory or checkpoint (repeat for self-consistency)",
+    )
     p.add_argument("--groundtruth", help="CSV arch,accuracy[,...] (e.g. from `supernet groundtruth`)")
     _benchmark_args(p, arch_lists=True)
     p.add_argument("--run-dir", required=True)
@@ -539,8 +650,18 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
 
 
 # OS errors caused by the user's disk or paths (full, read-only, permissions, wrong kind of path).
-_USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR,
-                errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP}
+_USER_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EEXIST,
+    errno.ENAMETOOLONG,
+    errno.ELOOP,
+}
 
 
 def _silence_stdout() -> None:

@@ -1,4 +1,5 @@
 """Run configuration: typed dataclass sections, loaded from YAML with `section.field=value` overrides."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,11 +26,11 @@ class DataConfig:
     resolution: int | None = None
     channels: int = 3
     max_per_class: int | None = None
-    stream: str = "auto"            # auto | memory | disk: disk decodes per batch in DataLoader workers
-    memory_limit_mb: int = 2048     # auto: stream when the decoded training set would exceed this
-    workers: int | None = None      # streaming decode processes; None: min(8, CPU cores)
-    crop_scale_min: float = 0.08    # streaming training: random-resized crop area fraction in [min, 1]
-    eval_crop: float = 0.875        # streaming evaluation: centre crop of this fraction of the shorter side
+    stream: str = "auto"  # auto | memory | disk: disk decodes per batch in DataLoader workers
+    memory_limit_mb: int = 2048  # auto: stream when the decoded training set would exceed this
+    workers: int | None = None  # streaming decode processes; None: min(8, CPU cores)
+    crop_scale_min: float = 0.08  # streaming training: random-resized crop area fraction in [min, 1]
+    eval_crop: float = 0.875  # streaming evaluation: centre crop of this fraction of the shorter side
     options: dict[str, Any] = field(default_factory=dict)  # passed to a registered dataset's loader
     val_per_class: int | None = None  # class-balanced validation split (SPOS: 50 per class), in place of val_size
 
@@ -46,10 +47,10 @@ class SupernetConfig:
     identity: str = "skip"
     bn_affine: bool = True
     zero_init_residual: bool = True
-    interchoice: str = "none"       # none | bias | split (inter-choice dependent weights, section 3.3)
-    interchoice_depth: int = 1      # bias: D previous choices select the input bias
+    interchoice: str = "none"  # none | bias | split (inter-choice dependent weights, section 3.3)
+    interchoice_depth: int = 1  # bias: D previous choices select the input bias
     interchoice_bias_at: str = "input"  # bias: input (paper) | pre_act (after a block's first BN)
-    split_epoch: int = 1            # split: op weights are copied per previous choice at this epoch
+    split_epoch: int = 1  # split: op weights are copied per previous choice at this epoch
 
 
 @dataclass
@@ -70,18 +71,18 @@ class OptimSection:
     progress: bool = True
     max_steps_per_epoch: int | None = None
     no_decay_bn: bool = True  # no weight decay on BatchNorm and inter-choice bias vectors (SPOS code, IC Table 5)
-    amp: str | bool = "off"         # off | bf16 | fp16 (fp16: CUDA only, with a checkpointed gradient scaler);
+    amp: str | bool = "off"  # off | bf16 | fp16 (fp16: CUDA only, with a checkpointed gradient scaler);
     #                                 YAML reads a bare `off` as false, which means off
     channels_last: str | bool = "auto"  # auto (= on: faster on CPU and GPU here) | true | false
-    deterministic: bool = False     # true: deterministic kernels, no cuDNN benchmark mode
+    deterministic: bool = False  # true: deterministic kernels, no cuDNN benchmark mode
 
 
 @dataclass
 class TrainConfig(OptimSection):
     sampler: str = "uniform"
-    constrained_bins: int = 5       # uniform-constrained: equal-width MACs bins over the achievable range
-    drop_rate: float = 0.5          # path-dropout: probability of dropping each candidate
-    health_models: int = 0          # per epoch: val accuracies of this many sampled one-shot models
+    constrained_bins: int = 5  # uniform-constrained: equal-width MACs bins over the achievable range
+    drop_rate: float = 0.5  # path-dropout: probability of dropping each candidate
+    health_models: int = 0  # per epoch: val accuracies of this many sampled one-shot models
     allreduce_bucket_mb: float = 25.0  # torchrun: gradients are averaged in flattened buckets of this size
 
 
@@ -182,8 +183,8 @@ class InvalidYaml(ConfigError):
     """Text that does not parse as YAML."""
 
 
-MAX_CONFIG_BYTES = 1 << 20   # a config file larger than this is refused unread
-MAX_YAML_NODES = 100_000     # nodes after alias expansion: bounds an alias bomb ("billion laughs")
+MAX_CONFIG_BYTES = 1 << 20  # a config file larger than this is refused unread
+MAX_YAML_NODES = 100_000  # nodes after alias expansion: bounds an alias bomb ("billion laughs")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -248,8 +249,10 @@ def _check_expanded_size(root: yaml.Node, what: str) -> None:
         for child in children:
             total += size(child)
             if total > MAX_YAML_NODES:
-                raise ConfigError(f"{what} expands to more than {MAX_YAML_NODES} YAML nodes through its aliases "
-                                  f"(an alias bomb?); refused")
+                raise ConfigError(
+                    f"{what} expands to more than {MAX_YAML_NODES} YAML nodes through its aliases "
+                    f"(an alias bomb?); refused"
+                )
         open_nodes.discard(key)
         sizes[key] = total
         return total

@@ -5,6 +5,7 @@ out-of-range values for each field from this table and the dataclasses, so a new
 without a rule fails it). Rules are looked up along the section's class hierarchy, so sections
 that share a base (supernet and stand-alone training) share its rules.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,26 +51,60 @@ FINITE = Range()
 # section class name -> field -> rule (None stays allowed where the field's type allows it)
 RULES: dict[str, dict[str, Range]] = {
     "DataConfig": {
-        "val_size": AT_LEAST_0, "split_seed": AT_LEAST_0, "train_limit": AT_LEAST_1, "resolution": AT_LEAST_1,
-        "channels": AT_LEAST_1, "max_per_class": AT_LEAST_1, "val_per_class": AT_LEAST_1,
-        "memory_limit_mb": AT_LEAST_1, "workers": AT_LEAST_0, "crop_scale_min": Range(0, 1, low_open=True),
+        "val_size": AT_LEAST_0,
+        "split_seed": AT_LEAST_0,
+        "train_limit": AT_LEAST_1,
+        "resolution": AT_LEAST_1,
+        "channels": AT_LEAST_1,
+        "max_per_class": AT_LEAST_1,
+        "val_per_class": AT_LEAST_1,
+        "memory_limit_mb": AT_LEAST_1,
+        "workers": AT_LEAST_0,
+        "crop_scale_min": Range(0, 1, low_open=True),
         "eval_crop": Range(0, 1, low_open=True),
     },
     "SupernetConfig": {"interchoice_depth": AT_LEAST_1, "split_epoch": AT_LEAST_0},
     "OptimSection": {
-        "epochs": AT_LEAST_1, "batch_size": AT_LEAST_1, "lr": POSITIVE, "momentum": Range(0, 1, high_open=True),
-        "weight_decay": AT_LEAST_0, "label_smoothing": Range(0, 1, high_open=True), "warmup_steps": AT_LEAST_0,
-        "seed": AT_LEAST_0, "grad_clip": POSITIVE, "checkpoint_every_steps": AT_LEAST_0,
+        "epochs": AT_LEAST_1,
+        "batch_size": AT_LEAST_1,
+        "lr": POSITIVE,
+        "momentum": Range(0, 1, high_open=True),
+        "weight_decay": AT_LEAST_0,
+        "label_smoothing": Range(0, 1, high_open=True),
+        "warmup_steps": AT_LEAST_0,
+        "seed": AT_LEAST_0,
+        "grad_clip": POSITIVE,
+        "checkpoint_every_steps": AT_LEAST_0,
         "max_steps_per_epoch": AT_LEAST_1,
     },
-    "TrainConfig": {"constrained_bins": AT_LEAST_1, "drop_rate": Range(0, 1, high_open=True),
-                    "health_models": AT_LEAST_0, "allreduce_bucket_mb": POSITIVE},
-    "EvalConfig": {"recal_batches": AT_LEAST_1, "recal_batch_size": AT_LEAST_1, "val_batch_size": AT_LEAST_1,
-                   "val_limit": AT_LEAST_1, "seed": AT_LEAST_0},
-    "SearchConfig": {"min_acc": FINITE, "seed": AT_LEAST_0, "population": AT_LEAST_1, "iterations": AT_LEAST_1,
-                     "topk": AT_LEAST_1, "mutation_prob": PROBABILITY, "num_samples": AT_LEAST_1},
-    "PruneConfig": {"stages": Range(2), "threshold": Range(0, 1, high_open=True), "max_rank": Range(2),
-                    "epoch_scale": POSITIVE},
+    "TrainConfig": {
+        "constrained_bins": AT_LEAST_1,
+        "drop_rate": Range(0, 1, high_open=True),
+        "health_models": AT_LEAST_0,
+        "allreduce_bucket_mb": POSITIVE,
+    },
+    "EvalConfig": {
+        "recal_batches": AT_LEAST_1,
+        "recal_batch_size": AT_LEAST_1,
+        "val_batch_size": AT_LEAST_1,
+        "val_limit": AT_LEAST_1,
+        "seed": AT_LEAST_0,
+    },
+    "SearchConfig": {
+        "min_acc": FINITE,
+        "seed": AT_LEAST_0,
+        "population": AT_LEAST_1,
+        "iterations": AT_LEAST_1,
+        "topk": AT_LEAST_1,
+        "mutation_prob": PROBABILITY,
+        "num_samples": AT_LEAST_1,
+    },
+    "PruneConfig": {
+        "stages": Range(2),
+        "threshold": Range(0, 1, high_open=True),
+        "max_rank": Range(2),
+        "epoch_scale": POSITIVE,
+    },
 }
 
 

@@ -5,6 +5,7 @@
 models and batches. Every verb builds one `Runtime` from its config (`runtime_for`) and hands it to
 the training loop, the evaluators and BatchNorm recalibration; nothing else picks a device.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,8 +28,11 @@ CPU = torch.device("cpu")
 DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
 
 
-def resolve_device(text: str | None, cuda_available: Callable[[], bool] = torch.cuda.is_available,
-                   cuda_count: Callable[[], int] = torch.cuda.device_count) -> torch.device:
+def resolve_device(
+    text: str | None,
+    cuda_available: Callable[[], bool] = torch.cuda.is_available,
+    cuda_count: Callable[[], int] = torch.cuda.device_count,
+) -> torch.device:
     """The device a `device` setting names; under torchrun `auto`/`cuda` mean cuda:LOCAL_RANK.
 
     Bad or unavailable values raise a one-line `ConfigError` naming the value and what is accepted.
@@ -39,12 +43,15 @@ def resolve_device(text: str | None, cuda_available: Callable[[], bool] = torch.
     if value == "cpu" or (value == "auto" and not cuda_available()):
         return torch.device("cpu")
     if not cuda_available():
-        raise ConfigError(f"device {value!r} asked for, but this torch sees no CUDA device "
-                          f"(torch {torch.__version__}); use --device cpu or auto")
+        raise ConfigError(
+            f"device {value!r} asked for, but this torch sees no CUDA device "
+            f"(torch {torch.__version__}); use --device cpu or auto"
+        )
     if ":" in value:
         if env_world_size() > 1:
-            raise ConfigError(f"device {value!r} under torchrun: give cuda or auto, each rank then takes "
-                              f"cuda:LOCAL_RANK")
+            raise ConfigError(
+                f"device {value!r} under torchrun: give cuda or auto, each rank then takes cuda:LOCAL_RANK"
+            )
         index = int(value.split(":")[1])
     else:
         index = env_local_rank() if env_world_size() > 1 else 0
@@ -121,8 +128,13 @@ class Runtime:
         return t
 
 
-def runtime_for(device: str | None, amp: str = "off", channels_last: str | bool = "auto",
-                deterministic: bool = False, section: str = "train") -> Runtime:
+def runtime_for(
+    device: str | None,
+    amp: str = "off",
+    channels_last: str | bool = "auto",
+    deterministic: bool = False,
+    section: str = "train",
+) -> Runtime:
     """The Runtime of a verb from its settings (config `device`, a section's `amp`/`channels_last`).
 
     `channels_last: auto` is on for every device: measured on this project's CPU (benchmarks/

@@ -5,6 +5,7 @@ none of them and is rank 0 of a world of one. The backend follows the device: NC
 trains on a CUDA device (after `torch.cuda.set_device(LOCAL_RANK)`, which NCCL collectives, and
 `all_gather_object` in particular, use to place their buffers), gloo on CPUs.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Crash-safe file writes: write to a temporary file in the same folder, fsync, rename."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,9 @@ from pathlib import Path
 from typing import IO
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None],
-                 before_replace: Callable[[], None] | None = None) -> None:
+def atomic_write(
+    path: Path, write: Callable[[IO[bytes]], None], before_replace: Callable[[], None] | None = None
+) -> None:
     """Call `write(f)` on a temporary file and atomically move it to `path` once complete.
 
     On any failure (including a full disk) the temporary file is removed and `path` is untouched.

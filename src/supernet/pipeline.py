@@ -1,4 +1,5 @@
 """The main job: train a supernet, search it under a budget, export the winner, retrain it, report."""
+
 from __future__ import annotations
 
 import json
@@ -51,10 +52,17 @@ def run_pipeline(cfg: Config, run_dir: Path, resume: bool = False) -> dict[str, 
     t = time.time()
     retrained = train_standalone(cfg, run_dir / "standalone", *_space_and_identity(run_dir), resume=resume)
     stages["standalone"] = {"seconds": time.time() - t}
-    summary = {"best": best, "best_metrics": search["best_metrics"], "search_seconds": search["seconds"],
-               "evaluations": search["evaluations"], "one_shot_test_acc": one_shot,
-               "exported_inherited_test_acc": exported,
-               "retrained": retrained, "stages": stages, "seconds": time.time() - start}
+    summary = {
+        "best": best,
+        "best_metrics": search["best_metrics"],
+        "search_seconds": search["seconds"],
+        "evaluations": search["evaluations"],
+        "one_shot_test_acc": one_shot,
+        "exported_inherited_test_acc": exported,
+        "retrained": retrained,
+        "stages": stages,
+        "seconds": time.time() - start,
+    }
     summary["report"] = _report(summary, len(splits.train.classes))
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1))
     atomic_write_text(run_dir / "report.md", summary["report"] + "\n")
@@ -98,14 +106,17 @@ def _exported_accuracy(cfg: Config, export_dir: Path, splits: Any) -> float:
 def _report(s: dict[str, Any], num_classes: int) -> str:
     m = s["best_metrics"]
     r = s["retrained"]
-    return "\n".join([
-        "supernet pipeline report",
-        f"  best arch          {s['best']}",
-        f"  MACs / params      {m.get('macs', 0) / 1e6:.2f}M / {m.get('params', 0) / 1e6:.3f}M",
-        f"  supernet val acc   {m.get('accuracy', float('nan')):.4f}  ({s['evaluations']} archs evaluated in "
-        f"{s['search_seconds']:.0f}s)",
-        f"  supernet path      test acc {s['one_shot_test_acc']:.4f}  (inherited weights, BN recalibrated)",
-        f"  exported model     test acc {s['exported_inherited_test_acc']:.4f}  (the same weights, before retraining)",
-        f"  exported, retrained test acc {r['test_acc']:.4f}  (val {r['val_acc']:.4f}; chance {1 / num_classes:.4f})",
-        f"  total time         {s['seconds']:.0f}s",
-    ])
+    return "\n".join(
+        [
+            "supernet pipeline report",
+            f"  best arch          {s['best']}",
+            f"  MACs / params      {m.get('macs', 0) / 1e6:.2f}M / {m.get('params', 0) / 1e6:.3f}M",
+            f"  supernet val acc   {m.get('accuracy', float('nan')):.4f}  ({s['evaluations']} archs evaluated in "
+            f"{s['search_seconds']:.0f}s)",
+            f"  supernet path      test acc {s['one_shot_test_acc']:.4f}  (inherited weights, BN recalibrated)",
+            f"  exported model     test acc {s['exported_inherited_test_acc']:.4f}  (same weights, before retraining)",
+            f"  exported, retrained test acc {r['test_acc']:.4f}  "
+            f"(val {r['val_acc']:.4f}; chance {1 / num_classes:.4f})",
+            f"  total time         {s['seconds']:.0f}s",
+        ]
+    )

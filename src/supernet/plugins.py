@@ -4,6 +4,7 @@ Importing runs code by design (like the package itself, it is trusted). Checkpoi
 run that made them (`describe`), and loading one names the recorded imports when something it needs is not
 registered (`missing_import_hint`); a recorded import is never run automatically.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -86,8 +87,10 @@ def _import_module(name: str) -> ModuleType:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
         if e.name is not None and (name == e.name or name.startswith(e.name + ".")):
-            raise ConfigError(f"--import {name}: no module named {e.name!r}; install it, add its folder to "
-                              "PYTHONPATH, or give the path of a .py file") from None
+            raise ConfigError(
+                f"--import {name}: no module named {e.name!r}; install it, add its folder to "
+                "PYTHONPATH, or give the path of a .py file"
+            ) from None
         raise ConfigError(f"--import {name} failed: ModuleNotFoundError: {_first_line(e)}") from None
     except Exception as e:  # noqa: BLE001 - user code: any failure becomes one line naming the module
         raise ConfigError(f"--import {name} failed: {type(e).__name__}: {_first_line(e)}") from None

@@ -12,6 +12,7 @@ CES search that pruned it, `pruning.json` with frequencies and kept ops, `freque
 `prune.json` (the summary, rewritten after each stage) and `space-size.png`. Every step is
 idempotent and finds its finished output on disk, so a killed run resumes in its stage.
 """
+
 from __future__ import annotations
 
 import copy
@@ -74,12 +75,15 @@ def stage_epochs(cfg: Config, training_stage: int) -> tuple[int, float]:
     """(epochs, lr) of the 0-based training stage: `prune.epochs/lrs` scaled by `prune.epoch_scale`."""
     p = cfg.prune
     if training_stage >= min(len(p.epochs), len(p.lrs)):
-        raise ConfigError(f"prune.stages={p.stages} trains {p.stages - 1} supernets; prune.epochs and prune.lrs "
-                          f"need that many entries (got {len(p.epochs)} and {len(p.lrs)})")
+        raise ConfigError(
+            f"prune.stages={p.stages} trains {p.stages - 1} supernets; prune.epochs and prune.lrs "
+            f"need that many entries (got {len(p.epochs)} and {len(p.lrs)})"
+        )
     epochs, lr = p.epochs[training_stage], p.lrs[training_stage]
     if not isinstance(epochs, int) or epochs < 1 or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ConfigError(f"prune.epochs must be positive integers and prune.lrs positive numbers, "
-                          f"got {epochs!r} and {lr!r}")
+        raise ConfigError(
+            f"prune.epochs must be positive integers and prune.lrs positive numbers, got {epochs!r} and {lr!r}"
+        )
     return max(1, round(epochs * p.epoch_scale)), float(lr)
 
 
@@ -110,16 +114,26 @@ def run_prune(cfg: Config, run_dir: Path, resume: bool = False, log: Log = print
         pruning = _prune_step(_stage_config(cfg, k - 1), parent_dir, stage_dir)
         if not _finished(stage_dir, _stage_config(cfg, k - 1)):
             initial = None if _has_checkpoint(stage_dir) else _inherited(parent_dir, pruning["kept"])
-            train_supernet(_stage_config(cfg, k - 1), stage_dir, resume=_has_checkpoint(stage_dir),
-                           choices=pruning["kept"], initial=initial)
+            train_supernet(
+                _stage_config(cfg, k - 1),
+                stage_dir,
+                resume=_has_checkpoint(stage_dir),
+                choices=pruning["kept"],
+                initial=initial,
+            )
         net, _ = load_supernet(stage_dir)
         summary["stages"].append({**_stage_row(k, net.space, stage_dir), "pruned": pruning["pruned"]})
         _write_summary(run_dir, summary)
     last = run_dir / f"stage-{cfg.prune.stages}"
     log(f"prune stage {cfg.prune.stages}/{cfg.prune.stages}: final search")
     result = _search(_stage_config(cfg, 0), stage_dir, last / "search")
-    summary["final"] = {"supernet": str(stage_dir), "best": result["best"], "best_metrics": result["best_metrics"],
-                        "topk": result["topk"], "search": str(last / "search")}
+    summary["final"] = {
+        "supernet": str(stage_dir),
+        "best": result["best"],
+        "best_metrics": result["best_metrics"],
+        "topk": result["topk"],
+        "search": str(last / "search"),
+    }
     _write_summary(run_dir, summary)
     _plot_sizes(run_dir, summary)
     return summary
@@ -132,8 +146,10 @@ def _check(cfg: Config, run_dir: Path, resume: bool) -> None:
     if cfg.supernet.interchoice != "none":
         raise ConfigError("supernet prune copies op weights by name; it needs supernet.interchoice=none")
     if not resume and (run_dir / "stage-1").exists():
-        raise ConfigError(f"{run_dir} already holds a prune run; pass --resume to continue it "
-                          f"or choose another --run-dir (nothing was overwritten)")
+        raise ConfigError(
+            f"{run_dir} already holds a prune run; pass --resume to continue it "
+            f"or choose another --run-dir (nothing was overwritten)"
+        )
 
 
 def _has_checkpoint(run_dir: Path) -> bool:
@@ -171,11 +187,20 @@ def _prune_step(cfg: Config, parent_dir: Path, stage_dir: Path) -> dict[str, Any
     freq = op_frequencies(space, result.get("ranks") or {}, cfg.prune.max_rank)
     kept = kept_ops(space, freq, cfg.prune.threshold)
     pruned = [[op for op in layer.choices if op not in keep] for layer, keep in zip(space.layers, kept)]
-    out = {"frequencies": freq, "kept": kept, "pruned": pruned, "parent_size": space.size,
-           "size": math.prod(len(k) for k in kept), "archs_counted": sum(r < cfg.prune.max_rank
-                                                                        for r in result["ranks"].values())}
-    _plot_frequencies(space, freq, stage_dir / "frequencies.png", f"{stage_dir.name}: op frequency (rank < "
-                      f"{cfg.prune.max_rank}), {sum(map(len, pruned))} ops pruned")
+    out = {
+        "frequencies": freq,
+        "kept": kept,
+        "pruned": pruned,
+        "parent_size": space.size,
+        "size": math.prod(len(k) for k in kept),
+        "archs_counted": sum(r < cfg.prune.max_rank for r in result["ranks"].values()),
+    }
+    _plot_frequencies(
+        space,
+        freq,
+        stage_dir / "frequencies.png",
+        f"{stage_dir.name}: op frequency (rank < {cfg.prune.max_rank}), {sum(map(len, pruned))} ops pruned",
+    )
     atomic_write_text(record, json.dumps(out, indent=1))
     return out
 
@@ -190,8 +215,13 @@ def _inherited(parent_dir: Path, kept: list[list[str]]) -> dict[str, torch.Tenso
 
 
 def _stage_row(k: int, space: SearchSpace, stage_dir: Path) -> dict[str, Any]:
-    return {"stage": k, "dir": str(stage_dir), "size": space.size, "log10_size": math.log10(space.size),
-            "choices": [list(layer.choices) for layer in space.layers]}
+    return {
+        "stage": k,
+        "dir": str(stage_dir),
+        "size": space.size,
+        "log10_size": math.log10(space.size),
+        "choices": [list(layer.choices) for layer in space.layers],
+    }
 
 
 def _write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
@@ -208,8 +238,7 @@ def _plot_frequencies(space: SearchSpace, freq: Sequence[Mapping[str, float]], p
     for i, row in enumerate(freq):
         for op, value in row.items():
             matrix[i, ops.index(op)] = value
-    plot_heatmap(matrix, [str(i) for i in range(space.num_layers)], ops, path, title, vmin=0.0, vmax=1.0,
-                 cmap="Blues")
+    plot_heatmap(matrix, [str(i) for i in range(space.num_layers)], ops, path, title, vmin=0.0, vmax=1.0, cmap="Blues")
 
 
 def _plot_sizes(run_dir: Path, summary: Mapping[str, Any]) -> None:

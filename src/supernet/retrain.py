@@ -1,4 +1,5 @@
 """Train an arch's stand-alone model from scratch (or from inherited weights) and report its accuracy."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,15 @@ from supernet.space import Arch, SearchSpace
 from supernet.train.loop import Trainer, accuracy
 
 
-def train_standalone(cfg: Config, run_dir: Path, space: SearchSpace, arch: Arch, identity: str = "skip",
-                     resume: bool = False, initial: StandaloneNet | None = None) -> dict[str, Any]:
+def train_standalone(
+    cfg: Config,
+    run_dir: Path,
+    space: SearchSpace,
+    arch: Arch,
+    identity: str = "skip",
+    resume: bool = False,
+    initial: StandaloneNet | None = None,
+) -> dict[str, Any]:
     """Train the stand-alone model of `arch` (from scratch unless `initial` is given); report accuracies."""
     run_dir = Path(run_dir)
     check_run(run_dir, cfg, resume, STANDALONE_SECTIONS)
@@ -41,20 +49,36 @@ def train_standalone(cfg: Config, run_dir: Path, space: SearchSpace, arch: Arch,
     torch.manual_seed(s.seed)
     splits = load_data(cfg)
     model = initial if initial is not None else StandaloneNet(standalone_config(space, arch, identity))
-    meta = {"kind": "standalone", "arch": arch.to_string(), "space_fingerprint": space.fingerprint(),
-            "config_hash": config_hash(cfg, STANDALONE_SECTIONS), "config": config_sections(cfg, STANDALONE_SECTIONS),
-            "mean": list(splits.mean), "std": list(splits.std)}
+    meta = {
+        "kind": "standalone",
+        "arch": arch.to_string(),
+        "space_fingerprint": space.fingerprint(),
+        "config_hash": config_hash(cfg, STANDALONE_SECTIONS),
+        "config": config_sections(cfg, STANDALONE_SECTIONS),
+        "mean": list(splits.mean),
+        "std": list(splits.std),
+    }
     start_run(run_dir, cfg)
-    trainer = Trainer(model, lambda x, _: model(x), lambda e, st: [None],
-                      require_batches(train_loader(cfg, splits, s.batch_size, s.seed), "standalone.batch_size"),
-                      optim_config(s), run_dir, meta, runtime=runtime)
+    trainer = Trainer(
+        model,
+        lambda x, _: model(x),
+        lambda e, st: [None],
+        require_batches(train_loader(cfg, splits, s.batch_size, s.seed), "standalone.batch_size"),
+        optim_config(s),
+        run_dir,
+        meta,
+        runtime=runtime,
+    )
     if resume:
         trainer.resume()
     start = time.time()
     trainer.fit()
     model.eval()
-    result = {"arch": arch.to_string(), "seconds": time.time() - start,
-              "val_acc": accuracy(model, eval_loader(cfg, splits, "val", EVAL_BATCH_SIZE), runtime),
-              "test_acc": accuracy(model, eval_loader(cfg, splits, "test", EVAL_BATCH_SIZE), runtime)}
+    result = {
+        "arch": arch.to_string(),
+        "seconds": time.time() - start,
+        "val_acc": accuracy(model, eval_loader(cfg, splits, "val", EVAL_BATCH_SIZE), runtime),
+        "test_acc": accuracy(model, eval_loader(cfg, splits, "test", EVAL_BATCH_SIZE), runtime),
+    }
     atomic_write_text(run_dir / RESULT, json.dumps(result, indent=1))
     return result

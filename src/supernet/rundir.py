@@ -10,6 +10,7 @@ The layout, in one place (every module takes these names from here):
     eval-cache.sqlite        next to a supernet's checkpoint: evaluations shared by its searches
     export/                  model.json, weights.pt, model.pt2 of an exported arch
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -65,8 +66,10 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                raise RunLocked(f"run directory {self.path.parent} is in use by {self._owner()} "
-                                f"(lock {self.path}); wait for it or use another --run-dir") from None
+                raise RunLocked(
+                    f"run directory {self.path.parent} is in use by {self._owner()} "
+                    f"(lock {self.path}); wait for it or use another --run-dir"
+                ) from None
             if self._same_file(fd):
                 self._write_owner(fd)
                 self.fd = fd
@@ -84,8 +87,9 @@ class RunLock:
         try:
             return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise RunLocked(f"cannot create the lock {self.path}: {e.strerror or e}; "
-                            f"the run directory must be a writable folder") from None
+            raise RunLocked(
+                f"cannot create the lock {self.path}: {e.strerror or e}; the run directory must be a writable folder"
+            ) from None
 
     def _same_file(self, fd: int) -> bool:
         try:
@@ -113,16 +117,24 @@ class RunLock:
     def __enter__(self) -> Self:
         return self.acquire()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.release()
 
 
 # What each command leaves in its run directory, checked in this order (`checkpoints/` last: a
 # pipeline or ground-truth run holds training runs in sub-folders, a train/retrain run directly).
-_MARKERS = (("summary.json", "pipeline"), ("supernet/checkpoints", "pipeline"), ("journal.sqlite", "search"),
-            ("model.json", "export"), ("rank.json", "rank"), ("similarity.json", "similarity"),
-            ("groundtruth.csv", "groundtruth"), ("checkpoints", "train"))
+_MARKERS = (
+    ("summary.json", "pipeline"),
+    ("supernet/checkpoints", "pipeline"),
+    ("journal.sqlite", "search"),
+    ("model.json", "export"),
+    ("rank.json", "rank"),
+    ("similarity.json", "similarity"),
+    ("groundtruth.csv", "groundtruth"),
+    ("checkpoints", "train"),
+)
 # Commands that may continue each other's run directories (the checkpoint's kind is checked on resume).
 _SAME_FAMILY = {"train": {"train", "retrain"}, "retrain": {"train", "retrain"}}
 
@@ -145,5 +157,7 @@ def check_output_dir(run_dir: Path, command: str, option: str = "--run-dir") -> 
         raise SupernetError(f"{option} {path} is a file; expected a directory (it is created if missing)")
     kind = run_kind(path) if path.is_dir() else None
     if kind is not None and kind not in _SAME_FAMILY.get(command, {command}):
-        raise SupernetError(f"{option} {path} is the run directory of `supernet {kind}`; give `supernet {command}` "
-                            f"a directory of its own (nothing was written)")
+        raise SupernetError(
+            f"{option} {path} is the run directory of `supernet {kind}`; give `supernet {command}` "
+            f"a directory of its own (nothing was written)"
+        )

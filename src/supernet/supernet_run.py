@@ -3,6 +3,7 @@
 Every verb that reads a supernet (search, export, retrain --supernet, rank, similarity, pipeline)
 goes through here, so they agree on where the checkpoint is and which data the net was trained on.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,8 +40,7 @@ def supernet_run_dir(path: str | Path) -> Path:
     return path.parent.parent if path.parent.name == CHECKPOINTS else path.parent
 
 
-def default_config(supernet: str | Path, config: str | Path | None = None,
-                   overrides: Sequence[str] = ()) -> Config:
+def default_config(supernet: str | Path, config: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
     """`config` if given, else the supernet run's own config.yaml (else defaults); then overrides."""
     if config is None:
         own = supernet_run_dir(supernet) / CONFIG
@@ -62,13 +62,17 @@ def load_supernet(checkpoint: Path) -> tuple[SupernetModel, dict[str, Any]]:
     meta = ckpt.meta
     hint = missing_import_hint(meta.get("imports"))
     if meta["space"] not in {entry.name for entry in list_spaces()}:
-        raise CheckpointError(f"checkpoint {path} needs search space {str(meta['space'])[:80]!r}, which is not "
-                              f"registered{hint or ' (check `supernet spaces`)'}")
+        raise CheckpointError(
+            f"checkpoint {path} needs search space {str(meta['space'])[:80]!r}, which is not "
+            f"registered{hint or ' (check `supernet spaces`)'}"
+        )
     space = space_of(meta)
     if space.fingerprint() != meta["space_fingerprint"]:
-        raise CheckpointError(f"checkpoint {path} was made for a different version of space "
-                              f"'{meta['space']}' (fingerprint {meta['space_fingerprint']} vs {space.fingerprint()}"
-                              f"{_first_difference(meta.get('space_description'), space.to_dict())}){hint}")
+        raise CheckpointError(
+            f"checkpoint {path} was made for a different version of space "
+            f"'{meta['space']}' (fingerprint {meta['space_fingerprint']} vs {space.fingerprint()}"
+            f"{_first_difference(meta.get('space_description'), space.to_dict())}){hint}"
+        )
     try:
         net = build_supernet(space, SupernetOptions(**meta["supernet"]))
     except (ValueError, KeyError) as e:  # an op name or block type nobody registered
@@ -97,8 +101,9 @@ def space_of(meta: dict[str, Any]) -> SearchSpace:
         if not isinstance(choices, list) or not all(isinstance(c, list) for c in choices):
             raise CheckpointError(f"checkpoint space_choices must be a list of op lists, got {type(choices).__name__}")
         if len(choices) != space.num_layers:
-            raise CheckpointError(f"checkpoint space_choices has {len(choices)} layers, space '{space.name}' has "
-                                  f"{space.num_layers}")
+            raise CheckpointError(
+                f"checkpoint space_choices has {len(choices)} layers, space '{space.name}' has {space.num_layers}"
+            )
         space = space.restrict(choices)
     return space
 
@@ -128,16 +133,19 @@ def parse_arch(space: SearchSpace, text: str) -> Arch:
         return space.parse_arch(text)
     path = Path(text)
     if not path.is_file():
-        raise SpaceError(f"arch file {path} not found (an arch is op names, indices, a named arch or a "
-                         f"result.json/model.json)")
+        raise SpaceError(
+            f"arch file {path} not found (an arch is op names, indices, a named arch or a result.json/model.json)"
+        )
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise SpaceError(f"cannot read arch file {path}: {e}") from None
     found = _arch_in(data)
     if found is None:
-        raise SpaceError(f"arch file {path} holds no architecture; expected a search result.json (\"best\"), "
-                         f"an export model.json (\"arch\") or a JSON string")
+        raise SpaceError(
+            f'arch file {path} holds no architecture; expected a search result.json ("best"), '
+            f'an export model.json ("arch") or a JSON string'
+        )
     return space.parse_arch(found)
 
 

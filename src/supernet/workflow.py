@@ -2,6 +2,7 @@
 
 The CLI only parses arguments and calls these; a notebook can call them the same way.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -61,9 +62,16 @@ if TYPE_CHECKING:
     from supernet.analysis.benchmark import BenchmarkSpec
     from supernet.search import Problem
 
+
 # -- supernet training ----------------------------------------------------------------------------
-def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: bool = False,
-                   choices: list[list[str]] | None = None, initial: dict[str, Any] | None = None) -> dict[str, Any]:
+def train_supernet(
+    cfg: Config,
+    run_dir: Path,
+    resume: bool = False,
+    fallback: bool = False,
+    choices: list[list[str]] | None = None,
+    initial: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Train a supernet with the configured sampler; checkpoints every epoch into `run_dir`.
 
     `choices` restricts the configured space to those ops per layer (a pruned space, recorded in
@@ -90,14 +98,24 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
     if options.interchoice != "none" and t.sampler == "path-dropout":
         raise ConfigError("train.sampler=path-dropout runs several ops per layer; it needs supernet.interchoice=none")
     net = runtime.prepare(build_supernet(space, options))
-    sampler = create_sampler(t.sampler, space, identity=options.identity, constrained_bins=t.constrained_bins,
-                             drop_rate=t.drop_rate)
+    sampler = create_sampler(
+        t.sampler, space, identity=options.identity, constrained_bins=t.constrained_bins, drop_rate=t.drop_rate
+    )
     seed = t.seed
-    meta = {"kind": "supernet", "space": space.name, "space_options": dict(space.options),
-            "space_fingerprint": space.fingerprint(), "space_description": space.to_dict(),
-            "imports": describe_imports(cfg.imports), "supernet": options.to_dict(),
-            "config_hash": config_hash(cfg, SUPERNET_SECTIONS), "config": config_sections(cfg, SUPERNET_SECTIONS),
-            "data": asdict(cfg.data), "mean": list(splits.mean), "std": list(splits.std)}
+    meta = {
+        "kind": "supernet",
+        "space": space.name,
+        "space_options": dict(space.options),
+        "space_fingerprint": space.fingerprint(),
+        "space_description": space.to_dict(),
+        "imports": describe_imports(cfg.imports),
+        "supernet": options.to_dict(),
+        "config_hash": config_hash(cfg, SUPERNET_SECTIONS),
+        "config": config_sections(cfg, SUPERNET_SECTIONS),
+        "data": asdict(cfg.data),
+        "mean": list(splits.mean),
+        "std": list(splits.std),
+    }
     if choices is not None:
         meta["space_choices"] = [list(layer.choices) for layer in space.layers]
     if initial is not None:
@@ -112,22 +130,46 @@ def train_supernet(cfg: Config, run_dir: Path, resume: bool = False, fallback: b
     if t.health_models > 0:
         hooks.append(HealthProbe(net, t.health_models, recal_batches(cfg, splits), val_batches(cfg, splits), seed))
     # batch_size is per rank: under torchrun each global batch is sharded over the ranks
-    loader = require_batches(train_loader(cfg, splits, t.batch_size, seed,
-                                          *((dist.rank, dist.world_size) if dist else ())), "train.batch_size")
+    loader = require_batches(
+        train_loader(cfg, splits, t.batch_size, seed, *((dist.rank, dist.world_size) if dist else ())),
+        "train.batch_size",
+    )
     if dist is not None:
         dist.broadcast_module(net)
-    trainer = Trainer(net, lambda x, a: net(x, a), lambda e, s: sampler.paths(step_rng(seed, e, s)),
-                      loader, optim_config(t), run_dir, meta, hooks=hooks, dist=dist, runtime=runtime)
+    trainer = Trainer(
+        net,
+        lambda x, a: net(x, a),
+        lambda e, s: sampler.paths(step_rng(seed, e, s)),
+        loader,
+        optim_config(t),
+        run_dir,
+        meta,
+        hooks=hooks,
+        dist=dist,
+        runtime=runtime,
+    )
     resumed = trainer.resume(fallback) if resume else False
     start = time.time()
     epochs = trainer.fit()
-    return {"run_dir": str(run_dir), "resumed": resumed, "epochs": epochs, "global_step": trainer.global_step,
-            "seconds": time.time() - start, "rank": 0 if dist is None else dist.rank}
+    return {
+        "run_dir": str(run_dir),
+        "resumed": resumed,
+        "epochs": epochs,
+        "global_step": trainer.global_step,
+        "seconds": time.time() - start,
+        "rank": 0 if dist is None else dist.rank,
+    }
 
 
 # -- export ----------------------------------------------------------------------------------------
-def export_arch(checkpoint: Path, arch_text: str, out_dir: Path, drop_els: bool = False,
-                prepare: Callable[[SupernetModel, Arch], None] | None = None, onnx: bool = False) -> dict[str, Any]:
+def export_arch(
+    checkpoint: Path,
+    arch_text: str,
+    out_dir: Path,
+    drop_els: bool = False,
+    prepare: Callable[[SupernetModel, Arch], None] | None = None,
+    onnx: bool = False,
+) -> dict[str, Any]:
     """Write the stand-alone model of `arch`: config JSON, inherited weights, and a torch.export program;
     with `onnx`, also `model.onnx`, checked against PyTorch with onnxruntime (`supernet.model.onnx_export`).
 
@@ -143,17 +185,28 @@ def export_arch(checkpoint: Path, arch_text: str, out_dir: Path, drop_els: bool 
     dropped = _dropped_els(net, arch) if drop_els else []
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config = {**model.config, "normalisation": {"mean": meta.get("mean"), "std": meta.get("std")},
-              "els_dropped": dropped, "same_function_as_supernet_path": not dropped}
+    config = {
+        **model.config,
+        "normalisation": {"mean": meta.get("mean"), "std": meta.get("std")},
+        "els_dropped": dropped,
+        "same_function_as_supernet_path": not dropped,
+    }
     atomic_write_text(out_dir / "model.json", json.dumps(config, indent=1))
     from supernet.io import atomic_write
 
     atomic_write(out_dir / "weights.pt", lambda f: torch.save(model.state_dict(), f))
     program = _try_torch_export(model, out_dir / "model.pt2")
-    out = {"arch": arch.to_string(), "dir": str(out_dir), "config": str(out_dir / "model.json"),
-           "weights": str(out_dir / "weights.pt"), "program": program,
-           "els_folded": len(model.config.get("els_folded", [])), "els_kept": len(model.config.get("els_kept", [])),
-           "els_dropped": len(dropped), "same_function_as_supernet_path": not dropped}
+    out = {
+        "arch": arch.to_string(),
+        "dir": str(out_dir),
+        "config": str(out_dir / "model.json"),
+        "weights": str(out_dir / "weights.pt"),
+        "program": program,
+        "els_folded": len(model.config.get("els_folded", [])),
+        "els_kept": len(model.config.get("els_kept", [])),
+        "els_dropped": len(dropped),
+        "same_function_as_supernet_path": not dropped,
+    }
     if onnx:
         from supernet.model.onnx_export import export_onnx
 
@@ -200,9 +253,15 @@ def search_problem(cfg: Config) -> Problem:
     s = cfg.search
     spec = STRATEGIES.get(s.strategy)
     q = lambda v: None if v is None else parse_quantity(v)  # noqa: E731
-    constraints = [constraint_from_cli(m, q(lo), q(hi)) for m, lo, hi in
-                   (("macs", s.min_macs, s.max_macs), ("params", s.min_params, s.max_params),
-                    ("bitops", s.min_bitops, s.max_bitops)) if lo or hi]
+    constraints = [
+        constraint_from_cli(m, q(lo), q(hi))
+        for m, lo, hi in (
+            ("macs", s.min_macs, s.max_macs),
+            ("params", s.min_params, s.max_params),
+            ("bitops", s.min_bitops, s.max_bitops),
+        )
+        if lo or hi
+    ]
     window = latency_window(cfg)
     if window != (None, None):
         constraints.append(constraint_from_cli("latency_ms", *window))
@@ -270,8 +329,18 @@ def search_supernet(cfg: Config, checkpoint: Path, run_dir: Path, resume: bool =
     table = search_cost_table(cfg, net.space, net.options.identity)
     key = _evaluation_key(cfg, checkpoint)
     shared = _evaluation_cache(checkpoint_path(Path(checkpoint)).parent, Path(run_dir))
-    return _run_search(cfg, net.space, table, lambda a: {"accuracy": evaluator.evaluate(a)}, key, Path(run_dir),
-                       resume, shared, {"checkpoint": str(checkpoint)}, evaluator.runtime.device)
+    return _run_search(
+        cfg,
+        net.space,
+        table,
+        lambda a: {"accuracy": evaluator.evaluate(a)},
+        key,
+        Path(run_dir),
+        resume,
+        shared,
+        {"checkpoint": str(checkpoint)},
+        evaluator.runtime.device,
+    )
 
 
 def searched_config(cfg: Config, meta: dict[str, Any]) -> Config:
@@ -282,9 +351,13 @@ def searched_config(cfg: Config, meta: dict[str, Any]) -> Config:
     trained = meta.get("config") or {}
     execution = {k: v for k, v in asdict(cfg.train).items() if k in EXECUTION_FIELDS}  # this run's, not the training's
     train = config_from_dict({"train": {**trained["train"], **execution}}).train if "train" in trained else cfg.train
-    return replace(cfg, data=type(cfg.data)(**meta["data"]), train=train,
-                   space=SpaceConfig(name=meta["space"], preset=None, options=dict(meta["space_options"])),
-                   supernet=SupernetConfig(**meta["supernet"]))
+    return replace(
+        cfg,
+        data=type(cfg.data)(**meta["data"]),
+        train=train,
+        space=SpaceConfig(name=meta["space"], preset=None, options=dict(meta["space_options"])),
+        supernet=SupernetConfig(**meta["supernet"]),
+    )
 
 
 def _evaluation_cache(supernet_dir: Path, run_dir: Path) -> Path:
@@ -292,8 +365,11 @@ def _evaluation_cache(supernet_dir: Path, run_dir: Path) -> Path:
     search's own run directory (said on stderr)."""
     if writable_dir(supernet_dir):
         return supernet_dir / "eval-cache.sqlite"
-    print(f"search: {supernet_dir} is read-only; the evaluation cache is kept in {run_dir / 'eval-cache.sqlite'}",
-          file=sys.stderr, flush=True)
+    print(
+        f"search: {supernet_dir} is read-only; the evaluation cache is kept in {run_dir / 'eval-cache.sqlite'}",
+        file=sys.stderr,
+        flush=True,
+    )
     return run_dir / "eval-cache.sqlite"
 
 
@@ -308,28 +384,48 @@ def writable_dir(folder: Path) -> bool:
         return False
 
 
-def search_table(cfg: Config, table_csv: Path, space: SearchSpace, run_dir: Path, identity: str = "skip",
-                 resume: bool = False) -> dict[str, Any]:
+def search_table(
+    cfg: Config, table_csv: Path, space: SearchSpace, run_dir: Path, identity: str = "skip", resume: bool = False
+) -> dict[str, Any]:
     """Search a table of known accuracies (`arch,accuracy[,macs,params,...]`) instead of a supernet."""
     from supernet.search import TableEvaluator
 
     evaluator = TableEvaluator(table_csv, space)
     table = search_cost_table(cfg, space, identity)
     digest = hashlib.sha256(Path(table_csv).read_bytes()).hexdigest()[:16]
-    return _run_search(cfg, space, table, lambda a: {"accuracy": evaluator.evaluate(a)}, f"table:{digest}",
-                       Path(run_dir), resume, None, {"table": str(table_csv)})
+    return _run_search(
+        cfg,
+        space,
+        table,
+        lambda a: {"accuracy": evaluator.evaluate(a)},
+        f"table:{digest}",
+        Path(run_dir),
+        resume,
+        None,
+        {"table": str(table_csv)},
+    )
 
 
-def search_benchmark(cfg: Config, spec: BenchmarkSpec, space: SearchSpace, run_dir: Path, identity: str = "skip",
-                     resume: bool = False) -> dict[str, Any]:
+def search_benchmark(
+    cfg: Config, spec: BenchmarkSpec, space: SearchSpace, run_dir: Path, identity: str = "skip", resume: bool = False
+) -> dict[str, Any]:
     """Search a published benchmark's mean accuracies (e.g. NAS-Bench-Macro) instead of a supernet."""
     from supernet.analysis.benchmark import BenchmarkEvaluator, load_benchmark
 
     evaluator = BenchmarkEvaluator(load_benchmark(spec.name, spec.path, space), space)
     table = search_cost_table(cfg, space, identity)
     digest = hashlib.sha256(Path(spec.path).read_bytes()).hexdigest()[:16]
-    return _run_search(cfg, space, table, lambda a: {"accuracy": evaluator.evaluate(a)}, f"benchmark:{digest}",
-                       Path(run_dir), resume, None, {"benchmark": spec.name, "benchmark_file": str(spec.path)})
+    return _run_search(
+        cfg,
+        space,
+        table,
+        lambda a: {"accuracy": evaluator.evaluate(a)},
+        f"benchmark:{digest}",
+        Path(run_dir),
+        resume,
+        None,
+        {"benchmark": spec.name, "benchmark_file": str(spec.path)},
+    )
 
 
 def _evaluation_key(cfg: Config, checkpoint: Path) -> str:
@@ -357,8 +453,11 @@ class SearchProgress:
             self.bar.update(1)
             self.bar.set_postfix(best=f"{self.best:.4f}", generation=step)
         elif self.evaluated % 10 == 0:
-            print(f"search: {self.evaluated} archs evaluated (generation {step}), best accuracy {self.best:.4f}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"search: {self.evaluated} archs evaluated (generation {step}), best accuracy {self.best:.4f}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def __enter__(self) -> Self:
         return self
@@ -368,9 +467,18 @@ class SearchProgress:
             self.bar.close()
 
 
-def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key: str, run_dir: Path, resume: bool,
-                shared_cache: Path | None, source: dict[str, str],
-                device: torch.device | None = None) -> dict[str, Any]:
+def _run_search(
+    cfg: Config,
+    space: SearchSpace,
+    table: Any,
+    evaluate: Any,
+    key: str,
+    run_dir: Path,
+    resume: bool,
+    shared_cache: Path | None,
+    source: dict[str, str],
+    device: torch.device | None = None,
+) -> dict[str, Any]:
     import random
     from contextlib import ExitStack
 
@@ -381,8 +489,10 @@ def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key:
     distributed = init_from_env(device or "cpu")
     journal_path = run_dir / "journal.sqlite"
     if journal_path.exists() and not resume:
-        raise ConfigError(f"{run_dir} already holds a search journal; pass --resume to continue it "
-                          f"or choose another --run-dir (nothing was overwritten)")
+        raise ConfigError(
+            f"{run_dir} already holds a search journal; pass --resume to continue it "
+            f"or choose another --run-dir (nothing was overwritten)"
+        )
     if distributed:
         import torch.distributed as dist
 
@@ -392,8 +502,15 @@ def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key:
     problem = search_problem(cfg)
     costs = lambda arch: table.query(arch).to_dict()  # noqa: E731
     ranges = {m: table.range(m) for m in table.metrics}
-    strategy = create_strategy(cfg.search.strategy, space, problem, costs, random.Random(cfg.search.seed),
-                               ranges=ranges, **strategy_options(cfg))
+    strategy = create_strategy(
+        cfg.search.strategy,
+        space,
+        problem,
+        costs,
+        random.Random(cfg.search.seed),
+        ranges=ranges,
+        **strategy_options(cfg),
+    )
     start, spent = time.time(), {"evaluate": 0.0}
     with ExitStack() as stack:
         writers = (journal_path, shared_cache) if is_main_rank() else ()  # rank 0 writes, all ranks read
@@ -418,13 +535,20 @@ def _run_search(cfg: Config, space: SearchSpace, table: Any, evaluate: Any, key:
                 journal.record(key, arch, metrics, step if isinstance(step, int) else None)
             progress.update(metrics, step)
 
-        result = run_search(strategy, timed, record if is_main_rank() else None, cache,
-                            split_evaluate(timed) if distributed else None)
+        result = run_search(
+            strategy, timed, record if is_main_rank() else None, cache, split_evaluate(timed) if distributed else None
+        )
     applied = getattr(strategy, "problem", problem)  # nsga2 adds its acc_min constraint
     require_feasible(applied, result.best_metrics, len(result.history), journal_path)
-    out = {**result.to_dict(), "strategy": cfg.search.strategy, "problem": applied.describe(), **source,
-           "seconds": time.time() - start, "eval_seconds": spent["evaluate"],
-           "evaluations": len({row["arch"] for row in result.history})}
+    out = {
+        **result.to_dict(),
+        "strategy": cfg.search.strategy,
+        "problem": applied.describe(),
+        **source,
+        "seconds": time.time() - start,
+        "eval_seconds": spent["evaluate"],
+        "evaluations": len({row["arch"] for row in result.history}),
+    }
     if cfg.search.strategy == "nsga2":
         out["acc_min"] = strategy.config.acc_min  # type: ignore[attr-defined]
     if is_main_rank():
@@ -442,5 +566,7 @@ def require_feasible(problem: Problem, best_metrics: dict[str, float], evaluated
         return
     wanted = " and ".join(c.describe() for c in problem.constraints)
     best = best_metrics.get("accuracy", float("nan"))
-    raise SearchError(f"none of the {evaluated} evaluated architectures satisfied {wanted}; the best accuracy "
-                      f"found was {best:.4f} (evaluations kept in {journal})")
+    raise SearchError(
+        f"none of the {evaluated} evaluated architectures satisfied {wanted}; the best accuracy "
+        f"found was {best:.4f} (evaluations kept in {journal})"
+    )

@@ -1,5 +1,6 @@
 """NAS-Bench-Macro as ground truth: the reader (untrusted file), stratified sampling, the reference
 numbers (ceiling, zero-cost bars), the cost-model check, and `rank`/`search` from the CLI."""
+
 import csv
 import json
 import subprocess
@@ -41,8 +42,10 @@ def entry(acc: float, runs=None, params: int = 1000, flops: int = 2000) -> dict:
 def hand_made(n: int = 12) -> dict:
     """n archs whose accuracy rises with their MACs; run 3 reverses the order of runs 1 and 2."""
     archs = [np.base_repr(i, 3).zfill(8) for i in range(n)]
-    return {a: entry(50 + i, runs=[50 + i, 50 + i, 90 - i], params=(i % 3) * 10 + 1, flops=1000 + i)
-            for i, a in enumerate(archs)}
+    return {
+        a: entry(50 + i, runs=[50 + i, 50 + i, 90 - i], params=(i % 3) * 10 + 1, flops=1000 + i)
+        for i, a in enumerate(archs)
+    }
 
 
 def write(tmp_path: Path, data, name: str = "bench.json") -> Path:
@@ -59,20 +62,23 @@ def test_reader_converts_percent_and_keeps_all_archs(tmp_path, space):
     assert bench.entries[arch].runs == pytest.approx((0.51, 0.51, 0.89))
 
 
-@pytest.mark.parametrize("data, message", [
-    ("{not json", "not valid JSON"),
-    ("[]", "non-empty JSON object"),
-    ({"00000000": {"test_acc": [1, 2, 3], "mean_acc": 2, "params": 1}}, "missing key 'flops'"),
-    ({"00000003": entry(50)}, "unknown arch '00000003'"),
-    ({"0000000": entry(50)}, "unknown arch '0000000'"),
-    ({"e3k3": entry(50)}, "unknown arch 'e3k3'"),
-    ('{"00000000": {"test_acc": [NaN, 1, 2], "mean_acc": 1, "params": 1, "flops": 1}}', "NaN is not a number"),
-    ({"00000000": entry(50, runs=[50, "x", 50])}, "'test_acc' must be a finite number"),
-    ({"00000000": entry(50, runs=50)}, "'test_acc' must be a non-empty list"),
-    ({"00000000": entry(150)}, "outside [0, 100]"),
-    ({"00000000": entry(50, params=-3)}, "'params' must be a non-negative integer"),
-    ({"00000000": entry(50), "00000001": entry(50, runs=[50, 50])}, "different numbers of runs"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("{not json", "not valid JSON"),
+        ("[]", "non-empty JSON object"),
+        ({"00000000": {"test_acc": [1, 2, 3], "mean_acc": 2, "params": 1}}, "missing key 'flops'"),
+        ({"00000003": entry(50)}, "unknown arch '00000003'"),
+        ({"0000000": entry(50)}, "unknown arch '0000000'"),
+        ({"e3k3": entry(50)}, "unknown arch 'e3k3'"),
+        ('{"00000000": {"test_acc": [NaN, 1, 2], "mean_acc": 1, "params": 1, "flops": 1}}', "NaN is not a number"),
+        ({"00000000": entry(50, runs=[50, "x", 50])}, "'test_acc' must be a finite number"),
+        ({"00000000": entry(50, runs=50)}, "'test_acc' must be a non-empty list"),
+        ({"00000000": entry(150)}, "outside [0, 100]"),
+        ({"00000000": entry(50, params=-3)}, "'params' must be a non-negative integer"),
+        ({"00000000": entry(50), "00000001": entry(50, runs=[50, 50])}, "different numbers of runs"),
+    ],
+)
 def test_bad_files_are_one_line_config_errors(tmp_path, space, data, message):
     with pytest.raises(ConfigError) as info:
         load_benchmark("nas-bench-macro", write(tmp_path, data), space)
@@ -119,8 +125,12 @@ def test_cost_mismatches_are_reported(tmp_path, space):
 
     table = CostTable.build(space)
     archs = ["00000000", "12012012", "22222222"]
-    data = {a: entry(60, params=int(table.query(space.parse_arch(a)).params),
-                     flops=int(table.query(space.parse_arch(a)).macs)) for a in archs}
+    data = {
+        a: entry(
+            60, params=int(table.query(space.parse_arch(a)).params), flops=int(table.query(space.parse_arch(a)).macs)
+        )
+        for a in archs
+    }
     data["22222222"]["flops"] += 1
     bench = load_benchmark("nas-bench-macro", write(tmp_path, data), space)
     assert [m["arch"] for m in cost_mismatches(bench, space)] == ["22222222"]
@@ -166,9 +176,16 @@ def run(*args: str, code: int = 0) -> subprocess.CompletedProcess:
 def macro_supernet(tmp_path_factory):
     """A tiny nas-bench-macro supernet (fashion-mnist preset: width 0.25, 28x28 grey) trained a few steps."""
     root = tmp_path_factory.mktemp("bench")
-    sets = tiny_overrides(train__epochs=1, train__max_steps_per_epoch=3, space__name="nas-bench-macro",
-                          space__options="{}", train__batch_size=32, eval__recal_batches=1, eval__val_batch_size=64,
-                          data__val_size=64)
+    sets = tiny_overrides(
+        train__epochs=1,
+        train__max_steps_per_epoch=3,
+        space__name="nas-bench-macro",
+        space__options="{}",
+        train__batch_size=32,
+        eval__recal_batches=1,
+        eval__val_batch_size=64,
+        data__val_size=64,
+    )
     run("train", "--run-dir", str(root / "supernet"), *[a for o in sets for a in ("--set", o)])
     return root / "supernet"
 
@@ -176,8 +193,21 @@ def macro_supernet(tmp_path_factory):
 @needs_fashion
 def test_rank_with_benchmark_from_the_cli(tmp_path, macro_supernet):
     path = write(tmp_path, hand_made(12))
-    r = run("rank", "--supernet", str(macro_supernet), "--benchmark", "nas-bench-macro", "--benchmark-file",
-            str(path), "--sample", "6", "--seed", "1", "--run-dir", str(tmp_path / "rank"))
+    r = run(
+        "rank",
+        "--supernet",
+        str(macro_supernet),
+        "--benchmark",
+        "nas-bench-macro",
+        "--benchmark-file",
+        str(path),
+        "--sample",
+        "6",
+        "--seed",
+        "1",
+        "--run-dir",
+        str(tmp_path / "rank"),
+    )
     assert "ceiling (benchmark run vs run Kendall tau): 1v2 1.000" in r.stdout
     assert "zero-cost bars (Kendall tau): macs-only 1.000" in r.stdout
     out = json.loads((tmp_path / "rank" / "rank.json").read_text())
@@ -190,16 +220,30 @@ def test_rank_with_benchmark_from_the_cli(tmp_path, macro_supernet):
 
 
 @needs_fashion
-@pytest.mark.parametrize("data, extra, message", [
-    ('{"00000000": {"test_acc": [NaN, 1, 2], "mean_acc": 1, "params": 1, "flops": 1}}', ["--sample", "1"], "NaN"),
-    ({"0000000x": entry(50)}, ["--sample", "1"], "unknown arch"),
-    ({"00000000": {"test_acc": [1, 2, 3]}}, ["--sample", "1"], "missing key"),
-    ({"00000000": entry(50)}, [], "exactly one of --sample"),
-])
+@pytest.mark.parametrize(
+    "data, extra, message",
+    [
+        ('{"00000000": {"test_acc": [NaN, 1, 2], "mean_acc": 1, "params": 1, "flops": 1}}', ["--sample", "1"], "NaN"),
+        ({"0000000x": entry(50)}, ["--sample", "1"], "unknown arch"),
+        ({"00000000": {"test_acc": [1, 2, 3]}}, ["--sample", "1"], "missing key"),
+        ({"00000000": entry(50)}, [], "exactly one of --sample"),
+    ],
+)
 def test_rank_bad_benchmark_is_one_line_exit_2(tmp_path, macro_supernet, data, extra, message):
     path = write(tmp_path, data)
-    r = run("rank", "--supernet", str(macro_supernet), "--benchmark", "nas-bench-macro", "--benchmark-file",
-            str(path), *extra, "--run-dir", str(tmp_path / "rank"), code=2)
+    r = run(
+        "rank",
+        "--supernet",
+        str(macro_supernet),
+        "--benchmark",
+        "nas-bench-macro",
+        "--benchmark-file",
+        str(path),
+        *extra,
+        "--run-dir",
+        str(tmp_path / "rank"),
+        code=2,
+    )
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
@@ -212,9 +256,23 @@ def test_rank_needs_one_ground_truth(tmp_path):
 
 @needs_real
 def test_search_a_benchmark_from_the_cli(tmp_path, space):
-    r = run("search", "--benchmark", "nas-bench-macro", "--benchmark-file", str(REAL), "--space", "nas-bench-macro",
-            "--preset", "cifar10", "--strategy", "random", "--set", "search.num_samples=5",
-            "--run-dir", str(tmp_path / "s"))
+    r = run(
+        "search",
+        "--benchmark",
+        "nas-bench-macro",
+        "--benchmark-file",
+        str(REAL),
+        "--space",
+        "nas-bench-macro",
+        "--preset",
+        "cifar10",
+        "--strategy",
+        "random",
+        "--set",
+        "search.num_samples=5",
+        "--run-dir",
+        str(tmp_path / "s"),
+    )
     result = json.loads((tmp_path / "s" / "result.json").read_text())
     evaluator = BenchmarkEvaluator(load_benchmark("nas-bench-macro", REAL, space), space)
     assert result["best_metrics"]["accuracy"] == pytest.approx(evaluator.evaluate(space.parse_arch(result["best"])))

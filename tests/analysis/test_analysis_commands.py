@@ -1,4 +1,5 @@
 """groundtruth / rank / similarity / report end to end on a tiny supernet and a 2-arch ground truth."""
+
 import base64
 import csv
 import json
@@ -58,8 +59,19 @@ def groundtruth(root):
 @pytest.fixture(scope="module")
 def rank_run(root, supernet_run, groundtruth):
     ckpt = next((supernet_run / "checkpoints").glob("*.pt"))
-    r = run("rank", "--supernet", str(supernet_run), "--supernet", str(ckpt), "--groundtruth",
-            str(groundtruth / "groundtruth.csv"), "--run-dir", str(root / "rank"), "--topk", "1")
+    r = run(
+        "rank",
+        "--supernet",
+        str(supernet_run),
+        "--supernet",
+        str(ckpt),
+        "--groundtruth",
+        str(groundtruth / "groundtruth.csv"),
+        "--run-dir",
+        str(root / "rank"),
+        "--topk",
+        "1",
+    )
     assert "kendall" in r.stdout
     return root / "rank"
 
@@ -142,8 +154,9 @@ def test_rank_end_to_end(rank_run):
         assert (rank_run / name).read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize("options", [{}, {"interchoice": "bias", "interchoice_bias_at": "pre_act"},
-                                     {"interchoice": "split"}])
+@pytest.mark.parametrize(
+    "options", [{}, {"interchoice": "bias", "interchoice_bias_at": "pre_act"}, {"interchoice": "split"}]
+)
 def test_similarity_matrix(tiny_space, options):
     torch.manual_seed(0)
     net = Supernet(tiny_space, SupernetOptions(zero_init_residual=False, **options))
@@ -175,8 +188,9 @@ class _Images(HTMLParser):
         a = dict(attrs)
         if tag == "img":
             self.srcs.append(a.get("src") or "")
-        if tag in ("script", "link", "iframe") or (tag != "a" and any(k in a for k in ("href", "src"))
-                                                  and tag != "img"):
+        if tag in ("script", "link", "iframe") or (
+            tag != "a" and any(k in a for k in ("href", "src")) and tag != "img"
+        ):
             self.external.append(tag)
 
 
@@ -185,12 +199,24 @@ def test_report_is_one_self_contained_file(root, supernet_run, rank_run, tiny_sp
     if not (root / "similarity").exists():
         run("similarity", "--supernet", str(supernet_run), "--layer", "2", "--run-dir", str(root / "similarity"))
     rng = random.Random(0)
-    history = [{"generation": g, "arch": str(a), "feasible": True,
-                "metrics": {"accuracy": rng.random(), "macs": rng.randint(1, 9) * 1e5, "params": 1e4}}
-               for g in range(3) for a in [tiny_space.sample(rng) for _ in range(4)]]
+    history = [
+        {
+            "generation": g,
+            "arch": str(a),
+            "feasible": True,
+            "metrics": {"accuracy": rng.random(), "macs": rng.randint(1, 9) * 1e5, "params": 1e4},
+        }
+        for g in range(3)
+        for a in [tiny_space.sample(rng) for _ in range(4)]
+    ]
     top = sorted(history, key=lambda r: -r["metrics"]["accuracy"])[:3]
-    result = {"best": top[0]["arch"], "best_metrics": top[0]["metrics"], "history": history,
-              "topk": [{"arch": r["arch"], "metrics": r["metrics"]} for r in top], "strategy": "evolution"}
+    result = {
+        "best": top[0]["arch"],
+        "best_metrics": top[0]["metrics"],
+        "history": history,
+        "topk": [{"arch": r["arch"], "metrics": r["metrics"]} for r in top],
+        "strategy": "evolution",
+    }
     (root / "search").mkdir(exist_ok=True)
     (root / "search" / "result.json").write_text(json.dumps(result))
 
@@ -215,8 +241,12 @@ def test_report_is_one_self_contained_file(root, supernet_run, rank_run, tiny_sp
     if browser is None:
         pytest.skip("chromium not installed: browser rendering not checked")
     shot = root / "shot.png"
-    r = subprocess.run(["bash", str(ROOT / "scripts" / "check_report.sh"), str(path), str(shot)],
-                       capture_output=True, text=True, timeout=180)
+    r = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "check_report.sh"), str(path), str(shot)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert r.returncode == 0, r.stderr
     assert shot.read_bytes()[:4] == b"\x89PNG"
 

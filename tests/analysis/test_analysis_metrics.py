@@ -1,4 +1,5 @@
 """Ranking metrics against hand-computed values and scipy."""
+
 import itertools
 import math
 
@@ -97,8 +98,11 @@ def test_self_consistency_table():
 
 
 def test_json_safe():
-    assert M.json_safe({"a": float("nan"), "b": [np.float64(1.5), np.int64(2)], "c": np.eye(2)}) == \
-        {"a": None, "b": [1.5, 2], "c": [[1.0, 0.0], [0.0, 1.0]]}
+    assert M.json_safe({"a": float("nan"), "b": [np.float64(1.5), np.int64(2)], "c": np.eye(2)}) == {
+        "a": None,
+        "b": [1.5, 2],
+        "c": [[1.0, 0.0], [0.0, 1.0]],
+    }
 
 
 accs = st.lists(st.floats(0, 1, allow_nan=False), min_size=2, max_size=12)

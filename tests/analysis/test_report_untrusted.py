@@ -1,4 +1,5 @@
 """`supernet report` on crafted run directories: the attacks of issue 15 item 9 are the tests."""
+
 import base64
 import json
 import os
@@ -28,8 +29,14 @@ def _embedded(page: str, content: bytes) -> bool:
 
 
 def _rank(**fields):
-    base = {"num_archs": 2, "groundtruth": "gt.csv", "k": 1, "improvement_at": 1, "figures": [],
-            "supernets": [{"label": "a", "kendall": 0.5}]}
+    base = {
+        "num_archs": 2,
+        "groundtruth": "gt.csv",
+        "k": 1,
+        "improvement_at": 1,
+        "figures": [],
+        "supernets": [{"label": "a", "kendall": 0.5}],
+    }
     return {**base, **fields}
 
 
@@ -50,8 +57,9 @@ def test_rank_json_naming_files_outside_the_run_dir_embeds_none_of_them(tmp_path
 def test_similarity_json_naming_a_file_outside_is_refused(tmp_path, secret):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "similarity.json").write_text(json.dumps({"layer": 0, "ops": ["a"], "mean_similarity_to_others": [1.0],
-                                                     "figure": str(secret)}))
+    (run / "similarity.json").write_text(
+        json.dumps({"layer": 0, "ops": ["a"], "mean_similarity_to_others": [1.0], "figure": str(secret)})
+    )
     page = build_report(run).read_text()
     assert not _embedded(page, PNG_SIGNATURE + SECRET) and "left out" in page
 
@@ -69,32 +77,60 @@ def test_symlinked_files_and_folders_leading_out_are_not_read(tmp_path, secret):
     assert "secret-line" not in page
 
 
-@pytest.mark.parametrize("name,data", [
-    ("rank.json", _rank(num_archs="<script>alert(1)</script>", k="<script>k</script>",
-                        improvement_at="<script>n</script>", groundtruth="<script>g</script>")),
-    ("similarity.json", {"layer": "<script>alert(1)</script>", "ops": ["<script>op</script>"],
-                         "mean_similarity_to_others": [0.5], "prefix_arch": "<script>p</script>"}),
-    ("result.json", {"history": [], "best": "<script>b</script>", "best_metrics": {"<script>m</script>": 1},
-                     "strategy": "<script>s</script>"}),
-])
+@pytest.mark.parametrize(
+    "name,data",
+    [
+        (
+            "rank.json",
+            _rank(
+                num_archs="<script>alert(1)</script>",
+                k="<script>k</script>",
+                improvement_at="<script>n</script>",
+                groundtruth="<script>g</script>",
+            ),
+        ),
+        (
+            "similarity.json",
+            {
+                "layer": "<script>alert(1)</script>",
+                "ops": ["<script>op</script>"],
+                "mean_similarity_to_others": [0.5],
+                "prefix_arch": "<script>p</script>",
+            },
+        ),
+        (
+            "result.json",
+            {
+                "history": [],
+                "best": "<script>b</script>",
+                "best_metrics": {"<script>m</script>": 1},
+                "strategy": "<script>s</script>",
+            },
+        ),
+    ],
+)
 def test_every_value_is_html_escaped(tmp_path, name, data):
     (tmp_path / name).write_text(json.dumps(data))
     page = build_report(tmp_path).read_text()
     assert "<script" not in page and "&lt;script&gt;" in page
 
 
-@pytest.mark.parametrize("name,text", [
-    ("metrics.jsonl", '{"type": "step", "global_step": 1}\n'),          # no loss
-    ("metrics.jsonl", "5\n"),                                             # not an object
-    ("result.json", json.dumps({"history": [{"metrics": None}]})),
-    ("result.json", json.dumps({"history": [1, 2], "topk": [{"metrics": {}}]})),
-    ("rank.json", json.dumps(_rank(self_consistency={"mean": {"kendall": "high"}}))),
-    ("rank.json", json.dumps(_rank(supernets=[1]))),
-])
+@pytest.mark.parametrize(
+    "name,text",
+    [
+        ("metrics.jsonl", '{"type": "step", "global_step": 1}\n'),  # no loss
+        ("metrics.jsonl", "5\n"),  # not an object
+        ("result.json", json.dumps({"history": [{"metrics": None}]})),
+        ("result.json", json.dumps({"history": [1, 2], "topk": [{"metrics": {}}]})),
+        ("rank.json", json.dumps(_rank(self_consistency={"mean": {"kendall": "high"}}))),
+        ("rank.json", json.dumps(_rank(supernets=[1]))),
+    ],
+)
 def test_malformed_inputs_are_one_line_errors(tmp_path, name, text):
     (tmp_path / name).write_text(text)
-    r = subprocess.run(cli("report", str(tmp_path)), env=cli_env(), capture_output=True, text=True, timeout=120,
-                       check=False)
+    r = subprocess.run(
+        cli("report", str(tmp_path)), env=cli_env(), capture_output=True, text=True, timeout=120, check=False
+    )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
     assert name in r.stderr and "malformed" in r.stderr
     assert not (tmp_path / "report.html").exists()

@@ -1,4 +1,5 @@
 """Every bad input gets one line on stderr and exit code 2, never a traceback."""
+
 import json
 import subprocess
 
@@ -28,30 +29,34 @@ def test_cost_json_for_index_form():
 
 def test_cost_respects_space_options():
     base = json.loads(run("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json").stdout)
-    half = json.loads(run("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json",
-                          "--resolution", "112").stdout)
+    half = json.loads(
+        run("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json", "--resolution", "112").stdout
+    )
     assert half["macs"] < base["macs"] / 3
 
 
-@pytest.mark.parametrize("args,needles", [
-    (("cost", "--space", "nope", "--arch", "0"), ("unknown search space 'nope'",)),
-    (("cost", "--space", "scarlet-s1", "--arch", "0,1"), ("has 2 layers",)),
-    (("cost", "--space", "scarlet-s1", "--arch", "9" + ",0" * 18), ("layer 0", "allowed")),
-    (("cost", "--space", "scarlet-s1", "--arch", "0", "--width", "-1"), ("width",)),
-    (("cost", "--space", "scarlet-s1", "--arch", "0", "--option", "bogus=1"), ("bogus",)),
-    (("cost", "--space", "scarlet-s1", "--arch", "0", "--width", "inf"), ("width must be a finite number",)),
-    (("cost", "--space", "nas-bench-201", "--arch", "0", "--option", "width=.inf"), ("width must be a finite",)),
-    (("train", "--run-dir", "{tmp}/r", "--set", "train.grad_clip=-1"), ("'train.grad_clip' must be > 0 or null",)),
-    (("train", "--run-dir", "{tmp}/r", "--set", "train.epochs=many"), ("train.epochs", "int")),
-    (("train", "--run-dir", "{tmp}/r", "--set", "trian.epochs=1"), ("unknown config field 'trian'",)),
-    (("train", "--run-dir", "{tmp}/r", "--config", "{tmp}/missing.yaml"), ("config file not found",)),
-    (("train", "--run-dir", "{tmp}/r", "--set", "data.root={tmp}", "--set", "data.name=cifar10"), ("CIFAR",)),
-    (("search", "--supernet", "{tmp}", "--run-dir", "{tmp}/s"), ("no checkpoint",)),
-    (("search", "--supernet", "{tmp}/bad.pt", "--run-dir", "{tmp}/s"), ("corrupted",)),
-    (("export", "--supernet", "{tmp}/bad.pt", "--arch", "0", "--out", "{tmp}/e"), ("corrupted",)),
-    (("groundtruth", "--run-dir", "{tmp}/g", "--by-identities"), ("--by-identities", "--sample K")),
-    (("bogus-command",), ("invalid choice",)),
-])
+@pytest.mark.parametrize(
+    "args,needles",
+    [
+        (("cost", "--space", "nope", "--arch", "0"), ("unknown search space 'nope'",)),
+        (("cost", "--space", "scarlet-s1", "--arch", "0,1"), ("has 2 layers",)),
+        (("cost", "--space", "scarlet-s1", "--arch", "9" + ",0" * 18), ("layer 0", "allowed")),
+        (("cost", "--space", "scarlet-s1", "--arch", "0", "--width", "-1"), ("width",)),
+        (("cost", "--space", "scarlet-s1", "--arch", "0", "--option", "bogus=1"), ("bogus",)),
+        (("cost", "--space", "scarlet-s1", "--arch", "0", "--width", "inf"), ("width must be a finite number",)),
+        (("cost", "--space", "nas-bench-201", "--arch", "0", "--option", "width=.inf"), ("width must be a finite",)),
+        (("train", "--run-dir", "{tmp}/r", "--set", "train.grad_clip=-1"), ("'train.grad_clip' must be > 0 or null",)),
+        (("train", "--run-dir", "{tmp}/r", "--set", "train.epochs=many"), ("train.epochs", "int")),
+        (("train", "--run-dir", "{tmp}/r", "--set", "trian.epochs=1"), ("unknown config field 'trian'",)),
+        (("train", "--run-dir", "{tmp}/r", "--config", "{tmp}/missing.yaml"), ("config file not found",)),
+        (("train", "--run-dir", "{tmp}/r", "--set", "data.root={tmp}", "--set", "data.name=cifar10"), ("CIFAR",)),
+        (("search", "--supernet", "{tmp}", "--run-dir", "{tmp}/s"), ("no checkpoint",)),
+        (("search", "--supernet", "{tmp}/bad.pt", "--run-dir", "{tmp}/s"), ("corrupted",)),
+        (("export", "--supernet", "{tmp}/bad.pt", "--arch", "0", "--out", "{tmp}/e"), ("corrupted",)),
+        (("groundtruth", "--run-dir", "{tmp}/g", "--by-identities"), ("--by-identities", "--sample K")),
+        (("bogus-command",), ("invalid choice",)),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(tmp_path, args, needles):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     r = run(*(a.format(tmp=tmp_path) for a in args))
@@ -59,11 +64,25 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, needles):
 
 
 @needs_fashion
-@pytest.mark.parametrize("verb, field", [("train", "train.batch_size"), ("retrain", "standalone.batch_size"),
-                                         ("train", "eval.recal_batch_size")])
+@pytest.mark.parametrize(
+    "verb, field",
+    [("train", "train.batch_size"), ("retrain", "standalone.batch_size"), ("train", "eval.recal_batch_size")],
+)
 def test_batch_larger_than_the_data_is_an_error_not_zero_steps(tmp_path, verb, field):
-    small = ["--set", "data.train_limit=100", "--set", "data.val_size=20", "--set", "train.health_models=1",
-             "--set", "train.progress=false", "--set", "eval.recal_batch_size=16", "--set", f"{field}=512"]
+    small = [
+        "--set",
+        "data.train_limit=100",
+        "--set",
+        "data.val_size=20",
+        "--set",
+        "train.health_models=1",
+        "--set",
+        "train.progress=false",
+        "--set",
+        "eval.recal_batch_size=16",
+        "--set",
+        f"{field}=512",
+    ]
     extra = ["--space", "scarlet-s1", "--preset", "fashion-mnist", "--arch", "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0"]
     r = run(verb, "--run-dir", str(tmp_path / "r"), *small, *(extra if verb == "retrain" else []))
     assert_one_line_error(r, f"{field}=512", "larger than the training split (80 images)")

@@ -1,4 +1,5 @@
 """Tracebacks that used to escape the CLI (issue 15 item 15): each is one line now, or a quiet stop."""
+
 import contextlib
 import errno
 import io

@@ -2,6 +2,7 @@
 
 The fields come from the config dataclasses, so a new numeric field without a range rule fails here.
 """
+
 import dataclasses
 import math
 import typing
@@ -47,14 +48,18 @@ def _outside(rule: Range, integer: bool) -> st.SearchStrategy:
     choices = []
     if rule.low is not None:
         low = math.ceil(rule.low) - (0 if rule.low_open else 1)
-        choices.append(st.integers(max_value=low) if integer else
-                       st.floats(max_value=rule.low, exclude_max=not rule.low_open, allow_nan=False,
-                                 allow_infinity=False))
+        choices.append(
+            st.integers(max_value=low)
+            if integer
+            else st.floats(max_value=rule.low, exclude_max=not rule.low_open, allow_nan=False, allow_infinity=False)
+        )
     if rule.high is not None:
         high = math.floor(rule.high) + (0 if rule.high_open else 1)
-        choices.append(st.integers(min_value=high) if integer else
-                       st.floats(min_value=rule.high, exclude_min=not rule.high_open, allow_nan=False,
-                                 allow_infinity=False))
+        choices.append(
+            st.integers(min_value=high)
+            if integer
+            else st.floats(min_value=rule.high, exclude_min=not rule.high_open, allow_nan=False, allow_infinity=False)
+        )
     if not integer:
         choices.append(st.sampled_from([math.nan, math.inf, -math.inf, ".inf", "-.inf", ".nan", "1e999"]))
     return st.one_of(choices)
@@ -79,8 +84,11 @@ def test_in_range_values_are_accepted(data):
     low = -1e6 if rule.low is None else rule.low
     high = 1e6 if rule.high is None else rule.high
     if _is_int(cls, field):
-        value = data.draw(st.integers(min_value=math.floor(low) + 1, max_value=math.ceil(high) - 1)
-                          if rule.high is not None else st.integers(min_value=math.ceil(low) + 1, max_value=10**6))
+        value = data.draw(
+            st.integers(min_value=math.floor(low) + 1, max_value=math.ceil(high) - 1)
+            if rule.high is not None
+            else st.integers(min_value=math.ceil(low) + 1, max_value=10**6)
+        )
     else:
         value = data.draw(st.floats(min_value=low, max_value=high, exclude_min=True, exclude_max=True))
     assert getattr(getattr(config_from_dict({name: {field: value}}), name), field) == value
@@ -106,8 +114,12 @@ def test_yaml_1e308_string_is_a_float(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("train:\n  lr: 1e308\ndata:\n  val_size: 1e3\n")  # YAML 1.1 reads both as strings
     cfg = load_config(path, ["standalone.weight_decay=4e-5", "search.min_acc=5e-1"])
-    assert (cfg.train.lr, cfg.data.val_size, cfg.standalone.weight_decay, cfg.search.min_acc) == (1e308, 1000.0,
-                                                                                                  4e-5, 0.5)
+    assert (cfg.train.lr, cfg.data.val_size, cfg.standalone.weight_decay, cfg.search.min_acc) == (
+        1e308,
+        1000.0,
+        4e-5,
+        0.5,
+    )
     with pytest.raises(ConfigError, match="'train.lr' must be float"):
         load_config(None, ["train.lr=1e999"])
 

@@ -1,4 +1,5 @@
 """The device setting: resolution (with CUDA mocked where the logic needs it), bad values, Runtime moves."""
+
 import subprocess
 
 import pytest
@@ -20,18 +21,34 @@ def _single_process(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.mark.parametrize("text, count, expected", [
-    ("auto", 0, "cpu"), (None, 0, "cpu"), ("cpu", 2, "cpu"), ("auto", 2, "cuda:0"), ("cuda", 1, "cuda:0"),
-    ("cuda:1", 2, "cuda:1"), (" CUDA:1 ", 2, "cuda:1"),
-])
+@pytest.mark.parametrize(
+    "text, count, expected",
+    [
+        ("auto", 0, "cpu"),
+        (None, 0, "cpu"),
+        ("cpu", 2, "cpu"),
+        ("auto", 2, "cuda:0"),
+        ("cuda", 1, "cuda:0"),
+        ("cuda:1", 2, "cuda:1"),
+        (" CUDA:1 ", 2, "cuda:1"),
+    ],
+)
 def test_resolve_device(text, count, expected):
     assert resolve_device(text, **_cuda(count)) == torch.device(expected)
 
 
-@pytest.mark.parametrize("text, count, words", [
-    ("gpu", 1, "not one of"), ("cuda:x", 1, "not one of"), ("", 1, "not one of"), ("cpu:0", 1, "not one of"),
-    ("cuda", 0, "no CUDA device"), ("cuda:0", 0, "no CUDA device"), ("cuda:2", 2, "has 2 CUDA device"),
-])
+@pytest.mark.parametrize(
+    "text, count, words",
+    [
+        ("gpu", 1, "not one of"),
+        ("cuda:x", 1, "not one of"),
+        ("", 1, "not one of"),
+        ("cpu:0", 1, "not one of"),
+        ("cuda", 0, "no CUDA device"),
+        ("cuda:0", 0, "no CUDA device"),
+        ("cuda:2", 2, "has 2 CUDA device"),
+    ],
+)
 def test_bad_or_unavailable_devices_are_one_line_errors(text, count, words):
     with pytest.raises(ConfigError, match=words) as err:
         resolve_device(text, **_cuda(count))
@@ -90,16 +107,17 @@ def test_bf16_autocast_runs_the_convolutions_in_bf16():
     assert not rt.grad_scaler().is_enabled() and Runtime(amp="fp16").grad_scaler().is_enabled()
 
 
-@pytest.mark.parametrize("device, words", [("gpu", "device 'gpu' is not one of"),
-                                           ("cuda:0", "no CUDA device")])
+@pytest.mark.parametrize("device, words", [("gpu", "device 'gpu' is not one of"), ("cuda:0", "no CUDA device")])
 def test_cli_refuses_a_bad_device_in_one_line(tmp_path, device, words):
     if device.startswith("cuda") and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    for verb in (["train", "--run-dir", str(tmp_path / "r")],
-                 ["similarity", "--supernet", str(tmp_path / "none"), "--layer", "0",
-                  "--run-dir", str(tmp_path / "s")]):
-        run = subprocess.run(cli(*verb, "--device", device), env=cli_env(), capture_output=True, text=True,
-                             timeout=120, check=False)
+    for verb in (
+        ["train", "--run-dir", str(tmp_path / "r")],
+        ["similarity", "--supernet", str(tmp_path / "none"), "--layer", "0", "--run-dir", str(tmp_path / "s")],
+    ):
+        run = subprocess.run(
+            cli(*verb, "--device", device), env=cli_env(), capture_output=True, text=True, timeout=120, check=False
+        )
         assert run.returncode == 2 and run.stderr.count("\n") == 1 and words in run.stderr, run.stderr
     assert not (tmp_path / "r" / "config.yaml").exists()
 
@@ -112,8 +130,12 @@ def test_batches_for_cuda_are_pinned_and_copied_without_blocking(monkeypatch):
     rt = Runtime(torch.device("cuda", 0), "off", channels_last=True)
     rt.batch(torch.zeros(2, 3, 4, 4))
     rt.labels(torch.zeros(2, dtype=torch.long))
-    assert calls == ["pin", ((rt.device,), {"memory_format": torch.channels_last, "non_blocking": True}),
-                     "pin", ((rt.device,), {"non_blocking": True})]
+    assert calls == [
+        "pin",
+        ((rt.device,), {"memory_format": torch.channels_last, "non_blocking": True}),
+        "pin",
+        ((rt.device,), {"non_blocking": True}),
+    ]
 
 
 def test_yaml_off_means_amp_off():

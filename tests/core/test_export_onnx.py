@@ -1,4 +1,5 @@
 """`supernet export --onnx`: model.onnx runs in onnxruntime and equals the supernet path in PyTorch."""
+
 import json
 import random
 from dataclasses import asdict
@@ -20,9 +21,16 @@ def write_supernet(run_dir, space, identity="els"):
     options = SupernetOptions(identity)
     torch.manual_seed(0)
     net = randomize_batchnorm(Supernet(space, options))
-    meta = {"kind": "supernet", "space": space.name, "space_options": dict(space.options),
-            "space_fingerprint": space.fingerprint(), "supernet": options.to_dict(), "data": asdict(DataConfig()),
-            "mean": [0.286], "std": [0.353]}
+    meta = {
+        "kind": "supernet",
+        "space": space.name,
+        "space_options": dict(space.options),
+        "space_fingerprint": space.fingerprint(),
+        "supernet": options.to_dict(),
+        "data": asdict(DataConfig()),
+        "mean": [0.286],
+        "std": [0.353],
+    }
     save_checkpoint(run_dir / "checkpoints", meta, {"model": net.state_dict()})
     return net
 
@@ -31,8 +39,18 @@ def test_onnx_export_matches_pytorch_and_records_normalisation(tmp_path, tiny_sp
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     net = write_supernet(tmp_path / "run", tiny_space)
     arch = tiny_space.sample(random.Random(3))
-    code = main(["export", "--supernet", str(tmp_path / "run"), "--arch", arch.to_string(), "--out",
-                 str(tmp_path / "e"), "--onnx"])
+    code = main(
+        [
+            "export",
+            "--supernet",
+            str(tmp_path / "run"),
+            "--arch",
+            arch.to_string(),
+            "--out",
+            str(tmp_path / "e"),
+            "--onnx",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     proto = onnx.load(str(tmp_path / "e" / "model.onnx"))
     assert proto.opset_import[0].version == 17

@@ -1,5 +1,6 @@
 """`--import` / `imports:`: a space and an op from a user file, train -> search -> export, and checkpoints
 that name their imports (never running them) when loaded without them."""
+
 import json
 import shutil
 import subprocess
@@ -13,10 +14,22 @@ from supernet.plugins import import_one
 from tests.conftest import cli, cli_env, needs_fashion
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "custom_space.py"
-TINY = ["data.train_limit=240", "data.val_size=80", "space.name=dilated-chain", "space.preset=fashion-mnist",
-        "space.options={width: 8, depth: 3}", "train.epochs=1", "train.batch_size=40", "train.progress=false",
-        "eval.recal_batches=1", "eval.recal_batch_size=40", "eval.val_batch_size=80", "search.population=4",
-        "search.iterations=1", "search.topk=2"]
+TINY = [
+    "data.train_limit=240",
+    "data.val_size=80",
+    "space.name=dilated-chain",
+    "space.preset=fashion-mnist",
+    "space.options={width: 8, depth: 3}",
+    "train.epochs=1",
+    "train.batch_size=40",
+    "train.progress=false",
+    "eval.recal_batches=1",
+    "eval.recal_batch_size=40",
+    "eval.val_batch_size=80",
+    "search.population=4",
+    "search.iterations=1",
+    "search.topk=2",
+]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -37,11 +50,21 @@ def test_custom_space_train_search_export_and_refusal_without_import(tmp_path, c
     run = tmp_path / "run"
     train = _run("train", "--config", str(config), "--run-dir", str(run), *_sets())
     assert train.returncode == 0, train.stderr
-    search = _run("search", "--import", str(plugin), "--supernet", str(run), "--run-dir", str(tmp_path / "s"),
-                  *_sets())  # --import after the verb
+    search = _run(
+        "search", "--import", str(plugin), "--supernet", str(run), "--run-dir", str(tmp_path / "s"), *_sets()
+    )  # --import after the verb
     assert search.returncode == 0, search.stderr
-    export = _run("--import", str(plugin), "export", "--supernet", str(run), "--arch",
-                  str(tmp_path / "s" / "result.json"), "--out", str(tmp_path / "export"))
+    export = _run(
+        "--import",
+        str(plugin),
+        "export",
+        "--supernet",
+        str(run),
+        "--arch",
+        str(tmp_path / "s" / "result.json"),
+        "--out",
+        str(tmp_path / "export"),
+    )
     assert export.returncode == 0, export.stderr
     model = json.loads((tmp_path / "export" / "model.json").read_text())
     assert model["arch"] == json.loads((tmp_path / "s" / "result.json").read_text())["best"]
@@ -54,8 +77,10 @@ def test_custom_space_train_search_export_and_refusal_without_import(tmp_path, c
     assert meta["space_description"]["name"] == "dilated-chain"
 
     # in this process nothing imported the plugin: the checkpoint names it and is refused
-    for argv in (["export", "--supernet", str(run), "--arch", "id,id,id", "--out", str(tmp_path / "e2")],
-                 ["search", "--supernet", str(run), "--run-dir", str(tmp_path / "s2"), *_sets()]):
+    for argv in (
+        ["export", "--supernet", str(run), "--arch", "id,id,id", "--out", str(tmp_path / "e2")],
+        ["search", "--supernet", str(run), "--run-dir", str(tmp_path / "s2"), *_sets()],
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "dilated-chain" in err and f"--import {plugin.resolve()}" in err
@@ -70,8 +95,14 @@ def test_checkpoint_imports_are_never_run(tmp_path, capsys, tiny_space):
     trap = tmp_path / "trap.py"
     trap.write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
     space = tiny_space
-    meta = {"kind": "supernet", "space": "not-registered", "space_options": {}, "space_fingerprint": "x",
-            "imports": [str(trap)], "supernet": {}}
+    meta = {
+        "kind": "supernet",
+        "space": "not-registered",
+        "space_options": {},
+        "space_fingerprint": "x",
+        "imports": [str(trap)],
+        "supernet": {},
+    }
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     save_checkpoint(tmp_path / "run" / "checkpoints", meta, {"model": Supernet(space).state_dict()})
     assert main(["export", "--supernet", str(tmp_path / "run"), "--arch", "x", "--out", str(tmp_path / "e")]) == 2
@@ -94,8 +125,9 @@ def test_import_errors_are_one_line(tmp_path, capsys):
 
 def test_file_imported_once_and_module_by_name(tmp_path):
     counter = tmp_path / "count.py"
-    counter.write_text("import builtins\nbuiltins._supernet_test_count = getattr(builtins, "
-                       "'_supernet_test_count', 0) + 1\n")
+    counter.write_text(
+        "import builtins\nbuiltins._supernet_test_count = getattr(builtins, '_supernet_test_count', 0) + 1\n"
+    )
     import builtins
 
     first, second = import_one(str(counter)), import_one(str(counter))
@@ -113,13 +145,22 @@ def test_imported_dataset_streams_any_torch_dataset(tmp_path):
         "    rng = np.random.default_rng(0)\n"
         "    pairs = [(rng.integers(0, 255, (size, size, 3), dtype=np.uint8), i % 2) for i in range(30)]\n"
         "    return TorchDataset(pairs, ['even', 'odd']), TorchDataset(pairs[:6], ['even', 'odd'])\n"
-        "DATASETS.register('test-plugin-pairs', load)\n")
+        "DATASETS.register('test-plugin-pairs', load)\n"
+    )
     import_one(str(plugin))
     from supernet.config import load_config
     from supernet.workflow import load_data, train_loader
 
-    cfg = load_config(None, ["data.name=test-plugin-pairs", "data.val_size=6", "data.resolution=8",
-                             "data.workers=0", "data.options={size: 16}"])
+    cfg = load_config(
+        None,
+        [
+            "data.name=test-plugin-pairs",
+            "data.val_size=6",
+            "data.resolution=8",
+            "data.workers=0",
+            "data.options={size: 16}",
+        ],
+    )
     splits = load_data(cfg)
     assert splits.streaming and splits.image_shape == (3, 8, 8) and splits.num_classes == 2
     x, y = next(iter(train_loader(cfg, splits, 4, seed=0)))

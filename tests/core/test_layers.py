@@ -4,6 +4,7 @@ Every import counts, also those inside functions and under TYPE_CHECKING: a lazy
 the lower module know about the higher one. A package's `__init__` may import its own modules
 (that is how registries fill); importing a module does not count as importing its parent package.
 """
+
 from __future__ import annotations
 
 import ast
@@ -15,8 +16,15 @@ PACKAGE = SRC / "supernet"
 # Lowest first; a module may import modules of its own layer or of a lower one. A new module goes into the
 # layer of the package it sits in; a new top-level module goes into the lowest layer whose imports it needs.
 LAYERS: list[tuple[str, ...]] = [
-    ("supernet.errors", "supernet.io", "supernet.registry", "supernet.rundir", "supernet.plugins", "supernet.device",
-     "supernet.distributed_env"),
+    (
+        "supernet.errors",
+        "supernet.io",
+        "supernet.registry",
+        "supernet.rundir",
+        "supernet.plugins",
+        "supernet.device",
+        "supernet.distributed_env",
+    ),
     ("supernet.space",),
     ("supernet.ops",),
     ("supernet.model",),
@@ -88,7 +96,7 @@ def find_cycle(graph: dict[str, dict[str, tuple[Path, int]]]) -> list[str] | Non
         stack.append(node)
         for nxt in sorted(graph.get(node, {})):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -114,18 +122,23 @@ def test_imports_point_down_the_layers():
             if module.startswith(target + ".") and path.name != "__init__.py":
                 continue  # a module importing its own package's names
             if layer_of(target) > layer_of(module):
-                wrong.append(f"{path.relative_to(SRC.parent)}:{line}: {module} (layer {layer_of(module)}) imports "
-                             f"{target} (layer {layer_of(target)})")
+                wrong.append(
+                    f"{path.relative_to(SRC.parent)}:{line}: {module} (layer {layer_of(module)}) imports "
+                    f"{target} (layer {layer_of(target)})"
+                )
     assert not wrong, (
         "imports from a lower layer into a higher one (layer table: README 'Layout', LAYERS in this test). "
         "Move the shared piece down (a constant or helper into the lower layer) or pass it in as an argument; "
-        "do not import upwards, not even inside a function:\n" + "\n".join(wrong))
+        "do not import upwards, not even inside a function:\n" + "\n".join(wrong)
+    )
 
 
 def test_no_import_cycles():
     cycle = find_cycle(import_graph())
-    assert cycle is None, ("import cycle: " + " -> ".join(cycle or []) + ". Move what both need into a third, "
-                           "lower module, or let one side take it as an argument.")
+    assert cycle is None, (
+        "import cycle: " + " -> ".join(cycle or []) + ". Move what both need into a third, "
+        "lower module, or let one side take it as an argument."
+    )
 
 
 def test_the_walker_sees_lazy_and_relative_imports(tmp_path):

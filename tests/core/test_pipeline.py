@@ -1,4 +1,5 @@
 """The main job end to end at a tiny size: train -> search -> export -> retrain -> report."""
+
 import json
 import subprocess
 

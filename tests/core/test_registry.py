@@ -1,4 +1,5 @@
 """The one registry shape: register (call and decorator), get with a one-line error, overwrite refused."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """A trained supernet's run: the config it was trained with is applied to a copy, never to the caller's."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,12 @@ from supernet.config import Config
 from supernet.rundir import CHECKPOINTS, CONFIG, LAST
 from supernet.supernet_run import default_config, supernet_run_dir, trained_config
 
-META = {"data": {"name": "cifar10", "root": "/somewhere", "val_size": 500, "split_seed": 3},
-        "space": "scarlet-s1", "space_options": {}, "supernet": {}}
+META = {
+    "data": {"name": "cifar10", "root": "/somewhere", "val_size": 500, "split_seed": 3},
+    "space": "scarlet-s1",
+    "space_options": {},
+    "supernet": {},
+}
 
 
 def test_trained_config_is_a_copy():

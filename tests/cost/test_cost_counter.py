@@ -1,4 +1,5 @@
 """The counter's convention: MACs of conv and linear layers only; all trainable parameters."""
+
 import pytest
 import torch
 from torch import nn
@@ -13,13 +14,13 @@ def test_inverted_bottleneck_by_hand(stride):
     block = build_block({"type": "ibn", "in": cin, "out": cout, "stride": stride, "expansion": e, "kernel": k})
     mid = cin * e
     ho = (h + 2 * (k // 2) - k) // stride + 1
-    expand = h * h * cin * mid            # 1x1 conv at input resolution
-    depthwise = ho * ho * mid * k * k     # one kxk filter per channel
-    project = ho * ho * mid * cout        # 1x1 linear projection
+    expand = h * h * cin * mid  # 1x1 conv at input resolution
+    depthwise = ho * ho * mid * k * k  # one kxk filter per channel
+    project = ho * ho * mid * cout  # 1x1 linear projection
     # No MACs for BN, ReLU6 or the (absent here) residual add.
     assert count_macs(block, (cin, h, h)) == expand + depthwise + project
     weights = cin * mid + mid * k * k + mid * cout
-    bn = 2 * mid + 2 * mid + 2 * cout     # BN weight + bias after each conv (running stats excluded)
+    bn = 2 * mid + 2 * mid + 2 * cout  # BN weight + bias after each conv (running stats excluded)
     assert count_params(block) == weights + bn
     assert output_shape(block, (cin, h, h)) == (cout, ho, ho)
 

@@ -1,4 +1,5 @@
 """Latency tables: measuring, validating, loading into the cost model, latency-window search."""
+
 import csv
 import itertools
 import json
@@ -18,8 +19,18 @@ from supernet.errors import ConfigError, SearchError
 from supernet.space import create_space
 
 SMALL = {"preset": "fashion-mnist", "width": 0.25, "head_channels": 32, "layers_per_stage": (1, 1, 1, 1, 1, 1)}
-SPACE_ARGS = ["--space", "scarlet-s1", "--preset", "fashion-mnist", "--width", "0.25",
-              "--option", "head_channels=32", "--option", "layers_per_stage=[1,1,1,1,1,1]"]
+SPACE_ARGS = [
+    "--space",
+    "scarlet-s1",
+    "--preset",
+    "fashion-mnist",
+    "--width",
+    "0.25",
+    "--option",
+    "head_channels=32",
+    "--option",
+    "layers_per_stage=[1,1,1,1,1,1]",
+]
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str]:
@@ -36,8 +47,9 @@ def space():
 
 def fake_table(space, identity="skip") -> LatencyTable:
     """A table with made-up, distinct latencies (no timing): op index + 1 ms per layer, id 0."""
-    shapes = [{"in_channels": lay.in_channels, "out_channels": lay.out_channels, "stride": lay.stride}
-              for lay in space.layers]
+    shapes = [
+        {"in_channels": lay.in_channels, "out_channels": lay.out_channels, "stride": lay.stride} for lay in space.layers
+    ]
     rows = [{op: (0.0 if op == "id" else float(j + 1)) for j, op in enumerate(lay.choices)} for lay in space.layers]
     return LatencyTable(space.name, identity, tuple(space.input_shape), shapes, 0.5, 0.25, rows, {})
 
@@ -70,8 +82,16 @@ def test_cli_measures_every_block_tags_the_table_and_never_overwrites(tmp_path, 
 
 
 def test_cell_space_is_refused_in_one_line(tmp_path, capsys):
-    code, err = run_cli(capsys, "latency-table", "--space", "nas-bench-201", "--preset", "fashion-mnist",
-                        "--out", str(tmp_path / "t.json"))
+    code, err = run_cli(
+        capsys,
+        "latency-table",
+        "--space",
+        "nas-bench-201",
+        "--preset",
+        "fashion-mnist",
+        "--out",
+        str(tmp_path / "t.json"),
+    )
     assert code == 2 and "chain spaces" in err and len(err.splitlines()) == 1
 
 
@@ -103,8 +123,11 @@ def test_dynamic_program_finds_exact_reachable_totals():
     values = reachable_values(1.0, [[0.0, 10.0], [0.0, 10.0, 3.0]], 0.001)
     assert sorted(round(v, 6) for v in values) == [1.0, 4.0, 11.0, 14.0, 21.0]
     check_window(1.0, [[0.0, 10.0], [0.0, 10.0, 3.0]], 13.5, 14.5)  # 14 is reachable
-    with pytest.raises(SearchError, match=r"achievable range is latency_ms 1\.\.21 \(the nearest below is 4, "
-                                          r"the nearest above is 11\)"):
+    with pytest.raises(
+        SearchError,
+        match=r"achievable range is latency_ms 1\.\.21 \(the nearest below is 4, "
+        r"the nearest above is 11\)",
+    ):
         check_window(1.0, [[0.0, 10.0], [0.0, 10.0, 3.0]], 5.0, 10.0)
 
 
@@ -132,10 +155,29 @@ def accuracy_csv(tmp_path_factory, macro):
 def test_window_search_returns_only_archs_inside_the_window(tmp_path, capsys, macro, accuracy_csv, strategy):
     lat = tmp_path / "lat.json"
     fake_table(macro).save(lat)  # per layer id 0 ms, e3k3 2 ms, e6k5 3 ms; stem + head 0.75 ms
-    code, err = run_cli(capsys, "search", "--table", str(accuracy_csv), *MACRO, "--run-dir", str(tmp_path / "s"),
-                        "--strategy", strategy, "--latency-table", str(lat), "--min-latency", "8ms",
-                        "--max-latency", "12ms", "--population", "6", "--iterations", "2",
-                        "--set", "search.num_samples=12")
+    code, err = run_cli(
+        capsys,
+        "search",
+        "--table",
+        str(accuracy_csv),
+        *MACRO,
+        "--run-dir",
+        str(tmp_path / "s"),
+        "--strategy",
+        strategy,
+        "--latency-table",
+        str(lat),
+        "--min-latency",
+        "8ms",
+        "--max-latency",
+        "12ms",
+        "--population",
+        "6",
+        "--iterations",
+        "2",
+        "--set",
+        "search.num_samples=12",
+    )
     assert code == 0, err
     out = json.loads((tmp_path / "s" / "result.json").read_text())
     table = fake_table(macro)
@@ -147,22 +189,43 @@ def test_window_search_returns_only_archs_inside_the_window(tmp_path, capsys, ma
         assert "min latency_ms" in out["problem"]
 
 
-@pytest.mark.parametrize(("low", "high", "message"), [
-    ("0.1ms", "0.5ms", "achievable range is latency_ms 0.75..24.75 (the nearest above is 0.75)"),
-    ("1ms", "1.5ms",
-     "achievable range is latency_ms 0.75..24.75 (the nearest below is 0.75, the nearest above is 2.75)"),
-])
-def test_impossible_window_fails_fast_with_the_achievable_range(tmp_path, capsys, macro, accuracy_csv, low, high,
-                                                                message):
+@pytest.mark.parametrize(
+    ("low", "high", "message"),
+    [
+        ("0.1ms", "0.5ms", "achievable range is latency_ms 0.75..24.75 (the nearest above is 0.75)"),
+        (
+            "1ms",
+            "1.5ms",
+            "achievable range is latency_ms 0.75..24.75 (the nearest below is 0.75, the nearest above is 2.75)",
+        ),
+    ],
+)
+def test_impossible_window_fails_fast_with_the_achievable_range(
+    tmp_path, capsys, macro, accuracy_csv, low, high, message
+):
     lat = tmp_path / "lat.json"
     fake_table(macro).save(lat)
-    code, err = run_cli(capsys, "search", "--table", str(accuracy_csv), *MACRO, "--run-dir", str(tmp_path / "s"),
-                        "--latency-table", str(lat), "--min-latency", low, "--max-latency", high)
+    code, err = run_cli(
+        capsys,
+        "search",
+        "--table",
+        str(accuracy_csv),
+        *MACRO,
+        "--run-dir",
+        str(tmp_path / "s"),
+        "--latency-table",
+        str(lat),
+        "--min-latency",
+        low,
+        "--max-latency",
+        high,
+    )
     assert code == 2 and len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "s" / "journal.sqlite").exists()
 
 
 def test_latency_bound_without_a_table_is_a_one_line_error(tmp_path, capsys, accuracy_csv):
-    code, err = run_cli(capsys, "search", "--table", str(accuracy_csv), *MACRO, "--run-dir", str(tmp_path / "s"),
-                        "--max-latency", "3ms")
+    code, err = run_cli(
+        capsys, "search", "--table", str(accuracy_csv), *MACRO, "--run-dir", str(tmp_path / "s"), "--max-latency", "3ms"
+    )
     assert code == 2 and "--latency-table" in err and len(err.splitlines()) == 1

@@ -1,4 +1,5 @@
 """CostTable queries equal counting the exported stand-alone model, exactly."""
+
 import json
 import random
 
@@ -61,8 +62,14 @@ def test_macs_range_bounds_samples(tables):
         # The bounds are attained by the per-layer argmin / argmax archs.
         dense = table.layer_costs("macs")
         for pick, bound in ((min, lo), (max, hi)):
-            arch = Arch(tuple(min(c, key=lambda op, i=i: dense[i, c.index(op)]) if pick is min else
-                              max(c, key=lambda op, i=i: dense[i, c.index(op)]) for i, c in enumerate(table.choices)))
+            arch = Arch(
+                tuple(
+                    min(c, key=lambda op, i=i: dense[i, c.index(op)])
+                    if pick is min
+                    else max(c, key=lambda op, i=i: dense[i, c.index(op)])
+                    for i, c in enumerate(table.choices)
+                )
+            )
             assert table.query(arch).macs == bound
 
 
@@ -72,7 +79,7 @@ def test_dense_layout(tables):
     width = max(len(layer.choices) for layer in space.layers)
     assert dense.shape == (space.num_layers, width)
     for i, layer in enumerate(space.layers):
-        assert (dense[i, len(layer.choices):] == 0).all()
+        assert (dense[i, len(layer.choices) :] == 0).all()
         if "id" in layer.choices:
             assert dense[i, layer.choices.index("id")] == 0
     arch = space.sample(random.Random(3))

@@ -6,23 +6,56 @@ from supernet.cost import format_quantity, parse_duration_ms, parse_quantity
 from supernet.errors import ConfigError
 
 
-@pytest.mark.parametrize("text,value", [
-    ("330M", 330_000_000), ("6.3G", 6_300_000_000), ("1.5k", 1500), ("4.6e6", 4_600_000), ("330000000", 330_000_000),
-    (" 12 K ", 12_000), ("0.1T", 100_000_000_000), (".5M", 500_000), ("2.", 2), (42, 42), (3e6, 3_000_000),
-])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("330M", 330_000_000),
+        ("6.3G", 6_300_000_000),
+        ("1.5k", 1500),
+        ("4.6e6", 4_600_000),
+        ("330000000", 330_000_000),
+        (" 12 K ", 12_000),
+        ("0.1T", 100_000_000_000),
+        (".5M", 500_000),
+        ("2.", 2),
+        (42, 42),
+        (3e6, 3_000_000),
+    ],
+)
 def test_parse_quantity(text, value):
     assert parse_quantity(text) == value
 
 
-@pytest.mark.parametrize("text,ms", [("12ms", 12.0), ("1.2s", 1200.0), ("800us", 0.8), ("800µs", 0.8), ("7", 7.0),
-                                     (" 3 MS", 3.0), (2.5, 2.5)])
+@pytest.mark.parametrize(
+    "text,ms",
+    [("12ms", 12.0), ("1.2s", 1200.0), ("800us", 0.8), ("800µs", 0.8), ("7", 7.0), (" 3 MS", 3.0), (2.5, 2.5)],
+)
 def test_parse_duration(text, ms):
     assert parse_duration_ms(text) == pytest.approx(ms)
 
 
-@pytest.mark.parametrize("bad", ["", "M", "-5M", "330X", "1e", "nan", "inf", "1,000", "1e99", "1e9999", "1e999999999",
-                                 "3 M B", True, None,
-                                 -1, float("nan"), "\u0663"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "M",
+        "-5M",
+        "330X",
+        "1e",
+        "nan",
+        "inf",
+        "1,000",
+        "1e99",
+        "1e9999",
+        "1e999999999",
+        "3 M B",
+        True,
+        None,
+        -1,
+        float("nan"),
+        "\u0663",
+    ],
+)
 def test_bad_quantity(bad):
     with pytest.raises(ConfigError) as e:
         parse_quantity(bad)
@@ -64,7 +97,17 @@ def test_float_round_trip(x):
     assert parse_duration_ms(f"{x}s") == pytest.approx(x * 1000)
 
 
-@pytest.mark.parametrize("n,text", [(330_000_000, "330.0M"), (6_300_000_000, "6.3G"), (1500, "1.5k"), (999, "999"),
-                                    (999_960, "1.0M"), (5_300_000, "5.3M"), (0, "0")])
+@pytest.mark.parametrize(
+    "n,text",
+    [
+        (330_000_000, "330.0M"),
+        (6_300_000_000, "6.3G"),
+        (1500, "1.5k"),
+        (999, "999"),
+        (999_960, "1.0M"),
+        (5_300_000, "5.3M"),
+        (0, "0"),
+    ],
+)
 def test_format_quantity(n, text):
     assert format_quantity(n) == text

@@ -51,8 +51,12 @@ def test_crop_is_padded_shift():
     padded = torch.nn.functional.pad(x, (p, p, p, p))
     shifted = 0
     for o, pd in zip(out, padded):
-        windows = [(dy, dx) for dy in range(2 * p + 1) for dx in range(2 * p + 1)
-                   if torch.allclose(o, _norm(pd[None, :, dy:dy + 8, dx:dx + 8])[0])]
+        windows = [
+            (dy, dx)
+            for dy in range(2 * p + 1)
+            for dx in range(2 * p + 1)
+            if torch.allclose(o, _norm(pd[None, :, dy : dy + 8, dx : dx + 8])[0])
+        ]
         assert windows, "output is not a crop of the padded input"
         shifted += windows[0] != (p, p)
     assert shifted > 0

@@ -85,8 +85,9 @@ def test_class_balanced_validation_split_holds_out_exactly_n_per_class():
         class_balanced_indices(labels, 7, seed=0)
 
 
-@pytest.mark.skipif(not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(),
-                    reason="Fashion-MNIST not installed")
+@pytest.mark.skipif(
+    not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Fashion-MNIST not installed"
+)
 def test_config_val_per_class_gives_a_class_balanced_val_split():
     from supernet.config import load_config
     from supernet.workflow import load_data

@@ -1,4 +1,5 @@
 """The streaming loader: the in-memory path's batch order, per-sample seeded augmentation, any worker count."""
+
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +36,18 @@ def _indexed(n: int) -> TorchDataset:
 
 
 def _stream(n: int = 40, batch: int = 4, train: bool = True, workers: int = 0, **kw) -> StreamingLoader:
-    return StreamingLoader(_indexed(n), batch, SampleTransform(8, channels=1), NORM, shuffle=True, seed=7,
-                           drop_last=True, train=train, workers=workers, **kw)
+    return StreamingLoader(
+        _indexed(n),
+        batch,
+        SampleTransform(8, channels=1),
+        NORM,
+        shuffle=True,
+        seed=7,
+        drop_last=True,
+        train=train,
+        workers=workers,
+        **kw,
+    )
 
 
 def test_eval_transform_is_a_centre_crop_of_the_shorter_side():
@@ -112,18 +123,21 @@ def _tree(root: Path, per_class: int = 6, size=(20, 16)) -> None:
             (root / split / c).mkdir(parents=True)
             for i in range(per_class):
                 Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), np.uint8)).save(
-                    root / split / c / f"{i}.png")
+                    root / split / c / f"{i}.png"
+                )
 
 
 def test_auto_streams_above_the_memory_limit(tmp_path):
     _tree(tmp_path)
     stats = SampleTransform(8)
-    small = load_splits("folder", tmp_path, val_size=2, resolution=8, policy=StreamPolicy("auto"),
-                        stats_transform=stats)
+    small = load_splits(
+        "folder", tmp_path, val_size=2, resolution=8, policy=StreamPolicy("auto"), stats_transform=stats
+    )
     assert not small.streaming and small.image_shape == (3, 8, 8)
     # 10 training images of 3x8x8 bytes are 1920 bytes: over a 1000-byte limit
-    big = load_splits("folder", tmp_path, val_size=2, resolution=8, policy=StreamPolicy("auto", 1000),
-                      stats_transform=stats)
+    big = load_splits(
+        "folder", tmp_path, val_size=2, resolution=8, policy=StreamPolicy("auto", 1000), stats_transform=stats
+    )
     assert big.streaming and big.image_shape == (3, 8, 8)
     assert (len(big.train), len(big.val), len(big.test)) == (10, 2, 12)
     assert all(0.4 < m < 0.6 for m in big.mean) and all(0.02 < s < 0.3 for s in big.std)  # noise, smoothed

@@ -1,4 +1,5 @@
 """Checkpoints survive kills, full disks and corruption; loading never runs code from the file."""
+
 import errno
 import os
 import pickle
@@ -70,6 +71,7 @@ def test_full_disk_keeps_previous_checkpoint(tmp_path, monkeypatch):
         def half_then_enospc(f):
             f.write(b"partial")
             raise OSError(errno.ENOSPC, "No space left on device")
+
         atomic_write(path, half_then_enospc, **kwargs)
 
     monkeypatch.setattr(ckpt, "atomic_write", failing_atomic_write)
@@ -115,11 +117,12 @@ def test_corrupted_last_checkpoint_resumes_from_previous_with_fallback(tmp_path)
     last.write_bytes(last.read_bytes()[:1000])
     r = subprocess.run(cli(*args, "--resume"), env=cli_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "--fallback" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    r = subprocess.run(cli(*args, "--resume", "--fallback"), env=cli_env(), capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(cli(*args, "--resume", "--fallback"), env=cli_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert load_checkpoint(last).meta["global_step"] == 2 * load_checkpoint(run / "checkpoints" / "prev.pt").meta[
-        "global_step"]
+    assert (
+        load_checkpoint(last).meta["global_step"]
+        == 2 * load_checkpoint(run / "checkpoints" / "prev.pt").meta["global_step"]
+    )
     assert (run / "checkpoints" / "last.0.bad.pt").stat().st_size == 1000  # the bad file is kept aside
 
 

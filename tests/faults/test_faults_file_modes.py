@@ -1,4 +1,5 @@
 """Files written crash-safely get the mode a plain write would give them (umask respected, not 0600)."""
+
 import os
 import stat
 

@@ -1,4 +1,5 @@
 """Property-based bad input: config fields, constraint specs and CLI options fail with one line."""
+
 import string
 
 from hypothesis import HealthCheck, given, settings
@@ -9,10 +10,22 @@ from supernet.config import load_config
 from supernet.cost import parse_quantity
 from supernet.errors import ConfigError, SupernetError
 
-FIELDS = ["train.epochs", "train.lr", "train.nesterov", "train.sampler", "data.val_size", "data.name",
-          "search.max_macs", "eval.recal_batches", "supernet.identity", "space.options", "train.grad_clip"]
-values = st.one_of(st.text(max_size=20), st.integers(), st.floats(), st.booleans(), st.none(),
-                   st.lists(st.integers(), max_size=3))
+FIELDS = [
+    "train.epochs",
+    "train.lr",
+    "train.nesterov",
+    "train.sampler",
+    "data.val_size",
+    "data.name",
+    "search.max_macs",
+    "eval.recal_batches",
+    "supernet.identity",
+    "space.options",
+    "train.grad_clip",
+]
+values = st.one_of(
+    st.text(max_size=20), st.integers(), st.floats(), st.booleans(), st.none(), st.lists(st.integers(), max_size=3)
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -1,4 +1,5 @@
 """Two processes writing one run directory: the second is refused; a dead owner's lock is taken over."""
+
 import json
 import subprocess
 import sys
@@ -34,8 +35,9 @@ def test_cli_refuses_a_locked_run_dir(tmp_path):
     from tests.conftest import cli, cli_env
 
     with RunLock(tmp_path / "run"):
-        r = subprocess.run(cli("train", "--run-dir", str(tmp_path / "run")), env=cli_env(), capture_output=True,
-                           text=True, timeout=120)
+        r = subprocess.run(
+            cli("train", "--run-dir", str(tmp_path / "run")), env=cli_env(), capture_output=True, text=True, timeout=120
+        )
     assert r.returncode == 2 and "in use by process" in r.stderr
 
 
@@ -63,8 +65,16 @@ def test_racing_processes_give_exactly_one_holder(tmp_path, trial):
     from tests.conftest import cli_env
 
     start = __import__("time").time() + 1.5
-    procs = [subprocess.Popen([sys.executable, "-c", RACE, str(tmp_path), str(start)], env=cli_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACE, str(tmp_path), str(start)],
+            env=cli_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
     outs = [p.communicate(timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
     said = sorted(o[0].strip() for o in outs)
@@ -89,15 +99,18 @@ def test_lock_of_another_host_names_the_host_not_pid_minus_one(tmp_path):
     assert "process 4242 on host node-7" in str(e.value) and "process -1" not in str(e.value)
 
 
-HOLD = ("import sys, time; from pathlib import Path; from supernet.rundir import RunLock; "
-        "RunLock(Path(sys.argv[1])).acquire(); print('ok', flush=True); time.sleep(60)")
+HOLD = (
+    "import sys, time; from pathlib import Path; from supernet.rundir import RunLock; "
+    "RunLock(Path(sys.argv[1])).acquire(); print('ok', flush=True); time.sleep(60)"
+)
 
 
 def test_lock_is_dropped_when_the_holder_is_killed(tmp_path):
     from tests.conftest import cli_env
 
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], env=cli_env(), stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path)], env=cli_env(), stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline().strip() == "ok"
     with pytest.raises(RunLocked, match=f"process {holder.pid}"):
         RunLock(tmp_path).acquire()

@@ -1,4 +1,5 @@
 """Run directories are never overwritten by a refused command, and a search records what it searched."""
+
 import contextlib
 import io
 import json
@@ -14,8 +15,13 @@ from supernet.workflow import search_supernet, train_supernet
 from tests.conftest import needs_fashion, tiny_overrides
 
 pytestmark = needs_fashion
-SETTINGS = {"train__epochs": 1, "data__train_limit": 256, "data__val_size": 64, "supernet__identity": "els",
-            "train__lr": 0.05}
+SETTINGS = {
+    "train__epochs": 1,
+    "data__train_limit": 256,
+    "data__val_size": 64,
+    "supernet__identity": "els",
+    "train__lr": 0.05,
+}
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -40,8 +46,11 @@ def one_line_error(r: subprocess.CompletedProcess, *needles: str) -> None:
 
 
 def snapshot(folder):
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
-            and p.name != ".lock"}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +70,16 @@ def test_refused_resume_keeps_config_yaml_and_names_the_changed_fields(supernet)
 def test_search_into_the_supernets_own_dir_is_refused_before_writing(supernet):
     before = snapshot(supernet)
     for run_dir in (supernet, supernet / "checkpoints" / ".."):
-        r = run("search", "--supernet", str(supernet), "--run-dir", str(run_dir), "--strategy", "random",
-                *sets(search__num_samples=4))
+        r = run(
+            "search",
+            "--supernet",
+            str(supernet),
+            "--run-dir",
+            str(run_dir),
+            "--strategy",
+            "random",
+            *sets(search__num_samples=4),
+        )
         one_line_error(r, "run directory of `supernet train`")
     r = run("export", "--supernet", str(supernet), "--arch", "0" + ",0" * 7, "--out", str(supernet))
     one_line_error(r, "--out", "`supernet train`")
@@ -135,8 +152,15 @@ def test_arch_json_of_the_wrong_shape_is_one_line(supernet, tmp_path, content):
 def test_export_takes_a_search_result_json(supernet, tmp_path):
     cfg = load_config(None, tiny_overrides(search__strategy="random", search__num_samples=4))
     out = search_supernet(cfg, supernet, tmp_path / "s")
-    r = run("export", "--supernet", str(supernet), "--arch", str(tmp_path / "s" / "result.json"), "--out",
-            str(tmp_path / "e"))
+    r = run(
+        "export",
+        "--supernet",
+        str(supernet),
+        "--arch",
+        str(tmp_path / "s" / "result.json"),
+        "--out",
+        str(tmp_path / "e"),
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "e" / "model.json").read_text())["arch"] == out["best"]
 

@@ -1,4 +1,5 @@
 """The config loader is bounded: an alias bomb, a huge file or invalid YAML fail fast with one line."""
+
 import subprocess
 import time
 
@@ -23,8 +24,14 @@ def test_the_bomb_is_small():
 def test_alias_bomb_config_fails_fast_and_writes_nothing(tmp_path):
     (tmp_path / "bomb.yaml").write_text("space:\n  options:\n    " + alias_bomb().replace("\n", "\n    "))
     start = time.time()
-    r = subprocess.run(cli("train", "--config", str(tmp_path / "bomb.yaml"), "--run-dir", str(tmp_path / "run")),
-                       env=cli_env(), capture_output=True, text=True, timeout=60, check=False)
+    r = subprocess.run(
+        cli("train", "--config", str(tmp_path / "bomb.yaml"), "--run-dir", str(tmp_path / "run")),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert time.time() - start < 30
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "alias" in r.stderr and not (tmp_path / "run").exists()
@@ -54,6 +61,12 @@ def test_huge_config_file_is_refused_unread(tmp_path):
 
 
 def test_invalid_yaml_in_option_is_one_line(tmp_path):
-    r = subprocess.run(cli("cost", "--space", "scarlet-s1", "--arch", "0", "--option", "width=[1,"), env=cli_env(),
-                       capture_output=True, text=True, timeout=60, check=False)
+    r = subprocess.run(
+        cli("cost", "--space", "scarlet-s1", "--arch", "0", "--option", "width=[1,"),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--option width" in r.stderr, r.stderr

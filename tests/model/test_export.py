@@ -19,8 +19,9 @@ def test_skip_export_matches_supernet_path(tiny_space, bn_affine):
     net = randomize_batchnorm(Supernet(tiny_space, SupernetOptions("skip", bn_affine)))
     x = torch.randn(4, *tiny_space.input_shape)
     rng = random.Random(1)
-    archs = [tiny_space.sample(rng) for _ in range(5)] + [tiny_space.parse_arch(",".join(
-        "id" if "id" in layer.choices else "e6k7" for layer in tiny_space.layers))]
+    archs = [tiny_space.sample(rng) for _ in range(5)] + [
+        tiny_space.parse_arch(",".join("id" if "id" in layer.choices else "e6k7" for layer in tiny_space.layers))
+    ]
     for arch in archs:
         model = export_model(net, arch).eval()
         torch.testing.assert_close(model(x), net(x, arch), rtol=1e-5, atol=1e-5)
@@ -33,9 +34,16 @@ def test_els_export_drop_els_is_the_papers_rule(tiny_space):
     torch.testing.assert_close(export_model(net, no_id).eval()(x), net(x, no_id), rtol=1e-5, atol=1e-5)
     with_id = tiny_space.parse_arch(",".join("id" if "id" in l.choices else "e3k5" for l in tiny_space.layers))
     model = export_model(net, with_id, drop_els=True)
-    assert not any(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) and m.bias is None
-                   and m.in_channels == m.out_channels and m.groups == 1 and m.stride == (1, 1)
-                   and type(model[0]) is torch.nn.Conv2d for m in model)
+    assert not any(
+        isinstance(m, torch.nn.Conv2d)
+        and m.kernel_size == (1, 1)
+        and m.bias is None
+        and m.in_channels == m.out_channels
+        and m.groups == 1
+        and m.stride == (1, 1)
+        and type(model[0]) is torch.nn.Conv2d
+        for m in model
+    )
     assert len(model) < len(export_model(net, no_id))
 
 
@@ -50,15 +58,27 @@ def _perturb_els(net, seed=0):
 
 
 def _export_space():
-    return create_space("scarlet-s1", preset="fashion-mnist", width=0.25, head_channels=32, identity_in="all",
-                        layers_per_stage=(1, 2, 1, 2, 1, 1), stem_stride=2)
+    return create_space(
+        "scarlet-s1",
+        preset="fashion-mnist",
+        width=0.25,
+        head_channels=32,
+        identity_in="all",
+        layers_per_stage=(1, 2, 1, 2, 1, 1),
+        stem_stride=2,
+    )
 
 
-@pytest.mark.parametrize("options", [
-    SupernetOptions("skip"), SupernetOptions("els"),
-    SupernetOptions("els", interchoice="bias"),
-    SupernetOptions("els", interchoice="bias", interchoice_bias_at="pre_act"),
-], ids=["skip", "els", "els-bias-input", "els-bias-pre_act"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        SupernetOptions("skip"),
+        SupernetOptions("els"),
+        SupernetOptions("els", interchoice="bias"),
+        SupernetOptions("els", interchoice="bias", interchoice_bias_at="pre_act"),
+    ],
+    ids=["skip", "els", "els-bias-input", "els-bias-pre_act"],
+)
 def test_export_keeps_the_supernet_paths_function_with_trained_els(options):
     from tests.train.train_helpers import trained_like
 

@@ -1,4 +1,5 @@
 """SCARLET Lemma 1: an ELS (1x1 conv) followed by a conv equals one folded conv."""
+
 import pytest
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """One supernet interface for chain and cell spaces; the class is picked once, by the space's topology."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """SPOS channel search (Fig. 3b): sliced width choices, their export, and steps that leave the rest alone."""
+
 from __future__ import annotations
 
 import random
@@ -35,9 +36,10 @@ def _randomize(net: torch.nn.Module) -> torch.nn.Module:
 def test_channel_modes_give_table4_spaces():
     sizes = {mode: _space(mode).size for mode in ("none", "search", "joint")}
     n = _space().num_layers
-    assert sizes == {"none": 4 ** n, "search": 8 ** n, "joint": 32 ** n}
-    assert _space("search").layers[0].choices == tuple(f"choice_3@{s}" for s in
-                                                       ("0.2", "0.4", "0.6", "0.8", "1.0", "1.2", "1.4", "1.6"))
+    assert sizes == {"none": 4**n, "search": 8**n, "joint": 32**n}
+    assert _space("search").layers[0].choices == tuple(
+        f"choice_3@{s}" for s in ("0.2", "0.4", "0.6", "0.8", "1.0", "1.2", "1.4", "1.6")
+    )
     # block search keeps its op names and fingerprint (no channel options recorded)
     assert "channels" not in create_space("spos-shufflenet", **TINY).options
     with pytest.raises(SpaceError, match="channels must be one of"):
@@ -75,7 +77,7 @@ def test_exported_blocks_are_plain_convs_of_the_chosen_width():
     net = Supernet(space)
     arch = space.parse_arch(",".join(["choice_5@0.4"] * space.num_layers))
     model = export_model(net, arch)
-    for i, block in enumerate(list(model)[1:1 + space.num_layers]):
+    for i, block in enumerate(list(model)[1 : 1 + space.num_layers]):
         mid = net.select(i, "choice_5@0.4")["mid"]
         first = block.main[0][0]
         assert isinstance(first, torch.nn.Conv2d) and first.out_channels == mid
@@ -117,8 +119,12 @@ def test_sliced_step_leaves_unused_slice_and_its_momentum_bit_identical(tmp_path
     block = net.choices[2]["choice_3"]
     conv, bn = block.main[0][0], block.main[0][1]
     state = trainer.optimizer.state
-    before = {"w": conv.weight.detach().clone(), "m": state[conv.weight]["momentum_buffer"].clone(),
-              "bnw": bn.weight.detach().clone(), "rm": bn.running_mean.clone()}
+    before = {
+        "w": conv.weight.detach().clone(),
+        "m": state[conv.weight]["momentum_buffer"].clone(),
+        "bnw": bn.weight.detach().clone(),
+        "rm": bn.running_mean.clone(),
+    }
     last = block.main[2][0]  # its input channels are sliced
     before["last"] = state[last.weight]["momentum_buffer"].clone()
     trainer._step(0, 2, x, y)

@@ -1,4 +1,5 @@
 """SPOS mixed-precision quantization (Fig. 3c, Table 6): PACT, DoReFa weights, quantized ResNet spaces, BitOps."""
+
 from __future__ import annotations
 
 import random
@@ -51,7 +52,7 @@ def test_pact_output_has_2_to_the_bits_levels_in_0_alpha():
 def test_weight_quantizer_levels_and_straight_through(bits):
     w = torch.randn(64, 8, 3, 3, requires_grad=True)
     q = quantize_weight(w, bits)
-    assert len(torch.unique(q.detach())) <= 2 ** bits
+    assert len(torch.unique(q.detach())) <= 2**bits
     if bits == 1:
         assert torch.allclose(q.detach().abs(), w.detach().abs().mean().expand_as(w))
     else:
@@ -63,7 +64,7 @@ def test_weight_quantizer_levels_and_straight_through(bits):
 def test_spaces_have_table6_choices_and_sizes():
     r18, r34 = create_space("resnet18-quant"), create_space("resnet34-quant")
     assert (r18.num_layers, r34.num_layers) == (8, 16)
-    assert r18.size == 18 ** 8 and r34.size == 18 ** 16
+    assert r18.size == 18**8 and r34.size == 18**16
     bits = {op.split("@")[0] for op in r18.layers[0].choices}
     assert bits == {"w1a2", "w2a2", "w1a4", "w2a4", "w3a4", "w4a4"}
     assert {op.split("@")[1] for op in r18.layers[0].choices} == {"0.5", "1.0", "1.5"}
@@ -107,8 +108,16 @@ def test_bitops_of_a_hand_computed_resnet18_config():
     block, BitOps by hand."""
     space = create_space("resnet18-quant", resolution=64)
     ops = ["w1a2@0.5", "w2a2@1.0", "w1a4@1.5", "w2a4@0.5", "w3a4@1.0", "w4a4@1.5", "w4a4@0.5", "w2a2@1.5"]
-    blocks = [(64, 64, 1, 16), (64, 64, 1, 16), (64, 128, 2, 16), (128, 128, 1, 8), (128, 256, 2, 8),
-              (256, 256, 1, 4), (256, 512, 2, 4), (512, 512, 1, 2)]
+    blocks = [
+        (64, 64, 1, 16),
+        (64, 64, 1, 16),
+        (64, 128, 2, 16),
+        (128, 128, 1, 8),
+        (128, 256, 2, 8),
+        (256, 256, 1, 4),
+        (256, 512, 2, 4),
+        (512, 512, 1, 2),
+    ]
     expected = 0
     for op, (cin, cout, stride, size) in zip(ops, blocks):
         w, a = int(op[1]), int(op[3])
@@ -135,9 +144,10 @@ def test_exported_config_lists_every_layers_bit_widths_and_reloads():
     x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(again.eval()(x), model(x))
-    assert "bit_widths" not in standalone_config(create_space("spos-shufflenet", preset="fashion-mnist"),
-                                                 create_space("spos-shufflenet", preset="fashion-mnist").parse_arch(
-                                                     "spos-searched"))
+    assert "bit_widths" not in standalone_config(
+        create_space("spos-shufflenet", preset="fashion-mnist"),
+        create_space("spos-shufflenet", preset="fashion-mnist").parse_arch("spos-searched"),
+    )
 
 
 def test_table6_uniform_baselines_reproduce_in_binary_giga():
@@ -158,5 +168,5 @@ def test_table6_uniform_baselines_reproduce_in_binary_giga():
     r34 = quantized_macs(((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)))
     paper = {(r18, 2): 6.32, (r18, 3): 14.21, (r18, 4): 25.27, (r34, 2): 13.21, (r34, 3): 29.72, (r34, 4): 52.83}
     for (macs, k), giga in paper.items():
-        assert round(macs * k * k / 2 ** 30, 2) == giga
-    assert parse_quantity("6.32Gi") == round(6.32 * 2 ** 30)
+        assert round(macs * k * k / 2**30, 2) == giga
+    assert parse_quantity("6.32Gi") == round(6.32 * 2**30)

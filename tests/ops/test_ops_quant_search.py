@@ -1,4 +1,5 @@
 """BitOps as a search constraint and objective (`--max-bitops`), in every strategy, and in `supernet cost`."""
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,13 @@ from supernet.space import create_space
 from supernet.workflow import search_problem, search_table
 
 OPTIONS = {"layers_per_stage": [1, 1, 1, 1], "bits": [[1, 2], [4, 4]], "bottleneck_scales": [0.5, 1.5]}
-SPACE = ["--space", "resnet18-quant", "--preset", "fashion-mnist",
-         *itertools.chain.from_iterable(("--option", f"{k}={json.dumps(v)}") for k, v in OPTIONS.items())]
+SPACE = [
+    "--space",
+    "resnet18-quant",
+    "--preset",
+    "fashion-mnist",
+    *itertools.chain.from_iterable(("--option", f"{k}={json.dumps(v)}") for k, v in OPTIONS.items()),
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +46,18 @@ def table(tmp_path_factory):
 def test_every_strategy_respects_max_bitops(tmp_path, table, strategy):
     path, space, costs = table
     budget = sorted(costs.query(space.sample(random.Random(i)))["bitops"] for i in range(40))[20]
-    cfg = load_config(None, [f"search.strategy={strategy}", f"search.max_bitops={budget}", "search.population=8",
-                             "search.iterations=3", "search.num_samples=24", "search.cost_metric=bitops",
-                             "search.min_acc=0.0"])
+    cfg = load_config(
+        None,
+        [
+            f"search.strategy={strategy}",
+            f"search.max_bitops={budget}",
+            "search.population=8",
+            "search.iterations=3",
+            "search.num_samples=24",
+            "search.cost_metric=bitops",
+            "search.min_acc=0.0",
+        ],
+    )
     out = search_table(cfg, path, space, tmp_path / "s")
     archs = [out["best"]] + [t["arch"] for t in out["topk"]] + [p["arch"] for p in out.get("pareto", [])]
     assert all(costs.query(space.parse_arch(a))["bitops"] <= budget for a in archs)
@@ -67,8 +82,23 @@ def test_max_bitops_on_a_space_without_bits_is_a_one_line_error(tmp_path, capsys
     path = tmp_path / "table.csv"
     rows = [space.from_indices(i).to_string() for i in itertools.product(*[range(3)] * space.num_layers)]
     path.write_text("arch,accuracy\n" + "".join(f'"{arch}",0.5\n' for arch in rows))
-    code = main(["search", "--table", str(path), "--space", "nas-bench-macro", "--preset", "fashion-mnist",
-                 "--run-dir", str(tmp_path / "s"), "--max-bitops", "1G", "--set", "search.progress=false"])
+    code = main(
+        [
+            "search",
+            "--table",
+            str(path),
+            "--space",
+            "nas-bench-macro",
+            "--preset",
+            "fashion-mnist",
+            "--run-dir",
+            str(tmp_path / "s"),
+            "--max-bitops",
+            "1G",
+            "--set",
+            "search.progress=false",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "'bitops' is not available" in err, err
 
@@ -76,5 +106,5 @@ def test_max_bitops_on_a_space_without_bits_is_a_one_line_error(tmp_path, capsys
 def test_spaces_lists_the_quantized_spaces_with_their_sizes(capsys):
     assert main(["spaces", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert rows["resnet18-quant"]["size"] == 18 ** 8 and rows["resnet34-quant"]["size"] == 18 ** 16
+    assert rows["resnet18-quant"]["size"] == 18**8 and rows["resnet34-quant"]["size"] == 18**16
     assert "channels=search|joint" in rows["spos-shufflenet"]["description"]

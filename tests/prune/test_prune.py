@@ -1,4 +1,5 @@
 """PAD-NAS pruning: frequencies and the P_th rule, bit-identical weight inheritance, SIGKILL + resume."""
+
 import json
 import os
 import signal
@@ -56,8 +57,9 @@ def test_pruned_supernet_inherits_the_surviving_weights_bit_for_bit(tiny_space):
     for i, layer in enumerate(pruned.layers):
         assert sorted(child.choices[i]) == sorted(layer.choices)
         for op in layer.choices:
-            for (name, a), (_, b) in zip(parent.choices[i][op].state_dict().items(),
-                                         child.choices[i][op].state_dict().items(), strict=True):
+            for (name, a), (_, b) in zip(
+                parent.choices[i][op].state_dict().items(), child.choices[i][op].state_dict().items(), strict=True
+            ):
                 assert torch.equal(a, b), (i, op, name)
     for part in ("stem", "head"):
         for a, b in zip(getattr(parent, part).state_dict().values(), getattr(child, part).state_dict().values()):
@@ -70,8 +72,14 @@ def test_pruned_supernet_inherits_the_surviving_weights_bit_for_bit(tiny_space):
 
 
 def _prune_args(run_dir) -> list[str]:
-    sets = tiny_overrides(data__train_limit=256, data__val_size=64, eval__recal_batches=1,
-                          search__population=4, search__iterations=1, train__max_steps_per_epoch=2)
+    sets = tiny_overrides(
+        data__train_limit=256,
+        data__val_size=64,
+        eval__recal_batches=1,
+        search__population=4,
+        search__iterations=1,
+        train__max_steps_per_epoch=2,
+    )
     sets += ["prune.stages=3", "prune.epochs=[1,1]", "prune.lrs=[0.1,0.1]", "prune.threshold=0.3"]
     return ["prune", "--run-dir", str(run_dir)] + [a for s in sets for a in ("--set", s)]
 
@@ -79,8 +87,14 @@ def _prune_args(run_dir) -> list[str]:
 @needs_fashion
 def test_prune_killed_between_stages_resumes_in_its_stage(tmp_path):
     run = tmp_path / "p"
-    proc = subprocess.Popen(cli(*_prune_args(run)), env=cli_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cli(*_prune_args(run)),
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     while not (run / "prune.json").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)
@@ -88,11 +102,13 @@ def test_prune_killed_between_stages_resumes_in_its_stage(tmp_path):
     proc.wait()
     assert json.loads((run / "prune.json").read_text())["stages"][0]["stage"] == 1
     stage1 = (run / "stage-1" / "checkpoints" / "last.pt").read_bytes()
-    again = subprocess.run(cli(*_prune_args(run)), env=cli_env(), capture_output=True, text=True, timeout=300,
-                           check=False)
+    again = subprocess.run(
+        cli(*_prune_args(run)), env=cli_env(), capture_output=True, text=True, timeout=300, check=False
+    )
     assert again.returncode == 2 and "--resume" in again.stderr  # a second run never overwrites the first
-    done = subprocess.run(cli(*_prune_args(run), "--resume"), env=cli_env(), capture_output=True, text=True,
-                          timeout=600, check=False)
+    done = subprocess.run(
+        cli(*_prune_args(run), "--resume"), env=cli_env(), capture_output=True, text=True, timeout=600, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert (run / "stage-1" / "checkpoints" / "last.pt").read_bytes() == stage1  # stage 1 was not retrained
     summary = json.loads((run / "prune.json").read_text())

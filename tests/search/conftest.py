@@ -1,4 +1,5 @@
 """Fakes for search tests: a small space, additive fake costs, a hidden-target accuracy."""
+
 from __future__ import annotations
 
 import random

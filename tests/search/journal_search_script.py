@@ -3,6 +3,7 @@
 usage: python journal_search_script.py JOURNAL OUT_JSON SLEEP_SECONDS
 Prints the number of real evaluations; writes the SearchResult dict to OUT_JSON at the end.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Sampling under a tight MACs budget: proposals from the MACs dynamic program, not blind redraws."""
+
 import random
 from collections import Counter
 
@@ -20,8 +21,9 @@ def space_and_costs():
 
 
 def problem(max_macs: float) -> Problem:
-    return Problem(objectives=(Objective("accuracy", True),),
-                   constraints=(constraint_from_cli("macs", None, max_macs),))
+    return Problem(
+        objectives=(Objective("accuracy", True),), constraints=(constraint_from_cli("macs", None, max_macs),)
+    )
 
 
 def test_a_budget_near_the_cheapest_arch_is_sampled_inside_it(space_and_costs):
@@ -42,10 +44,17 @@ def test_budget_samples_are_uniform_over_the_feasible_archs():
 
     def costs(arch):
         return table.query(arch).to_dict()
+
     low, high = table.macs_range()
     budget = low + (high - low) * 0.05
-    feasible = [a for a in (space.from_indices(i) for i in __import__("itertools").product(
-        *[range(len(layer.choices)) for layer in space.layers])) if costs(a)["macs"] <= budget]
+    feasible = [
+        a
+        for a in (
+            space.from_indices(i)
+            for i in __import__("itertools").product(*[range(len(layer.choices)) for layer in space.layers])
+        )
+        if costs(a)["macs"] <= budget
+    ]
     assert 3 <= len(feasible) <= 200
     rng = random.Random(1)
     draws = Counter(sample_feasible(space, rng, problem(budget), costs) for _ in range(60 * len(feasible)))

@@ -1,4 +1,5 @@
 """`supernet search` on a table (no training): strategies, constraints, journal and resume."""
+
 import csv
 import json
 import random
@@ -35,10 +36,32 @@ def table(tmp_path_factory):
 def test_table_search_respects_budget(tmp_path, table, strategy):
     path, space, costs = table
     budget = sorted(costs.query(space.sample(random.Random(i))).macs for i in range(50))[25]
-    r = subprocess.run(cli("search", "--table", str(path), *SPACE, "--run-dir", str(tmp_path / "s"),
-                           "--strategy", strategy, "--max-macs", str(budget), "--population", "8",
-                           "--iterations", "3", "--set", "search.num_samples=24", "--set", "search.min_acc=0.0"),
-                       env=cli_env(), capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        cli(
+            "search",
+            "--table",
+            str(path),
+            *SPACE,
+            "--run-dir",
+            str(tmp_path / "s"),
+            "--strategy",
+            strategy,
+            "--max-macs",
+            str(budget),
+            "--population",
+            "8",
+            "--iterations",
+            "3",
+            "--set",
+            "search.num_samples=24",
+            "--set",
+            "search.min_acc=0.0",
+        ),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads((tmp_path / "s" / "result.json").read_text())
     archs = [out["best"]] + [t["arch"] for t in out["topk"]] + [p["arch"] for p in out.get("pareto", [])]
@@ -48,15 +71,30 @@ def test_table_search_respects_budget(tmp_path, table, strategy):
 
 def test_infeasible_budget_is_a_one_line_error(tmp_path, table):
     path, _, _ = table
-    r = subprocess.run(cli("search", "--table", str(path), *SPACE, "--run-dir", str(tmp_path / "s"),
-                           "--max-macs", "1k"), env=cli_env(), capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        cli("search", "--table", str(path), *SPACE, "--run-dir", str(tmp_path / "s"), "--max-macs", "1k"),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and "macs" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_rerun_needs_resume_and_resume_reuses_the_journal(tmp_path, table):
     path, _, _ = table
-    args = cli("search", "--table", str(path), *SPACE, "--run-dir", str(tmp_path / "s"), "--population", "8",
-               "--iterations", "2")
+    args = cli(
+        "search",
+        "--table",
+        str(path),
+        *SPACE,
+        "--run-dir",
+        str(tmp_path / "s"),
+        "--population",
+        "8",
+        "--iterations",
+        "2",
+    )
     first = subprocess.run(args, env=cli_env(), capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
     refused = subprocess.run(args, env=cli_env(), capture_output=True, text=True, timeout=60)
@@ -71,10 +109,32 @@ def test_rerun_needs_resume_and_resume_reuses_the_journal(tmp_path, table):
 def test_min_acc_no_feasible_arch_is_a_one_line_error_naming_the_best(tmp_path, table, strategy):
     path, _, _ = table
     best = max(float(row["accuracy"]) for row in csv.DictReader(path.open()))
-    r = subprocess.run(cli("search", "--table", str(path), *SPACE, "--run-dir", str(tmp_path / "s"),
-                           "--strategy", strategy, "--min-acc", "2", "--population", "8", "--iterations", "2",
-                           "--set", "search.num_samples=16", "--set", "search.progress=false"),
-                       env=cli_env(), capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        cli(
+            "search",
+            "--table",
+            str(path),
+            *SPACE,
+            "--run-dir",
+            str(tmp_path / "s"),
+            "--strategy",
+            strategy,
+            "--min-acc",
+            "2",
+            "--population",
+            "8",
+            "--iterations",
+            "2",
+            "--set",
+            "search.num_samples=16",
+            "--set",
+            "search.progress=false",
+        ),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2, r.stdout + r.stderr
     lines = [line for line in r.stderr.splitlines() if not line.startswith("search: ")]  # progress lines
     assert len(lines) == 1 and "best accuracy found was" in lines[0] and "Traceback" not in r.stderr
@@ -85,9 +145,28 @@ def test_min_acc_no_feasible_arch_is_a_one_line_error_naming_the_best(tmp_path, 
 
 def test_nsga2_acc_min_from_the_cli_is_stated_in_result_json(tmp_path, table):
     path, _, _ = table
-    r = subprocess.run(cli("search", "--table", str(path), *SPACE, "--run-dir", str(tmp_path / "s"),
-                           "--strategy", "nsga2", "--min-acc", "0.05", "--population", "8", "--iterations", "2"),
-                       env=cli_env(), capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        cli(
+            "search",
+            "--table",
+            str(path),
+            *SPACE,
+            "--run-dir",
+            str(tmp_path / "s"),
+            "--strategy",
+            "nsga2",
+            "--min-acc",
+            "0.05",
+            "--population",
+            "8",
+            "--iterations",
+            "2",
+        ),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads((tmp_path / "s" / "result.json").read_text())
     assert out["acc_min"] == 0.05 and "accuracy >= 0.05" in out["problem"]
@@ -97,9 +176,27 @@ def test_nsga2_acc_min_from_the_cli_is_stated_in_result_json(tmp_path, table):
 @pytest.mark.parametrize("progress", [True, False])
 def test_search_shows_a_progress_bar_unless_turned_off(tmp_path, table, progress):
     path, _, _ = table
-    r = subprocess.run(cli("search", "--table", str(path), *SPACE, "--run-dir", str(tmp_path / "s"), "--strategy",
-                           "random", "--set", "search.num_samples=20", "--set", f"search.progress={progress}"),
-                       env=cli_env(), capture_output=True, text=True, timeout=60, check=False)
+    r = subprocess.run(
+        cli(
+            "search",
+            "--table",
+            str(path),
+            *SPACE,
+            "--run-dir",
+            str(tmp_path / "s"),
+            "--strategy",
+            "random",
+            "--set",
+            "search.num_samples=20",
+            "--set",
+            f"search.progress={progress}",
+        ),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     assert ("arch/s" in r.stderr or "s/arch" in r.stderr) == progress, r.stderr
     assert ("search: 20 archs evaluated" in r.stderr) != progress, r.stderr

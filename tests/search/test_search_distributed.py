@@ -1,4 +1,5 @@
 """Under torchrun, a generation's candidates are split across ranks; the result equals one process."""
+
 import json
 import os
 import socket
@@ -15,8 +16,9 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world: int, port: int, table: str, run_dir: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), LOCAL_RANK=str(rank)
+    )
     from supernet.config import load_config
     from supernet.space import create_space
     from supernet.workflow import search_table

@@ -37,8 +37,10 @@ def test_table_evaluator_reads_accuracy_and_costs(tmp_path, small_space, rng):
     a, b = small_space.sample(rng), small_space.sample(rng)
     idx = " ".join(map(str, small_space.indices(b)))  # the papers' index form
     path = tmp_path / "t.csv"
-    _write(path, [["arch", "accuracy", "macs", "params"], [a.to_string(), "0.75", "3e8", "1000"], [],
-                  [idx, "0.5", "2e8", "7"]])
+    _write(
+        path,
+        [["arch", "accuracy", "macs", "params"], [a.to_string(), "0.75", "3e8", "1000"], [], [idx, "0.5", "2e8", "7"]],
+    )
     table = TableEvaluator(path, small_space)
     assert len(table) == 2 and a in table and b in table
     assert table.evaluate(a) == 0.75 and table.evaluate(b) == 0.5

@@ -47,8 +47,9 @@ def _run(space, costs, evaluate, seed, name="evolution", **config):
     return run_search(strategy, evaluate).to_dict()
 
 
-@pytest.mark.parametrize("name, config", [("evolution", {"population": 10, "iterations": 4}),
-                                          ("random", {"num_samples": 40})])
+@pytest.mark.parametrize(
+    "name, config", [("evolution", {"population": 10, "iterations": 4}), ("random", {"num_samples": 40})]
+)
 def test_same_seed_same_history(small_space, costs, make_target_eval, name, config):
     evaluate = make_target_eval(_target(small_space, costs))
     a = _run(small_space, costs, evaluate, 7, name, **config)
@@ -88,8 +89,15 @@ def test_population_sizes_and_operator_counts(full_space, costs, make_target_eva
 @pytest.mark.parametrize("reject", [True, False])
 def test_zero_mutation_prob_copies_parents(full_space, costs, make_target_eval, reject):
     evaluate = make_target_eval(_target(full_space, costs))
-    cfg = EvolutionConfig(population=20, iterations=2, topk=5, mutation_prob=0.0, crossover_num=0,
-                          mutation_num=20, reject_duplicates=reject)
+    cfg = EvolutionConfig(
+        population=20,
+        iterations=2,
+        topk=5,
+        mutation_prob=0.0,
+        crossover_num=0,
+        mutation_num=20,
+        reject_duplicates=reject,
+    )
     evo = Evolution(full_space, BUDGET, costs, random.Random(3), cfg)
     batch = evo.ask()
     evo.tell([(a, evaluate(a)) for a in batch])

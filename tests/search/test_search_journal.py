@@ -1,4 +1,5 @@
 """The SQLite search journal: round trip, bad files, resume equivalence, SIGKILL."""
+
 import importlib.util
 import json
 import os
@@ -100,10 +101,12 @@ def _factories(space, costs):
     lat = lambda a: {**costs(a), "latency_ms": costs(a)["macs"] / 1e6}  # noqa: E731
     ces = Problem(CES_OBJECTIVES, (Constraint("latency_ms", 20, 60),))
     return {
-        "evolution": lambda: create_strategy("evolution", space, budget, costs, random.Random(3), population=10,
-                                             iterations=5, topk=4),
-        "nsga2": lambda: create_strategy("nsga2", space, scarlet, costs, random.Random(3), population=8, generations=5,
-                                         acc_min=0.2),
+        "evolution": lambda: create_strategy(
+            "evolution", space, budget, costs, random.Random(3), population=10, iterations=5, topk=4
+        ),
+        "nsga2": lambda: create_strategy(
+            "nsga2", space, scarlet, costs, random.Random(3), population=8, generations=5, acc_min=0.2
+        ),
         "ces": lambda: create_strategy("ces", space, ces, lat, random.Random(3), population=8, iterations=5),
     }
 

@@ -1,4 +1,5 @@
 """Property tests for nsga2 and ces: every returned arch satisfies every hard constraint."""
+
 import itertools
 import random
 import time
@@ -12,8 +13,10 @@ from supernet.errors import SearchError
 from supernet.search import CES_OBJECTIVES, SCARLET_OBJECTIVES, Constraint, Problem, create_strategy, run_search
 from supernet.space import Arch, LayerSpec, SearchSpace
 
-CONFIGS = {"nsga2": {"population": 6, "generations": 3, "max_rounds": 3, "max_draws": 2000},
-           "ces": {"population": 6, "iterations": 3, "max_draws": 2000}}
+CONFIGS = {
+    "nsga2": {"population": 6, "generations": 3, "max_rounds": 3, "max_draws": 2000},
+    "ces": {"population": 6, "iterations": 3, "max_draws": 2000},
+}
 
 
 @st.composite

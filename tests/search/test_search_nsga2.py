@@ -1,4 +1,5 @@
 """SCARLET's weighted, constrained NSGA-II and PAD-NAS's CES."""
+
 import json
 import math
 import random
@@ -78,6 +79,7 @@ def test_equally_spaced():
 
 # -- SCARLET NSGA-II -----------------------------------------------------------------------------
 
+
 def _synthetic(space, seed):
     """Accuracy conflicting with MACs (additive per-op quality ~ sqrt(macs)) and its exact front."""
     r = random.Random(seed)
@@ -110,10 +112,16 @@ def test_nsga2_approaches_known_front_better_than_random(full_space):
     ratios = []
     for seed in range(3):
         costs, evaluate, front = _synthetic(full_space, seed)
-        nsga = run_search(create_strategy("nsga2", full_space, problem, costs, random.Random(seed), population=24,
-                                          generations=20, acc_min=None), evaluate)
-        rand = run_search(create_strategy("random", full_space, problem, costs, random.Random(seed),
-                                          num_samples=len(nsga.history)), evaluate)
+        nsga = run_search(
+            create_strategy(
+                "nsga2", full_space, problem, costs, random.Random(seed), population=24, generations=20, acc_min=None
+            ),
+            evaluate,
+        )
+        rand = run_search(
+            create_strategy("random", full_space, problem, costs, random.Random(seed), num_samples=len(nsga.history)),
+            evaluate,
+        )
         assert len(nsga.history) == 2 * 24 + 20 * 24 == len(rand.history)  # same budget
         points = lambda r: [(row["metrics"]["macs"], row["metrics"]["accuracy"]) for row in r.history]  # noqa: E731
         ratios.append(_igd(front, points(nsga)) / _igd(front, points(rand)))
@@ -161,15 +169,17 @@ def _dominates_some(m, pareto):
     return any(_dominates(p, m, SCARLET_OBJECTIVES) or p == m for _, p in pareto)
 
 
-@pytest.mark.parametrize("name, config", [("nsga2", {"population": 8, "generations": 4}),
-                                          ("ces", {"population": 8, "iterations": 4})])
+@pytest.mark.parametrize(
+    "name, config", [("nsga2", {"population": 8, "generations": 4}), ("ces", {"population": 8, "iterations": 4})]
+)
 def test_same_seed_same_result(small_space, make_target_eval, name, config):
     evaluate = make_target_eval(small_space.sample(random.Random(9)))
     problem = Problem(CES_OBJECTIVES, (Constraint("latency_ms", 30, 90),))
 
     def run(seed):
-        return run_search(create_strategy(name, small_space, problem, latency_costs, random.Random(seed), **config),
-                          evaluate).to_dict()
+        return run_search(
+            create_strategy(name, small_space, problem, latency_costs, random.Random(seed), **config), evaluate
+        ).to_dict()
 
     a, b, c = run(5), run(5), run(6)
     assert a == b and json.loads(json.dumps(a)) == a
@@ -182,8 +192,10 @@ def test_infeasible_constraints_fail_fast(small_space, costs, make_target_eval):
     for name in ("nsga2", "ces"):
         start = time.perf_counter()
         with pytest.raises(SearchError, match="achievable range is macs"):
-            run_search(create_strategy(name, small_space, impossible, costs, random.Random(0),
-                                       ranges={"macs": (0, 70e6)}), evaluate)
+            run_search(
+                create_strategy(name, small_space, impossible, costs, random.Random(0), ranges={"macs": (0, 70e6)}),
+                evaluate,
+            )
         # without ranges the MACs dynamic program knows the achievable range: no 500 blind draws
         with pytest.raises(SearchError, match=r"no architecture can satisfy macs <= 1M: the achievable range"):
             run_search(create_strategy(name, small_space, impossible, costs, random.Random(0), max_draws=500), evaluate)
@@ -196,15 +208,19 @@ def test_infeasible_constraints_fail_fast(small_space, costs, make_target_eval):
     assert time.perf_counter() - start < 2.0 and len(calls) <= 10 * 140  # max_rounds x (P_0 + Q_0)
     hopeless = Problem(CES_OBJECTIVES, (Constraint("accuracy", min=2.0),))
     with pytest.raises(SearchError, match="none of the .* evaluated architectures satisfied accuracy >= 2"):
-        run_search(create_strategy("ces", small_space, hopeless, latency_costs, random.Random(0), population=6,
-                                   iterations=2), evaluate)
+        run_search(
+            create_strategy("ces", small_space, hopeless, latency_costs, random.Random(0), population=6, iterations=2),
+            evaluate,
+        )
 
 
 def test_missing_objective_metric(small_space, costs, make_target_eval):
     problem = Problem((Objective("accuracy", True), Objective("latency_ms", False)))
     with pytest.raises(ConfigError, match="metric 'latency_ms' is not available"):
-        run_search(create_strategy("ces", small_space, problem, costs, random.Random(0), population=4, iterations=1),
-                   make_target_eval(small_space.sample(random.Random(0))))
+        run_search(
+            create_strategy("ces", small_space, problem, costs, random.Random(0), population=4, iterations=1),
+            make_target_eval(small_space.sample(random.Random(0))),
+        )
 
 
 def test_configs_and_registry(small_space, costs):
@@ -229,11 +245,14 @@ def test_configs_and_registry(small_space, costs):
 
 # -- PAD-NAS CES ---------------------------------------------------------------------------------
 
+
 def test_ces_respects_latency_bounds_and_reports_ranks(full_space, make_target_eval):
     evaluate = make_target_eval(full_space.sample(random.Random(3)))
     problem = Problem(CES_OBJECTIVES, (Constraint("latency_ms", min=150, max=200),))
-    result = run_search(create_strategy("ces", full_space, problem, latency_costs, random.Random(0), population=16,
-                                        iterations=10), evaluate)
+    result = run_search(
+        create_strategy("ces", full_space, problem, latency_costs, random.Random(0), population=16, iterations=10),
+        evaluate,
+    )
     rows = result.history
     assert len(rows) == 16 * 11  # nothing discarded after evaluation: full populations every generation
     assert all(150 <= r["metrics"]["latency_ms"] <= 200 and r["feasible"] for r in rows)
@@ -256,8 +275,10 @@ def test_ces_respects_latency_bounds_and_reports_ranks(full_space, make_target_e
 def test_ces_keeps_eval_constraint_violators_ranked_last(small_space, make_target_eval):
     evaluate = make_target_eval(small_space.sample(random.Random(2)))
     problem = Problem(CES_OBJECTIVES, (Constraint("accuracy", min=0.5),))
-    result = run_search(create_strategy("ces", small_space, problem, latency_costs, random.Random(1), population=10,
-                                        iterations=5), evaluate)
+    result = run_search(
+        create_strategy("ces", small_space, problem, latency_costs, random.Random(1), population=10, iterations=5),
+        evaluate,
+    )
     assert len(result.history) == 60
     feasible = {r["arch"]: r["feasible"] for r in result.history}
     assert not all(feasible.values()) and any(feasible.values())

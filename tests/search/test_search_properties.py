@@ -1,4 +1,5 @@
 """Property tests: results always satisfy the hard constraints; infeasible budgets fail fast."""
+
 import itertools
 import random
 import time

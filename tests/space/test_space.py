@@ -20,7 +20,7 @@ def test_scarlet_s1_layout_matches_the_paper():
 
 def test_identity_everywhere_gives_the_papers_7_to_the_19():
     space = create_space("scarlet-s1", identity_in="all")
-    assert space.size == 7 ** 19
+    assert space.size == 7**19
 
 
 def test_papers_index_form_parses_and_round_trips():

@@ -1,5 +1,6 @@
 """Mixed precision and devices in the training loop: bf16 autocast, the fp16 scaler's checkpointed state,
 and a run resumed under another device / precision / memory-format setting."""
+
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,7 @@ def test_fp16_grad_scaler_state_is_checkpointed_and_resumed(tmp_path):
 
 # -- the CLI's verbs: a checkpoint made under one device setting resumes under another ------------------
 
+
 def _config(tmp_path, **extra):
     from supernet.config import load_config
     from tests.conftest import tiny_overrides
@@ -68,6 +70,7 @@ def _train_until_first_checkpoint(monkeypatch, cfg, run_dir):
     def save_then_die(self):
         original(self)
         raise KeyboardInterrupt  # "killed" right after the first epoch's checkpoint
+
     monkeypatch.setattr(Trainer, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train_supernet(cfg, run_dir)

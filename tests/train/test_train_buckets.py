@@ -1,4 +1,5 @@
 """The gradient all-reduce works over flattened buckets: few calls, every gradient averaged exactly."""
+
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -9,8 +10,13 @@ WORLD = 2
 
 
 def test_buckets_respect_size_dtype_and_order():
-    ts = [torch.zeros(256), torch.zeros(256), torch.zeros(1024), torch.zeros(10, dtype=torch.float64),
-          torch.zeros(4, dtype=torch.float64)]
+    ts = [
+        torch.zeros(256),
+        torch.zeros(256),
+        torch.zeros(1024),
+        torch.zeros(10, dtype=torch.float64),
+        torch.zeros(4, dtype=torch.float64),
+    ]
     groups = buckets(ts, bucket_mb=2048 / 2**20)  # 2 KiB: two 1 KiB tensors fit, the 4 KiB one is alone
     assert [[t.numel() for t in g] for g in groups] == [[256, 256], [1024], [10, 4]]
     assert [t for g in groups for t in g] == ts
@@ -27,6 +33,7 @@ def _worker(rank, init_file, out):
         def counting(tensor, *args, **kwargs):
             calls.append(tensor.numel())
             return original(tensor, *args, **kwargs)
+
         dist.all_reduce = counting
         shapes = [(8, 4, 3, 3), (8,), (16, 8, 1, 1), (16,), (10, 16)]
         params = [torch.nn.Parameter(torch.zeros(s)) for s in shapes]

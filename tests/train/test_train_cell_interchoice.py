@@ -1,5 +1,6 @@
 """Inter-choice dependent weights (section 3.3) in NAS-Bench-201 cells: per-cell edge input biases
 (depth D = 1..3, "previous" = the preceding edges in the benchmark's edge order) and split copies."""
+
 import json
 import random
 
@@ -67,7 +68,7 @@ def test_each_cell_has_its_own_tables_of_edge_contexts(space, depth):
     for cell, width in zip(cells, widths):
         for edge, table in enumerate(cell.biases.tables):
             n_prev = min(edge, depth)
-            assert len(table) == n_ops ** n_prev * (n_ops - 1)  # no vectors for a `none` current choice
+            assert len(table) == n_ops**n_prev * (n_ops - 1)  # no vectors for a `none` current choice
             assert all(v.shape == (width,) and not v.any() for v in table.values())  # zero init
             assert not any(k.endswith("+none") for k in table)
             assert all(k.startswith(START + "+") for k in table) == (edge < depth)
@@ -85,7 +86,7 @@ def test_bias_is_selected_by_previous_and_current_edges_and_only_it_trains(space
     arch = NO_NONE
     edge = 5
     assert cell.biases.key(0, arch.ops) == "+".join([START] * (depth > 0) + [arch[0]])
-    assert cell.biases.key(edge, arch.ops) == "+".join(arch.ops[edge - depth:edge + 1])
+    assert cell.biases.key(edge, arch.ops) == "+".join(arch.ops[edge - depth : edge + 1])
     # changing the current edge's op or one of the D previous edges' selects another vector; older ones do not
     for j in range(edge + 1):
         other = next(op for op in space.layers[j].choices if op not in (arch[j], "none"))

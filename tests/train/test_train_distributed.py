@@ -9,6 +9,7 @@ over 1x1 maps turns float32 rounding differences (1e-7) into 1e-3 within a few s
 not compared (each rank's see only its shard). The run is interrupted after one epoch and resumed by both ranks
 from rank 0's checkpoint.
 """
+
 import random
 
 import pytest
@@ -51,17 +52,38 @@ def _worker(rank, init_file, run_dir, out_dir, sampler_name):
         torch.manual_seed(rank)  # different initialisations: the broadcast from rank 0 must fix that
         net = Supernet(space).double()
         group.broadcast_module(net)
-        first = make_trainer(net, forward=_f64(net), run_dir=run_dir,
-                             sampler=_sampler(sampler_name, space), steps=STEPS, epochs=EPOCHS,
-                             batch=BATCH, lr=LR, dist=group, rank=rank, world_size=WORLD, hooks=[_StopAt(1)])
+        first = make_trainer(
+            net,
+            forward=_f64(net),
+            run_dir=run_dir,
+            sampler=_sampler(sampler_name, space),
+            steps=STEPS,
+            epochs=EPOCHS,
+            batch=BATCH,
+            lr=LR,
+            dist=group,
+            rank=rank,
+            world_size=WORLD,
+            hooks=[_StopAt(1)],
+        )
         try:
             first.fit()  # one epoch, checkpoint by rank 0, then "killed"
         except KeyboardInterrupt:
             pass
         net = Supernet(space).double()  # as a fresh process would start; resume loads rank 0's checkpoint
-        trainer = make_trainer(net, forward=_f64(net), run_dir=run_dir,
-                               sampler=_sampler(sampler_name, space), steps=STEPS, epochs=EPOCHS,
-                               batch=BATCH, lr=LR, dist=group, rank=rank, world_size=WORLD)
+        trainer = make_trainer(
+            net,
+            forward=_f64(net),
+            run_dir=run_dir,
+            sampler=_sampler(sampler_name, space),
+            steps=STEPS,
+            epochs=EPOCHS,
+            batch=BATCH,
+            lr=LR,
+            dist=group,
+            rank=rank,
+            world_size=WORLD,
+        )
         assert trainer.resume()
         trainer.fit()
         torch.save({k: v.detach().clone() for k, v in net.named_parameters()}, f"{out_dir}/rank{rank}.pt")
@@ -74,13 +96,16 @@ def _worker(rank, init_file, run_dir, out_dir, sampler_name):
         torch.nn.functional.cross_entropy(net(x.double(), arch), y).backward()
         group.sync_grads(net)
         trainer.optimizer.step()
-        off_path = [k for k in before if k.startswith("choices.")
-                    and k.split(".")[2] != arch[int(k.split(".")[1])]]
+        off_path = [k for k in before if k.startswith("choices.") and k.split(".")[2] != arch[int(k.split(".")[1])]]
         on_path = [k for k in before if k not in off_path]
-        torch.save({"unchanged_off_path": all(torch.equal(before[k], net.get_parameter(k)) for k in off_path),
-                    "changed_on_path": sum(not torch.equal(before[k], net.get_parameter(k)) for k in on_path),
-                    "momentum_off_path": sum(1 for k in off_path if net.get_parameter(k) in trainer.optimizer.state)},
-                   f"{out_dir}/step{rank}.pt")
+        torch.save(
+            {
+                "unchanged_off_path": all(torch.equal(before[k], net.get_parameter(k)) for k in off_path),
+                "changed_on_path": sum(not torch.equal(before[k], net.get_parameter(k)) for k in on_path),
+                "momentum_off_path": sum(1 for k in off_path if net.get_parameter(k) in trainer.optimizer.state),
+            },
+            f"{out_dir}/step{rank}.pt",
+        )
     finally:
         dist.destroy_process_group()
 
@@ -93,15 +118,29 @@ def _reference(run_dir, sampler_name):
 
     def forward(x, arch):
         return torch.cat([net(half.double(), arch) for half in x.chunk(WORLD)])
-    make_trainer(net, run_dir, sampler=_sampler(sampler_name, space), steps=STEPS, epochs=EPOCHS,
-                 batch=BATCH * WORLD, lr=LR, forward=forward).fit()
+
+    make_trainer(
+        net,
+        run_dir,
+        sampler=_sampler(sampler_name, space),
+        steps=STEPS,
+        epochs=EPOCHS,
+        batch=BATCH * WORLD,
+        lr=LR,
+        forward=forward,
+    ).fit()
     return {k: v.detach() for k, v in net.named_parameters()}
 
 
 @pytest.mark.parametrize("sampler_name", ["fair"])
 def test_two_ranks_equal_single_process_and_resume(tmp_path, sampler_name):
-    mp.start_processes(_worker, args=(str(tmp_path / "init"), str(tmp_path / "run"), str(tmp_path), sampler_name),
-                       nprocs=WORLD, join=True, start_method="spawn")
+    mp.start_processes(
+        _worker,
+        args=(str(tmp_path / "init"), str(tmp_path / "run"), str(tmp_path), sampler_name),
+        nprocs=WORLD,
+        join=True,
+        start_method="spawn",
+    )
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD))
     for k in r0:
         assert torch.equal(r0[k], r1[k]), k

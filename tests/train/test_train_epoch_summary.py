@@ -1,4 +1,5 @@
 """The epoch summary after a mid-epoch resume covers the whole epoch (issue 15 item 6)."""
+
 import json
 
 import pytest

@@ -1,4 +1,5 @@
 """Training health: NaN/inf stops the run with the last checkpoint intact; one-shot model histograms."""
+
 import json
 import math
 
@@ -20,9 +21,11 @@ def test_nan_loss_stops_with_the_previous_checkpoint_intact(tmp_path, how):
     net = Supernet(space)
     box = {}
     if how == "injected":  # NaN logits at the first step of epoch 2
+
         def forward(x, a):
             out = net(x, a)
             return out * math.nan if box["trainer"].global_step == 4 else out
+
         trainer = box["trainer"] = make_trainer(net, tmp_path, steps=2, epochs=4, forward=forward)
     else:  # two good epochs, then the run is resumed with a learning rate that blows the weights up
         make_trainer(net, tmp_path, steps=2, epochs=2).fit()
@@ -35,6 +38,7 @@ def test_nan_loss_stops_with_the_previous_checkpoint_intact(tmp_path, how):
     def save():
         saved[trainer.global_step] = {k: v.clone() for k, v in net.state_dict().items()}
         return real_save()
+
     trainer.save = save
     with pytest.raises(TrainingDiverged, match="loss became (nan|inf)"):
         trainer.fit()

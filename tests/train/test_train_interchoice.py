@@ -30,7 +30,7 @@ def test_bias_tables_hold_one_vector_per_context(depth):
     net = Supernet(space, SupernetOptions(interchoice="bias", interchoice_depth=depth))
     for i, layer in enumerate(space.layers):
         table = net.biases.tables[i]
-        prev = space.layers[max(0, i - depth):i]
+        prev = space.layers[max(0, i - depth) : i]
         expected = len(layer.choices)
         for p in prev:
             expected *= len(p.choices)
@@ -45,8 +45,12 @@ def test_bias_is_selected_by_previous_and_current_choice_and_only_it_trains(dept
     space = tiny_space()
     # pre_act: the input placement gets only rounding-noise gradients in this space (test below);
     # zero_init_residual off: a zero-initialised residual branch passes no gradient to its inside yet.
-    net = Supernet(space, SupernetOptions(interchoice="bias", interchoice_depth=depth, interchoice_bias_at="pre_act",
-                                          zero_init_residual=False))
+    net = Supernet(
+        space,
+        SupernetOptions(
+            interchoice="bias", interchoice_depth=depth, interchoice_bias_at="pre_act", zero_init_residual=False
+        ),
+    )
     arch = Arch(tuple("e3k3" if op == "id" else op for op in rand_arch(space, depth).ops))
     layer = 5
     # Changing the current choice or any of the D previous ones selects another vector; an older one does not.
@@ -101,8 +105,9 @@ def test_space_defined_previous_layers():
     net = Supernet(cell, SupernetOptions(interchoice="bias", interchoice_depth=2))
     arch = rand_arch(cell, 0)
     assert net.biases.key(4, arch.ops) == f"{START}+{arch[0]}+{arch[4]}"
-    assert net.biases.vector(4, arch.ops) is net.biases.vector(4, arch.replace(3, "e6k7" if arch[3] != "e6k7"
-                                                                                   else "e3k3").ops)
+    assert net.biases.vector(4, arch.ops) is net.biases.vector(
+        4, arch.replace(3, "e6k7" if arch[3] != "e6k7" else "e3k3").ops
+    )
 
 
 def _assert_export_matches(net, arch, x):
@@ -166,8 +171,9 @@ def test_input_bias_is_inert_in_mobilenet_chains_and_pre_act_bias_is_not():
         torch.testing.assert_close(inert(x, arch), before, rtol=1e-4, atol=1e-4)  # the loss ignores the vectors
     grads = [v.grad.abs().max().item() for v in _bias_grads(inert, arch, x, y)]
     assert max(grads) < 1e-5
-    active = Supernet(space, SupernetOptions(interchoice="bias", interchoice_bias_at="pre_act",
-                                             zero_init_residual=False))  # zero-init branches pass no gradient yet
+    active = Supernet(
+        space, SupernetOptions(interchoice="bias", interchoice_bias_at="pre_act", zero_init_residual=False)
+    )  # zero-init branches pass no gradient yet
     vectors = _bias_grads(active, arch, x, y)
     assert all(v is not None and v.grad.abs().max() > 1e-3 for v in vectors)
     assert [v.numel() for v in vectors] == [l.in_channels * 3 for l in space.layers]  # e3: the expanded width
@@ -188,8 +194,11 @@ def test_inert_input_bias_is_warned_about_where_it_is_inert_only():
 def test_pre_act_bias_skips_identities_and_exports_exactly():
     space = tiny_space(identity_in="all")
     for identity in ("skip", "els"):
-        net = trained_like(Supernet(space, SupernetOptions(identity, interchoice="bias",
-                                                           interchoice_bias_at="pre_act", interchoice_depth=2)))
+        net = trained_like(
+            Supernet(
+                space, SupernetOptions(identity, interchoice="bias", interchoice_bias_at="pre_act", interchoice_depth=2)
+            )
+        )
         assert all(not any(k.endswith("+id") for k in table) for table in net.biases.tables)
         table = CostTable.build(space, identity)
         archs = [rand_arch(space, s) for s in range(4)] + [Arch(("id",) + tuple("e6k5" for _ in space.layers[1:]))]
@@ -210,8 +219,10 @@ def test_pre_act_bias_option_checks():
     from supernet.space import create_space
 
     with pytest.raises(ConfigError, match="interchoice_bias_at=input"):
-        CellSupernet(create_space("nas-bench-201", preset="fashion-mnist"),
-                     SupernetOptions(interchoice="bias", interchoice_bias_at="pre_act"))
+        CellSupernet(
+            create_space("nas-bench-201", preset="fashion-mnist"),
+            SupernetOptions(interchoice="bias", interchoice_bias_at="pre_act"),
+        )
 
 
 def _split_net(space, seed=0):

@@ -1,4 +1,5 @@
 """`train.no_decay_bn`: no weight decay on BatchNorm parameters and inter-choice bias vectors (issue 15 item 18)."""
+
 import pytest
 import torch
 from train_helpers import tiny_space
@@ -23,8 +24,12 @@ def _decay_step(net, no_decay_bn: bool) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("no_decay_bn", [True, False])
 def test_no_decay_bn_exempts_batchnorm_and_bias_vectors(no_decay_bn):
     net = build_supernet(tiny_space(), SupernetOptions(interchoice="bias", interchoice_bias_at="pre_act"))
-    bn = {f"{m}.{p}" for m, mod in net.named_modules() if isinstance(mod, torch.nn.BatchNorm2d)
-          for p, _ in mod.named_parameters(recurse=False)}
+    bn = {
+        f"{m}.{p}"
+        for m, mod in net.named_modules()
+        if isinstance(mod, torch.nn.BatchNorm2d)
+        for p, _ in mod.named_parameters(recurse=False)
+    }
     vectors = {k for k, _ in net.named_parameters() if k.startswith("biases.")}
     assert bn and vectors
     moved = _decay_step(net, no_decay_bn)

@@ -1,4 +1,5 @@
 """Killing `supernet train` with SIGKILL and resuming continues exactly where the run stopped."""
+
 import json
 import signal
 import subprocess
@@ -16,8 +17,9 @@ def _train(run_dir: Path, *extra: str) -> subprocess.Popen:
     args = ["train", "--run-dir", str(run_dir)]
     for item in tiny_overrides(train__checkpoint_every_steps=3, train__epochs=3):
         args += ["--set", item]
-    return subprocess.Popen(cli(*args, *extra), env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        cli(*args, *extra), env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _losses(run_dir: Path) -> dict[int, float]:

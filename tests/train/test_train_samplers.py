@@ -1,4 +1,5 @@
 """Samplers: FairNAS fairness, SPOS uniform constraint sampling, SPOS path dropout."""
+
 import collections
 import itertools
 import random
@@ -18,8 +19,12 @@ def _trained_candidates(net, x, y, path):
     """(layer, op) pairs whose parameters receive a gradient from one path's loss."""
     net.zero_grad(set_to_none=True)
     torch.nn.functional.cross_entropy(net(x, path), y).backward()
-    return {(i, op) for i, layer in enumerate(net.choices) for op, block in layer.items()
-            if any(p.grad is not None for p in block.parameters())}
+    return {
+        (i, op)
+        for i, layer in enumerate(net.choices)
+        for op, block in layer.items()
+        if any(p.grad is not None for p in block.parameters())
+    }
 
 
 def test_fair_step_trains_every_candidate_exactly_once():
@@ -92,8 +97,10 @@ def test_constrained_draws_are_uniform_within_a_bin():
     full = tiny_space()
     space = full.restrict([layer.choices[:2] for layer in full.layers])  # 2^8 = 256 archs
     sampler = ConstrainedSampler(space, "skip", bins=3)
-    macs = {arch: sampler.table.query(arch).macs
-            for arch in (Arch(ops) for ops in itertools.product(*(l.choices for l in space.layers)))}
+    macs = {
+        arch: sampler.table.query(arch).macs
+        for arch in (Arch(ops) for ops in itertools.product(*(l.choices for l in space.layers)))
+    }
     rng = random.Random(0)
     draws = collections.defaultdict(collections.Counter)
     for _ in range(3000):

@@ -1,4 +1,5 @@
 """Supernet training on a streamed image folder: a run stopped mid-epoch and resumed is the uninterrupted run."""
+
 import json
 from pathlib import Path
 
@@ -26,9 +27,20 @@ def _tree(root: Path, per_class: int = 20) -> None:
 
 
 def _config(root: Path, **extra: object):
-    items = {"data.name": "folder", "data.root": str(root), "data.resolution": 20, "data.stream": "disk",
-             "data.workers": 2, "data.val_size": 12, "space.options": SPACE, "train.epochs": 2,
-             "train.batch_size": 8, "train.progress": "false", "train.checkpoint_every_steps": 2, **extra}
+    items = {
+        "data.name": "folder",
+        "data.root": str(root),
+        "data.resolution": 20,
+        "data.stream": "disk",
+        "data.workers": 2,
+        "data.val_size": 12,
+        "space.options": SPACE,
+        "train.epochs": 2,
+        "train.batch_size": 8,
+        "train.progress": "false",
+        "train.checkpoint_every_steps": 2,
+        **extra,
+    }
     return load_config(None, [f"{k}={v}" for k, v in items.items()])
 
 

@@ -2,6 +2,7 @@
 
 Imported by the tests as `train_helpers` (this directory is on sys.path under pytest's default
 import mode, also in the processes that the distributed test spawns)."""
+
 from __future__ import annotations
 
 import random
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import torch
 
-TINY_SPACE = dict(preset="fashion-mnist", width=0.25, head_channels=32, layers_per_stage=(1, 2, 1, 2, 1, 1),
-                  stem_stride=2)  # as tests/conftest.py's tiny space
+TINY_SPACE = dict(
+    preset="fashion-mnist", width=0.25, head_channels=32, layers_per_stage=(1, 2, 1, 2, 1, 1), stem_stride=2
+)  # as tests/conftest.py's tiny space
 
 
 def synthetic_dataset(n: int = 64, seed: int = 0, shape=(1, 28, 28), classes: int = 10):
@@ -39,20 +41,46 @@ def trained_like(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return net.eval()
 
 
-def make_trainer(net, run_dir=None, *, sampler=None, steps=2, epochs=2, batch=8, n=64, hooks=(), lr=0.05,
-                 forward=None, dist=None, rank=0, world_size=1, seed=0, runtime=None):
+def make_trainer(
+    net,
+    run_dir=None,
+    *,
+    sampler=None,
+    steps=2,
+    epochs=2,
+    batch=8,
+    n=64,
+    hooks=(),
+    lr=0.05,
+    forward=None,
+    dist=None,
+    rank=0,
+    world_size=1,
+    seed=0,
+    runtime=None,
+):
     from supernet.data import BatchLoader
     from supernet.train.loop import OptimConfig, Trainer
     from supernet.train.sampler import UniformSampler, step_rng
 
     sampler = sampler or UniformSampler(net.space)
-    loader = BatchLoader(synthetic_dataset(n), batch, shuffle=True, seed=seed, drop_last=True, rank=rank,
-                         world_size=world_size)
+    loader = BatchLoader(
+        synthetic_dataset(n), batch, shuffle=True, seed=seed, drop_last=True, rank=rank, world_size=world_size
+    )
     cfg = OptimConfig(epochs=epochs, lr=lr, max_steps_per_epoch=steps, progress=False)
     forward = forward or (lambda x, a: net(x, a))
-    return Trainer(net, forward, lambda e, s: sampler.paths(step_rng(seed, e, s)), loader, cfg, Path(run_dir),
-                   {"kind": "supernet", "space_fingerprint": net.space.fingerprint()}, hooks=hooks, dist=dist,
-                   runtime=runtime)
+    return Trainer(
+        net,
+        forward,
+        lambda e, s: sampler.paths(step_rng(seed, e, s)),
+        loader,
+        cfg,
+        Path(run_dir),
+        {"kind": "supernet", "space_fingerprint": net.space.fingerprint()},
+        hooks=hooks,
+        dist=dist,
+        runtime=runtime,
+    )
 
 
 def tiny_space(**extra):

@@ -1,4 +1,5 @@
 """Cell spaces: NAS-Bench-201 (and its sub-spaces) and SCARLET's NAS-Bench-101 chain."""
+
 import json
 import random
 import subprocess
@@ -45,8 +46,7 @@ def _edge_ops(net, layer):
 
 # -- spaces ----------------------------------------------------------------------------------------
 def test_nb201_sizes_and_subspaces():
-    sizes = {"full": 5 ** 6, "no-zero": 4 ** 6, "only-conv": 2 ** 6, "reduce-1": 4 ** 6, "reduce-2": 4 ** 6,
-             "reduce-3": 3 ** 6}
+    sizes = {"full": 5**6, "no-zero": 4**6, "only-conv": 2**6, "reduce-1": 4**6, "reduce-2": 4**6, "reduce-3": 3**6}
     for sub, size in sizes.items():
         space = create_space("nas-bench-201", subspace=sub)
         assert space.size == size and space.num_layers == 6 and space.topology == "cells"
@@ -68,17 +68,23 @@ def test_nb201_string_round_trip():
     assert space.parse_arch(arch.to_string()) == arch == space.parse_arch("3,3,4,1,3,1")
     assert space.parse_arch(space.format_arch(arch)) == arch
     # order within a node's group does not matter; whitespace around groups is ignored
-    assert space.parse_arch("|nor_conv_3x3~0| + |avg_pool_3x3~1|nor_conv_3x3~0| + "
-                            "|skip_connect~2|nor_conv_3x3~1|skip_connect~0|") == arch
+    assert (
+        space.parse_arch(
+            "|nor_conv_3x3~0| + |avg_pool_3x3~1|nor_conv_3x3~0| + |skip_connect~2|nor_conv_3x3~1|skip_connect~0|"
+        )
+        == arch
+    )
     rng = random.Random(0)
     for _ in range(50):
         a = space.sample(rng)
         assert space.parse_arch(space.format_arch(a)) == a
-    for bad in ("|nor_conv_3x3~0|+|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",  # missing 2<-1
-                "|nor_conv_3x3~1|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
-                "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
-                "|nor_conv_3x3~0|+|conv_5x5~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
-                "nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"):
+    for bad in (
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",  # missing 2<-1
+        "|nor_conv_3x3~1|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+        "|nor_conv_3x3~0|+|conv_5x5~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+        "nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+    ):
         with pytest.raises(SpaceError):
             space.parse_arch(bad)
     with pytest.raises(SpaceError):  # a member of the full space, not of only-conv
@@ -109,7 +115,7 @@ def test_nb201_published_size():
 
 def test_nb101_chain_space():
     space = create_space("nas-bench-101-chain")
-    assert space.size == 3 ** 5 and space.num_layers == 5 and space.layers[0].choices == ("conv1x1", "conv3x3", "skip")
+    assert space.size == 3**5 and space.num_layers == 5 and space.layers[0].choices == ("conv1x1", "conv3x3", "skip")
     assert [b["type"] for b in space.body] == ["cell"] * 3 + ["maxpool"] + ["cell"] * 3 + ["maxpool"] + ["cell"] * 3
     cells = [b for b in space.body if b["type"] == "cell"]
     assert [c["channels"] for c in cells] == [128] * 3 + [256] * 3 + [512] * 3
@@ -147,8 +153,9 @@ def test_none_edges_run_nothing_and_cost_nothing():
     zero = Arch(("none",) * 6)
     assert table.query(zero).params == count_params(export_model(net, zero)) == table.fixed("params")
     cell = net.cells()[0]
-    assert torch.equal(cell(torch.randn(2, cell_ch := space.body[0]["channels"], 7, 7), zero.ops),
-                       torch.zeros(2, cell_ch, 7, 7))
+    assert torch.equal(
+        cell(torch.randn(2, cell_ch := space.body[0]["channels"], 7, 7), zero.ops), torch.zeros(2, cell_ch, 7, 7)
+    )
     with pytest.raises(ValueError, match="no op"):
         net(x, Arch(("nor_conv_5x5",) * 6))
 
@@ -164,13 +171,21 @@ def test_multipath_sums_ops_per_edge():
     assert net(x, both).shape == (2, 10)
     # node 1 = conv(h) [+ h], node 2 = node 1, node 3 = node 2
     only1 = Arch(("nor_conv_1x1", "none", "skip_connect", "none", "none", "skip_connect"))
-    two = MultiPath((("nor_conv_1x1", "skip_connect"), ("none",), ("skip_connect",), ("none",), ("none",),
-                     ("skip_connect",)))
+    two = MultiPath(
+        (("nor_conv_1x1", "skip_connect"), ("none",), ("skip_connect",), ("none",), ("none",), ("skip_connect",))
+    )
     torch.testing.assert_close(cell(h, two.ops), cell(h, only1.ops) + h)
 
 
-@pytest.mark.parametrize("name,options", [("nas-bench-201", {}), ("nas-bench-201", {"subspace": "only-conv"}),
-                                          ("nas-bench-201", {"cells_per_stage": 2}), ("nas-bench-101-chain", {})])
+@pytest.mark.parametrize(
+    "name,options",
+    [
+        ("nas-bench-201", {}),
+        ("nas-bench-201", {"subspace": "only-conv"}),
+        ("nas-bench-201", {"cells_per_stage": 2}),
+        ("nas-bench-101-chain", {}),
+    ],
+)
 def test_export_equals_supernet_and_costs_are_additive(name, options):
     space = _small(name, **options)
     table = CostTable.build(space)
@@ -254,10 +269,13 @@ def test_bn_recalibration_through_path_modules():
 def test_cell_models_rebuild_from_json_in_a_fresh_process():
     space = _small("nas-bench-201")
     config = json.dumps(standalone_config(space, space.parse_arch(NB201_STRING)))
-    code = ("import json, sys; from supernet.model.standalone import StandaloneNet; "
-            "m = StandaloneNet(json.loads(sys.stdin.read())); print(tuple(m(m.example_input(2)).shape))")
-    out = subprocess.run([sys.executable, "-c", code], input=config, capture_output=True, text=True,
-                         env=cli_env(), timeout=120)
+    code = (
+        "import json, sys; from supernet.model.standalone import StandaloneNet; "
+        "m = StandaloneNet(json.loads(sys.stdin.read())); print(tuple(m(m.example_input(2)).shape))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=config, capture_output=True, text=True, env=cli_env(), timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(2, 10)"
 
@@ -267,9 +285,14 @@ def test_cli_lists_cell_spaces_and_prices_the_benchmark_string():
     out = subprocess.run(cli("spaces", "--json"), capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     rows = {r["name"]: r for r in json.loads(out.stdout)}
-    assert rows["nas-bench-201"]["size"] == 5 ** 6 and rows["nas-bench-101-chain"]["size"] == 3 ** 5
-    out = subprocess.run(cli("cost", "--space", "nas-bench-201", "--arch", NB201_STRING, "--json"),
-                         capture_output=True, text=True, env=env, timeout=120)
+    assert rows["nas-bench-201"]["size"] == 5**6 and rows["nas-bench-101-chain"]["size"] == 3**5
+    out = subprocess.run(
+        cli("cost", "--space", "nas-bench-201", "--arch", NB201_STRING, "--json"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["indices"] == [3, 3, 4, 1, 3, 1] and result["macs"] > 0

@@ -1,4 +1,5 @@
 """Space sizes and layouts of the zoo, the SPOS shuffle unit and NAS-Bench-Macro's digit archs."""
+
 import json
 import subprocess
 import sys
@@ -16,11 +17,11 @@ from tests.conftest import cli, cli_env
 
 
 def test_space_sizes():
-    assert create_space("proxyless").size == 3 * 6 ** 6 * 7 ** 15
-    assert create_space("spos-shufflenet").size == 4 ** 20
-    assert create_space("nas-bench-macro").size == 3 ** 8
-    assert create_space("fairnas").size == 6 ** 19
-    assert create_space("scarlet-s2", identity_in="all").size == 13 ** 19  # the paper's S2
+    assert create_space("proxyless").size == 3 * 6**6 * 7**15
+    assert create_space("spos-shufflenet").size == 4**20
+    assert create_space("nas-bench-macro").size == 3**8
+    assert create_space("fairnas").size == 6**19
+    assert create_space("scarlet-s2", identity_in="all").size == 13**19  # the paper's S2
 
 
 def test_scarlet_s2_has_se_variants_and_13_choices_in_identity_layers():
@@ -93,7 +94,13 @@ def test_nas_bench_macro_digit_archs_and_identity():
     assert [l.out_channels for l in space.layers] == [64] * 2 + [128] * 3 + [256] * 3
     assert [l.stride for l in space.layers] == [2, 1, 2, 1, 1, 2, 1, 1]
     assert exported_config("id", space.layers[0], "skip") == {
-        "type": "conv", "in": 32, "out": 64, "kernel": 1, "stride": 2, "act": None}
+        "type": "conv",
+        "in": 32,
+        "out": 64,
+        "kernel": 1,
+        "stride": 2,
+        "act": None,
+    }
     assert exported_config("id", space.layers[0], "els")["type"] == "els"
     assert exported_config("id", space.layers[1], "skip") == {"type": "identity"}
     assert space.stem[0].get("stride", 1) == 1 and space.input_shape == (3, 32, 32)
@@ -108,10 +115,13 @@ def test_ibn_arch_notation():
 def test_shufflenet_model_rebuilds_from_json_in_a_fresh_process():
     space = create_space("spos-shufflenet", preset="fashion-mnist")
     config = json.dumps(standalone_config(space, space.parse_arch("spos-searched")))
-    code = ("import json, sys; from supernet.model.standalone import StandaloneNet; "
-            "m = StandaloneNet(json.loads(sys.stdin.read())); print(tuple(m(m.example_input(2)).shape))")
-    out = subprocess.run([sys.executable, "-c", code], input=config, capture_output=True, text=True,
-                         env=cli_env(), timeout=120)
+    code = (
+        "import json, sys; from supernet.model.standalone import StandaloneNet; "
+        "m = StandaloneNet(json.loads(sys.stdin.read())); print(tuple(m(m.example_input(2)).shape))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=config, capture_output=True, text=True, env=cli_env(), timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(2, 10)"
 
@@ -122,8 +132,13 @@ def test_cli_lists_the_zoo_and_prices_named_and_digit_archs():
     assert out.returncode == 0, out.stderr
     rows = {r["name"]: r for r in json.loads(out.stdout)}
     assert rows["scarlet-s2"]["named_archs"] == ["scarlet-a", "scarlet-b", "scarlet-c"]
-    assert rows["nas-bench-macro"]["size"] == 3 ** 8
-    out = subprocess.run(cli("cost", "--space", "nas-bench-macro", "--arch", "02012100", "--json"),
-                         capture_output=True, text=True, env=env, timeout=120)
+    assert rows["nas-bench-macro"]["size"] == 3**8
+    out = subprocess.run(
+        cli("cost", "--space", "nas-bench-macro", "--arch", "02012100", "--json"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["indices"] == [0, 2, 0, 1, 2, 1, 0, 0]

@@ -1,4 +1,5 @@
 """The papers' published models: our exported MACs and parameters at 224x224, 1000 classes."""
+
 import pytest
 from torch import nn
 
@@ -30,8 +31,7 @@ def _table(space):
     return _TABLES[space.name]
 
 
-@pytest.mark.parametrize("space_name,arch_name,macs_m,params_m,no_bn", PUBLISHED,
-                         ids=[p[1] for p in PUBLISHED])
+@pytest.mark.parametrize("space_name,arch_name,macs_m,params_m,no_bn", PUBLISHED, ids=[p[1] for p in PUBLISHED])
 def test_published_macs_and_params(space_name, arch_name, macs_m, params_m, no_bn):
     space = create_space(space_name)
     assert space.input_shape == (3, 224, 224) and space.num_classes == 1000

@@ -1,5 +1,6 @@
 """Checks generated from the space registry: every registered space builds at a small size, its
 supernet runs, and exported models match the supernet path and the cost table."""
+
 import random
 
 import pytest
@@ -34,8 +35,10 @@ def test_defaults_and_small_preset_build(name):
     full, small = create_space(name), create_space(name, preset=SMALL)
     assert small.input_shape == (1, 28, 28) and small.num_classes == 10
     assert full.num_layers == small.num_layers
-    assert dict(small.options) == {**dict(full.options), **{k: (list(v) if isinstance(v, tuple) else v)
-                                                            for k, v in entry.presets[SMALL].items()}}
+    assert dict(small.options) == {
+        **dict(full.options),
+        **{k: (list(v) if isinstance(v, tuple) else v) for k, v in entry.presets[SMALL].items()},
+    }
     assert create_space(name, **small.options).fingerprint() == small.fingerprint()  # options rebuild it
     for text in full.named_archs.values():  # named archs are members of the space
         assert full.parse_arch(text) == full.parse_arch(full.parse_arch(text).to_string())
@@ -67,8 +70,11 @@ def test_export_matches_supernet_path_and_cost_table(name):
 
 def _has_identity_ops(name):
     """Whether the space has an op that `identity` (skip / els) changes."""
-    return any(candidate_config(op, l, "els") != candidate_config(op, l, "skip")
-               for l in create_space(name).layers for op in l.choices)
+    return any(
+        candidate_config(op, l, "els") != candidate_config(op, l, "skip")
+        for l in create_space(name).layers
+        for op in l.choices
+    )
 
 
 @pytest.mark.parametrize("name", [n for n in SPACES if _has_identity_ops(n)])

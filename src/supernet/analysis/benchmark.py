@@ -15,6 +15,7 @@ module gives what every ranking result should be read against:
 - `stratified_sample`: K archs spread over the benchmark's accuracy range (one per accuracy
   quantile stratum, seeded), so a small sample covers bad, middling and good archs alike.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,7 @@ REQUIRED_KEYS = ("test_acc", "mean_acc", "params", "flops")
 @dataclass(frozen=True)
 class BenchmarkEntry:
     runs: tuple[float, ...]  # accuracy (fraction) of each independent training
-    mean: float              # the file's mean_acc (fraction)
+    mean: float  # the file's mean_acc (fraction)
     params: int
     flops: int
 
@@ -106,8 +107,10 @@ def _read_json(path: Path) -> Any:
 
 def _parse_key(path: Path, key: str, space: SearchSpace) -> Arch:
     if not (len(key) == space.num_layers and key.isascii() and key.isdigit()):
-        raise ConfigError(f"benchmark {path}: unknown arch '{key[:40]}'; expected {space.num_layers} digits "
-                          f"(one choice index per layer of space '{space.name}')")
+        raise ConfigError(
+            f"benchmark {path}: unknown arch '{key[:40]}'; expected {space.num_layers} digits "
+            f"(one choice index per layer of space '{space.name}')"
+        )
     try:
         return space.parse_arch(key)
     except SpaceError as e:
@@ -125,8 +128,12 @@ def _parse_entry(path: Path, key: str, value: Any) -> BenchmarkEntry:
     if not isinstance(runs, list) or not runs:
         raise ConfigError(f"{where}: 'test_acc' must be a non-empty list of accuracies in percent")
     accs = tuple(_percent(where, "test_acc", v) for v in runs)
-    return BenchmarkEntry(runs=accs, mean=_percent(where, "mean_acc", value["mean_acc"]),
-                          params=_count(where, "params", value["params"]), flops=_count(where, "flops", value["flops"]))
+    return BenchmarkEntry(
+        runs=accs,
+        mean=_percent(where, "mean_acc", value["mean_acc"]),
+        params=_count(where, "params", value["params"]),
+        flops=_count(where, "flops", value["flops"]),
+    )
 
 
 def _percent(where: str, key: str, value: Any) -> float:
@@ -138,8 +145,13 @@ def _percent(where: str, key: str, value: Any) -> float:
 
 
 def _count(where: str, key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
-            or value != int(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+        or value != int(value)
+    ):
         raise ConfigError(f"{where}: '{key}' must be a non-negative integer, got {str(value)[:40]}")
     return int(value)
 
@@ -161,8 +173,10 @@ def stratified_sample(bench: Benchmark, k: int, seed: int = 0) -> list[Arch]:
 def run_consistency(bench: Benchmark, archs: Sequence[Arch]) -> dict[str, float]:
     """Kendall tau between each pair of the benchmark's runs on `archs` ('1v2', '1v3', '2v3', 'mean')."""
     entries = bench.subset(archs)
-    out = {f"{i + 1}v{j + 1}": M.kendall_tau([e.runs[i] for e in entries], [e.runs[j] for e in entries])
-           for i, j in combinations(range(bench.num_runs), 2)}
+    out = {
+        f"{i + 1}v{j + 1}": M.kendall_tau([e.runs[i] for e in entries], [e.runs[j] for e in entries])
+        for i, j in combinations(range(bench.num_runs), 2)
+    }
     values = [v for v in out.values() if not math.isnan(v)]
     out["mean"] = sum(values) / len(values) if values else float("nan")
     return out
@@ -176,8 +190,12 @@ def zero_cost(bench: Benchmark, archs: Sequence[Arch]) -> dict[str, float]:
 
 def reference(bench: Benchmark, archs: Sequence[Arch]) -> dict[str, Any]:
     """Everything a ranking result is reported beside: the ceiling and the zero-cost bars."""
-    return {"benchmark": bench.name, "benchmark_file": bench.path, "ceiling_kendall": run_consistency(bench, archs),
-            "zero_cost_kendall": zero_cost(bench, archs)}
+    return {
+        "benchmark": bench.name,
+        "benchmark_file": bench.path,
+        "ceiling_kendall": run_consistency(bench, archs),
+        "zero_cost_kendall": zero_cost(bench, archs),
+    }
 
 
 def digits(arch: Arch, space: SearchSpace) -> str:
@@ -186,8 +204,9 @@ def digits(arch: Arch, space: SearchSpace) -> str:
 
 
 # -- cost model check -----------------------------------------------------------------------------------
-def cost_mismatches(bench: Benchmark, space: SearchSpace, archs: Sequence[Arch] | None = None,
-                    identity: str = "skip") -> list[dict[str, Any]]:
+def cost_mismatches(
+    bench: Benchmark, space: SearchSpace, archs: Sequence[Arch] | None = None, identity: str = "skip"
+) -> list[dict[str, Any]]:
     """Archs whose MACs/params from our cost model differ from the file's flops/params."""
     from supernet.cost import CostTable
 
@@ -196,8 +215,15 @@ def cost_mismatches(bench: Benchmark, space: SearchSpace, archs: Sequence[Arch] 
     for arch in archs if archs is not None else list(bench.entries):
         entry, cost = bench.entries[arch], table.query(arch)
         if int(cost.macs) != entry.flops or int(cost.params) != entry.params:
-            out.append({"arch": digits(arch, space), "macs": int(cost.macs), "flops": entry.flops,
-                        "params": int(cost.params), "file_params": entry.params})
+            out.append(
+                {
+                    "arch": digits(arch, space),
+                    "macs": int(cost.macs),
+                    "flops": entry.flops,
+                    "params": int(cost.params),
+                    "file_params": entry.params,
+                }
+            )
     return out
 
 
@@ -229,7 +255,7 @@ def canonical(arch: Arch, space: SearchSpace) -> Arch:
     moved to the stage's end (a shape-keeping identity is a no-op; the benchmark trained this form)."""
     ops, out, i = list(arch.ops), [], 0
     for stage in _stages(space):
-        first, rest = ops[i], ops[i + 1:i + stage]
+        first, rest = ops[i], ops[i + 1 : i + stage]
         out += [first, *[o for o in rest if o != "id"], *[o for o in rest if o == "id"]]
         i += stage
     return Arch(tuple(out))
@@ -258,6 +284,8 @@ class BenchmarkEvaluator:
         if entry is None:
             from supernet.errors import SearchError
 
-            raise SearchError(f"arch '{self.space.format_arch(arch)}' (and its equivalent forms) is not in "
-                              f"benchmark {self.bench.path}")
+            raise SearchError(
+                f"arch '{self.space.format_arch(arch)}' (and its equivalent forms) is not in "
+                f"benchmark {self.bench.path}"
+            )
         return entry.mean

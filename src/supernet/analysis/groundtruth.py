@@ -14,6 +14,7 @@ last checkpoint. `shard=(i, n)` trains archs whose index % n == i, so n processe
 each arch folder is locked while trained, and the CSV is re-assembled (atomically, under a file
 lock) from whatever per-arch results exist after every arch.
 """
+
 from __future__ import annotations
 
 import csv
@@ -76,8 +77,12 @@ def sample_archs_by_identities(space: SearchSpace, k: int, seed: int = 0) -> lis
         if len(out) == k:
             break
         ids = set(rng.sample(can_id, counts[len(out) % len(counts)]))
-        arch = Arch(tuple("id" if i in ids else rng.choice([c for c in layer.choices if c != "id"])
-                          for i, layer in enumerate(space.layers)))
+        arch = Arch(
+            tuple(
+                "id" if i in ids else rng.choice([c for c in layer.choices if c != "id"])
+                for i, layer in enumerate(space.layers)
+            )
+        )
         if arch not in seen:
             seen.add(arch)
             out.append(arch)
@@ -138,8 +143,9 @@ def fix_arch_list(run_dir: Path, archs: Sequence[Arch] | None, space: SearchSpac
     if path.exists():
         existing = read_arch_file(space, path)
         if archs is not None and list(archs) != existing:
-            raise ConfigError(f"{run_dir} already holds a ground truth for a different arch list ({path}); "
-                              f"use another --run-dir")
+            raise ConfigError(
+                f"{run_dir} already holds a ground truth for a different arch list ({path}); use another --run-dir"
+            )
         return existing
     if archs is None:
         raise ConfigError(f"give --archs FILE or --sample K (no {path} to resume from)")
@@ -148,8 +154,13 @@ def fix_arch_list(run_dir: Path, archs: Sequence[Arch] | None, space: SearchSpac
 
 
 # -- training ----------------------------------------------------------------------------------------
-def run_groundtruth(cfg: Config, run_dir: Path, archs: Sequence[Arch] | None, shard: tuple[int, int] = (0, 1),
-                    log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_groundtruth(
+    cfg: Config,
+    run_dir: Path,
+    archs: Sequence[Arch] | None,
+    shard: tuple[int, int] = (0, 1),
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Train this shard's archs stand-alone (skipping finished ones) and rebuild the CSV.
 
     Returns {"trained": [...], "skipped": [...], "busy": [...], "csv": path, "rows": n}."""
@@ -190,8 +201,10 @@ def run_groundtruth(cfg: Config, run_dir: Path, archs: Sequence[Arch] | None, sh
         done["trained"].append(arch.to_string())
         rows = assemble_csv(run_dir)
         if log:
-            log(f"[{count}/{len(mine)}] arch {index} {arch}: val {result['val_acc']:.4f} test "
-                f"{result['test_acc']:.4f} ({result['seconds']:.0f}s; {rows} archs in {CSV_NAME})")
+            log(
+                f"[{count}/{len(mine)}] arch {index} {arch}: val {result['val_acc']:.4f} test "
+                f"{result['test_acc']:.4f} ({result['seconds']:.0f}s; {rows} archs in {CSV_NAME})"
+            )
     rows = assemble_csv(run_dir)
     return {**done, "csv": str(run_dir / CSV_NAME), "rows": rows, "total": len(archs)}
 
@@ -212,9 +225,17 @@ def read_results(run_dir: Path) -> list[dict[str, Any]]:
         try:
             data = json.loads(path.read_text())
             index = int(data.get("index", path.parent.name.split("-")[0]))
-            rows.append({"index": index, "arch": data["arch"], "accuracy": float(data["val_acc"]),
-                         "test_accuracy": float(data["test_acc"]), "macs": data.get("macs", ""),
-                         "params": data.get("params", ""), "seconds": float(data.get("seconds", 0.0))})
+            rows.append(
+                {
+                    "index": index,
+                    "arch": data["arch"],
+                    "accuracy": float(data["val_acc"]),
+                    "test_accuracy": float(data["test_acc"]),
+                    "macs": data.get("macs", ""),
+                    "params": data.get("params", ""),
+                    "seconds": float(data.get("seconds", 0.0)),
+                }
+            )
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return sorted(rows, key=lambda r: r["index"])
@@ -229,8 +250,16 @@ def assemble_csv(run_dir: Path) -> int:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(COLUMNS)
         for r in rows:
-            writer.writerow([r["arch"], f"{r['accuracy']:.6f}", f"{r['test_accuracy']:.6f}", r["macs"], r["params"],
-                             f"{r['seconds']:.1f}"])
+            writer.writerow(
+                [
+                    r["arch"],
+                    f"{r['accuracy']:.6f}",
+                    f"{r['test_accuracy']:.6f}",
+                    r["macs"],
+                    r["params"],
+                    f"{r['seconds']:.1f}",
+                ]
+            )
         atomic_write_text(run_dir / CSV_NAME, buf.getvalue())
     return len(rows)
 
@@ -252,5 +281,4 @@ def read_groundtruth(path: str | Path, space: SearchSpace) -> tuple[list[Arch], 
 
     table = TableEvaluator(path, space)
     archs = list(table.rows)
-    return (archs, [table.rows[a]["accuracy"] for a in archs],
-            [table.rows[a].get("test_accuracy") for a in archs])
+    return (archs, [table.rows[a]["accuracy"] for a in archs], [table.rows[a].get("test_accuracy") for a in archs])

@@ -11,6 +11,7 @@ so the module is usable from a notebook on any pair of accuracy lists.
 - `self_consistency`: pairwise correlations between several supernets' predictions of the same
   archs (inter-choice paper, Table 2 / Appendix F).
 """
+
 from __future__ import annotations
 
 import math
@@ -51,8 +52,11 @@ def spearman(predicted: Sequence[float], true: Sequence[float]) -> float:
 
 
 def correlations(predicted: Sequence[float], true: Sequence[float]) -> dict[str, float]:
-    return {"kendall": kendall_tau(predicted, true), "pearson": pearson(predicted, true),
-            "spearman": spearman(predicted, true)}
+    return {
+        "kendall": kendall_tau(predicted, true),
+        "pearson": pearson(predicted, true),
+        "spearman": spearman(predicted, true),
+    }
 
 
 def default_k(n: int, fraction: float = 0.1) -> int:
@@ -115,15 +119,21 @@ def improvement_n(num_archs: int, n: int = 10) -> int:
     return max(1, min(n, num_archs - 1))
 
 
-def ranking_metrics(predicted: Sequence[float], true: Sequence[float], k: int | None = None,
-                    improvement_at: int = 10) -> dict[str, float | int | list[float]]:
+def ranking_metrics(
+    predicted: Sequence[float], true: Sequence[float], k: int | None = None, improvement_at: int = 10
+) -> dict[str, float | int | list[float]]:
     """All single-supernet metrics in one dict (JSON-ready apart from NaN)."""
     n = len(predicted)
     k = default_k(n) if k is None else k
     at = improvement_n(n, improvement_at)
-    return {**correlations(predicted, true), "k": k, "topk_overlap": topk_overlap(predicted, true, k),
-            "improvement_at": at, "improvement": improvement(predicted, true, at),
-            "improvement_curve": improvement_curve(predicted, true)}
+    return {
+        **correlations(predicted, true),
+        "k": k,
+        "topk_overlap": topk_overlap(predicted, true, k),
+        "improvement_at": at,
+        "improvement": improvement(predicted, true, at),
+        "improvement_curve": improvement_curve(predicted, true),
+    }
 
 
 def zero_cost_kendall(macs: Sequence[float], params: Sequence[float], true: Sequence[float]) -> dict[str, float]:
@@ -132,8 +142,9 @@ def zero_cost_kendall(macs: Sequence[float], params: Sequence[float], true: Sequ
     return {"macs": kendall_tau(macs, true), "params": kendall_tau(params, true)}
 
 
-def self_consistency(predictions: Mapping[str, Sequence[float]] | Sequence[Sequence[float]],
-                     metric: str = "kendall") -> np.ndarray:
+def self_consistency(
+    predictions: Mapping[str, Sequence[float]] | Sequence[Sequence[float]], metric: str = "kendall"
+) -> np.ndarray:
     """Pairwise correlation matrix between several supernets' predictions of the same archs.
 
     Symmetric, ones on the diagonal (by definition, even for constant predictions)."""

@@ -1,4 +1,5 @@
 """Figures for the analysis tools (matplotlib, Agg backend). Each function writes one PNG."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -25,8 +26,12 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def plot_scatter(predictions: Mapping[str, Sequence[float]], true: Sequence[float], path: str | Path,
-                 taus: Mapping[str, float] | None = None) -> Path:
+def plot_scatter(
+    predictions: Mapping[str, Sequence[float]],
+    true: Sequence[float],
+    path: str | Path,
+    taus: Mapping[str, float] | None = None,
+) -> Path:
     """Supernet-predicted accuracy (x) vs stand-alone ground truth (y), one colour per supernet."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -64,9 +69,17 @@ def plot_improvement(curves: Mapping[str, Sequence[float]], path: str | Path, ma
     return _save(fig, path)
 
 
-def plot_heatmap(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], path: str | Path, title: str = "",
-                 vmin: float | None = None, vmax: float | None = None, cmap: str = "viridis",
-                 fmt: str = "{:.2f}") -> Path:
+def plot_heatmap(
+    matrix: np.ndarray,
+    rows: Sequence[str],
+    cols: Sequence[str],
+    path: str | Path,
+    title: str = "",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = "viridis",
+    fmt: str = "{:.2f}",
+) -> Path:
     """An annotated heat map (similarity matrices, self-consistency tables, op frequencies)."""
     plt = _plt()
     m = np.asarray(matrix, dtype=float)
@@ -79,8 +92,15 @@ def plot_heatmap(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], p
         mid = (lo + hi) / 2
         for (i, j), v in np.ndenumerate(m):
             if np.isfinite(v):
-                ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7,
-                        color="black" if (cmap == "viridis") == (v > mid) else "white")
+                ax.text(
+                    j,
+                    i,
+                    fmt.format(v),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="black" if (cmap == "viridis") == (v > mid) else "white",
+                )
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     ax.set_title(title, fontsize=10)
     return _save(fig, path)

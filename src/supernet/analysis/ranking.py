@@ -13,6 +13,7 @@ Beside every result rank.json carries `reference`: the zero-cost bars (Kendall t
 MACs alone and by params alone) and, for a benchmark, the ceiling (its own runs' mutual tau).
     rank_scatter.png, rank_improvement.png (and rank_consistency.png with several supernets)
 """
+
 from __future__ import annotations
 
 import csv
@@ -51,8 +52,9 @@ class GroundTruth:
     reference: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_groundtruth(groundtruth: str | Path | BenchmarkSpec, space: SearchSpace,
-                        identity: str = "skip") -> GroundTruth:
+def resolve_groundtruth(
+    groundtruth: str | Path | BenchmarkSpec, space: SearchSpace, identity: str = "skip"
+) -> GroundTruth:
     """A ground-truth CSV or a benchmark, read for `space`, with its reference numbers."""
     from supernet.analysis.benchmark import load_benchmark, reference
     from supernet.cost import CostTable
@@ -60,8 +62,9 @@ def resolve_groundtruth(groundtruth: str | Path | BenchmarkSpec, space: SearchSp
     if isinstance(groundtruth, BenchmarkSpec):
         bench = load_benchmark(groundtruth.name, groundtruth.path, space)
         archs = groundtruth.archs(bench, space)
-        return GroundTruth(f"{bench.name}:{bench.path}", archs, bench.accuracy(archs), [None] * len(archs),
-                           reference(bench, archs))
+        return GroundTruth(
+            f"{bench.name}:{bench.path}", archs, bench.accuracy(archs), [None] * len(archs), reference(bench, archs)
+        )
     archs, true, test = read_groundtruth(groundtruth, space)
     table = CostTable.build(space, identity)
     costs = [table.query(a) for a in archs]
@@ -69,8 +72,9 @@ def resolve_groundtruth(groundtruth: str | Path | BenchmarkSpec, space: SearchSp
     return GroundTruth(str(groundtruth), archs, true, test, {"zero_cost_kendall": zero})
 
 
-def predict(cfg: Config, checkpoint: str | Path, archs: Sequence[Arch | str],
-            log: Callable[[str], None] | None = None) -> list[float]:
+def predict(
+    cfg: Config, checkpoint: str | Path, archs: Sequence[Arch | str], log: Callable[[str], None] | None = None
+) -> list[float]:
     """Supernet accuracy of each arch (BN recalibrated per `cfg.eval`), on the supernet's own data."""
     from supernet.assemble import build_evaluator, load_data
 
@@ -95,10 +99,15 @@ def _labels(paths: Sequence[str | Path]) -> list[str]:
     return names
 
 
-def rank_supernets(cfg: Config, checkpoints: Sequence[str | Path], groundtruth: str | Path | BenchmarkSpec,
-                   run_dir: str | Path,
-                   k: int | None = None, improvement_at: int = 10,
-                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def rank_supernets(
+    cfg: Config,
+    checkpoints: Sequence[str | Path],
+    groundtruth: str | Path | BenchmarkSpec,
+    run_dir: str | Path,
+    k: int | None = None,
+    improvement_at: int = 10,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Evaluate the ground-truth archs on every supernet, score, write rank.json/predictions.csv/PNGs."""
     from supernet.analysis.plots import plot_heatmap, plot_improvement, plot_scatter
 
@@ -123,14 +132,25 @@ def rank_supernets(cfg: Config, checkpoints: Sequence[str | Path], groundtruth: 
         start = time.time()
         pred = predict(cfg, ckpt, arch_texts, log)
         predictions[label] = pred
-        entry = {"label": label, "path": str(ckpt), "digest": checkpoint_digest(Path(ckpt)),
-                 "seconds": time.time() - start, **M.ranking_metrics(pred, true, k, improvement_at)}
+        entry = {
+            "label": label,
+            "path": str(ckpt),
+            "digest": checkpoint_digest(Path(ckpt)),
+            "seconds": time.time() - start,
+            **M.ranking_metrics(pred, true, k, improvement_at),
+        }
         if all(t is not None for t in test):
             entry["vs_test"] = M.correlations(pred, test)  # type: ignore[arg-type]
         supernets.append(entry)
-    out: dict[str, Any] = {"groundtruth": truth.source, "reference": truth.reference, "num_archs": len(archs), "k": k,
-                           "improvement_at": M.improvement_n(len(archs), improvement_at), "eval": asdict(cfg.eval),
-                           "supernets": supernets}
+    out: dict[str, Any] = {
+        "groundtruth": truth.source,
+        "reference": truth.reference,
+        "num_archs": len(archs),
+        "k": k,
+        "improvement_at": M.improvement_n(len(archs), improvement_at),
+        "eval": asdict(cfg.eval),
+        "supernets": supernets,
+    }
     if len(checkpoints) > 1:
         out["self_consistency"] = {
             "labels": labels,
@@ -138,46 +158,64 @@ def rank_supernets(cfg: Config, checkpoints: Sequence[str | Path], groundtruth: 
             "mean": {m: M.mean_off_diagonal(M.self_consistency(predictions, m)) for m in M.CORRELATIONS},
         }
     _write_predictions(run_dir / "predictions.csv", arch_texts, true, test, predictions)
-    figures = [plot_scatter(predictions, true, run_dir / "rank_scatter.png",
-                            {s["label"]: s["kendall"] for s in supernets}),
-               plot_improvement({s["label"]: s["improvement_curve"] for s in supernets},
-                                run_dir / "rank_improvement.png")]
+    figures = [
+        plot_scatter(predictions, true, run_dir / "rank_scatter.png", {s["label"]: s["kendall"] for s in supernets}),
+        plot_improvement({s["label"]: s["improvement_curve"] for s in supernets}, run_dir / "rank_improvement.png"),
+    ]
     if len(checkpoints) > 1:
-        figures.append(plot_heatmap(M.self_consistency(predictions), labels, labels, run_dir / "rank_consistency.png",
-                                    "self-consistency (Kendall tau)", vmin=-1, vmax=1))
+        figures.append(
+            plot_heatmap(
+                M.self_consistency(predictions),
+                labels,
+                labels,
+                run_dir / "rank_consistency.png",
+                "self-consistency (Kendall tau)",
+                vmin=-1,
+                vmax=1,
+            )
+        )
     out["figures"] = [p.name for p in figures]
     atomic_write_text(run_dir / "rank.json", json.dumps(M.json_safe(out), indent=1))
     return out
 
 
-def _write_predictions(path: Path, archs: list[str], true: list[float], test: list[float | None],
-                       predictions: dict[str, list[float]]) -> None:
+def _write_predictions(
+    path: Path, archs: list[str], true: list[float], test: list[float | None], predictions: dict[str, list[float]]
+) -> None:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["arch", "accuracy", "test_accuracy", *[f"pred_{i}" for i in range(len(predictions))]])
     columns = list(predictions.values())
     for i, arch in enumerate(archs):
-        w.writerow([arch, f"{true[i]:.6f}", "" if test[i] is None else f"{test[i]:.6f}",
-                    *[f"{c[i]:.6f}" for c in columns]])
+        w.writerow(
+            [arch, f"{true[i]:.6f}", "" if test[i] is None else f"{test[i]:.6f}", *[f"{c[i]:.6f}" for c in columns]]
+        )
     atomic_write_text(path, buf.getvalue())
 
 
 def format_rank(out: dict[str, Any]) -> str:
     """A plain-text table of rank.json (what the CLI prints)."""
-    lines = [f"{out['num_archs']} archs; top-k k={out['k']}; improvement at n={out['improvement_at']}",
-             f"{'supernet':<24} {'kendall':>8} {'pearson':>8} {'spearman':>8} {'top-k':>6} {'improv':>7}"]
+    lines = [
+        f"{out['num_archs']} archs; top-k k={out['k']}; improvement at n={out['improvement_at']}",
+        f"{'supernet':<24} {'kendall':>8} {'pearson':>8} {'spearman':>8} {'top-k':>6} {'improv':>7}",
+    ]
     f = lambda v: "   nan" if v is None or v != v else f"{v:.3f}"  # noqa: E731
     for s in out["supernets"]:
-        lines.append(f"{s['label'][:24]:<24} {f(s['kendall']):>8} {f(s['pearson']):>8} {f(s['spearman']):>8} "
-                     f"{f(s['topk_overlap']):>6} {f(s['improvement']):>7}")
+        lines.append(
+            f"{s['label'][:24]:<24} {f(s['kendall']):>8} {f(s['pearson']):>8} {f(s['spearman']):>8} "
+            f"{f(s['topk_overlap']):>6} {f(s['improvement']):>7}"
+        )
     ref = out.get("reference") or {}
     if ref.get("ceiling_kendall"):
         ceiling = ref["ceiling_kendall"]
-        lines.append("ceiling (benchmark run vs run Kendall tau): "
-                     + ", ".join(f"{name} {f(v)}" for name, v in ceiling.items()))
+        lines.append(
+            "ceiling (benchmark run vs run Kendall tau): " + ", ".join(f"{name} {f(v)}" for name, v in ceiling.items())
+        )
     if ref.get("zero_cost_kendall"):
-        lines.append("zero-cost bars (Kendall tau): "
-                     + ", ".join(f"{name}-only {f(v)}" for name, v in ref["zero_cost_kendall"].items()))
+        lines.append(
+            "zero-cost bars (Kendall tau): "
+            + ", ".join(f"{name}-only {f(v)}" for name, v in ref["zero_cost_kendall"].items())
+        )
     sc = out.get("self_consistency")
     if sc:
         lines.append("self-consistency (mean pairwise): " + ", ".join(f"{m} {f(v)}" for m, v in sc["mean"].items()))

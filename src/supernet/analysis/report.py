@@ -18,6 +18,7 @@ Every file is untrusted (SECURITY.md): only regular files inside the run directo
 (symbolic links and figure names that lead out of it are refused), every value is HTML-escaped,
 and a file that is not in the shape a command writes is a one-line error naming it.
 """
+
 from __future__ import annotations
 
 import base64
@@ -158,15 +159,18 @@ def training_section(path: Path) -> str:
     axes[1].set(title="training accuracy per step", xlabel="step", ylabel="accuracy")
     if epochs:
         e = [r["epoch"] + 1 for r in epochs]
-        axes[2].errorbar(e, [r["acc_mean"] for r in epochs], yerr=[r.get("acc_std", 0) for r in epochs],
-                         marker="o", capsize=4)
+        axes[2].errorbar(
+            e, [r["acc_mean"] for r in epochs], yerr=[r.get("acc_std", 0) for r in epochs], marker="o", capsize=4
+        )
     axes[2].set(title="per epoch: path accuracy mean ± std", xlabel="epoch", ylabel="accuracy")
     for ax in axes:
         ax.grid(alpha=0.3)
     out = _img(_fig_uri(fig), f"training curves ({path.parent.name or path.parent})")
     if epochs:
-        out += _table(["epoch", "loss", "acc mean", "acc std"],
-                      [[r["epoch"], r["loss"], r["acc_mean"], r.get("acc_std", 0.0)] for r in epochs])
+        out += _table(
+            ["epoch", "loss", "acc mean", "acc std"],
+            [[r["epoch"], r["loss"], r["acc_mean"], r.get("acc_std", 0.0)] for r in epochs],
+        )
     return out
 
 
@@ -183,8 +187,9 @@ def op_frequency(archs: Sequence[str]) -> tuple[list[str], list[str], np.ndarray
     return [f"layer {i}" for i in range(n_layers)], ops, m
 
 
-def _heatmap_uri(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], title: str,
-                 vmin: float = 0, vmax: float = 1) -> str:
+def _heatmap_uri(
+    matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], title: str, vmin: float = 0, vmax: float = 1
+) -> str:
     from supernet.analysis.plots import plot_heatmap
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,9 +209,13 @@ def search_section(data: dict[str, Any]) -> str:
     topk = data.get("topk", [])
     if topk:
         keys = list(topk[0]["metrics"])
-        parts.append("<h4>top-k</h4>" + _table(["#", "arch", *keys],
-                                               [[i + 1, t["arch"], *[t["metrics"].get(k) for k in keys]]
-                                                for i, t in enumerate(topk)]))
+        parts.append(
+            "<h4>top-k</h4>"
+            + _table(
+                ["#", "arch", *keys],
+                [[i + 1, t["arch"], *[t["metrics"].get(k) for k in keys]] for i, t in enumerate(topk)],
+            )
+        )
     history = data.get("history", [])
     step_key = next((k for k in ("generation", "iteration") if history and k in history[0]), None)
     plt = _plt()
@@ -226,38 +235,59 @@ def search_section(data: dict[str, Any]) -> str:
         parts.append(_img(_fig_uri(fig), f"search progress: best accuracy vs {step_key or 'evaluation'}"))
         if any("macs" in r["metrics"] and "accuracy" in r["metrics"] for r in history):
             with tempfile.TemporaryDirectory() as tmp:
-                parts.append(_img(_file_uri(plot_pareto(data, Path(tmp) / "p.png")),
-                                  "Pareto front: accuracy vs MACs (all evaluated archs)"))
-    chosen, label = ((data["pareto"], "Pareto") if data.get("pareto") else (topk, "top-k"))
+                parts.append(
+                    _img(
+                        _file_uri(plot_pareto(data, Path(tmp) / "p.png")),
+                        "Pareto front: accuracy vs MACs (all evaluated archs)",
+                    )
+                )
+    chosen, label = (data["pareto"], "Pareto") if data.get("pareto") else (topk, "top-k")
     archs = [c["arch"] for c in chosen]
     if archs:
         rows, cols, m = op_frequency(archs)
-        parts.append(_img(_heatmap_uri(m, rows, cols, f"op frequency among the {len(archs)} {label} archs"),
-                          f"op frequency (layer x op) among the {label} archs"))
+        parts.append(
+            _img(
+                _heatmap_uri(m, rows, cols, f"op frequency among the {len(archs)} {label} archs"),
+                f"op frequency (layer x op) among the {label} archs",
+            )
+        )
     return "".join(parts)
 
 
 def rank_section(data: dict[str, Any], folder: Path) -> str:
-    rows = [[s["label"], s.get("kendall"), s.get("pearson"), s.get("spearman"), s.get("topk_overlap"),
-             s.get("improvement")] for s in data.get("supernets", [])]
+    rows = [
+        [s["label"], s.get("kendall"), s.get("pearson"), s.get("spearman"), s.get("topk_overlap"), s.get("improvement")]
+        for s in data.get("supernets", [])
+    ]
     rows = [[v if v is not None else float("nan") for v in r] for r in rows]
     e = _escaped
-    parts = [(f"<p>{e(data.get('num_archs'))} ground-truth archs ({e(data.get('groundtruth'))}); "
-              f"top-k with k={e(data.get('k'))}; improvement at n={e(data.get('improvement_at'))}</p>"),
-             _table(["supernet", "Kendall tau", "Pearson", "Spearman", "top-k overlap", "improvement"], rows)]
+    parts = [
+        (
+            f"<p>{e(data.get('num_archs'))} ground-truth archs ({e(data.get('groundtruth'))}); "
+            f"top-k with k={e(data.get('k'))}; improvement at n={e(data.get('improvement_at'))}</p>"
+        ),
+        _table(["supernet", "Kendall tau", "Pearson", "Spearman", "top-k overlap", "improvement"], rows),
+    ]
     sc = data.get("self_consistency")
     if sc:
-        parts.append("<p>self-consistency (mean pairwise): " + html.escape(", ".join(
-            f"{k} {v:.3f}" if v is not None else f"{k} nan" for k, v in sc["mean"].items())) + "</p>")
+        parts.append(
+            "<p>self-consistency (mean pairwise): "
+            + html.escape(", ".join(f"{k} {v:.3f}" if v is not None else f"{k} nan" for k, v in sc["mean"].items()))
+            + "</p>"
+        )
     for name in data.get("figures", []):
         parts.append(_figure(folder, name, str(name)))
     return "".join(parts)
 
 
 def similarity_section(data: dict[str, Any], folder: Path) -> str:
-    parts = [f"<p>layer {_escaped(data.get('layer'))}; input from path {_escaped(data.get('prefix_arch'))}</p>",
-             _table(["op", "mean cosine similarity to the others"],
-                    list(zip(data.get("ops", []), data.get("mean_similarity_to_others", []))))]
+    parts = [
+        f"<p>layer {_escaped(data.get('layer'))}; input from path {_escaped(data.get('prefix_arch'))}</p>",
+        _table(
+            ["op", "mean cosine similarity to the others"],
+            list(zip(data.get("ops", []), data.get("mean_similarity_to_others", []))),
+        ),
+    ]
     name = data.get("figure", "similarity.png")
     parts.append(_figure(folder, name, f"feature similarity, layer {data.get('layer')}"))
     return "".join(parts)
@@ -274,8 +304,9 @@ def groundtruth_section(path: Path) -> str:
     if len(test):
         stats.append(["test", test.min(), test.mean(), test.max()])
     best = max(rows, key=lambda r: float(r["accuracy"]))
-    return (f"<p>{len(rows)} archs trained stand-alone; best (val) {html.escape(best['arch'])}</p>"
-            + _table(["accuracy", "min", "mean", "max"], stats))
+    return f"<p>{len(rows)} archs trained stand-alone; best (val) {html.escape(best['arch'])}</p>" + _table(
+        ["accuracy", "min", "mean", "max"], stats
+    )
 
 
 def _folder_sections(folder: Path, where: str) -> list[tuple[str, str]]:
@@ -289,9 +320,15 @@ def _folder_sections(folder: Path, where: str) -> list[tuple[str, str]]:
     if isinstance(result, dict) and "history" in result:
         sections.append((f"search{where}", _guarded(folder / RESULT, search_section, result)))
     elif isinstance(result, dict) and "val_acc" in result:
-        sections.append((f"stand-alone result{where}", _table(
-            ["arch", "val acc", "test acc", "seconds"],
-            [[result.get("arch"), result["val_acc"], result.get("test_acc"), result.get("seconds")]])))
+        sections.append(
+            (
+                f"stand-alone result{where}",
+                _table(
+                    ["arch", "val acc", "test acc", "seconds"],
+                    [[result.get("arch"), result["val_acc"], result.get("test_acc"), result.get("seconds")]],
+                ),
+            )
+        )
     model = _json_file(folder, "model.json")
     if model is not None:
         files = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -304,15 +341,17 @@ def _folder_sections(folder: Path, where: str) -> list[tuple[str, str]]:
         sections.append((f"ranking{where}", _guarded(folder / "rank.json", rank_section, rank, folder)))
     sim = _json_file(folder, "similarity.json")
     if isinstance(sim, dict):
-        sections.append((f"feature similarity{where}", _guarded(folder / "similarity.json", similarity_section,
-                                                                sim, folder)))
+        sections.append(
+            (f"feature similarity{where}", _guarded(folder / "similarity.json", similarity_section, sim, folder))
+        )
     prune = _json_file(folder, "prune.json")
     if isinstance(prune, dict) and "stages" in prune:
         sections.append((f"progressive pruning{where}", _guarded(folder / "prune.json", prune_section, prune, folder)))
     pruning = _json_file(folder, "pruning.json")
     if isinstance(pruning, dict) and "frequencies" in pruning:
-        sections.append((f"op frequencies and pruning{where}", _guarded(folder / "pruning.json", pruning_section,
-                                                                        pruning, folder)))
+        sections.append(
+            (f"op frequencies and pruning{where}", _guarded(folder / "pruning.json", pruning_section, pruning, folder))
+        )
     for path in sorted(folder.glob("*latency*.json")):
         table = _json_file(folder, path.name)
         if isinstance(table, dict) and table.get("format") == "supernet.latency-table/1":
@@ -322,8 +361,10 @@ def _folder_sections(folder: Path, where: str) -> list[tuple[str, str]]:
 
 def prune_section(data: dict[str, Any], folder: Path) -> str:
     """`supernet prune`: space size per stage (figure and table) and the final search's best arch."""
-    rows = [[row["stage"], row["size"], float(row["log10_size"]), sum(map(len, row.get("pruned", [])))]
-            for row in data["stages"]]
+    rows = [
+        [row["stage"], row["size"], float(row["log10_size"]), sum(map(len, row.get("pruned", [])))]
+        for row in data["stages"]
+    ]
     out = _table(["stage", "space size", "log10 size", "ops pruned"], rows)
     if inside(folder, "space-size.png") is not None:
         out += _figure(folder, "space-size.png", "search space size per stage")
@@ -336,10 +377,14 @@ def prune_section(data: dict[str, Any], folder: Path) -> str:
 
 def pruning_section(data: dict[str, Any], folder: Path) -> str:
     """One pruning step: the op-frequency heat map (PAD-NAS Fig. 3) and the ops dropped per layer."""
-    rows = [[i, ", ".join(map(str, kept)), ", ".join(map(str, pruned))]
-            for i, (kept, pruned) in enumerate(zip(data["kept"], data["pruned"], strict=True)) if pruned]
-    out = (f"<p>{int(data['archs_counted'])} archs counted; space size {data['parent_size']:.4g} -> "
-           f"{data['size']:.4g}</p>")
+    rows = [
+        [i, ", ".join(map(str, kept)), ", ".join(map(str, pruned))]
+        for i, (kept, pruned) in enumerate(zip(data["kept"], data["pruned"], strict=True))
+        if pruned
+    ]
+    out = (
+        f"<p>{int(data['archs_counted'])} archs counted; space size {data['parent_size']:.4g} -> {data['size']:.4g}</p>"
+    )
     if inside(folder, "frequencies.png") is not None:
         out += _figure(folder, "frequencies.png", "op frequency per layer (PAD-NAS Fig. 3)")
     return out + (_table(["layer", "kept", "pruned"], rows) if rows else "<p>no op pruned</p>")
@@ -349,13 +394,27 @@ def latency_section(table: dict[str, Any]) -> str:
     """Where a latency table was measured and how well it predicts whole models (`--validate`)."""
     meta = table.get("meta") or {}
     versions = ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items())
-    out = _table(["space", "device", "backend", "threads", "batch", "clock", "date", "versions"],
-                 [[table.get("space"), meta.get("device"), meta.get("backend"), meta.get("threads"),
-                   meta.get("batch_size"), (meta.get("timing") or {}).get("clock"), meta.get("date"), versions]])
+    out = _table(
+        ["space", "device", "backend", "threads", "batch", "clock", "date", "versions"],
+        [
+            [
+                table.get("space"),
+                meta.get("device"),
+                meta.get("backend"),
+                meta.get("threads"),
+                meta.get("batch_size"),
+                (meta.get("timing") or {}).get("clock"),
+                meta.get("date"),
+                versions,
+            ]
+        ],
+    )
     check = meta.get("validation")
     if isinstance(check, dict):
-        out += _table(["archs measured", "MAPE", "Kendall tau"],
-                      [[check["archs"], float(check["mape"]), float(check["kendall_tau"])]])
+        out += _table(
+            ["archs measured", "MAPE", "Kendall tau"],
+            [[check["archs"], float(check["mape"]), float(check["kendall_tau"])]],
+        )
     return out
 
 
@@ -365,8 +424,9 @@ def _guarded(path: Path, section: Callable[..., str], *args: Any) -> str:
         return section(*args)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
         detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-        raise ConfigError(f"{path} is malformed ({type(e).__name__}: {detail}); expected the file as "
-                          f"supernet writes it") from None
+        raise ConfigError(
+            f"{path} is malformed ({type(e).__name__}: {detail}); expected the file as supernet writes it"
+        ) from None
 
 
 def _json_file(folder: Path, name: str) -> Any:
@@ -405,13 +465,17 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         rel = str(folder.relative_to(root)) if folder != root else "."
         sections += _folder_sections(folder, f" ({rel})" if rel != "." else "")
     if not sections:
-        raise ConfigError(f"{root} holds nothing to report (no config.yaml, metrics.jsonl, result.json, "
-                          f"rank.json, similarity.json or groundtruth.csv)")
+        raise ConfigError(
+            f"{root} holds nothing to report (no config.yaml, metrics.jsonl, result.json, "
+            f"rank.json, similarity.json or groundtruth.csv)"
+        )
     title = f"supernet report: {root.resolve().name}"
     nav = "".join(f'<li><a href="#s{i}">{html.escape(t)}</a></li>' for i, (t, _) in enumerate(sections))
     body = "".join(f'<h2 id="s{i}">{html.escape(t)}</h2>{content}' for i, (t, content) in enumerate(sections))
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><ul>{nav}</ul>{body}</body></html>\n")
+    page = (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><ul>{nav}</ul>{body}</body></html>\n"
+    )
     try:
         atomic_write_text(path, page)
     except OSError as e:

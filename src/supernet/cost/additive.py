@@ -8,6 +8,7 @@ entries are then shifted so that its cheapest op costs 0 (the fixed part takes t
 which leaves every query unchanged. One extra model (every edge at its last choice) checks the
 additivity: a space where it fails gets an error, not a wrong table.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,8 +37,10 @@ def additive_cost_rows(space: SearchSpace, identity: str) -> tuple[dict[str, int
     rows: dict[str, list[list[int]]] = {m: [] for m in METRICS}
     fixed = dict(base_cost)
     for i, layer in enumerate(space.layers):
-        costs = [base_cost if op == base[i] else _count(space, base[:i] + (op,) + base[i + 1:], identity)
-                 for op in layer.choices]
+        costs = [
+            base_cost if op == base[i] else _count(space, base[:i] + (op,) + base[i + 1 :], identity)
+            for op in layer.choices
+        ]
         for m in METRICS:
             row = [c[m] - base_cost[m] for c in costs]
             low = min(row)
@@ -48,13 +51,21 @@ def additive_cost_rows(space: SearchSpace, identity: str) -> tuple[dict[str, int
     for m in METRICS:
         predicted = fixed[m] + sum(r[-1] for r in rows[m])
         if predicted != check[m]:
-            raise SpaceError(f"space '{space.name}': {m} is not additive over its layers "
-                             f"({predicted} predicted, {check[m]} counted for {','.join(last)})")
+            raise SpaceError(
+                f"space '{space.name}': {m} is not additive over its layers "
+                f"({predicted} predicted, {check[m]} counted for {','.join(last)})"
+            )
     return fixed, rows
 
 
 def build_additive_table(cls: Any, space: SearchSpace, identity: str):
     """A `CostTable` (class `cls`) for a non-chain space."""
     fixed, rows = additive_cost_rows(space, identity)
-    return cls([layer.choices for layer in space.layers], fixed, rows, space=space.name,
-               fingerprint=space.fingerprint(), identity=identity)
+    return cls(
+        [layer.choices for layer in space.layers],
+        fixed,
+        rows,
+        space=space.name,
+        fingerprint=space.fingerprint(),
+        identity=identity,
+    )

@@ -8,6 +8,7 @@ With every res-block conv counted (projection shortcuts included), our ImageNet 
 exactly Table 6's six kWkA numbers when the paper's "G" is read as 2^30 (`--max-bitops 6.32Gi`).
 The metric exists only for spaces with quantized choices.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -25,8 +26,9 @@ def without_bits(config: Mapping) -> dict:
 
 
 def is_quantized(space: SearchSpace, identity: str = "skip") -> bool:
-    return any(block_bits(exported_config(op, layer, identity)) is not None
-               for layer in space.layers for op in layer.choices)
+    return any(
+        block_bits(exported_config(op, layer, identity)) is not None for layer in space.layers for op in layer.choices
+    )
 
 
 def bitops_rows(space: SearchSpace, identity: str, macs: list[Mapping[str, int]]) -> list[dict[str, int]]:

@@ -8,6 +8,7 @@ a proposal only if its exact cost falls in the range, which makes the result uni
 archs of the range: rejection sampling with a good proposal. Used by the uniform-constrained
 training sampler (SPOS section 3) and by searches under a MACs budget.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,28 +26,34 @@ class CostDP:
         self.low = fixed + sum(min(row) for row in self.layer_costs)
         self.high = fixed + sum(max(row) for row in self.layer_costs)
         self.quantum = max(1.0, (self.high - self.low) / units)
-        self.offsets = [np.array([round((c - min(row)) / self.quantum) for c in row], dtype=np.int64)
-                        for row in self.layer_costs]
+        self.offsets = [
+            np.array([round((c - min(row)) / self.quantum) for c in row], dtype=np.int64) for row in self.layer_costs
+        ]
         suffix = [np.ones(1)]
         for q in reversed(self.offsets):
             nxt = suffix[0]
             counts = np.zeros(len(nxt) + int(q.max()))
             for v in q:
-                counts[v:v + len(nxt)] += nxt
+                counts[v : v + len(nxt)] += nxt
             suffix.insert(0, counts / counts.max())  # rescaled: only ratios matter
         self.cumulative = [np.concatenate([[0.0], np.cumsum(s)]) for s in suffix]
         self.slack = len(self.layer_costs) // 2 + 1  # rounding error of a quantised sum, in quanta
 
     def target(self, low: float, high: float) -> tuple[int, int]:
         """The quantised range [low_q, high_q] that holds every arch with cost in [low, high)."""
-        return (int(np.floor((low - self.low) / self.quantum)) - self.slack,
-                int(np.ceil((high - self.low) / self.quantum)) + self.slack)
+        return (
+            int(np.floor((low - self.low) / self.quantum)) - self.slack,
+            int(np.ceil((high - self.low) / self.quantum)) + self.slack,
+        )
 
     def none_within(self, low: float, high: float) -> bool:
         """True only when it is certain that no arch costs within [low, high]: integer costs counted
         without quantisation (small ranges), so the counts are exact."""
-        exact = self.quantum == 1.0 and all(float(c).is_integer() for row in self.layer_costs for c in row) \
+        exact = (
+            self.quantum == 1.0
+            and all(float(c).is_integer() for row in self.layer_costs for c in row)
             and float(self.low).is_integer()
+        )
         if not exact:
             return False
         cum = self.cumulative[0]

@@ -5,6 +5,7 @@ layers (bias additions excluded); BatchNorm, activations, pooling, SE means, pro
 residual adds cost nothing. The count comes from `torch.utils.flop_counter.FlopCounterMode`
 (which reports 2 FLOPs per multiply-accumulate), filtered to the conv and matmul ops.
 """
+
 from __future__ import annotations
 
 import torch
@@ -16,10 +17,19 @@ from supernet.errors import SpaceError
 MAX_INPUT_VALUES = 3 * 4096 * 4096  # a 4096 x 4096 RGB image; larger inputs are refused before allocating
 
 # aten ops that a convolution or a linear layer dispatches to (attention ops are not counted).
-MAC_OPS = frozenset({
-    "aten.convolution", "aten._convolution", "aten.cudnn_convolution", "aten.convolution_overrideable",
-    "aten._slow_conv2d_forward", "aten.mm", "aten.addmm", "aten.bmm", "aten.baddbmm",
-})
+MAC_OPS = frozenset(
+    {
+        "aten.convolution",
+        "aten._convolution",
+        "aten.cudnn_convolution",
+        "aten.convolution_overrideable",
+        "aten._slow_conv2d_forward",
+        "aten.mm",
+        "aten.addmm",
+        "aten.bmm",
+        "aten.baddbmm",
+    }
+)
 
 
 def _run(module: nn.Module, input_shape: tuple[int, ...], counter: FlopCounterMode | None) -> torch.Tensor:
@@ -28,8 +38,10 @@ def _run(module: nn.Module, input_shape: tuple[int, ...], counter: FlopCounterMo
     for size in input_shape:
         values *= int(size)
     if values > MAX_INPUT_VALUES:
-        raise SpaceError(f"an input of shape {tuple(input_shape)} is too large to count costs on (more than "
-                         f"{MAX_INPUT_VALUES} values, e.g. a resolution above 4096); use a smaller --resolution")
+        raise SpaceError(
+            f"an input of shape {tuple(input_shape)} is too large to count costs on (more than "
+            f"{MAX_INPUT_VALUES} values, e.g. a resolution above 4096); use a smaller --resolution"
+        )
     was_training, threads = module.training, torch.get_num_threads()
     module.eval()
     # One thread: batch-1 passes over small maps gain nothing from more, and on a loaded

@@ -6,6 +6,7 @@ whole stand-alone models of sampled archs and stores MAPE and Kendall tau of pre
 measured in the table; `latency_metric` plugs a table into a `CostTable` as `latency_ms`.
 Identities that keep the shape are dropped from stand-alone models, so they cost 0.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -70,30 +71,43 @@ class LatencyTable:
             got = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise ConfigError(f"{path} is not a latency table: format {got!r}, expected {FORMAT!r}")
         try:
-            table = cls(str(data["space"]), str(data["identity"]), tuple(int(v) for v in data["input_shape"]),
-                        list(data["layer_shapes"]), _ms(data["stem_ms"]), _ms(data["head_ms"]),
-                        [{str(op): _ms(v) for op, v in row.items()} for row in data["layers"]],
-                        dict(data.get("meta") or {}))
+            table = cls(
+                str(data["space"]),
+                str(data["identity"]),
+                tuple(int(v) for v in data["input_shape"]),
+                list(data["layer_shapes"]),
+                _ms(data["stem_ms"]),
+                _ms(data["head_ms"]),
+                [{str(op): _ms(v) for op, v in row.items()} for row in data["layers"]],
+                dict(data.get("meta") or {}),
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ConfigError(f"malformed latency table {path}: {type(e).__name__}: {e}") from None
         if len(table.layer_shapes) != len(table.layers):
-            raise ConfigError(f"malformed latency table {path}: {len(table.layers)} layers of values, "
-                              f"{len(table.layer_shapes)} layer shapes")
+            raise ConfigError(
+                f"malformed latency table {path}: {len(table.layers)} layers of values, "
+                f"{len(table.layer_shapes)} layer shapes"
+            )
         return table
 
     def check_fits(self, space: SearchSpace, identity: str) -> None:
         """Raise unless this table was measured for `space` (or a space it was pruned from)."""
         where = f"latency table for space '{self.space}'"
         if tuple(space.input_shape) != self.input_shape:
-            raise ConfigError(f"{where} was measured at input {list(self.input_shape)}; "
-                              f"space '{space.name}' has input {list(space.input_shape)}")
+            raise ConfigError(
+                f"{where} was measured at input {list(self.input_shape)}; "
+                f"space '{space.name}' has input {list(space.input_shape)}"
+            )
         if identity != self.identity:
             raise ConfigError(f"{where} was measured with identity '{self.identity}', the supernet uses '{identity}'")
         if len(self.layers) != space.num_layers:
             raise ConfigError(f"{where} has {len(self.layers)} layers, space '{space.name}' has {space.num_layers}")
         for i, (layer, shape, row) in enumerate(zip(space.layers, self.layer_shapes, self.layers)):
             if (shape.get("in_channels"), shape.get("out_channels"), shape.get("stride")) != (
-                    layer.in_channels, layer.out_channels, layer.stride):
+                layer.in_channels,
+                layer.out_channels,
+                layer.stride,
+            ):
                 raise ConfigError(f"{where}: layer {i} shape differs from space '{space.name}' (table {shape})")
             missing = [op for op in layer.choices if op not in row]
             if missing:
@@ -108,14 +122,17 @@ def _ms(value: Any) -> float:
 
 
 # -- measuring ----------------------------------------------------------------------------------------------
-def timing_jobs(space: SearchSpace, identity: str) -> Iterator[tuple[str, int | None, str | None, nn.Module | None,
-                                                                     tuple[int, ...]]]:
+def timing_jobs(
+    space: SearchSpace, identity: str
+) -> Iterator[tuple[str, int | None, str | None, nn.Module | None, tuple[int, ...]]]:
     """(part, layer, op, module, input shape) for stem, every (layer, op) and head, in forward order;
     module None for an op that the stand-alone model drops (an identity that keeps the shape)."""
     if space.topology != "chain":
-        raise SpaceError(f"space '{space.name}' has topology '{space.topology}': its ops run inside repeated cells, "
-                         f"so a per-layer latency table would not add up to a model's latency; latency tables "
-                         f"are built for chain spaces (stem, one block per layer, head)")
+        raise SpaceError(
+            f"space '{space.name}' has topology '{space.topology}': its ops run inside repeated cells, "
+            f"so a per-layer latency table would not add up to a model's latency; latency tables "
+            f"are built for chain spaces (stem, one block per layer, head)"
+        )
     shape = tuple(space.input_shape)
     stem = nn.Sequential(*(build_block(c) for c in space.stem))
     yield "stem", None, None, stem, shape
@@ -138,8 +155,9 @@ def _out_shape(module: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(module.eval()(torch.zeros(1, *shape)).shape[1:])
 
 
-def build_latency_table(space: SearchSpace, identity: str, settings: TimingSettings,
-                        progress: Callable[[int], Any] | None = None) -> LatencyTable:
+def build_latency_table(
+    space: SearchSpace, identity: str, settings: TimingSettings, progress: Callable[[int], Any] | None = None
+) -> LatencyTable:
     """Time stem, head and every (layer, op); `progress(total)` returns a tqdm-like bar (or None)."""
     jobs = list(timing_jobs(space, identity))
     bar = progress(len(jobs)) if progress else None
@@ -150,8 +168,12 @@ def build_latency_table(space: SearchSpace, identity: str, settings: TimingSetti
         if part == "layer":
             assert i is not None
             layer = space.layers[i]
-            layer_shapes[i] = {"in_channels": layer.in_channels, "out_channels": layer.out_channels,
-                               "stride": layer.stride, "input_shape": list(shape)}
+            layer_shapes[i] = {
+                "in_channels": layer.in_channels,
+                "out_channels": layer.out_channels,
+                "stride": layer.stride,
+                "input_shape": list(shape),
+            }
             assert op is not None
             rows[i][op] = 0.0 if module is None else time_module(module, shape, settings)
         else:
@@ -161,8 +183,16 @@ def build_latency_table(space: SearchSpace, identity: str, settings: TimingSetti
             bar.update(1)
     if bar is not None:
         bar.close()
-    return LatencyTable(space.name, identity, tuple(space.input_shape), layer_shapes, fixed["stem"],
-                        fixed["head"], rows, measurement_meta(space, settings))
+    return LatencyTable(
+        space.name,
+        identity,
+        tuple(space.input_shape),
+        layer_shapes,
+        fixed["stem"],
+        fixed["head"],
+        rows,
+        measurement_meta(space, settings),
+    )
 
 
 def measurement_meta(space: SearchSpace, settings: TimingSettings) -> dict[str, Any]:
@@ -172,15 +202,30 @@ def measurement_meta(space: SearchSpace, settings: TimingSettings) -> dict[str, 
         import onnxruntime
 
         versions["onnxruntime"] = onnxruntime.__version__
-    return {"device": settings.device, "backend": settings.backend, "batch_size": settings.batch_size,
-            "threads": settings.threads, "timing": asdict(settings), "versions": versions,
-            "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "space_options": dict(space.options), "fingerprint": space.fingerprint(), "unit": "ms"}
+    return {
+        "device": settings.device,
+        "backend": settings.backend,
+        "batch_size": settings.batch_size,
+        "threads": settings.threads,
+        "timing": asdict(settings),
+        "versions": versions,
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "space_options": dict(space.options),
+        "fingerprint": space.fingerprint(),
+        "unit": "ms",
+    }
 
 
-def validate_latency_table(table: LatencyTable, space: SearchSpace, settings: TimingSettings, count: int,
-                           seed: int = 0, progress: Callable[[int], Any] | None = None) -> dict[str, Any]:
+def validate_latency_table(
+    table: LatencyTable,
+    space: SearchSpace,
+    settings: TimingSettings,
+    count: int,
+    seed: int = 0,
+    progress: Callable[[int], Any] | None = None,
+) -> dict[str, Any]:
     """Measure `count` sampled archs' whole stand-alone models; MAPE and Kendall tau of the predictions.
 
     Stored in `table.meta["validation"]` and returned.
@@ -195,8 +240,13 @@ def validate_latency_table(table: LatencyTable, space: SearchSpace, settings: Ti
     rows = []
     for arch in archs:
         model = StandaloneNet(standalone_config(space, arch, table.identity))
-        rows.append({"arch": arch.to_string(), "predicted_ms": table.predict(arch),
-                     "measured_ms": time_module(model, tuple(space.input_shape), settings)})
+        rows.append(
+            {
+                "arch": arch.to_string(),
+                "predicted_ms": table.predict(arch),
+                "measured_ms": time_module(model, tuple(space.input_shape), settings),
+            }
+        )
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -204,14 +254,21 @@ def validate_latency_table(table: LatencyTable, space: SearchSpace, settings: Ti
     predicted = np.array([r["predicted_ms"] for r in rows])
     measured = np.array([r["measured_ms"] for r in rows])
     tau = float(kendalltau(predicted, measured).statistic) if len(rows) > 1 else float("nan")
-    result = {"archs": len(rows), "seed": seed, "mape": float(np.mean(np.abs(predicted - measured) / measured)),
-              "kendall_tau": tau, "rows": rows, "timing": asdict(settings)}
+    result = {
+        "archs": len(rows),
+        "seed": seed,
+        "mape": float(np.mean(np.abs(predicted - measured) / measured)),
+        "kendall_tau": tau,
+        "rows": rows,
+        "timing": asdict(settings),
+    }
     table.meta["validation"] = result
     return result
 
 
-def spread_sample(table: LatencyTable, space: SearchSpace, count: int, rng: random.Random,
-                  steps: int = 400) -> list[Arch]:
+def spread_sample(
+    table: LatencyTable, space: SearchSpace, count: int, rng: random.Random, steps: int = 400
+) -> list[Arch]:
     """`count` distinct archs whose predicted latencies are spread evenly over the achievable range
     (5%..95%): arch k starts uniform and takes random one-layer changes that bring its prediction
     closer to target k. Uniform samples alone bunch around the mean (a +-10% spread in scarlet-s1),
@@ -243,8 +300,7 @@ def _walk_to(table: LatencyTable, space: SearchSpace, target: float, rng: random
 
 
 # -- using ---------------------------------------------------------------------------------------------------
-def latency_metric(table: LatencyTable, space: SearchSpace, identity: str
-                   ) -> tuple[float, list[Mapping[str, float]]]:
+def latency_metric(table: LatencyTable, space: SearchSpace, identity: str) -> tuple[float, list[Mapping[str, float]]]:
     """(fixed, per-layer op -> ms) for `CostTable.with_metric(METRIC, ...)`, checked against `space`."""
     table.check_fits(space, identity)
     return table.fixed_ms, [{op: row[op] for op in layer.choices} for layer, row in zip(space.layers, table.layers)]
@@ -269,13 +325,19 @@ def reachable_values(fixed: float, rows: Sequence[Sequence[float]], resolution: 
         width = len(reachable) + int(steps.max()) - low
         nxt = np.zeros(width, dtype=bool)
         for s in steps:
-            nxt[s - low: s - low + len(reachable)] |= reachable
+            nxt[s - low : s - low + len(reachable)] |= reachable
         reachable = nxt
     return fixed + (np.flatnonzero(reachable) + offset) * resolution
 
 
-def check_window(fixed: float, rows: Sequence[Sequence[float]], low: float | None, high: float | None,
-                 metric: str = METRIC, resolution: float = 1e-3) -> None:
+def check_window(
+    fixed: float,
+    rows: Sequence[Sequence[float]],
+    low: float | None,
+    high: float | None,
+    metric: str = METRIC,
+    resolution: float = 1e-3,
+) -> None:
     """Raise `SearchError` with the achievable range when no arch's total lies in [low, high]."""
     from supernet.errors import SearchError
 
@@ -291,12 +353,15 @@ def check_window(fixed: float, rows: Sequence[Sequence[float]], low: float | Non
         near.append(f"the nearest below is {below.max():.4g}")
     if above.size:
         near.append(f"the nearest above is {above.min():.4g}")
-    raise SearchError(f"no architecture can satisfy {window}: the achievable range is {metric} "
-                      f"{values.min():.4g}..{values.max():.4g}" + (f" ({', '.join(near)})" if near else ""))
+    raise SearchError(
+        f"no architecture can satisfy {window}: the achievable range is {metric} "
+        f"{values.min():.4g}..{values.max():.4g}" + (f" ({', '.join(near)})" if near else "")
+    )
 
 
-def write_latency_table(space: SearchSpace, identity: str, settings: TimingSettings, out: Path,
-                        validate: int = 0, seed: int = 0) -> LatencyTable:
+def write_latency_table(
+    space: SearchSpace, identity: str, settings: TimingSettings, out: Path, validate: int = 0, seed: int = 0
+) -> LatencyTable:
     """Build (and with `validate` > 0 validate) a table with tqdm progress bars; write it to `out`,
     which must not exist yet (a user's earlier table is never overwritten)."""
     from tqdm import tqdm
@@ -306,10 +371,12 @@ def write_latency_table(space: SearchSpace, identity: str, settings: TimingSetti
         raise ConfigError(f"{out} already exists; choose another --out (nothing was overwritten)")
     if validate < 0:
         raise ConfigError(f"--validate must be >= 0 archs, got {validate}")
-    table = build_latency_table(space, identity, settings,
-                                progress=lambda n: tqdm(total=n, desc="latency table", unit="block"))
+    table = build_latency_table(
+        space, identity, settings, progress=lambda n: tqdm(total=n, desc="latency table", unit="block")
+    )
     if validate:
-        validate_latency_table(table, space, settings, validate, seed,
-                               progress=lambda n: tqdm(total=n, desc="validation", unit="model"))
+        validate_latency_table(
+            table, space, settings, validate, seed, progress=lambda n: tqdm(total=n, desc="validation", unit="model")
+        )
     table.save(out)
     return table

@@ -9,6 +9,7 @@ Built-in metrics are `macs` and `params`; more per-candidate metrics (a latency 
 BitOps) plug in with `CostTable.with_metric` and come back in `Cost.extra`. Spaces with quantized
 choices get `bitops` (`supernet.cost.bitops`) when the table is counted.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,15 +68,24 @@ class CostTable:
     """Cost of every candidate of every layer plus the fixed stem/head cost, for one space and
     identity mode. Use `CostTable.build(space, identity)`; `query(arch)` prices an arch."""
 
-    def __init__(self, choices: Sequence[Sequence[str]], fixed: Mapping[str, Number],
-                 layers: Mapping[str, Sequence[Sequence[Number]]], *, space: str = "", fingerprint: str = "",
-                 identity: str = "skip") -> None:
+    def __init__(
+        self,
+        choices: Sequence[Sequence[str]],
+        fixed: Mapping[str, Number],
+        layers: Mapping[str, Sequence[Sequence[Number]]],
+        *,
+        space: str = "",
+        fingerprint: str = "",
+        identity: str = "skip",
+    ) -> None:
         self.choices: tuple[tuple[str, ...], ...] = tuple(tuple(c) for c in choices)
         self.space_name, self.fingerprint, self.identity = space, fingerprint, identity
         missing = [m for m in BUILTIN_METRICS if m not in layers or m not in fixed]
         if missing or set(fixed) != set(layers):
-            raise ConfigError(f"cost table needs fixed and per-layer values for the same metrics, "
-                              f"including {list(BUILTIN_METRICS)}; got fixed {sorted(fixed)}, layers {sorted(layers)}")
+            raise ConfigError(
+                f"cost table needs fixed and per-layer values for the same metrics, "
+                f"including {list(BUILTIN_METRICS)}; got fixed {sorted(fixed)}, layers {sorted(layers)}"
+            )
         self._fixed: dict[str, Number] = {}
         self._rows: dict[str, tuple[tuple[Number, ...], ...]] = {}
         for name, rows in layers.items():
@@ -85,16 +95,16 @@ class CostTable:
             self._rows[name] = rows
             self._fixed[name] = _number(fixed[name], name)
         # Query fast path: per metric, one dict op -> value per layer (plain Python numbers).
-        self._lookup = {name: [dict(zip(c, r)) for c, r in zip(self.choices, rows)]
-                        for name, rows in self._rows.items()}
+        self._lookup = {
+            name: [dict(zip(c, r)) for c, r in zip(self.choices, rows)] for name, rows in self._rows.items()
+        }
         self._macs, self._params = self._lookup["macs"], self._lookup["params"]
         self._extra_names = tuple(n for n in self._rows if n not in BUILTIN_METRICS)
         self._index = [{op: i for i, op in enumerate(c)} for c in self.choices]
 
     # ----------------------------------------------------------------------------- building
     @classmethod
-    def build(cls, space: SearchSpace, identity: str = "skip", cache_dir: str | os.PathLike | None = None
-              ) -> CostTable:
+    def build(cls, space: SearchSpace, identity: str = "skip", cache_dir: str | os.PathLike | None = None) -> CostTable:
         """Count the fixed part and every (layer, op) exported block with a real counter.
 
         With `cache_dir`, the table is read from / written to a JSON file keyed by the space's
@@ -150,8 +160,14 @@ class CostTable:
             macs_rows.append(macs_row)
             params_rows.append(params_row)
         add_fixed(space.head, shape)
-        table = cls([layer.choices for layer in space.layers], fixed, {"macs": macs_rows, "params": params_rows},
-                    space=space.name, fingerprint=space.fingerprint(), identity=identity)
+        table = cls(
+            [layer.choices for layer in space.layers],
+            fixed,
+            {"macs": macs_rows, "params": params_rows},
+            space=space.name,
+            fingerprint=space.fingerprint(),
+            identity=identity,
+        )
         if not bitops.is_quantized(space, identity):
             return table
         macs = [dict(zip(layer.choices, row)) for layer, row in zip(space.layers, macs_rows)]
@@ -169,8 +185,14 @@ class CostTable:
             if missing:
                 raise ConfigError(f"metric {name!r}: layer {i} lacks values for {missing}")
             rows.append([row[op] for op in choices])
-        return CostTable(self.choices, {**self._fixed, name: fixed}, {**self._rows, name: rows},
-                         space=self.space_name, fingerprint=self.fingerprint, identity=self.identity)
+        return CostTable(
+            self.choices,
+            {**self._fixed, name: fixed},
+            {**self._rows, name: rows},
+            space=self.space_name,
+            fingerprint=self.fingerprint,
+            identity=self.identity,
+        )
 
     # ----------------------------------------------------------------------------- queries
     @property
@@ -243,10 +265,16 @@ class CostTable:
 
     # ----------------------------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:
-        return {"format": TABLE_FORMAT, "space": self.space_name, "fingerprint": self.fingerprint,
-                "identity": self.identity, "choices": [list(c) for c in self.choices],
-                "metrics": {n: {"fixed": self._fixed[n], "layers": [list(r) for r in rows]}
-                            for n, rows in self._rows.items()}}
+        return {
+            "format": TABLE_FORMAT,
+            "space": self.space_name,
+            "fingerprint": self.fingerprint,
+            "identity": self.identity,
+            "choices": [list(c) for c in self.choices],
+            "metrics": {
+                n: {"fixed": self._fixed[n], "layers": [list(r) for r in rows]} for n, rows in self._rows.items()
+            },
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CostTable:
@@ -255,9 +283,14 @@ class CostTable:
             raise ConfigError(f"not a cost table: format {got!r}, expected {TABLE_FORMAT!r}")
         try:
             metrics = data["metrics"]
-            return cls(data["choices"], {n: m["fixed"] for n, m in metrics.items()},
-                       {n: m["layers"] for n, m in metrics.items()}, space=str(data.get("space", "")),
-                       fingerprint=str(data.get("fingerprint", "")), identity=str(data.get("identity", "skip")))
+            return cls(
+                data["choices"],
+                {n: m["fixed"] for n, m in metrics.items()},
+                {n: m["layers"] for n, m in metrics.items()},
+                space=str(data.get("space", "")),
+                fingerprint=str(data.get("fingerprint", "")),
+                identity=str(data.get("identity", "skip")),
+            )
         except (KeyError, TypeError, AttributeError) as e:
             raise ConfigError(f"malformed cost table: {type(e).__name__}: {e}") from None
 
@@ -284,8 +317,10 @@ class CostTable:
 
     def __repr__(self) -> str:
         lo, hi = self.macs_range()
-        return (f"CostTable(space={self.space_name!r}, identity={self.identity!r}, layers={self.num_layers}, "
-                f"metrics={list(self.metrics)}, macs=[{lo}, {hi}])")
+        return (
+            f"CostTable(space={self.space_name!r}, identity={self.identity!r}, layers={self.num_layers}, "
+            f"metrics={list(self.metrics)}, macs=[{lo}, {hi}])"
+        )
 
 
 def _number(value: Any, metric: str) -> Number:

@@ -12,6 +12,7 @@ sub-millisecond blocks jumped 5x between runs here, CPU-time medians stayed with
 `auto` picks `cpu` for one thread on the CPU (where all work runs in the calling thread) and
 `wall` otherwise.
 """
+
 from __future__ import annotations
 
 import io
@@ -87,8 +88,9 @@ def _time_torch(module: nn.Module, x: torch.Tensor, settings: TimingSettings) ->
         with torch.inference_mode():
             for _ in range(settings.warmup):
                 module(x)
-            timer = Timer("module(x)", globals={"module": module, "x": x}, num_threads=settings.threads,
-                          timer=_clock(settings))
+            timer = Timer(
+                "module(x)", globals={"module": module, "x": x}, num_threads=settings.threads, timer=_clock(settings)
+            )
             measurement = timer.blocked_autorange(min_run_time=settings.min_run_time)
     finally:
         torch.set_num_threads(threads)
@@ -101,8 +103,16 @@ def onnx_bytes(module: nn.Module, x: torch.Tensor, dynamic_batch: bool = False) 
     axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None
     with warnings.catch_warnings():  # the TorchScript exporter: ~100x faster per block than dynamo=True
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module.eval(), (x,), buffer, input_names=["input"], output_names=["output"],
-                          opset_version=ONNX_OPSET, dynamic_axes=axes, dynamo=False)
+        torch.onnx.export(
+            module.eval(),
+            (x,),
+            buffer,
+            input_names=["input"],
+            output_names=["output"],
+            opset_version=ONNX_OPSET,
+            dynamic_axes=axes,
+            dynamo=False,
+        )
     return buffer.getvalue()
 
 

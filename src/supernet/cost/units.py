@@ -1,4 +1,5 @@
 """Human-readable budgets: `330M` MACs, `5.3M` params, `12ms` latency."""
+
 from __future__ import annotations
 
 import math
@@ -10,13 +11,30 @@ from supernet.errors import ConfigError
 _NUMBER = r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]{1,4}))?"
 _QUANTITY = re.compile(rf"\s*{_NUMBER}\s*((?:[kKmMgGtT]i?)?)\s*", re.ASCII)
 _DURATION = re.compile(rf"\s*{_NUMBER}\s*(ms|s|us|µs|μs)?\s*", re.ASCII | re.IGNORECASE)
-_SCALE = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
-          "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}  # binary: SPOS Table 6's BitOps "G" is 2^30
-_TO_MS = {None: Decimal(1), "ms": Decimal(1), "s": Decimal(1000), "us": Decimal("0.001"),
-          "µs": Decimal("0.001"), "μs": Decimal("0.001")}
+_SCALE = {
+    "": 1,
+    "k": 10**3,
+    "m": 10**6,
+    "g": 10**9,
+    "t": 10**12,
+    "ki": 2**10,
+    "mi": 2**20,
+    "gi": 2**30,
+    "ti": 2**40,
+}  # binary: SPOS Table 6's BitOps "G" is 2^30
+_TO_MS = {
+    None: Decimal(1),
+    "ms": Decimal(1),
+    "s": Decimal(1000),
+    "us": Decimal("0.001"),
+    "µs": Decimal("0.001"),
+    "μs": Decimal("0.001"),
+}
 _MAX_QUANTITY = 10**18
-_QUANTITY_FORMS = ("a non-negative count like 330M, 6.3G, 1.5k, 4.6e6 or 330000000 "
-                   "(suffixes k, M, G, T; Ki, Mi, Gi, Ti for powers of 1024)")
+_QUANTITY_FORMS = (
+    "a non-negative count like 330M, 6.3G, 1.5k, 4.6e6 or 330000000 "
+    "(suffixes k, M, G, T; Ki, Mi, Gi, Ti for powers of 1024)"
+)
 _DURATION_FORMS = "a non-negative duration like 12ms, 1.2s or 800us (a bare number means ms)"
 
 

@@ -24,8 +24,10 @@ class Augmentation:
 
     def __post_init__(self) -> None:
         if len(self.mean) != len(self.std) or any(s <= 0 for s in self.std) or self.crop_padding < 0:
-            raise DatasetError(f"bad augmentation settings mean={self.mean} std={self.std} "
-                               f"crop_padding={self.crop_padding}; mean/std need one positive entry per channel")
+            raise DatasetError(
+                f"bad augmentation settings mean={self.mean} std={self.std} "
+                f"crop_padding={self.crop_padding}; mean/std need one positive entry per channel"
+            )
 
     @property
     def is_random(self) -> bool:
@@ -33,8 +35,10 @@ class Augmentation:
 
     def __call__(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if batch.dtype != torch.uint8 or batch.dim() != 4 or batch.shape[1] != len(self.mean):
-            raise DatasetError(f"augmentation expects a uint8 (B, {len(self.mean)}, H, W) batch, got "
-                               f"{batch.dtype} {tuple(batch.shape)}; check the dataset's channel count")
+            raise DatasetError(
+                f"augmentation expects a uint8 (B, {len(self.mean)}, H, W) batch, got "
+                f"{batch.dtype} {tuple(batch.shape)}; check the dataset's channel count"
+            )
         if generator is not None and self.is_random and batch.shape[0] > 0:
             batch = self._crop_flip(batch, generator)
         return self.normalise(batch)
@@ -78,8 +82,9 @@ def augmentation_family(name: str) -> str:
     return name if name in _CROP_FLIP else "folder"
 
 
-def default_augmentation(name: str, mean: tuple[float, ...], std: tuple[float, ...], train: bool,
-                         resolution: int | None = None) -> Augmentation:
+def default_augmentation(
+    name: str, mean: tuple[float, ...], std: tuple[float, ...], train: bool, resolution: int | None = None
+) -> Augmentation:
     """Standard per-dataset augmentation; eval (train=False) is normalisation only.
 
     For "folder" datasets, padded crops are used only for small images (resolution <= 64).
@@ -90,7 +95,8 @@ def default_augmentation(name: str, mean: tuple[float, ...], std: tuple[float, .
         pad = 4 if resolution is not None and resolution <= 64 else 0
         return Augmentation(mean, std, crop_padding=pad, horizontal_flip=True)
     if name not in _CROP_FLIP:
-        raise DatasetError(f"no default augmentation for dataset {name!r}; "
-                           f"known: {', '.join(sorted([*_CROP_FLIP, 'folder']))}")
+        raise DatasetError(
+            f"no default augmentation for dataset {name!r}; known: {', '.join(sorted([*_CROP_FLIP, 'folder']))}"
+        )
     pad, flip = _CROP_FLIP[name]
     return Augmentation(mean, std, crop_padding=pad, horizontal_flip=flip)

@@ -13,8 +13,14 @@ from supernet.data.tensors import ImageDataset
 from supernet.errors import DatasetError
 
 _LAYOUT = {
-    10: ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
-         "batches.meta", b"label_names", b"labels"),
+    10: (
+        "cifar-10-batches-py",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        ["test_batch"],
+        "batches.meta",
+        b"label_names",
+        b"labels",
+    ),
     100: ("cifar-100-python", ["train"], ["test"], "meta", b"fine_label_names", b"fine_labels"),
 }
 
@@ -26,8 +32,13 @@ class _CifarUnpickler(pickle.Unpickler):
     names, so every other global is refused.
     """
 
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._ALLOWED:
@@ -41,11 +52,14 @@ def _unpickle(path: Path) -> dict[bytes, Any]:
         with open(path, "rb") as f:
             obj = _CifarUnpickler(f, encoding="bytes").load()
     except Exception as e:  # pickle raises many exception types for corrupt input
-        raise DatasetError(f"cannot read CIFAR batch {path}: {type(e).__name__}: {e}; "
-                           "re-download the python version of the dataset") from e
+        raise DatasetError(
+            f"cannot read CIFAR batch {path}: {type(e).__name__}: {e}; re-download the python version of the dataset"
+        ) from e
     if not isinstance(obj, dict):
-        raise DatasetError(f"{path} is not a CIFAR batch (expected a dict, got {type(obj).__name__}); "
-                           "re-download the python version of the dataset")
+        raise DatasetError(
+            f"{path} is not a CIFAR batch (expected a dict, got {type(obj).__name__}); "
+            "re-download the python version of the dataset"
+        )
     return obj
 
 
@@ -61,13 +75,13 @@ def _resolve(root: Path, folder: str, num_classes: int) -> Path:
 
 def _field(batch: dict[bytes, Any], key: bytes, path: Path) -> Any:
     if key not in batch:
-        raise DatasetError(f"{path} lacks key {key.decode()!r}; it is not a CIFAR batch of this variant "
-                           "(check CIFAR-10 vs CIFAR-100)")
+        raise DatasetError(
+            f"{path} lacks key {key.decode()!r}; it is not a CIFAR batch of this variant (check CIFAR-10 vs CIFAR-100)"
+        )
     return batch[key]
 
 
-def _load_batches(folder: Path, names: list[str], label_key: bytes,
-                  classes: tuple[str, ...]) -> ImageDataset:
+def _load_batches(folder: Path, names: list[str], label_key: bytes, classes: tuple[str, ...]) -> ImageDataset:
     images, labels = [], []
     for name in names:
         path = folder / name
@@ -104,8 +118,10 @@ def load_cifar(root: Path, num_classes: Literal[10, 100] = 10) -> tuple[ImageDat
     except UnicodeDecodeError as e:
         raise DatasetError(f"{meta_path}: class names are not valid text ({e}); re-download the dataset") from e
     if len(classes) != num_classes:
-        raise DatasetError(f"{meta_path} lists {len(classes)} classes, expected {num_classes}; "
-                           f"check that {folder} holds CIFAR-{num_classes}")
+        raise DatasetError(
+            f"{meta_path} lists {len(classes)} classes, expected {num_classes}; "
+            f"check that {folder} holds CIFAR-{num_classes}"
+        )
     train = _load_batches(folder, train_names, label_key, classes)
     test = _load_batches(folder, test_names, label_key, classes)
     return train, test

@@ -20,8 +20,10 @@ _MODES = {1: "L", 3: "RGB"}
 
 def _class_dirs(split_dir: Path) -> list[str]:
     if not split_dir.is_dir():
-        raise DatasetError(f"image folder not found: {split_dir} does not exist; "
-                           "expected root/train/<class>/*.jpg and root/test/<class>/*.jpg, fix --set data.root=...")
+        raise DatasetError(
+            f"image folder not found: {split_dir} does not exist; "
+            "expected root/train/<class>/*.jpg and root/test/<class>/*.jpg, fix --set data.root=..."
+        )
     names = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:
         raise DatasetError(f"no class folders in {split_dir}; put each class's images in {split_dir}/<class>/")
@@ -34,8 +36,10 @@ def _list_images(class_dir: Path, max_per_class: int | None) -> list[Path]:
         if p.name.startswith(".") or p.is_dir():
             continue
         if p.suffix.lower() not in IMAGE_EXTENSIONS:
-            raise DatasetError(f"non-image file {p} in class folder; remove it or give it an image extension "
-                               f"({', '.join(sorted(IMAGE_EXTENSIONS))})")
+            raise DatasetError(
+                f"non-image file {p} in class folder; remove it or give it an image extension "
+                f"({', '.join(sorted(IMAGE_EXTENSIONS))})"
+            )
         files.append(p)
     if not files:
         raise DatasetError(f"empty class folder {class_dir}: no images found; add images or remove the folder")
@@ -54,8 +58,9 @@ def _decode(path: Path, mode: str, resolution: int | None) -> np.ndarray:
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def _load_split(split_dir: Path, classes: list[str], mode: str, resolution: int | None,
-                max_per_class: int | None, workers: int) -> ImageDataset:
+def _load_split(
+    split_dir: Path, classes: list[str], mode: str, resolution: int | None, max_per_class: int | None, workers: int
+) -> ImageDataset:
     files: list[Path] = []
     labels: list[int] = []
     for label, name in enumerate(classes):
@@ -67,14 +72,17 @@ def _load_split(split_dir: Path, classes: list[str], mode: str, resolution: int 
     shape = arrays[0].shape
     for path, arr in zip(files, arrays):
         if arr.shape != shape:
-            raise DatasetError(f"image {path} is {arr.shape[1]}x{arr.shape[0]} but {files[0]} is "
-                               f"{shape[1]}x{shape[0]}; pass a resolution to resize all images")
+            raise DatasetError(
+                f"image {path} is {arr.shape[1]}x{arr.shape[0]} but {files[0]} is "
+                f"{shape[1]}x{shape[0]}; pass a resolution to resize all images"
+            )
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     return ImageDataset(images, torch.tensor(labels, dtype=torch.int64), tuple(classes), str(split_dir))
 
 
-def folder_classes(root: Path, channels: int = 3, resolution: int | None = None,
-                   max_per_class: int | None = None) -> list[str]:
+def folder_classes(
+    root: Path, channels: int = 3, resolution: int | None = None, max_per_class: int | None = None
+) -> list[str]:
     """Check the folder options and the tree; the class names (sorted train folders, the same in test)."""
     if channels not in _MODES:
         raise DatasetError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}; pass 1 or 3")
@@ -87,17 +95,26 @@ def folder_classes(root: Path, channels: int = 3, resolution: int | None = None,
     test_classes = _class_dirs(root / "test")
     for name in classes:
         if name not in test_classes:
-            raise DatasetError(f"class {name!r} has no folder {root / 'test' / name}; "
-                               "the test split must have the same class folders as train")
+            raise DatasetError(
+                f"class {name!r} has no folder {root / 'test' / name}; "
+                "the test split must have the same class folders as train"
+            )
     for name in test_classes:
         if name not in classes:
-            raise DatasetError(f"test class folder {root / 'test' / name} has no train counterpart "
-                               f"{root / 'train' / name}; add it to train or remove it from test")
+            raise DatasetError(
+                f"test class folder {root / 'test' / name} has no train counterpart "
+                f"{root / 'train' / name}; add it to train or remove it from test"
+            )
     return classes
 
 
-def load_folder(root: Path, resolution: int | None = None, channels: int = 3,
-                max_per_class: int | None = None, workers: int | None = None) -> tuple[ImageDataset, ImageDataset]:
+def load_folder(
+    root: Path,
+    resolution: int | None = None,
+    channels: int = 3,
+    max_per_class: int | None = None,
+    workers: int | None = None,
+) -> tuple[ImageDataset, ImageDataset]:
     """Load (train, test) from root/train/<class>/* and root/test/<class>/*; classes are sorted train folders.
 
     max_per_class keeps the first N files (sorted by name) of each class, in both splits.
@@ -115,8 +132,10 @@ def list_folder(root: Path, channels: int = 3, max_per_class: int | None = None)
     """(train, test) as lists of files, nothing decoded: the streaming path's `load_folder`."""
     root = Path(root)
     classes = folder_classes(root, channels, None, max_per_class)
-    return tuple(_split_files(root / split, classes, max_per_class, channels)  # type: ignore[return-value]
-                 for split in ("train", "test"))
+    return tuple(
+        _split_files(root / split, classes, max_per_class, channels)  # type: ignore[return-value]
+        for split in ("train", "test")
+    )
 
 
 def _split_files(split_dir: Path, classes: list[str], max_per_class: int | None, channels: int) -> ImageFiles:

@@ -13,16 +13,30 @@ from supernet.errors import DatasetError
 
 FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 MNIST_CLASSES = tuple(str(i) for i in range(10))
 _FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-           0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_DTYPES = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -46,7 +60,7 @@ def read_idx(path: Path) -> np.ndarray:
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DatasetError(f"{path} is truncated: header needs {header} bytes, file has {len(data)}; {fix}")
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if len(data) != expected:
         raise DatasetError(
@@ -76,20 +90,22 @@ def _find(root: Path, stem: str, name: str) -> Path:
     for candidate in (root / f"{stem}.gz", root / stem):
         if candidate.is_file():
             return candidate
-    raise DatasetError(
-        f"{name} not found: looked for {stem}.gz (or {stem}) in {root}; {_hint(name)}"
-    )
+    raise DatasetError(f"{name} not found: looked for {stem}.gz (or {stem}) in {root}; {_hint(name)}")
 
 
 def _load_split(root: Path, split: str, classes: tuple[str, ...], name: str) -> ImageDataset:
     img_path, lbl_path = (_find(root, stem, name) for stem in _FILES[split])
     images, labels = read_idx(img_path), read_idx(lbl_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise DatasetError(f"{img_path}: expected uint8 N x H x W images, got {images.dtype} {images.shape}; "
-                           "check that image and label files are not swapped")
+        raise DatasetError(
+            f"{img_path}: expected uint8 N x H x W images, got {images.dtype} {images.shape}; "
+            "check that image and label files are not swapped"
+        )
     if labels.ndim != 1 or len(labels) != len(images):
-        raise DatasetError(f"{lbl_path}: expected {len(images)} labels to match {img_path}, got shape "
-                           f"{labels.shape}; use label and image files from the same release")
+        raise DatasetError(
+            f"{lbl_path}: expected {len(images)} labels to match {img_path}, got shape "
+            f"{labels.shape}; use label and image files from the same release"
+        )
     return ImageDataset(
         images=torch.from_numpy(images.copy()).unsqueeze(1),
         labels=torch.from_numpy(labels.astype(np.int64)),
@@ -98,14 +114,13 @@ def _load_split(root: Path, split: str, classes: tuple[str, ...], name: str) -> 
     )
 
 
-def load_fashion_mnist(root: Path | None = None, classes: tuple[str, ...] = FASHION_MNIST_CLASSES,
-                       name: str = "Fashion-MNIST") -> tuple[ImageDataset, ImageDataset]:
+def load_fashion_mnist(
+    root: Path | None = None, classes: tuple[str, ...] = FASHION_MNIST_CLASSES, name: str = "Fashion-MNIST"
+) -> tuple[ImageDataset, ImageDataset]:
     """Load (train, test) from the standard IDX files in `root`; pass MNIST_CLASSES to load MNIST."""
     root = Path(root) if root is not None else FASHION_MNIST_ROOT
     if not root.is_dir():
-        raise DatasetError(
-            f"{name} not found: directory {root} does not exist; {_hint(name)}"
-        )
+        raise DatasetError(f"{name} not found: directory {root} does not exist; {_hint(name)}")
     return _load_split(root, "train", classes, name), _load_split(root, "test", classes, name)
 
 

@@ -32,8 +32,16 @@ class BatchOrder:
     when it has fewer than world_size samples; use drop_last=True for multi-rank training.
     """
 
-    def __init__(self, num_samples: int, batch_size: int, shuffle: bool = False, seed: int = 0,
-                 drop_last: bool = False, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self,
+        num_samples: int,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         if batch_size <= 0:
             raise ConfigError(f"batch_size must be positive, got {batch_size}")
         if world_size <= 0 or not 0 <= rank < world_size:
@@ -68,7 +76,7 @@ class BatchOrder:
         """This rank's dataset indices for global batch `batch` of `epoch`."""
         perm = self.permutation(epoch) if perm is None else perm
         g = self.global_batch_size
-        return torch.tensor_split(perm[batch * g:(batch + 1) * g], self.world_size)[self.rank]
+        return torch.tensor_split(perm[batch * g : (batch + 1) * g], self.world_size)[self.rank]
 
     def batch_seed(self, epoch: int, batch: int) -> int:
         """The seed of this rank's augmentation draws for one batch."""
@@ -83,9 +91,18 @@ class BatchLoader(BatchOrder):
     Without a transform, images are returned as float32 in [0, 1].
     """
 
-    def __init__(self, dataset: ImageDataset, batch_size: int, shuffle: bool = False, seed: int = 0,
-                 drop_last: bool = False, transform: Transform | None = None, rank: int = 0,
-                 world_size: int = 1, device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        transform: Transform | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        device: torch.device | str | None = None,
+    ) -> None:
         super().__init__(len(dataset), batch_size, shuffle, seed, drop_last, rank, world_size)
         self.dataset = dataset
         self.transform = transform

@@ -48,8 +48,10 @@ def _need_root(name: str, root: Path | None) -> Path:
 
 def _no_options(name: str, kwargs: dict[str, Any]) -> None:
     if kwargs:
-        raise DatasetError(f"dataset {name!r} takes no option(s) {', '.join(sorted(kwargs))}; remove them "
-                           "(resolution, channels and max_per_class apply to 'folder' only)")
+        raise DatasetError(
+            f"dataset {name!r} takes no option(s) {', '.join(sorted(kwargs))}; remove them "
+            "(resolution, channels and max_per_class apply to 'folder' only)"
+        )
 
 
 def _fashion(root: Path | None, **kw: Any) -> Pair:
@@ -72,8 +74,14 @@ def _cifar100(root: Path | None, **kw: Any) -> Pair:
     return load_cifar(_need_root("cifar100", root), 100)
 
 
-def _folder(root: Path | None, resolution: int | None = None, channels: int = 3,
-            max_per_class: int | None = None, policy: StreamPolicy = StreamPolicy(), **kw: Any) -> Pair:
+def _folder(
+    root: Path | None,
+    resolution: int | None = None,
+    channels: int = 3,
+    max_per_class: int | None = None,
+    policy: StreamPolicy = StreamPolicy(),
+    **kw: Any,
+) -> Pair:
     _no_options("folder", kw)
     root = _need_root("folder", root)
     if policy.mode == "memory":
@@ -101,10 +109,17 @@ def list_datasets() -> tuple[str, ...]:
     return tuple(DATASETS.names())
 
 
-def load_splits(name: str, root: str | Path | None = None, val_size: int | float = 0.1, seed: int = 0,
-                train_limit: int | None = None, policy: StreamPolicy = StreamPolicy(),
-                stats_transform: SampleTransform | None = None, val_per_class: int | None = None,
-                **kwargs: Any) -> DatasetSplits:
+def load_splits(
+    name: str,
+    root: str | Path | None = None,
+    val_size: int | float = 0.1,
+    seed: int = 0,
+    train_limit: int | None = None,
+    policy: StreamPolicy = StreamPolicy(),
+    stats_transform: SampleTransform | None = None,
+    val_per_class: int | None = None,
+    **kwargs: Any,
+) -> DatasetSplits:
     """Load a dataset and carve a seeded validation split from its training set.
 
     train_limit keeps N randomly chosen (seeded) official training images before the val split, for
@@ -145,8 +160,10 @@ def _load_pair(name: str, root: Path | None, policy: StreamPolicy, options: dict
         raise DatasetError(f"dataset {name!r}: its loader returned {type(pair).__name__}; expected (train, test)")
     in_memory = all(isinstance(split, ImageDataset) for split in pair)
     if policy.mode == "disk" and in_memory:
-        raise DatasetError(f"dataset {name!r} is held in memory; data.stream=disk needs 'folder' or a dataset "
-                           "whose loader returns streaming sources (use data.stream=auto or memory)")
+        raise DatasetError(
+            f"dataset {name!r} is held in memory; data.stream=disk needs 'folder' or a dataset "
+            "whose loader returns streaming sources (use data.stream=auto or memory)"
+        )
     if policy.mode == "memory" and not in_memory:
         raise DatasetError(f"dataset {name!r} streams from disk; set data.stream to disk or auto")
     return pair

@@ -23,8 +23,7 @@ def split_indices(n: int, val_size: int | float, seed: int) -> tuple[torch.Tenso
     else:
         n_val = int(val_size)
     if not 0 <= n_val < n:
-        raise DatasetError(f"val_size {val_size} leaves no training data out of {n} samples; "
-                           f"pass a val_size below {n}")
+        raise DatasetError(f"val_size {val_size} leaves no training data out of {n} samples; pass a val_size below {n}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
@@ -39,8 +38,10 @@ def class_balanced_indices(labels: torch.Tensor, per_class: int, seed: int) -> t
     for c in torch.unique(labels).tolist():
         members = torch.nonzero(labels == c).flatten()
         if len(members) <= per_class:
-            raise DatasetError(f"class {c} has {len(members)} training samples; data.val_per_class={per_class} "
-                               f"would leave none of them for training: pass a smaller val_per_class")
+            raise DatasetError(
+                f"class {c} has {len(members)} training samples; data.val_per_class={per_class} "
+                f"would leave none of them for training: pass a smaller val_per_class"
+            )
         val.append(members[torch.randperm(len(members), generator=gen)[:per_class]])
     val_idx = torch.cat(val).sort().values
     keep = torch.ones(len(labels), dtype=torch.bool)
@@ -64,7 +65,7 @@ def channel_stats(ds: ImageDataset, chunk: int = 4096) -> tuple[tuple[float, ...
     total = torch.zeros(c, dtype=torch.float64)
     total_sq = torch.zeros(c, dtype=torch.float64)
     for start in range(0, len(ds), chunk):
-        x = ds.images[start:start + chunk].to(torch.float64).div_(255.0)
+        x = ds.images[start : start + chunk].to(torch.float64).div_(255.0)
         total += x.sum(dim=(0, 2, 3))
         total_sq += x.square().sum(dim=(0, 2, 3))
     count = len(ds) * ds.images.shape[2] * ds.images.shape[3]

@@ -43,8 +43,14 @@ class StreamSource(Protocol):
 class ImageFiles:
     """Image files with labels (`root/<split>/<class>/<file>`), decoded only when a sample is loaded."""
 
-    def __init__(self, paths: Sequence[str], labels: torch.Tensor, classes: tuple[str, ...], channels: int = 3,
-                 source: str = "<files>") -> None:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        labels: torch.Tensor,
+        classes: tuple[str, ...],
+        channels: int = 3,
+        source: str = "<files>",
+    ) -> None:
         if channels not in _MODES:
             raise DatasetError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}; pass 1 or 3")
         if len(paths) != len(labels):
@@ -75,8 +81,14 @@ class TorchDataset:
     """Any map-style `torch.utils.data.Dataset` yielding (image, label), image a PIL image, a HxW / HxWxC
     uint8 array or a CxHxW uint8 tensor; `classes` names the labels."""
 
-    def __init__(self, dataset: Any, classes: Sequence[str], channels: int = 3, source: str = "<dataset>",
-                 indices: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        dataset: Any,
+        classes: Sequence[str],
+        channels: int = 3,
+        source: str = "<dataset>",
+        indices: Sequence[int] | None = None,
+    ) -> None:
         if channels not in _MODES:
             raise DatasetError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}; pass 1 or 3")
         self.dataset = dataset
@@ -109,8 +121,10 @@ def _to_pil(image: Any, source: str) -> Image.Image:
     if torch.is_tensor(image) and array.ndim == 3:
         array = array.transpose(1, 2, 0)  # CHW tensor -> HWC
     if array.dtype != np.uint8 or array.ndim not in (2, 3):
-        raise DatasetError(f"{source}: a sample is a {array.dtype} array of shape {array.shape}; expected a "
-                           "PIL image or uint8 HxW / HxWxC array (CxHxW tensor)")
+        raise DatasetError(
+            f"{source}: a sample is a {array.dtype} array of shape {array.shape}; expected a "
+            "PIL image or uint8 HxW / HxWxC array (CxHxW tensor)"
+        )
     return Image.fromarray(array[:, :, 0] if array.ndim == 3 and array.shape[2] == 1 else array)
 
 
@@ -134,9 +148,11 @@ class SampleTransform:
 
     def __post_init__(self) -> None:
         if self.resolution <= 0 or not 0 < self.scale[0] <= self.scale[1] <= 1 or not 0 < self.eval_crop <= 1:
-            raise DatasetError(f"bad streaming transform resolution={self.resolution} scale={self.scale} "
-                               f"eval_crop={self.eval_crop}; need resolution > 0, 0 < scale_min <= 1, "
-                               "0 < eval_crop <= 1")
+            raise DatasetError(
+                f"bad streaming transform resolution={self.resolution} scale={self.scale} "
+                f"eval_crop={self.eval_crop}; need resolution > 0, 0 < scale_min <= 1, "
+                "0 < eval_crop <= 1"
+            )
 
     def __call__(self, image: Image.Image, seed: int | None) -> torch.Tensor:
         rng = random.Random(seed) if seed is not None else None
@@ -169,15 +185,21 @@ class SampleTransform:
                 left, top = rng.randint(0, width - w), rng.randint(0, height - h)
                 return left, top, left + w, top + h
         aspect = width / height  # fallback: the largest centre crop within the ratio range
-        w, h = (width, round(width / self.ratio[0])) if aspect < self.ratio[0] else \
-            (round(height * self.ratio[1]), height) if aspect > self.ratio[1] else (width, height)
+        w, h = (
+            (width, round(width / self.ratio[0]))
+            if aspect < self.ratio[0]
+            else (round(height * self.ratio[1]), height)
+            if aspect > self.ratio[1]
+            else (width, height)
+        )
         w, h = min(w, width), min(h, height)
         left, top = (width - w) // 2, (height - h) // 2
         return left, top, left + w, top + h
 
 
-def _draft(image: Image.Image, box: tuple[float, float, float, float], resolution: int,
-           mode: str) -> tuple[float, float, float, float]:
+def _draft(
+    image: Image.Image, box: tuple[float, float, float, float], resolution: int, mode: str
+) -> tuple[float, float, float, float]:
     """Let a not yet decoded JPEG decode at the smallest power-of-two reduction (1/2, 1/4, 1/8) that keeps
     the crop box at least `resolution` pixels wide and high; returns the box in the reduced image's pixels.
     Other formats are unchanged."""
@@ -241,9 +263,21 @@ class StreamingLoader(BatchOrder):
     normalised here (4x less inter-process traffic than float32) in two in-place passes.
     """
 
-    def __init__(self, dataset: StreamSource, batch_size: int, transform: SampleTransform, normalise: Augmentation,
-                 shuffle: bool = False, seed: int = 0, drop_last: bool = False, train: bool = False, rank: int = 0,
-                 world_size: int = 1, workers: int = 0, prefetch_factor: int = 2) -> None:
+    def __init__(
+        self,
+        dataset: StreamSource,
+        batch_size: int,
+        transform: SampleTransform,
+        normalise: Augmentation,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        train: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+        workers: int = 0,
+        prefetch_factor: int = 2,
+    ) -> None:
         super().__init__(len(dataset), batch_size, shuffle, seed, drop_last, rank, world_size)
         if workers < 0:
             raise DatasetError(f"data.workers must be >= 0, got {workers}")
@@ -256,8 +290,9 @@ class StreamingLoader(BatchOrder):
         order = BatchOrder(len(dataset), batch_size, shuffle, seed, drop_last, rank, world_size)
         self._batches = _EpochBatches(order, random_augment=train)
         extra: dict[str, Any] = {"prefetch_factor": prefetch_factor, "persistent_workers": True} if workers else {}
-        self._loader = DataLoader(_Samples(dataset, transform), batch_sampler=self._batches, num_workers=workers,
-                                  **extra)
+        self._loader = DataLoader(
+            _Samples(dataset, transform), batch_sampler=self._batches, num_workers=workers, **extra
+        )
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return self.iter_epoch(self.epoch)
@@ -271,8 +306,9 @@ class StreamingLoader(BatchOrder):
             yield images.to(torch.float32).mul_(self._scale).add_(self._shift), labels
 
 
-def sample_stats(dataset: StreamSource, transform: SampleTransform, samples: int = 1000,
-                 seed: int = 0) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def sample_stats(
+    dataset: StreamSource, transform: SampleTransform, samples: int = 1000, seed: int = 0
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std in [0, 1] units from a seeded sample of `samples` images (evaluation
     transform): decoding a whole large dataset only for its statistics would take as long as an epoch."""
     n = len(dataset)

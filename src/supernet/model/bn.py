@@ -1,4 +1,5 @@
 """BatchNorm recalibration before scoring an arch (SPOS section 3)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -15,8 +16,13 @@ def path_batchnorms(modules: Iterable[nn.Module]) -> list[nn.modules.batchnorm._
 
 
 @torch.no_grad()
-def recalibrate_bn(forward: Callable[[torch.Tensor], torch.Tensor], batchnorms: list[nn.modules.batchnorm._BatchNorm],
-                   batches: Iterable[torch.Tensor], reset: bool = True, runtime: Runtime | None = None) -> None:
+def recalibrate_bn(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    batchnorms: list[nn.modules.batchnorm._BatchNorm],
+    batches: Iterable[torch.Tensor],
+    reset: bool = True,
+    runtime: Runtime | None = None,
+) -> None:
     """Re-estimate running statistics of `batchnorms` from `batches` with a cumulative average.
 
     With `reset`, statistics start from scratch (momentum=None averages all batches equally);
@@ -40,8 +46,9 @@ def recalibrate_bn(forward: Callable[[torch.Tensor], torch.Tensor], batchnorms: 
             bn.train(training)
 
 
-def recalibrate_path(supernet: nn.Module, arch: Arch, batches: Iterable[torch.Tensor], reset: bool = True,
-                     runtime: Runtime | None = None) -> None:
+def recalibrate_path(
+    supernet: nn.Module, arch: Arch, batches: Iterable[torch.Tensor], reset: bool = True, runtime: Runtime | None = None
+) -> None:
     """Recalibrate only the BatchNorms on `arch`'s path of a supernet."""
     bns = path_batchnorms(supernet.path_modules(arch))
     was_training = supernet.training

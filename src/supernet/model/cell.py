@@ -5,6 +5,7 @@ between stem and head, with `{"type": "cell", ...}` wherever that cell sits. Eve
 candidates of every edge, with its own weights, and runs the arch's op on each edge (a `none`
 edge runs nothing). Like `Supernet`, the arch is an argument of `forward`, never state.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
@@ -41,9 +42,11 @@ class CellSupernet(nn.Module):
         all_ops = [layer.choices for layer in space.layers]
         self.stem = nn.Sequential(*(build_block(c, affine) for c in space.stem))
         self.body = nn.ModuleList(
-            build_block(cell_config(b, space.layers, all_ops, options.identity, exported=False) if is_cell(b) else b,
-                        affine)
-            for b in space.body)
+            build_block(
+                cell_config(b, space.layers, all_ops, options.identity, exported=False) if is_cell(b) else b, affine
+            )
+            for b in space.body
+        )
         self.head = nn.Sequential(*(build_block(c, affine) for c in space.head))
         if options.zero_init_residual:
             for module in self.modules():
@@ -54,8 +57,10 @@ class CellSupernet(nn.Module):
         self.split_context = None
         if options.interchoice == "bias":
             if options.interchoice_bias_at != "input":
-                raise ConfigError("cell supernets add inter-choice biases at the edge input (their ops start with "
-                                  "ReLU); use supernet.interchoice_bias_at=input")
+                raise ConfigError(
+                    "cell supernets add inter-choice biases at the edge input (their ops start with "
+                    "ReLU); use supernet.interchoice_bias_at=input"
+                )
             for block, cell in zip(space.body, self.body):
                 if isinstance(cell, Cell):
                     without = [set(names) - set(ops) for names, ops in zip(cell.names, cell.ops)]  # zero ops
@@ -124,8 +129,10 @@ class CellSupernet(nn.Module):
 
     def run_layer(self, i: int, ops: tuple[str, ...], x: torch.Tensor) -> torch.Tensor:
         """A cell space's searchable layers are edges inside every cell, not steps of one chain."""
-        raise ConfigError(f"space '{self.space.name}' is a cell space: its edges are not layers of a chain "
-                          f"(layer-wise studies such as `supernet similarity` need a chain space)")
+        raise ConfigError(
+            f"space '{self.space.name}' is a cell space: its edges are not layers of a chain "
+            f"(layer-wise studies such as `supernet similarity` need a chain space)"
+        )
 
     def path_biases(self, arch: Arch) -> list[None]:
         """Chain-layer input biases: none (a cell space's biases sit on the cells' edges, see
@@ -137,8 +144,9 @@ class CellSupernet(nn.Module):
         folded into its skips, so `drop_els` changes nothing here)."""
         if isinstance(arch, MultiPath):
             raise ValueError("only a single-path arch can be exported")
-        config = cell_standalone_config(self.space, arch, self.options.identity,
-                                        biases=self.options.interchoice == "bias")
+        config = cell_standalone_config(
+            self.space, arch, self.options.identity, biases=self.options.interchoice == "bias"
+        )
         model = StandaloneNet(config)
         targets = iter(model)
         for source, block in zip([*self.stem, *self.body, *self.head], config["blocks"], strict=True):
@@ -151,7 +159,7 @@ class CellSupernet(nn.Module):
             copy_block_weights(source.pre, target.pre)
             for i, op in enumerate(arch.ops):
                 if op in target.ops[i] and not isinstance(target.ops[i][op], nn.Identity):  # (a folded ELS)
-                    module, = source._edge(i, op, arch.ops)  # after a split: the copy `arch` selects
+                    (module,) = source._edge(i, op, arch.ops)  # after a split: the copy `arch` selects
                     copy_block_weights(module, target.ops[i][op])
                 bias = source.input_bias(i, arch.ops) if op in source.ops[i] else None
                 if bias is not None:

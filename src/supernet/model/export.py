@@ -1,4 +1,5 @@
 """Export an arch of a trained supernet as a stand-alone model with inherited weights."""
+
 from __future__ import annotations
 
 from supernet.model.protocol import SupernetModel

@@ -1,4 +1,5 @@
 """`build_supernet(space, options)`: the one place that picks a supernet class, by the space's topology."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -10,8 +11,7 @@ from supernet.model.supernet import Supernet, SupernetOptions
 from supernet.registry import Registry
 from supernet.space.space import SearchSpace
 
-SUPERNETS: Registry[Callable[[SearchSpace, SupernetOptions], SupernetModel]] = Registry(
-    "space topology", ConfigError)
+SUPERNETS: Registry[Callable[[SearchSpace, SupernetOptions], SupernetModel]] = Registry("space topology", ConfigError)
 """Topology (`SearchSpace.topology`) -> supernet class; a new topology registers its class here."""
 SUPERNETS.register(Supernet.topology, Supernet)
 SUPERNETS.register(CellSupernet.topology, CellSupernet)

@@ -11,6 +11,7 @@ Where it is *not* exact:
   1): W3 is a dense conv, no longer a depthwise one (`fold_els_into_conv` refuses);
 - the ELS has a stride, a bias, or something (BN, activation) between it and the conv.
 """
+
 from __future__ import annotations
 
 import copy
@@ -31,9 +32,19 @@ def fold_els_into_conv(els: nn.Conv2d, conv: nn.Conv2d) -> nn.Conv2d:
         raise ValueError(f"cannot fold into a grouped/depthwise conv (groups={conv.groups}); W3 would be dense")
     if conv.in_channels != els.out_channels:
         raise ValueError(f"ELS gives {els.out_channels} channels, the conv takes {conv.in_channels}")
-    folded = nn.Conv2d(els.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                       conv.dilation, 1, conv.bias is not None, conv.padding_mode,
-                       device=conv.weight.device, dtype=conv.weight.dtype)
+    folded = nn.Conv2d(
+        els.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        1,
+        conv.bias is not None,
+        conv.padding_mode,
+        device=conv.weight.device,
+        dtype=conv.weight.dtype,
+    )
     with torch.no_grad():
         w1 = els.weight[:, :, 0, 0]  # [p, u]
         folded.weight.copy_(torch.einsum("cpij,pu->cuij", conv.weight, w1))
@@ -74,8 +85,12 @@ def fold_standalone_els(model: nn.Sequential, config: Mapping[str, Any]) -> tupl
             del modules[i]
             blocks[i] = {"type": "identity"}
             folded.append(i)
-    out_config = {**config, "blocks": blocks, "els_folded": folded,
-                  "els_kept": [i for i, b in enumerate(blocks) if _same_shape_els(b)]}
+    out_config = {
+        **config,
+        "blocks": blocks,
+        "els_folded": folded,
+        "els_kept": [i for i, b in enumerate(blocks) if _same_shape_els(b)],
+    }
     out = StandaloneNet(out_config)
     for target, source in zip(out, (modules[i] for i in sorted(modules)), strict=True):
         target.load_state_dict(source.state_dict())

@@ -37,6 +37,7 @@ input of the edge's op; the stand-alone cell carries the arch's vectors as expli
 constants (`bias_edges` in its config, parameters `edge_bias.<edge>`), so export is exact. `split`
 copies every edge op per choice of the previous edge (`Cell.split`).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -95,9 +96,14 @@ class InputBiases(nn.Module):
 
     no_weight_decay = True  # `train.no_decay_bn` exempts the vectors (inter-choice paper, Table 5)
 
-    def __init__(self, space: SearchSpace, depth: int, channels: int | None = None,
-                 without: Sequence[Collection[str]] | None = None,
-                 widths: Sequence[Mapping[str, int]] | None = None) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        depth: int,
+        channels: int | None = None,
+        without: Sequence[Collection[str]] | None = None,
+        widths: Sequence[Mapping[str, int]] | None = None,
+    ) -> None:
         super().__init__()
         if depth < 1:
             raise ConfigError(f"supernet.interchoice_depth must be >= 1, got {depth}")
@@ -107,12 +113,17 @@ class InputBiases(nn.Module):
         tables = []
         for i, layer in enumerate(space.layers):
             skip = frozenset(without[i]) if without is not None else frozenset()
-            size = dict(widths[i]) if widths is not None else {
-                op: layer.in_channels if channels is None else channels for op in layer.choices}
+            size = (
+                dict(widths[i])
+                if widths is not None
+                else {op: layer.in_channels if channels is None else channels for op in layer.choices}
+            )
             contexts = [c for c in layer_contexts(space, i, depth) if c[-1] not in skip and c[-1] in size]
             if len(contexts) > MAX_BIAS_VECTORS_PER_LAYER:
-                raise ConfigError(f"supernet.interchoice_depth={depth} needs {len(contexts)} bias vectors in layer "
-                                  f"{i} (limit {MAX_BIAS_VECTORS_PER_LAYER}); use a smaller depth")
+                raise ConfigError(
+                    f"supernet.interchoice_depth={depth} needs {len(contexts)} bias vectors in layer "
+                    f"{i} (limit {MAX_BIAS_VECTORS_PER_LAYER}); use a smaller depth"
+                )
             tables.append(nn.ParameterDict({context_key(c): nn.Parameter(torch.zeros(size[c[-1]])) for c in contexts}))
         self.tables = nn.ModuleList(tables)
 
@@ -138,8 +149,9 @@ class InputBiases(nn.Module):
 # -- export ----------------------------------------------------------------------------------------
 
 
-def apply_input_biases(model: nn.Sequential, config: Mapping[str, Any], first_layer: int,
-                       biases: Sequence[torch.Tensor | None]) -> nn.Sequential:
+def apply_input_biases(
+    model: nn.Sequential, config: Mapping[str, Any], first_layer: int, biases: Sequence[torch.Tensor | None]
+) -> nn.Sequential:
     """The stand-alone `model` (built from `config`) with `biases[l]` added to layer l's input.
 
     `first_layer` is the index in `config["blocks"]` of the first searchable layer's block. Biases
@@ -185,8 +197,9 @@ def apply_input_biases(model: nn.Sequential, config: Mapping[str, Any], first_la
     return model
 
 
-def fold_pre_activation_biases(model: nn.Sequential, config: Mapping[str, Any], first_layer: int,
-                               biases: Sequence[torch.Tensor | None]) -> nn.Sequential:
+def fold_pre_activation_biases(
+    model: nn.Sequential, config: Mapping[str, Any], first_layer: int, biases: Sequence[torch.Tensor | None]
+) -> nn.Sequential:
     """Fold pre-activation vectors into the BatchNorm bias they follow (exact; nothing is added)."""
     modules = _modules_by_index(model, config["blocks"])
     with torch.no_grad():

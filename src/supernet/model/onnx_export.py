@@ -5,6 +5,7 @@ any batch size) and returns logits; normalisation is not in the graph, it is in 
 metadata (`normalisation_mean`, `normalisation_std`, as in the exported `model.json`).
 Opset: `supernet.cost.timing.ONNX_OPSET` (17), written by torch's TorchScript-based exporter.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,18 +24,27 @@ TOLERANCE = 1e-4
 """Largest allowed |onnxruntime - torch| / (1 + |torch|) on the random check inputs."""
 
 
-def export_onnx(model: StandaloneNet, path: Path, mean: Sequence[float] | None, std: Sequence[float] | None,
-                check_batches: int = 3, seed: int = 0) -> dict[str, Any]:
+def export_onnx(
+    model: StandaloneNet,
+    path: Path,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    check_batches: int = 3,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Write `model` to `path` as ONNX and compare onnxruntime's outputs with PyTorch's on
     `check_batches` random batches (sizes 1, 2, 3...). Raises RuntimeError when they differ."""
     import onnx
 
     model = model.eval()
     proto = onnx.load_from_string(onnx_bytes(model, model.example_input(1), dynamic_batch=True))
-    metadata = {"normalisation_mean": json.dumps(list(mean) if mean else None),
-                "normalisation_std": json.dumps(list(std) if std else None),
-                "normalisation": "not in the graph: feed (x / 255 - mean) / std per channel",
-                "arch": str(model.config.get("arch")), "space": str(model.config.get("space"))}
+    metadata = {
+        "normalisation_mean": json.dumps(list(mean) if mean else None),
+        "normalisation_std": json.dumps(list(std) if std else None),
+        "normalisation": "not in the graph: feed (x / 255 - mean) / std per channel",
+        "arch": str(model.config.get("arch")),
+        "space": str(model.config.get("space")),
+    }
     onnx.helper.set_model_props(proto, metadata)
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()

@@ -5,6 +5,7 @@ one place that picks a class is `supernet.model.factory.build_supernet`. A cost 
 it: costs are counted on stand-alone models (the cost layer sits above the model layer), by
 `supernet.cost.CostTable.build(net.space, net.options.identity)`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

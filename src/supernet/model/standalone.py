@@ -1,4 +1,5 @@
 """Stand-alone networks built from a plain JSON-able config, with no supernet code involved."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -3,6 +3,7 @@
 A path is a value: an `Arch` (one op per layer) or, for the path-dropout baseline, a `MultiPath`
 (several ops per layer whose outputs are summed). The supernet holds no "current path" state.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -91,11 +92,13 @@ class SupernetOptions:
         if self.interchoice_depth < 1:
             raise ConfigError(f"supernet.interchoice_depth must be >= 1, got {self.interchoice_depth}")
         if self.interchoice == "split" and self.interchoice_depth != 1:
-            raise ConfigError("supernet.interchoice=split depends on the previous choice only "
-                              "(interchoice_depth must be 1)")
+            raise ConfigError(
+                "supernet.interchoice=split depends on the previous choice only (interchoice_depth must be 1)"
+            )
         if self.interchoice_bias_at not in BIAS_PLACES:
-            raise ConfigError(f"supernet.interchoice_bias_at must be one of {BIAS_PLACES}, "
-                              f"got {self.interchoice_bias_at!r}")
+            raise ConfigError(
+                f"supernet.interchoice_bias_at must be one of {BIAS_PLACES}, got {self.interchoice_bias_at!r}"
+            )
         if self.split_epoch < 0:
             raise ConfigError(f"supernet.split_epoch must be >= 0, got {self.split_epoch}")
 
@@ -111,8 +114,10 @@ class Supernet(nn.Module):
     def __init__(self, space: SearchSpace, options: SupernetOptions = SupernetOptions()) -> None:
         super().__init__()
         if space.topology != self.topology:
-            raise ConfigError(f"space '{space.name}' has topology '{space.topology}'; this supernet runs chain spaces "
-                              f"(stem, one candidate per layer, head)")
+            raise ConfigError(
+                f"space '{space.name}' has topology '{space.topology}'; this supernet runs chain spaces "
+                f"(stem, one candidate per layer, head)"
+            )
         self.space = space
         self.options = options
         affine = options.bn_affine
@@ -131,8 +136,10 @@ class Supernet(nn.Module):
             self.choices.append(modules)
             self.routes.append(routes)
         if options.interchoice != "none" and any(select for routes in self.routes for _, select in routes.values()):
-            raise ConfigError(f"space '{space.name}' has width choices (shared, sliced blocks); inter-choice weights "
-                              f"are not built for them (set supernet.interchoice=none)")
+            raise ConfigError(
+                f"space '{space.name}' has width choices (shared, sliced blocks); inter-choice weights "
+                f"are not built for them (set supernet.interchoice=none)"
+            )
         self.head = nn.Sequential(*(build_block(c, affine) for c in space.head))
         if options.zero_init_residual:
             for module in self.modules():
@@ -148,20 +155,32 @@ class Supernet(nn.Module):
     def _biases(self, space: SearchSpace, options: SupernetOptions) -> InputBiases:
         if options.interchoice_bias_at == "input":
             if self._input_bias_is_inert():
-                warnings.warn(f"supernet.interchoice=bias at the layer input is inert in space '{space.name}': every "
-                              f"candidate starts with a 1x1 conv and BatchNorm, which removes it (set "
-                              f"supernet.interchoice_bias_at=pre_act)", stacklevel=3)
+                warnings.warn(
+                    f"supernet.interchoice=bias at the layer input is inert in space '{space.name}': every "
+                    f"candidate starts with a 1x1 conv and BatchNorm, which removes it (set "
+                    f"supernet.interchoice_bias_at=pre_act)",
+                    stacklevel=3,
+                )
             return InputBiases(space, options.interchoice_depth)
-        widths = [{op: block.pre_activation()[1].num_features for op, block in layer.items()
-                   if hasattr(block, "pre_activation")} for layer in self.choices]
+        widths = [
+            {
+                op: block.pre_activation()[1].num_features
+                for op, block in layer.items()
+                if hasattr(block, "pre_activation")
+            }
+            for layer in self.choices
+        ]
         if not any(widths):
-            raise ConfigError(f"supernet.interchoice_bias_at=pre_act: no candidate of space '{space.name}' has "
-                              f"a pre-activation point (MobileNet blocks); use interchoice_bias_at=input")
+            raise ConfigError(
+                f"supernet.interchoice_bias_at=pre_act: no candidate of space '{space.name}' has "
+                f"a pre-activation point (MobileNet blocks); use interchoice_bias_at=input"
+            )
         return InputBiases(space, options.interchoice_depth, widths=widths)
 
     def _input_bias_is_inert(self) -> bool:
         """True when a per-channel input constant cannot change any path's output: every candidate is
         linear without padding (identity, ELS) or starts with a 1x1 conv + BN, and so does the head."""
+
         def removes_constants(block: nn.Module) -> bool:
             first = block.pre_activation() if hasattr(block, "pre_activation") else block
             return isinstance(first, ConvBNAct) and first[0].kernel_size == (1, 1)
@@ -195,8 +214,9 @@ class Supernet(nn.Module):
         """Keyword arguments with which `op`'s module runs it (a width choice: its slice), else {}."""
         return self.routes[layer][op][1]
 
-    def _run(self, layer: int, op: str, x: torch.Tensor, ops: tuple[str, ...] | None = None, **extra: Any
-             ) -> torch.Tensor:
+    def _run(
+        self, layer: int, op: str, x: torch.Tensor, ops: tuple[str, ...] | None = None, **extra: Any
+    ) -> torch.Tensor:
         return self.block(layer, op, ops)(x, **self.routes[layer][op][1], **extra)
 
     def sliced_masks(self, paths: Iterable[SupernetPath]) -> dict[nn.Parameter, torch.Tensor]:
@@ -316,8 +336,11 @@ class Supernet(nn.Module):
         model = StandaloneNet(config)
         selects = [{}] * len(self.space.stem) + [self.select(i, op) for i, op in enumerate(arch.ops)]
         selects += [{}] * len(self.space.head)
-        kept = [(m, s) for m, s, b in zip(self.path_modules(arch), selects, config["blocks"], strict=True)
-                if b["type"] != "identity"]
+        kept = [
+            (m, s)
+            for m, s, b in zip(self.path_modules(arch), selects, config["blocks"], strict=True)
+            if b["type"] != "identity"
+        ]
         for target, (source, select) in zip(model, kept, strict=True):
             if select:  # a width choice: the leading slices of the shared block
                 copy_leading_slices(source.state_dict(), target)
@@ -325,8 +348,7 @@ class Supernet(nn.Module):
                 copy_block_weights(source, target)
         biases = self.path_biases(arch)
         if any(b is not None for b in biases):
-            fold = (fold_pre_activation_biases if self.options.interchoice_bias_at == "pre_act"
-                    else apply_input_biases)
+            fold = fold_pre_activation_biases if self.options.interchoice_bias_at == "pre_act" else apply_input_biases
             model = fold(model, config, len(self.space.stem), biases)
         if keep:
             model, _ = fold_standalone_els(model, model.config)

@@ -1,2 +1,3 @@
 """Candidate blocks; importing the package registers every block type and op name."""
+
 from supernet.ops import blocks, candidates, cells, quant, shufflenet  # noqa: F401

@@ -4,6 +4,7 @@ A block is described by a plain dict (`{"type": "ibn", "in": 16, ...}`) and buil
 `build_block`. A supernet candidate and the stand-alone layer exported from it are the
 same class, so exporting a path is a state-dict copy.
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,8 +34,16 @@ def activation(name: str | None) -> nn.Module:
 class ConvBNAct(nn.Sequential):
     """Conv (no bias) + BatchNorm + optional activation."""
 
-    def __init__(self, cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1,
-                 act: str | None = "relu6", bn_affine: bool = True) -> None:
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: str | None = "relu6",
+        bn_affine: bool = True,
+    ) -> None:
         super().__init__(
             nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
             nn.BatchNorm2d(cout, affine=bn_affine),
@@ -60,8 +69,17 @@ class SqueezeExcite(nn.Module):
 class InvertedBottleneck(nn.Module):
     """MobileNetV2 block: 1x1 expand, kxk depthwise, optional SE, 1x1 linear projection."""
 
-    def __init__(self, cin: int, cout: int, stride: int, expansion: int, kernel: int,
-                 act: str = "relu6", se: bool = False, bn_affine: bool = True) -> None:
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        stride: int,
+        expansion: int,
+        kernel: int,
+        act: str = "relu6",
+        se: bool = False,
+        bn_affine: bool = True,
+    ) -> None:
         super().__init__()
         mid = cin * expansion
         self.expand = ConvBNAct(cin, mid, 1, act=act, bn_affine=bn_affine) if expansion != 1 else nn.Identity()
@@ -116,13 +134,22 @@ class GlobalPool(nn.Module):
 
 
 def _conv(c: BlockConfig, affine: bool) -> nn.Module:
-    return ConvBNAct(c["in"], c["out"], c.get("kernel", 1), c.get("stride", 1), c.get("groups", 1),
-                     c.get("act"), affine)
+    return ConvBNAct(
+        c["in"], c["out"], c.get("kernel", 1), c.get("stride", 1), c.get("groups", 1), c.get("act"), affine
+    )
 
 
 def _ibn(c: BlockConfig, affine: bool) -> nn.Module:
-    return InvertedBottleneck(c["in"], c["out"], c.get("stride", 1), c["expansion"], c["kernel"],
-                              c.get("act", "relu6"), c.get("se", False), affine)
+    return InvertedBottleneck(
+        c["in"],
+        c["out"],
+        c.get("stride", 1),
+        c["expansion"],
+        c["kernel"],
+        c.get("act", "relu6"),
+        c.get("se", False),
+        affine,
+    )
 
 
 def _els(c: BlockConfig, affine: bool) -> nn.Module:
@@ -164,8 +191,9 @@ def register_block(kind: str, builder: BlockBuilder) -> None:
     BLOCKS.register(kind, builder)
 
 
-def split_copies(candidates: nn.ModuleDict, names: Sequence[str],
-                 origin: dict[nn.Parameter, nn.Parameter]) -> nn.ModuleDict:
+def split_copies(
+    candidates: nn.ModuleDict, names: Sequence[str], origin: dict[nn.Parameter, nn.Parameter]
+) -> nn.ModuleDict:
     """Each candidate copied once per name (inter-choice `split`): `{op: {name: copy}}`.
 
     `origin` receives, for every copied parameter, the parameter it was copied from.

@@ -8,6 +8,7 @@ them with `shared_choice` share one supernet block (built at the largest width) 
 slice with forward keyword arguments (`supernet_candidate`); their stand-alone block is built at
 their own width.
 """
+
 from __future__ import annotations
 
 import re
@@ -33,8 +34,16 @@ def register_op(pattern: str, resolver: OpResolver) -> None:
 
 
 def _ibn(m: re.Match[str], layer: LayerSpec, identity: str) -> BlockConfig:
-    return {"type": "ibn", "in": layer.in_channels, "out": layer.out_channels, "stride": layer.stride,
-            "expansion": int(m["e"]), "kernel": int(m["k"]), "act": layer.act, "se": bool(m["se"])}
+    return {
+        "type": "ibn",
+        "in": layer.in_channels,
+        "out": layer.out_channels,
+        "stride": layer.stride,
+        "expansion": int(m["e"]),
+        "kernel": int(m["k"]),
+        "act": layer.act,
+        "se": bool(m["se"]),
+    }
 
 
 def _identity(m: re.Match[str], layer: LayerSpec, identity: str) -> BlockConfig:
@@ -43,8 +52,14 @@ def _identity(m: re.Match[str], layer: LayerSpec, identity: str) -> BlockConfig:
     if layer.keeps_shape:
         return {"type": "identity"}
     # A skip cannot change shape: where it must, it is a 1x1 projection with BN (as in NAS-Bench-Macro).
-    return {"type": "conv", "in": layer.in_channels, "out": layer.out_channels, "kernel": 1,
-            "stride": layer.stride, "act": None}
+    return {
+        "type": "conv",
+        "in": layer.in_channels,
+        "out": layer.out_channels,
+        "kernel": 1,
+        "stride": layer.stride,
+        "act": None,
+    }
 
 
 register_op(r"^e(?P<e>\d+)k(?P<k>\d+)(?P<se>_se)?$", _ibn)

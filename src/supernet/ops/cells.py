@@ -10,6 +10,7 @@ per edge (`ops`). Both key their modules `ops.<edge>.<op name>`, so exporting is
 Registers block types `cell`, `relu_conv_bn`, `avgpool`, `maxpool`, `bn_act`, `zero`,
 `nb201_resblock`, and op names `none`, `skip_connect`, `skip`, `nor_conv_KxK`, `avg_pool_KxK`, `convKxK`.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,8 +30,11 @@ class ReLUConvBN(nn.Sequential):
     """NAS-Bench-201's conv op: ReLU (not in place: a node feeds several edges), conv, BN."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, bn_affine: bool = True) -> None:
-        super().__init__(nn.ReLU(inplace=False), nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False),
-                         nn.BatchNorm2d(cout, affine=bn_affine))
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False),
+            nn.BatchNorm2d(cout, affine=bn_affine),
+        )
 
 
 class Zero(nn.Module):
@@ -46,8 +50,11 @@ class ResNetBasicBlock(nn.Module):
         super().__init__()
         self.conv_a = ReLUConvBN(cin, cout, 3, stride, bn_affine)
         self.conv_b = ReLUConvBN(cout, cout, 3, 1, bn_affine)
-        self.downsample = nn.Sequential(nn.AvgPool2d(2, 2), nn.Conv2d(cin, cout, 1, bias=False)) \
-            if stride != 1 or cin != cout else nn.Identity()
+        self.downsample = (
+            nn.Sequential(nn.AvgPool2d(2, 2), nn.Conv2d(cin, cout, 1, bias=False))
+            if stride != 1 or cin != cout
+            else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.downsample(x) + self.conv_b(self.conv_a(x))
@@ -61,9 +68,15 @@ class Cell(nn.Module):
     (`edge_bias.<edge>`) added to that edge's input. After `split`, `ops.<edge>.<op>` is a
     ModuleDict of copies keyed by the previous edge's choice (`start` for the first edge)."""
 
-    def __init__(self, edges: Sequence[Sequence[int]], candidates: Sequence[Sequence[BlockConfig]],
-                 pre: BlockConfig | None = None, bn_affine: bool = True, channels: int | None = None,
-                 bias_edges: Sequence[int] = ()) -> None:
+    def __init__(
+        self,
+        edges: Sequence[Sequence[int]],
+        candidates: Sequence[Sequence[BlockConfig]],
+        pre: BlockConfig | None = None,
+        bn_affine: bool = True,
+        channels: int | None = None,
+        bias_edges: Sequence[int] = (),
+    ) -> None:
         super().__init__()
         if len(edges) != len(candidates):
             raise ValueError(f"cell has {len(edges)} edges but {len(candidates)} op lists")
@@ -74,9 +87,11 @@ class Cell(nn.Module):
         self.incoming = [[i for i, (_, d) in enumerate(self.edges) if d == j] for j in range(self.num_nodes)]
         self.pre = build_block(pre, bn_affine) if pre else nn.Identity()
         self.ops = nn.ModuleList(
-            nn.ModuleDict({c["name"]: build_block(c["block"], bn_affine)
-                           for c in cands if c["block"]["type"] != "zero"})
-            for cands in candidates)
+            nn.ModuleDict(
+                {c["name"]: build_block(c["block"], bn_affine) for c in cands if c["block"]["type"] != "zero"}
+            )
+            for cands in candidates
+        )
         self.names = [frozenset(c["name"] for c in cands) for cands in candidates]  # zero ops included
         # a stand-alone cell's fixed choice per edge
         self.chosen = tuple(cands[0]["name"] if len(cands) == 1 else None for cands in candidates)
@@ -84,8 +99,7 @@ class Cell(nn.Module):
         if bias_edges:
             if channels is None or any(not 0 <= int(i) < len(self.edges) for i in bias_edges):
                 raise ValueError(f"cell bias_edges {list(bias_edges)} need the cell's channels and valid edges")
-            self.edge_bias = nn.ParameterDict({str(int(i)): nn.Parameter(torch.zeros(channels))
-                                               for i in bias_edges})
+            self.edge_bias = nn.ParameterDict({str(int(i)): nn.Parameter(torch.zeros(channels)) for i in bias_edges})
         self.split_previous: list[int | None] | None = None  # after `split`: the previous edge of each edge
 
     def forward(self, x: torch.Tensor, ops: Sequence[str | Sequence[str]] | None = None) -> torch.Tensor:
@@ -121,8 +135,9 @@ class Cell(nn.Module):
             return edge_bias[str(i)]
         return None
 
-    def _edge(self, i: int, names: str | Sequence[str] | None,
-              ops: Sequence[str | Sequence[str]] | None = None) -> list[nn.Module]:
+    def _edge(
+        self, i: int, names: str | Sequence[str] | None, ops: Sequence[str | Sequence[str]] | None = None
+    ) -> list[nn.Module]:
         names = (names,) if isinstance(names, str) or names is None else names
         unknown = [n for n in names if n not in self.names[i]]
         if unknown:
@@ -165,8 +180,9 @@ def _cell(c: BlockConfig, affine: bool) -> nn.Module:
 
 register_block("cell", _cell)
 register_block("relu_conv_bn", lambda c, a: ReLUConvBN(c["in"], c["out"], c["kernel"], c.get("stride", 1), a))
-register_block("avgpool", lambda c, a: nn.AvgPool2d(c["kernel"], c.get("stride", 1), c["kernel"] // 2,
-                                                    count_include_pad=False))
+register_block(
+    "avgpool", lambda c, a: nn.AvgPool2d(c["kernel"], c.get("stride", 1), c["kernel"] // 2, count_include_pad=False)
+)
 register_block("maxpool", lambda c, a: nn.MaxPool2d(c["kernel"], c.get("stride", c["kernel"])))
 register_block("bn_act", lambda c, a: nn.Sequential(nn.BatchNorm2d(c["channels"], affine=a), activation(c.get("act"))))
 register_block("zero", lambda c, a: Zero())
@@ -198,12 +214,28 @@ def _none(m: re.Match[str], layer: LayerSpec, identity: str) -> BlockConfig:
 
 register_op(r"^none$", _none)
 register_op(r"^(skip_connect|skip)$", _skip)
-register_op(r"^nor_conv_(?P<k>\d)x(?P=k)$", lambda m, l, i: {
-    "type": "relu_conv_bn", "in": l.in_channels, "out": l.out_channels, "kernel": int(m["k"]), "stride": l.stride})
+register_op(
+    r"^nor_conv_(?P<k>\d)x(?P=k)$",
+    lambda m, l, i: {
+        "type": "relu_conv_bn",
+        "in": l.in_channels,
+        "out": l.out_channels,
+        "kernel": int(m["k"]),
+        "stride": l.stride,
+    },
+)
 register_op(r"^avg_pool_(?P<k>\d)x(?P=k)$", _pool)
-register_op(r"^conv(?P<k>\d)x(?P=k)$", lambda m, l, i: {
-    "type": "conv", "in": l.in_channels, "out": l.out_channels, "kernel": int(m["k"]), "stride": l.stride,
-    "act": l.act})
+register_op(
+    r"^conv(?P<k>\d)x(?P=k)$",
+    lambda m, l, i: {
+        "type": "conv",
+        "in": l.in_channels,
+        "out": l.out_channels,
+        "kernel": int(m["k"]),
+        "stride": l.stride,
+        "act": l.act,
+    },
+)
 
 
 def cell_op_config(op: str, layer: LayerSpec, identity: str, exported: bool) -> dict[str, Any]:
@@ -215,17 +247,20 @@ def cell_op_config(op: str, layer: LayerSpec, identity: str, exported: bool) -> 
     return {"name": op, "block": block}
 
 
-def cell_config(entry: BlockConfig, layers: Sequence[LayerSpec], ops: Sequence[Sequence[str]], identity: str,
-                exported: bool) -> dict[str, Any]:
+def cell_config(
+    entry: BlockConfig, layers: Sequence[LayerSpec], ops: Sequence[Sequence[str]], identity: str, exported: bool
+) -> dict[str, Any]:
     """The block config of a space's `{"type": "cell", "channels": C, ...}` body entry with
     `ops[i]` the op names of edge i: one each (stand-alone, key `ops`) or all candidates (`candidates`)."""
     c = entry["channels"]
     edge_layers = [replace(layer, in_channels=c, out_channels=c, stride=1) for layer in layers]
-    lists = [[cell_op_config(op, layer, identity, exported) for op in names]
-             for layer, names in zip(edge_layers, ops, strict=True)]
+    lists = [
+        [cell_op_config(op, layer, identity, exported) for op in names]
+        for layer, names in zip(edge_layers, ops, strict=True)
+    ]
     config = {k: v for k, v in entry.items() if k not in ("ops", "candidates")}
     if exported:
-        config["ops"] = [only for only, in lists]
+        config["ops"] = [only for (only,) in lists]
     else:
         config["candidates"] = lists
     return config

@@ -14,6 +14,7 @@ choice: weights at the largest bottleneck width (`mid`, sliced as in `supernet.o
 alpha per quantization point and bit-width choice (`alpha_in.w2a4`, `alpha_mid.w2a4`). A stand-alone
 block is the same class with one choice and its width. Registers block `qres` and op names `wXaY@S`.
 """
+
 from __future__ import annotations
 
 import re
@@ -49,7 +50,7 @@ def quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
         return _straight_through(w, torch.sign(w) * w.abs().mean())
     t = torch.tanh(w)
     unit = t / (2 * t.abs().max().clamp_min(1e-12)) + 0.5
-    levels = 2 ** bits - 1
+    levels = 2**bits - 1
     return 2 * _straight_through(unit, torch.round(unit * levels) / levels) - 1
 
 
@@ -58,7 +59,7 @@ def pact(x: torch.Tensor, alpha: torch.Tensor, bits: int) -> torch.Tensor:
     if bits < 1:
         raise ValueError(f"activation bits must be >= 1, got {bits}")
     y = torch.minimum(F.relu(x), alpha)
-    scale = (2 ** bits - 1) / alpha.detach().clamp_min(1e-8)
+    scale = (2**bits - 1) / alpha.detach().clamp_min(1e-8)
     return _straight_through(y, torch.round(y * scale) / scale)
 
 
@@ -69,8 +70,16 @@ def bits_key(wbits: int, abits: int) -> str:
 class QuantResBlock(nn.Module):
     """ResNet basic block with fake-quantized convs; `bit_choices` lists the (w, a) pairs it can run."""
 
-    def __init__(self, cin: int, cout: int, mid: int, stride: int, bit_choices: Sequence[Sequence[int]],
-                 bn_affine: bool = True, alpha_init: float = PACT_ALPHA_INIT) -> None:
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        mid: int,
+        stride: int,
+        bit_choices: Sequence[Sequence[int]],
+        bn_affine: bool = True,
+        alpha_init: float = PACT_ALPHA_INIT,
+    ) -> None:
         super().__init__()
         if not bit_choices:
             raise ValueError("a quantized block needs at least one (weight bits, activation bits) choice")
@@ -80,9 +89,11 @@ class QuantResBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(mid, affine=bn_affine)
         self.conv2 = nn.Conv2d(mid, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout, affine=bn_affine)
-        self.shortcut = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                       nn.BatchNorm2d(cout, affine=bn_affine))
-                         if stride != 1 or cin != cout else None)
+        self.shortcut = (
+            nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout, affine=bn_affine))
+            if stride != 1 or cin != cout
+            else None
+        )
         keys = [bits_key(w, a) for w, a in self.bit_choices]
         self.alpha_in = nn.ParameterDict({k: nn.Parameter(torch.tensor(float(alpha_init))) for k in keys})
         self.alpha_mid = nn.ParameterDict({k: nn.Parameter(torch.tensor(float(alpha_init))) for k in keys})
@@ -91,8 +102,9 @@ class QuantResBlock(nn.Module):
         if self.bn2.affine:
             nn.init.zeros_(self.bn2.weight)
 
-    def forward(self, x: torch.Tensor, mid: int | None = None, wbits: int | None = None,
-                abits: int | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mid: int | None = None, wbits: int | None = None, abits: int | None = None
+    ) -> torch.Tensor:
         """Run with bottleneck width `mid` (the leading slice) and bits (default: the only choice)."""
         if wbits is None or abits is None:
             if len(self.bit_choices) != 1:
@@ -135,15 +147,15 @@ def bit_widths(blocks: Sequence[BlockConfig]) -> list[dict]:
         if bits is not None:
             rows.append({"block": i, "type": config["type"], "weight_bits": bits[0], "act_bits": bits[1]})
         elif config.get("type") in FULL_PRECISION_TYPES:
-            rows.append({"block": i, "type": config["type"], "weight_bits": 32, "act_bits": 32,
-                         "full_precision": True})
+            rows.append({"block": i, "type": config["type"], "weight_bits": 32, "act_bits": 32, "full_precision": True})
     return rows
 
 
 def _build(c: BlockConfig, affine: bool) -> nn.Module:
     choices = c.get("bit_choices") or [[c["wbits"], c["abits"]]]
-    return QuantResBlock(c["in"], c["out"], c["mid"], c.get("stride", 1), choices, affine,
-                         c.get("alpha_init", PACT_ALPHA_INIT))
+    return QuantResBlock(
+        c["in"], c["out"], c["mid"], c.get("stride", 1), choices, affine, c.get("alpha_init", PACT_ALPHA_INIT)
+    )
 
 
 _OP = re.compile(r"^w(?P<w>\d+)a(?P<a>\d+)@(?P<s>[0-9.]+)$")
@@ -167,5 +179,6 @@ def _resolve(m: re.Match[str], layer: LayerSpec, identity: str) -> BlockConfig:
 register_block("qres", _build)
 register_op(_OP.pattern, _resolve)
 # ResNet's stem pooling: 3x3 max-pool, stride 2, padding 1 (112 -> 56).
-register_block("stem_maxpool",
-               lambda c, a: nn.MaxPool2d(c.get("kernel", 3), c.get("stride", 2), c.get("kernel", 3) // 2))
+register_block(
+    "stem_maxpool", lambda c, a: nn.MaxPool2d(c.get("kernel", 3), c.get("stride", 2), c.get("kernel", 3) // 2)
+)

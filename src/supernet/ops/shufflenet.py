@@ -10,6 +10,7 @@ middle width ("mid channels", the output of the main branch's first 1x1 conv) at
 (output / 2). In a supernet every `choice_k@s` of a layer shares one block built at the layer's
 largest scale and runs the leading slice (`supernet.ops.slicing`).
 """
+
 from __future__ import annotations
 
 import re
@@ -26,8 +27,16 @@ from supernet.space.space import LayerSpec
 class ShuffleChoice(nn.Module):
     """`kernel` k: main branch 1x1 -> kxk dw -> 1x1; `xception`: three (3x3 dw -> 1x1) pairs."""
 
-    def __init__(self, cin: int, cout: int, mid: int, stride: int, kernel: int = 3, xception: bool = False,
-                 bn_affine: bool = True) -> None:
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        mid: int,
+        stride: int,
+        kernel: int = 3,
+        xception: bool = False,
+        bn_affine: bool = True,
+    ) -> None:
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"shuffle block stride must be 1 or 2, got {stride}")
@@ -41,22 +50,25 @@ class ShuffleChoice(nn.Module):
         self.mid = mid
 
         def conv(i: int, o: int, k: int = 1, s: int = 1, relu: bool = False) -> nn.Module:
-            return ConvBNAct(i, o, k, s, groups=i if k > 1 else 1, act="relu" if relu else None,
-                             bn_affine=bn_affine)
+            return ConvBNAct(i, o, k, s, groups=i if k > 1 else 1, act="relu" if relu else None, bn_affine=bn_affine)
 
         if xception:
             kernel = 3
             self.main = nn.Sequential(
-                conv(branch_in, branch_in, 3, stride), conv(branch_in, mid, relu=True),
-                conv(mid, mid, 3), conv(mid, mid, relu=True),
-                conv(mid, mid, 3), conv(mid, main_out, relu=True),
+                conv(branch_in, branch_in, 3, stride),
+                conv(branch_in, mid, relu=True),
+                conv(mid, mid, 3),
+                conv(mid, mid, relu=True),
+                conv(mid, mid, 3),
+                conv(mid, main_out, relu=True),
             )
         else:
             self.main = nn.Sequential(
-                conv(branch_in, mid, relu=True), conv(mid, mid, kernel, stride), conv(mid, main_out, relu=True),
+                conv(branch_in, mid, relu=True),
+                conv(mid, mid, kernel, stride),
+                conv(mid, main_out, relu=True),
             )
-        self.proj = (nn.Sequential(conv(cin, cin, kernel, stride), conv(cin, cin, relu=True))
-                     if stride == 2 else None)
+        self.proj = nn.Sequential(conv(cin, cin, kernel, stride), conv(cin, cin, relu=True)) if stride == 2 else None
 
     def forward(self, x: torch.Tensor, mid: int | None = None) -> torch.Tensor:
         """`mid`: run the main branch with this middle width (the leading slice); default all."""
@@ -77,13 +89,13 @@ class ShuffleChoice(nn.Module):
 
 
 def _build(c: BlockConfig, affine: bool) -> nn.Module:
-    return ShuffleChoice(c["in"], c["out"], c["mid"], c.get("stride", 1), c.get("kernel", 3),
-                         c.get("xception", False), affine)
+    return ShuffleChoice(
+        c["in"], c["out"], c["mid"], c.get("stride", 1), c.get("kernel", 3), c.get("xception", False), affine
+    )
 
 
 def _config(k: str, layer: LayerSpec, mid: int) -> dict:
-    config = {"type": "shuffle", "in": layer.in_channels, "out": layer.out_channels, "mid": mid,
-              "stride": layer.stride}
+    config = {"type": "shuffle", "in": layer.in_channels, "out": layer.out_channels, "mid": mid, "stride": layer.stride}
     return {**config, "xception": True} if k == "x" else {**config, "kernel": int(k)}
 
 

@@ -6,6 +6,7 @@ stand-alone block of a narrower choice is the same class built at that width, an
 copy of the leading slice of every tensor (`copy_leading_slices`). BatchNorm running statistics are
 sliced as well: a narrow step updates (and a recalibration re-estimates) only the channels it uses.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -47,10 +48,15 @@ def sliced_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> t
     use_batch = bn.training or bn.running_mean is None
     stats = not bn.training or bn.track_running_stats
     return F.batch_norm(
-        x, bn.running_mean[:c] if stats and bn.running_mean is not None else None,
+        x,
+        bn.running_mean[:c] if stats and bn.running_mean is not None else None,
         bn.running_var[:c] if stats and bn.running_var is not None else None,
-        None if bn.weight is None else bn.weight[:c], None if bn.bias is None else bn.bias[:c],
-        use_batch, factor, bn.eps)
+        None if bn.weight is None else bn.weight[:c],
+        None if bn.bias is None else bn.bias[:c],
+        use_batch,
+        factor,
+        bn.eps,
+    )
 
 
 def sliced_conv_bn_act(layer: nn.Sequential, x: torch.Tensor, out_channels: int | None = None) -> torch.Tensor:

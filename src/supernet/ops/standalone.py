@@ -3,6 +3,7 @@
 They sit next to `build_block` because they only combine a space with candidate block configs; the
 model layer builds them (`StandaloneNet`) and the cost layer counts them, neither the other way round.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -25,17 +26,30 @@ def standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip", ke
     return STANDALONE_CONFIGS.get(space.topology)(space, arch, identity, keep_els)
 
 
-def chain_standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip",
-                            keep_els: bool = False) -> dict[str, Any]:
+def chain_standalone_config(
+    space: SearchSpace, arch: Arch, identity: str = "skip", keep_els: bool = False
+) -> dict[str, Any]:
     """Stem, the exported block of each layer's op, head."""
     arch = space.validate(arch)
     blocks = [dict(b) for b in space.stem]
-    blocks += [dict(candidate_config(op, layer, identity) if keep_els and identity == "els" and op == IDENTITY
-                    else exported_config(op, layer, identity)) for layer, op in zip(space.layers, arch.ops)]
+    blocks += [
+        dict(
+            candidate_config(op, layer, identity)
+            if keep_els and identity == "els" and op == IDENTITY
+            else exported_config(op, layer, identity)
+        )
+        for layer, op in zip(space.layers, arch.ops)
+    ]
     blocks += [dict(b) for b in space.head]
-    config = {"format": CONFIG_FORMAT, "space": space.name, "space_options": dict(space.options),
-              "arch": arch.to_string(), "input_shape": list(space.input_shape),
-              "num_classes": space.num_classes, "blocks": blocks}
+    config = {
+        "format": CONFIG_FORMAT,
+        "space": space.name,
+        "space_options": dict(space.options),
+        "arch": arch.to_string(),
+        "input_shape": list(space.input_shape),
+        "num_classes": space.num_classes,
+        "blocks": blocks,
+    }
     if any(block_bits(b) is not None for b in blocks):  # quantized (SPOS Table 6): list every layer's bits
         config["bit_widths"] = bit_widths(blocks)
     return config
@@ -45,8 +59,9 @@ def is_cell(block: Any) -> bool:
     return block["type"] == "cell"
 
 
-def cell_standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip",
-                           biases: bool = False) -> dict[str, Any]:
+def cell_standalone_config(
+    space: SearchSpace, arch: Arch, identity: str = "skip", biases: bool = False
+) -> dict[str, Any]:
     """The stand-alone config of `arch` in a cell space: stem, body (each cell with the arch's ops,
     ELS folded into skips), head. With `biases` (inter-choice `bias`), each cell lists the edges
     whose op gets a constant input bias (`bias_edges`: every edge but the zero ones); without, the
@@ -63,9 +78,15 @@ def cell_standalone_config(space: SearchSpace, arch: Arch, identity: str = "skip
             cell["bias_edges"] = [i for i, op in enumerate(cell["ops"]) if op["block"]["type"] != "zero"]
         blocks.append(cell)
     blocks += [dict(b) for b in space.head]
-    return {"format": CONFIG_FORMAT, "space": space.name, "space_options": dict(space.options),
-            "arch": arch.to_string(), "input_shape": list(space.input_shape),
-            "num_classes": space.num_classes, "blocks": blocks}
+    return {
+        "format": CONFIG_FORMAT,
+        "space": space.name,
+        "space_options": dict(space.options),
+        "arch": arch.to_string(),
+        "input_shape": list(space.input_shape),
+        "num_classes": space.num_classes,
+        "blocks": blocks,
+    }
 
 
 StandaloneConfigFn = Callable[[SearchSpace, Arch, str, bool], dict[str, Any]]
@@ -74,4 +95,5 @@ STANDALONE_CONFIGS: Registry[StandaloneConfigFn] = Registry("space topology", Co
 """Topology (`SearchSpace.topology`) -> builder of the stand-alone config of an arch."""
 STANDALONE_CONFIGS.register("chain", chain_standalone_config)
 STANDALONE_CONFIGS.register(
-    "cells", lambda space, arch, identity, keep_els: cell_standalone_config(space, arch, identity))
+    "cells", lambda space, arch, identity, keep_els: cell_standalone_config(space, arch, identity)
+)

@@ -1,4 +1,5 @@
 """Architecture search over a trained supernet: problems, evaluators, strategies."""
+
 from supernet.search.ces import CES_OBJECTIVES, Ces, CesConfig
 from supernet.search.evaluator import Evaluator, MemoEvaluator, TableEvaluator, as_metrics
 from supernet.search.evolution import Evolution, EvolutionConfig

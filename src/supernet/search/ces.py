@@ -18,6 +18,7 @@ cheap constraints, as ask/tell.
   evaluated archs (PAD-NAS estimates operation frequencies from the archs with rank < 10);
   `pareto` is the rank-1 front, `topk` the most accurate archs satisfying the constraints.
 """
+
 from __future__ import annotations
 
 import math
@@ -69,12 +70,23 @@ class CesConfig:
 class Ces(NsgaBase):
     """PAD-NAS constrained evolutionary search; see the module docstring."""
 
-    def __init__(self, space: SearchSpace, problem: Problem, costs: CostFn, rng: random.Random,
-                 config: CesConfig | None = None) -> None:
+    def __init__(
+        self, space: SearchSpace, problem: Problem, costs: CostFn, rng: random.Random, config: CesConfig | None = None
+    ) -> None:
         self.config = cfg = config or CesConfig()
-        super().__init__(space, problem, costs, rng, population=cfg.population, generations=cfg.iterations,
-                         topk=cfg.topk, max_attempts=cfg.max_attempts, max_rounds=1,
-                         max_draws=cfg.max_draws, ranges=cfg.ranges)
+        super().__init__(
+            space,
+            problem,
+            costs,
+            rng,
+            population=cfg.population,
+            generations=cfg.iterations,
+            topk=cfg.topk,
+            max_attempts=cfg.max_attempts,
+            max_rounds=1,
+            max_draws=cfg.max_draws,
+            ranges=cfg.ranges,
+        )
         self.mutation_prob = 1.0 / space.num_layers if cfg.mutation_prob is None else cfg.mutation_prob
 
     def _vary(self) -> tuple[Arch, str]:
@@ -106,10 +118,10 @@ class Ces(NsgaBase):
         power = 1.0 / (eta + 1.0)
         if r <= 0.5:
             val = 2.0 * r + (1.0 - 2.0 * r) * (1.0 - (index - low) / span) ** (eta + 1.0)
-            delta = val ** power - 1.0
+            delta = val**power - 1.0
         else:
             val = 2.0 * (1.0 - r) + 2.0 * (r - 0.5) * (1.0 - (high - index) / span) ** (eta + 1.0)
-            delta = 1.0 - val ** power
+            delta = 1.0 - val**power
         y = min(max(index + delta * span, low), high)
         return min(n - 1, max(0, math.floor(y + 0.5)))
 
@@ -117,6 +129,12 @@ class Ces(NsgaBase):
         return [(a, m) for a, m in self.board.top(len(self.board)) if self.problem.check_all(m)][: self.k]
 
 
-register_strategy("ces", StrategySpec(
-    Ces, CesConfig, lambda s: set_options(s, population="population", topk="topk", iterations="iterations"),
-    objectives=(Objective("accuracy", True), Objective("macs", False))))
+register_strategy(
+    "ces",
+    StrategySpec(
+        Ces,
+        CesConfig,
+        lambda s: set_options(s, population="population", topk="topk", iterations="iterations"),
+        objectives=(Objective("accuracy", True), Objective("macs", False)),
+    ),
+)

@@ -1,4 +1,5 @@
 """Split the candidates of a generation across `torchrun` ranks and gather the results."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping

@@ -1,4 +1,5 @@
 """Evaluators: arch -> accuracy in [0, 1]; memoisation; a CSV lookup table."""
+
 from __future__ import annotations
 
 import csv
@@ -89,8 +90,10 @@ class TableEvaluator:
         if not self.columns:
             raise ConfigError(f"{self.path}: empty table; expected a header 'arch,accuracy[,macs,...]'")
         if not self.rows:
-            raise ConfigError(f"{self.path}: the table has a header but no rows; expected one "
-                              f"'{','.join(self.columns)}' row per architecture")
+            raise ConfigError(
+                f"{self.path}: the table has a header but no rows; expected one "
+                f"'{','.join(self.columns)}' row per architecture"
+            )
 
     def _read_header(self, row: list[str], line: int) -> None:
         cols = tuple(c.strip() for c in row)
@@ -104,8 +107,9 @@ class TableEvaluator:
     def _read_row(self, row: list[str], line: int, lines: dict[Arch, int]) -> None:
         where = f"{self.path}:{line}"
         if len(row) != len(self.columns):
-            raise ConfigError(f"{where}: expected {len(self.columns)} fields ({','.join(self.columns)}), "
-                              f"got {len(row)}")
+            raise ConfigError(
+                f"{where}: expected {len(self.columns)} fields ({','.join(self.columns)}), got {len(row)}"
+            )
         try:
             arch = self.space.parse_arch(row[0])
         except SpaceError as e:

@@ -12,6 +12,7 @@ duplicate an arch already evaluated in an earlier generation or a member of the 
 built; each operator gets a bounded number of attempts, after which the remaining slots are filled
 with feasible random samples (which avoid seen archs for a bounded number of redraws).
 """
+
 from __future__ import annotations
 
 import random
@@ -123,8 +124,9 @@ class Evolution(StrategyBase):
             self._add(new, origins, members, self._random_member(members), "random")
         self.population, self.origins = new, origins
 
-    def _fill(self, new: list[Arch], origins: list[str], members: set[Arch], count: int, origin: str,
-              make: Callable[[], Arch]) -> None:
+    def _fill(
+        self, new: list[Arch], origins: list[str], members: set[Arch], count: int, origin: str, make: Callable[[], Arch]
+    ) -> None:
         target = len(new) + count
         for _ in range(self.config.attempts(count)):
             if len(new) >= target:
@@ -165,7 +167,15 @@ class Evolution(StrategyBase):
         return Arch(tuple(ops))
 
 
-register_strategy("evolution", StrategySpec(
-    Evolution, EvolutionConfig,
-    lambda s: {**set_options(s, population="population", topk="topk"), "mutation_prob": s.mutation_prob,
-               **set_options(s, iterations="iterations")}))
+register_strategy(
+    "evolution",
+    StrategySpec(
+        Evolution,
+        EvolutionConfig,
+        lambda s: {
+            **set_options(s, population="population", topk="topk"),
+            "mutation_prob": s.mutation_prob,
+            **set_options(s, iterations="iterations"),
+        },
+    ),
+)

@@ -6,6 +6,7 @@ evaluation cache for later searches on the same supernet. A search killed at any
 with `run_journaled`: strategies are deterministic in their seed and the evaluation results, so
 replaying the journal as a cache re-traces the same trajectory and evaluates only what is missing.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,8 +62,9 @@ class Journal:
             raise SearchError(f"{self.path}: not a usable search journal ({e})") from None
         if columns != _COLUMNS:
             self.close()
-            raise SearchError(f"{self.path}: not a search journal "
-                              f"(table 'evaluations' has columns {', '.join(columns)})")
+            raise SearchError(
+                f"{self.path}: not a search journal (table 'evaluations' has columns {', '.join(columns)})"
+            )
 
     def __enter__(self) -> Journal:
         return self
@@ -83,8 +85,14 @@ class Journal:
         except sqlite3.Error as e:
             raise SearchError(f"{self.path}: search journal error ({e})") from None
 
-    def record(self, key: str, arch: Arch, metrics: Mapping[str, float], generation: int | None = None,
-               seconds: float | None = None) -> bool:
+    def record(
+        self,
+        key: str,
+        arch: Arch,
+        metrics: Mapping[str, float],
+        generation: int | None = None,
+        seconds: float | None = None,
+    ) -> bool:
         """Commit one evaluation; False (and nothing written) if (key, arch) is already there."""
         cur = self._execute(
             "INSERT OR IGNORE INTO evaluations VALUES (?, ?, ?, ?, ?, ?)",

@@ -38,6 +38,7 @@ follows the hierarchical mutation of MoreMNAS/FairNAS that SCARLET cites):
   nearest to K equally spaced values of `spread_metric` (MACs). The paper selects from P_N;
   the archive front contains it (NSGA-II is elitist) and does not drop the last offspring.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,6 +68,7 @@ RANDOM_FILL_TRIES = 10
 
 
 # -- NSGA-II building blocks -------------------------------------------------------------------
+
 
 def objective_matrix(objectives: Sequence[Objective], metrics: Sequence[Mapping[str, float]]) -> np.ndarray:
     """An (n, m) matrix of objective values to minimise (maximised objectives negated)."""
@@ -146,6 +148,7 @@ def equally_spaced(values: Sequence[float], k: int) -> list[int]:
 
 # -- shared NSGA-II ask/tell machinery ---------------------------------------------------------
 
+
 class NsgaBase(StrategyBase):
     """Generational NSGA-II over archs. Generation 0 fills the initial population with feasible
     random archs (`init_factor` x population), each later generation fills an offspring
@@ -155,10 +158,22 @@ class NsgaBase(StrategyBase):
     step_key = "generation"
     init_factor = 1
 
-    def __init__(self, space: SearchSpace, problem: Problem, costs: CostFn, rng: random.Random, *,
-                 population: int, generations: int, topk: int, max_attempts: int, max_rounds: int,
-                 max_draws: int, ranges: Mapping[str, tuple[float, float]] | None,
-                 spread_metric: str | None = None) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        problem: Problem,
+        costs: CostFn,
+        rng: random.Random,
+        *,
+        population: int,
+        generations: int,
+        topk: int,
+        max_attempts: int,
+        max_rounds: int,
+        max_draws: int,
+        ranges: Mapping[str, tuple[float, float]] | None,
+        spread_metric: str | None = None,
+    ) -> None:
         super().__init__(space, problem, costs, rng, topk, max_draws, ranges)
         self.n, self.generations = population, generations
         self.max_attempts, self.max_rounds = max_attempts, max_rounds
@@ -294,16 +309,24 @@ class NsgaBase(StrategyBase):
         if not any(feasible):
             desc = " and ".join(c.describe() for c in self.problem.constraints)
             best = max(float(m.get("accuracy", float("nan"))) for _, m in entries)
-            raise SearchError(f"none of the {len(entries)} evaluated architectures satisfied {desc}; "
-                              f"the best accuracy found was {best:.4f}")
+            raise SearchError(
+                f"none of the {len(entries)} evaluated architectures satisfied {desc}; "
+                f"the best accuracy found was {best:.4f}"
+            )
         fronts = nondominated_fronts(objective_matrix(self.problem.objectives, [m for _, m in entries]), feasible)
         rank_of = {i: r for r, front in enumerate(fronts, 1) for i in front}
         ranks = {a.to_string(): rank_of[i] for i, (a, _) in enumerate(entries)}
         key = lambda it: (float(it[1].get(self.spread_metric, 0.0)), -self.problem.score(it[1]))  # noqa: E731
         pareto = sorted((entries[i] for i in fronts[0]), key=key)
         best, best_metrics = self.board.best  # type: ignore[misc]
-        return SearchResult(best, dict(best_metrics), [(a, dict(m)) for a, m in self._final(pareto)],
-                            list(self.history), [(a, dict(m)) for a, m in pareto], ranks)
+        return SearchResult(
+            best,
+            dict(best_metrics),
+            [(a, dict(m)) for a, m in self._final(pareto)],
+            list(self.history),
+            [(a, dict(m)) for a, m in pareto],
+            ranks,
+        )
 
 
 def _roulette(rng: random.Random, items: list[str], weights: list[float]) -> str:
@@ -316,6 +339,7 @@ def _check_probability(name: str, value: float) -> None:
 
 
 # -- SCARLET -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Nsga2Config:
@@ -365,13 +389,24 @@ class Nsga2(NsgaBase):
 
     init_factor = 2  # P_0 and Q_0
 
-    def __init__(self, space: SearchSpace, problem: Problem, costs: CostFn, rng: random.Random,
-                 config: Nsga2Config | None = None) -> None:
+    def __init__(
+        self, space: SearchSpace, problem: Problem, costs: CostFn, rng: random.Random, config: Nsga2Config | None = None
+    ) -> None:
         self.config = cfg = config or Nsga2Config()
-        super().__init__(space, with_min_accuracy(problem, cfg.acc_min), costs, rng, population=cfg.population,
-                         generations=cfg.generations, topk=cfg.topk, max_attempts=cfg.max_attempts,
-                         max_rounds=cfg.max_rounds, max_draws=cfg.max_draws, ranges=cfg.ranges,
-                         spread_metric=cfg.spread_metric)
+        super().__init__(
+            space,
+            with_min_accuracy(problem, cfg.acc_min),
+            costs,
+            rng,
+            population=cfg.population,
+            generations=cfg.generations,
+            topk=cfg.topk,
+            max_attempts=cfg.max_attempts,
+            max_rounds=cfg.max_rounds,
+            max_draws=cfg.max_draws,
+            ranges=cfg.ranges,
+            spread_metric=cfg.spread_metric,
+        )
         self._elite: list[dict[str, int]] = []
         self._usage: list[dict[str, int]] = []
 
@@ -380,8 +415,9 @@ class Nsga2(NsgaBase):
 
     def _close(self) -> None:
         if self.generation == 0 and not self.offspring and self.config.acc_min is not None:
-            best = max((float(row["metrics"].get("accuracy", float("nan"))) for row in self.history),
-                       default=float("nan"))
+            best = max(
+                (float(row["metrics"].get("accuracy", float("nan"))) for row in self.history), default=float("nan")
+            )
             raise SearchError(
                 f"no architecture reached accuracy > {format_number(self.config.acc_min)} in "
                 f"{len(self.history)} evaluations (the best accuracy found was {best:.4f}); lower acc_min "
@@ -441,7 +477,13 @@ class Nsga2(NsgaBase):
         return [pareto[i] for i in equally_spaced(values, self.k)]
 
 
-register_strategy("nsga2", StrategySpec(
-    Nsga2, Nsga2Config,
-    lambda s: set_options(s, population="population", topk="topk", generations="iterations", acc_min="min_acc"),
-    objectives=SCARLET_OBJECTIVES, applies_min_acc=True))
+register_strategy(
+    "nsga2",
+    StrategySpec(
+        Nsga2,
+        Nsga2Config,
+        lambda s: set_options(s, population="population", topk="topk", generations="iterations", acc_min="min_acc"),
+        objectives=SCARLET_OBJECTIVES,
+        applies_min_acc=True,
+    ),
+)

@@ -4,6 +4,7 @@ Metrics come from two sources. Cheap metrics ("macs", "params", "latency_ms", ..
 a cost function `Callable[[Arch], Mapping[str, float]]` and are checked *before* an arch is
 evaluated; evaluation metrics ("accuracy") are only known after evaluation.
 """
+
 from __future__ import annotations
 
 import math
@@ -148,9 +149,7 @@ def constraint_from_cli(metric: str, min_text: float | str | None, max_text: flo
     """Build a Constraint from CLI values (already-unit-parsed numbers or plain float strings)."""
     low, high = _cli_float(metric, "min", min_text), _cli_float(metric, "max", max_text)
     if low is not None and high is not None and low > high:
-        raise ConfigError(
-            f"{metric}: min {format_number(low)} is greater than max {format_number(high)}"
-        )
+        raise ConfigError(f"{metric}: min {format_number(low)} is greater than max {format_number(high)}")
     return Constraint(metric, low, high)
 
 

@@ -1,4 +1,5 @@
 """Search plots (matplotlib, Agg backend): a Pareto plot and best-so-far progress curves."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -53,8 +54,9 @@ def plot_pareto(data: Any, path: str | Path, x: str = "macs", y: str = "accuracy
     return _save(fig, ax, title or f"{y} vs {x}", path)
 
 
-def best_so_far(history: Sequence[Mapping[str, Any]], metric: str = "accuracy", maximize: bool = True,
-                feasible_only: bool = True) -> list[float]:
+def best_so_far(
+    history: Sequence[Mapping[str, Any]], metric: str = "accuracy", maximize: bool = True, feasible_only: bool = True
+) -> list[float]:
     """Best `metric` after each evaluation (NaN until the first feasible one)."""
     best, out = None, []
     for row in history:
@@ -66,8 +68,13 @@ def best_so_far(history: Sequence[Mapping[str, Any]], metric: str = "accuracy", 
     return out
 
 
-def plot_progress(histories: Mapping[str, Any], path: str | Path, metric: str = "accuracy",
-                  maximize: bool = True, title: str | None = None) -> Path:
+def plot_progress(
+    histories: Mapping[str, Any],
+    path: str | Path,
+    metric: str = "accuracy",
+    maximize: bool = True,
+    title: str | None = None,
+) -> Path:
     """Best `metric` so far vs number of evaluations, one curve per strategy (name -> history,
     SearchResult or its dict)."""
     import matplotlib

@@ -1,4 +1,5 @@
 """Random search baseline (SPOS Table 3): uniform feasible samples, keep the best."""
+
 from __future__ import annotations
 
 import random
@@ -68,5 +69,9 @@ class RandomSearch(StrategyBase):
             self.told += 1
 
 
-register_strategy("random", StrategySpec(
-    RandomSearch, RandomSearchConfig, lambda s: {"num_samples": s.num_samples, **set_options(s, topk="topk")}))
+register_strategy(
+    "random",
+    StrategySpec(
+        RandomSearch, RandomSearchConfig, lambda s: {"num_samples": s.num_samples, **set_options(s, topk="topk")}
+    ),
+)

@@ -4,6 +4,7 @@ A spec says how to build the strategy (class and config dataclass), how the conf
 section maps onto its options, and which objectives it optimises; `workflow` reads all three from
 here, so adding a strategy is one new module (imported by `supernet.search`) and no if-chain.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -5,6 +5,7 @@ stops when `done`. All randomness comes from an injected `random.Random`, and no
 over hash-ordered containers, so the same seed and the same evaluation results give the same
 trajectory (needed to resume a search from a journal).
 """
+
 from __future__ import annotations
 
 import random
@@ -136,8 +137,10 @@ def _budget_proposal(space: SearchSpace, costs: CostFn, cons: Sequence[Constrain
     _fail_fast((bound,), {"macs": (dp.low, dp.high)})  # an impossible bound: say the achievable range
     low, high = (dp.low if bound.min is None else bound.min), (dp.high if bound.max is None else bound.max)
     if dp.none_within(low, high):
-        raise SearchError(f"no architecture can satisfy {bound.describe()}: no arch has its MACs there (the "
-                          f"achievable range is macs {format_number(dp.low)}..{format_number(dp.high)})")
+        raise SearchError(
+            f"no architecture can satisfy {bound.describe()}: no arch has its MACs there (the "
+            f"achievable range is macs {format_number(dp.low)}..{format_number(dp.high)})"
+        )
     if (key, bound) not in built:
         proposal = _BudgetProposal(space, dp, bound)
         # plain uniform draws hit often enough when most of the space fits (and are cheaper)
@@ -262,15 +265,17 @@ class StrategyBase:
         merged: Metrics = {**self.costs(arch), **metrics}
         self.board.add(arch, merged)
         best, best_metrics = self.board.best  # type: ignore[misc]
-        self.history.append({
-            self.step_key: step,
-            "arch": arch.to_string(),
-            "metrics": merged,
-            "feasible": self.problem.check_all(merged),
-            **extra,
-            "best": best.to_string(),
-            "best_score": self.problem.score(best_metrics),
-        })
+        self.history.append(
+            {
+                self.step_key: step,
+                "arch": arch.to_string(),
+                "metrics": merged,
+                "feasible": self.problem.check_all(merged),
+                **extra,
+                "best": best.to_string(),
+                "best_score": self.problem.score(best_metrics),
+            }
+        )
 
     def result(self) -> SearchResult:
         top = self.board.top(self.k)

@@ -1,4 +1,5 @@
 """Score an arch on a trained supernet: recalibrate its BatchNorms, then validation accuracy."""
+
 from __future__ import annotations
 
 import torch
@@ -18,9 +19,14 @@ class SupernetEvaluator:
     pinned once, so each candidate's copies to the device are asynchronous.
     """
 
-    def __init__(self, supernet: Supernet, recal_batches: list[torch.Tensor],
-                 val_batches: list[tuple[torch.Tensor, torch.Tensor]], reset: bool = True,
-                 runtime: Runtime | None = None) -> None:
+    def __init__(
+        self,
+        supernet: Supernet,
+        recal_batches: list[torch.Tensor],
+        val_batches: list[tuple[torch.Tensor, torch.Tensor]],
+        reset: bool = True,
+        runtime: Runtime | None = None,
+    ) -> None:
         self.runtime = runtime if runtime is not None else Runtime()
         self.supernet = self.runtime.prepare(supernet)
         pin = self.runtime.is_cuda

@@ -1,4 +1,5 @@
 """Architecture values: one chosen op name per searchable layer of a space."""
+
 from __future__ import annotations
 
 import re

@@ -3,6 +3,7 @@
 Width choices are written `<op>@<scale>` (`choice_3@0.4`, `w2a4@1.5`). It lives in the space layer
 so that a space can spell its choices without importing the blocks that implement them.
 """
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Registry of search-space factories: `create_space(name, **options)`, `list_spaces()`."""
+
 from __future__ import annotations
 
 import inspect

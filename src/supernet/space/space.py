@@ -1,4 +1,5 @@
 """SearchSpace: a frozen, serialisable description of a layer-wise search space."""
+
 from __future__ import annotations
 
 import hashlib
@@ -19,12 +20,14 @@ BlockConfig = Mapping[str, Any]
 
 # Arch notations beyond op names / indices: name -> (parse(text, space) -> op tokens or None when
 # `text` is not in that notation, format(arch, space) -> text). Spaces name theirs in `arch_format`.
-_ARCH_FORMATS: dict[str, tuple[Callable[[str, SearchSpace], Sequence[str] | None],
-                               Callable[[Arch, SearchSpace], str]]] = {}
+_ARCH_FORMATS: dict[
+    str, tuple[Callable[[str, SearchSpace], Sequence[str] | None], Callable[[Arch, SearchSpace], str]]
+] = {}
 
 
-def register_arch_format(name: str, parse: Callable[[str, SearchSpace], Sequence[str] | None],
-                         format: Callable[[Arch, SearchSpace], str]) -> None:
+def register_arch_format(
+    name: str, parse: Callable[[str, SearchSpace], Sequence[str] | None], format: Callable[[Arch, SearchSpace], str]
+) -> None:
     _ARCH_FORMATS[name] = (parse, format)
 
 
@@ -88,8 +91,13 @@ class SearchSpace:
             if parsed is not None:
                 return self.parse_arch(list(parsed))
             tokens = split_tokens(text)
-            if (self.compact_digits and len(tokens) == 1 and len(tokens[0]) == self.num_layers > 1
-                    and tokens[0].isascii() and tokens[0].isdigit()):
+            if (
+                self.compact_digits
+                and len(tokens) == 1
+                and len(tokens[0]) == self.num_layers > 1
+                and tokens[0].isascii()
+                and tokens[0].isdigit()
+            ):
                 tokens = list(tokens[0])
         else:
             tokens = [str(t) for t in text]
@@ -152,7 +160,8 @@ class SearchSpace:
     def to_dict(self) -> dict[str, Any]:
         # (chain spaces leave these out, so that their fingerprints stay what they were)
         extra = {} if self.topology == "chain" else {"topology": self.topology, "body": [dict(b) for b in self.body]}
-        return {**extra,
+        return {
+            **extra,
             "name": self.name,
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,

@@ -1,4 +1,5 @@
 """Checkpoints: atomic writes, the previous good one kept, safe loading (`weights_only=True`)."""
+
 from __future__ import annotations
 
 import io
@@ -56,16 +57,22 @@ def load_checkpoint(path: Path, expect: dict[str, Any] | None = None) -> Checkpo
         meta = json.loads(payload["meta"])
         state = payload["state"]
     except Exception as e:  # noqa: BLE001 - any failure to parse is a corrupt file
-        hint = (f"; the previous checkpoint {path.parent / PREVIOUS} may still be good (`supernet train --resume "
-                f"--fallback` continues from it; other commands can be given that file)") \
-            if (path.parent / PREVIOUS).exists() and path.name != PREVIOUS else ""
+        hint = (
+            (
+                f"; the previous checkpoint {path.parent / PREVIOUS} may still be good (`supernet train --resume "
+                f"--fallback` continues from it; other commands can be given that file)"
+            )
+            if (path.parent / PREVIOUS).exists() and path.name != PREVIOUS
+            else ""
+        )
         raise CheckpointError(f"checkpoint {path} is unreadable or corrupted ({type(e).__name__}){hint}") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path} has format {meta.get('format')!r}, this version reads {FORMAT!r}")
     for key, wanted in (expect or {}).items():
         if meta.get(key) != wanted:
-            raise CheckpointError(f"checkpoint {path} was made for {key}={meta.get(key)!r}, "
-                                  f"but this run has {key}={wanted!r}")
+            raise CheckpointError(
+                f"checkpoint {path} was made for {key}={meta.get(key)!r}, but this run has {key}={wanted!r}"
+            )
     return Checkpoint(meta, state)
 
 
@@ -82,8 +89,10 @@ def require_previous(folder: Path) -> None:
     """`--fallback` resumes from `prev.pt`; without one it must stop (not start over), leaving `last.pt` as it is."""
     if not (Path(folder) / PREVIOUS).is_file():
         kept = f"; {Path(folder) / LAST} is left in place" if (Path(folder) / LAST).exists() else ""
-        raise CheckpointError(f"--fallback needs the previous checkpoint {Path(folder) / PREVIOUS}, which does not "
-                              f"exist{kept}; resume without --fallback or choose another --run-dir")
+        raise CheckpointError(
+            f"--fallback needs the previous checkpoint {Path(folder) / PREVIOUS}, which does not "
+            f"exist{kept}; resume without --fallback or choose another --run-dir"
+        )
 
 
 def remove_stale_temporaries(folder: Path) -> None:

@@ -15,6 +15,7 @@ loads the checkpoint on resume.
 Launch: `torchrun --nproc_per_node N -m supernet.cli train --config C --run-dir R`; NCCL when the
 run's device is CUDA (each rank on cuda:LOCAL_RANK), gloo on CPUs; `train.batch_size` is per rank.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -39,8 +40,9 @@ class Distributed:
     Small control tensors (loss means, flags, checks) live on `device`: NCCL only reduces CUDA tensors.
     """
 
-    def __init__(self, group: dist.ProcessGroup | None = None, device: torch.device | str = "cpu",
-                 bucket_mb: float = BUCKET_MB) -> None:
+    def __init__(
+        self, group: dist.ProcessGroup | None = None, device: torch.device | str = "cpu", bucket_mb: float = BUCKET_MB
+    ) -> None:
         self.group = group
         self.device = torch.device(device)
         self.bucket_mb = bucket_mb
@@ -55,8 +57,9 @@ class Distributed:
 
     def sync_grads(self, model: nn.Module) -> None:
         """Average the gradients that exist (all ranks ran the same paths) over the ranks."""
-        allreduce_grads([p for p in model.parameters() if p.grad is not None], self.world_size, self.group,
-                        self.bucket_mb)
+        allreduce_grads(
+            [p for p in model.parameters() if p.grad is not None], self.world_size, self.group, self.bucket_mb
+        )
 
     def barrier(self) -> None:
         dist.barrier(group=self.group)
@@ -101,8 +104,9 @@ def buckets(tensors: list[torch.Tensor], bucket_mb: float = BUCKET_MB) -> list[l
     return out
 
 
-def allreduce_grads(params: list[nn.Parameter], world_size: int, group: dist.ProcessGroup | None = None,
-                    bucket_mb: float = BUCKET_MB) -> None:
+def allreduce_grads(
+    params: list[nn.Parameter], world_size: int, group: dist.ProcessGroup | None = None, bucket_mb: float = BUCKET_MB
+) -> None:
     """Replace each `p.grad` by its mean over the ranks: one all-reduce per flattened bucket of
     `bucket_mb` MB (not one call per tensor), as DDP does.
 

@@ -1,4 +1,5 @@
 """Training-loop hooks: the inter-choice weight split, and per-epoch one-shot model health."""
+
 from __future__ import annotations
 
 import random
@@ -41,8 +42,14 @@ class HealthProbe(TrainHook):
     over [0, 1]) to the epoch row. The supernet's BatchNorm statistics are restored afterwards, so
     probing does not change training or its checkpoints. Runs on rank 0 only."""
 
-    def __init__(self, net: Supernet, k: int, recal: Sequence[torch.Tensor],
-                 val: Sequence[tuple[torch.Tensor, torch.Tensor]], seed: int = 0) -> None:
+    def __init__(
+        self,
+        net: Supernet,
+        k: int,
+        recal: Sequence[torch.Tensor],
+        val: Sequence[tuple[torch.Tensor, torch.Tensor]],
+        seed: int = 0,
+    ) -> None:
         self.net, self.k, self.recal, self.val, self.seed = net, k, list(recal), list(val), seed
 
     def epoch_end(self, trainer: Trainer, epoch: int) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 The loop is resumable at any checkpointed step: data order, augmentation and sampled paths are
 functions of (seed, epoch, step), and the torch RNG state is saved with the checkpoint.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,10 +65,17 @@ def make_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.SGD:
     groups = [{"params": list(model.parameters())}]
     if cfg.no_decay_bn:
         exempt = {id(p) for p in no_decay_parameters(model)}
-        groups = [{"params": [p for p in model.parameters() if id(p) not in exempt]},
-                  {"params": [p for p in model.parameters() if id(p) in exempt], "weight_decay": 0.0}]
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-                           weight_decay=cfg.weight_decay)
+        groups = [
+            {"params": [p for p in model.parameters() if id(p) not in exempt]},
+            {"params": [p for p in model.parameters() if id(p) in exempt], "weight_decay": 0.0},
+        ]
+    return torch.optim.SGD(
+        groups,
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=cfg.nesterov and cfg.momentum > 0,
+        weight_decay=cfg.weight_decay,
+    )
 
 
 def no_decay_parameters(model: nn.Module) -> Iterable[nn.Parameter]:
@@ -115,9 +123,20 @@ class Trainer:
     their momentum and their weight decay untouched.
     """
 
-    def __init__(self, model: nn.Module, forward: Forward, paths_for_step: PathsForStep, loader: Any,
-                 cfg: OptimConfig, run_dir: Path, meta: dict[str, Any], log_name: str = METRICS,
-                 hooks: Sequence[TrainHook] = (), dist: Any = None, runtime: Runtime | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        forward: Forward,
+        paths_for_step: PathsForStep,
+        loader: Any,
+        cfg: OptimConfig,
+        run_dir: Path,
+        meta: dict[str, Any],
+        log_name: str = METRICS,
+        hooks: Sequence[TrainHook] = (),
+        dist: Any = None,
+        runtime: Runtime | None = None,
+    ) -> None:
         self.runtime = runtime if runtime is not None else Runtime()
         self.model = self.runtime.prepare(model)
         self.forward = forward
@@ -178,12 +197,19 @@ class Trainer:
         """Rank 0 writes the checkpoint; every rank waits until it is complete."""
         path = self.ckpt_dir / LAST
         if self.dist.is_main:
-            meta = {**self.meta, "global_step": self.global_step,
-                    "epoch": self.global_step // max(1, self.steps_per_epoch)}
+            meta = {
+                **self.meta,
+                "global_step": self.global_step,
+                "epoch": self.global_step // max(1, self.steps_per_epoch),
+            }
             for hook in self.hooks:
                 meta.update(hook.checkpoint_meta(self))
-            state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                     "torch_rng": torch.get_rng_state(), "epoch_rows": self.epoch_rows}
+            state = {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "epoch_rows": self.epoch_rows,
+            }
             if self.scaler.is_enabled():
                 state["scaler"] = self.scaler.state_dict()
             path = save_checkpoint(self.ckpt_dir, meta, state)
@@ -211,8 +237,9 @@ class Trainer:
     def _run_epoch(self, epoch: int, start: int) -> list[dict[str, Any]]:
         self.model.train()
         batches = self.loader.iter_epoch(epoch, start_batch=start)
-        bar = _progress(self.cfg.progress and self.dist.is_main, total=self.steps_per_epoch, initial=start,
-                        desc=f"epoch {epoch}")
+        bar = _progress(
+            self.cfg.progress and self.dist.is_main, total=self.steps_per_epoch, initial=start, desc=f"epoch {epoch}"
+        )
         rows = self.epoch_rows if start else []
         self.epoch_rows = rows
         for step in range(start, self.steps_per_epoch):
@@ -248,7 +275,8 @@ class Trainer:
             if not math.isfinite(loss_value):
                 raise TrainingDiverged(
                     f"loss became {loss_value} at epoch {epoch} step {step} (arch {arch}); stopped, the last "
-                    f"good checkpoint is kept in {self.ckpt_dir} (lower train.lr or set train.grad_clip)")
+                    f"good checkpoint is kept in {self.ckpt_dir} (lower train.lr or set train.grad_clip)"
+                )
             self.scaler.scale(loss).backward()
             losses.append(loss_value)
             accs.append(acc_value)
@@ -259,8 +287,15 @@ class Trainer:
         self._optimizer_step(paths)
         self.scaler.update()
         self.global_step += 1
-        row: dict[str, Any] = {"type": "step", "epoch": epoch, "step": step, "global_step": self.global_step,
-                               "lr": lr, "loss": sum(losses) / len(losses), "acc": sum(accs) / len(accs)}
+        row: dict[str, Any] = {
+            "type": "step",
+            "epoch": epoch,
+            "step": step,
+            "global_step": self.global_step,
+            "lr": lr,
+            "loss": sum(losses) / len(losses),
+            "acc": sum(accs) / len(accs),
+        }
         if paths[0] is not None:
             row["paths"] = [str(a) for a in paths]
             row["path_acc"] = accs
@@ -315,10 +350,14 @@ def epoch_summary(epoch: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and spread of the sampled paths' training accuracy over an epoch (SCARLET Fig. 3 top)."""
     accs = torch.tensor([a for r in rows for a in r.get("path_acc", [r["acc"]])])
     losses = torch.tensor([r["loss"] for r in rows])
-    return {"type": "epoch", "epoch": epoch, "end_step": rows[-1]["global_step"] if rows else 0,
-            "loss": losses.mean().item() if len(rows) else float("nan"),
-            "acc_mean": accs.mean().item() if len(accs) else float("nan"),
-            "acc_std": accs.std().item() if len(accs) > 1 else 0.0}
+    return {
+        "type": "epoch",
+        "epoch": epoch,
+        "end_step": rows[-1]["global_step"] if rows else 0,
+        "loss": losses.mean().item() if len(rows) else float("nan"),
+        "acc_mean": accs.mean().item() if len(accs) else float("nan"),
+        "acc_std": accs.std().item() if len(accs) > 1 else 0.0,
+    }
 
 
 def _progress(enabled: bool, **kw: Any):
@@ -330,8 +369,11 @@ def _progress(enabled: bool, **kw: Any):
 
 
 @torch.no_grad()
-def accuracy(forward: Callable[[torch.Tensor], torch.Tensor], batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-             runtime: Runtime | None = None) -> float:
+def accuracy(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    runtime: Runtime | None = None,
+) -> float:
     """Top-1 accuracy of `forward` over `batches`, computed on `runtime`'s device under its autocast."""
     runtime = runtime if runtime is not None else Runtime()
     correct = torch.zeros((), dtype=torch.long, device=runtime.device)

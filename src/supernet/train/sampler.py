@@ -3,6 +3,7 @@
 Each sampler is a pure function of an injected `random.Random`; the trainer seeds that RNG
 from (seed, epoch, step), so every rank of a distributed run and a resumed run draw the same paths.
 """
+
 from __future__ import annotations
 
 import random
@@ -80,8 +81,15 @@ class ConstrainedSampler:
 
     name = "uniform-constrained"
 
-    def __init__(self, space: SearchSpace, identity: str = "skip", bins: int = 5, table: Any = None,
-                 units: int = 4096, max_redraws: int = 1000) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        identity: str = "skip",
+        bins: int = 5,
+        table: Any = None,
+        units: int = 4096,
+        max_redraws: int = 1000,
+    ) -> None:
         if bins < 1:
             raise ConfigError(f"train.constrained_bins must be >= 1, got {bins}")
         if table is None:
@@ -97,8 +105,9 @@ class ConstrainedSampler:
     def _layer_macs(self) -> list[list[int]]:
         dense = self.table.layer_costs("macs")
         order = [list(c) for c in self.table.choices]
-        return [[int(dense[l, order[l].index(op)]) for op in layer.choices]
-                for l, layer in enumerate(self.space.layers)]
+        return [
+            [int(dense[l, order[l].index(op)]) for op in layer.choices] for l, layer in enumerate(self.space.layers)
+        ]
 
     @property
     def bins(self) -> list[tuple[int, int]]:
@@ -113,8 +122,10 @@ class ConstrainedSampler:
             arch = self._propose(rng, *self.targets[b])
             if arch is not None and lo <= self.table.value(arch, "macs") < hi:
                 return b, arch
-        raise SupernetError(f"uniform-constrained sampling: no arch with MACs in [{lo}, {hi}) after "
-                            f"{self.max_redraws} redraws; use fewer train.constrained_bins")
+        raise SupernetError(
+            f"uniform-constrained sampling: no arch with MACs in [{lo}, {hi}) after "
+            f"{self.max_redraws} redraws; use fewer train.constrained_bins"
+        )
 
     def _propose(self, rng: random.Random, low: int, high: int) -> Arch | None:
         """A uniform arch among those whose quantised MACs sum lies in [low, high]."""
@@ -164,8 +175,9 @@ SAMPLERS.register("uniform-constrained", lambda space, s: ConstrainedSampler(spa
 SAMPLERS.register("path-dropout", lambda space, s: PathDropoutSampler(space, s.drop_rate))
 
 
-def create_sampler(name: str, space: SearchSpace, *, identity: str = "skip", constrained_bins: int = 5,
-                   drop_rate: float = 0.5) -> Sampler:
+def create_sampler(
+    name: str, space: SearchSpace, *, identity: str = "skip", constrained_bins: int = 5, drop_rate: float = 0.5
+) -> Sampler:
     return SAMPLERS.get(name)(space, SamplerSettings(identity, constrained_bins, drop_rate))
 
 

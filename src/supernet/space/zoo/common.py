@@ -1,4 +1,5 @@
 """Builders shared by the zoo's chain spaces: stage layouts, classifier heads, arch notation."""
+
 from __future__ import annotations
 
 import re
@@ -29,9 +30,14 @@ def stage_depths(stages: Sequence[Stage], layers_per_stage: Sequence[int] | None
     return depths
 
 
-def stage_layers(cin: int, stages: Sequence[Stage], choices: ChoiceRule, act: str,
-                 channels: Callable[[int], int] = lambda c: c,
-                 layers_per_stage: Sequence[int] | None = None) -> tuple[tuple[LayerSpec, ...], int]:
+def stage_layers(
+    cin: int,
+    stages: Sequence[Stage],
+    choices: ChoiceRule,
+    act: str,
+    channels: Callable[[int], int] = lambda c: c,
+    layers_per_stage: Sequence[int] | None = None,
+) -> tuple[tuple[LayerSpec, ...], int]:
     """The searchable layers of a stage layout, and the width they end with."""
     layers = []
     for (ch, _, stride), depth in zip(stages, stage_depths(stages, layers_per_stage)):
@@ -42,8 +48,9 @@ def stage_layers(cin: int, stages: Sequence[Stage], choices: ChoiceRule, act: st
     return tuple(layers), cin
 
 
-def classifier_head(cin: int, head_channels: int, num_classes: int, act: str, dropout: float = 0.0,
-                    bias: bool = True) -> tuple[dict[str, Any], ...]:
+def classifier_head(
+    cin: int, head_channels: int, num_classes: int, act: str, dropout: float = 0.0, bias: bool = True
+) -> tuple[dict[str, Any], ...]:
     """1x1 conv + BN + act, global average pool, dropout, linear."""
     return (
         {"type": "conv", "in": cin, "out": head_channels, "kernel": 1, "act": act},

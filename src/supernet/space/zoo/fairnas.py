@@ -1,4 +1,5 @@
 """FairNAS (Chu et al., ICCV 2021): the SCARLET-S1 MobileNetV2 backbone without identity, 6^19 archs."""
+
 from __future__ import annotations
 
 from supernet.space.registry import register_space
@@ -15,16 +16,42 @@ FAIRNAS_ARCHS = {
 }
 
 
-@register_space("fairnas", "FairNAS: MobileNetV2 backbone, 19 layers of MB e{3,6} k{3,5,7}, no identity (6^19)",
-                PRESETS)
-def fairnas(width: float = 1.0, resolution: int = 224, input_channels: int = 3, num_classes: int = 1000,
-            stem_stride: int = 2, head_channels: int = 1280, layers_per_stage: tuple[int, ...] | None = None,
-            dropout: float = 0.0) -> SearchSpace:
-    options = options_of(width=width, resolution=resolution, input_channels=input_channels, num_classes=num_classes,
-                         stem_stride=stem_stride, head_channels=head_channels, layers_per_stage=layers_per_stage,
-                         dropout=dropout)
-    space = mobilenet_chain("fairnas", width=width, resolution=resolution, input_channels=input_channels,
-                            num_classes=num_classes, stem_stride=stem_stride, head_channels=head_channels,
-                            layers_per_stage=layers_per_stage, ops=IBN_OPS, identity_in="none", act="relu6",
-                            options=options, dropout=dropout)
+@register_space(
+    "fairnas", "FairNAS: MobileNetV2 backbone, 19 layers of MB e{3,6} k{3,5,7}, no identity (6^19)", PRESETS
+)
+def fairnas(
+    width: float = 1.0,
+    resolution: int = 224,
+    input_channels: int = 3,
+    num_classes: int = 1000,
+    stem_stride: int = 2,
+    head_channels: int = 1280,
+    layers_per_stage: tuple[int, ...] | None = None,
+    dropout: float = 0.0,
+) -> SearchSpace:
+    options = options_of(
+        width=width,
+        resolution=resolution,
+        input_channels=input_channels,
+        num_classes=num_classes,
+        stem_stride=stem_stride,
+        head_channels=head_channels,
+        layers_per_stage=layers_per_stage,
+        dropout=dropout,
+    )
+    space = mobilenet_chain(
+        "fairnas",
+        width=width,
+        resolution=resolution,
+        input_channels=input_channels,
+        num_classes=num_classes,
+        stem_stride=stem_stride,
+        head_channels=head_channels,
+        layers_per_stage=layers_per_stage,
+        ops=IBN_OPS,
+        identity_in="none",
+        act="relu6",
+        options=options,
+        dropout=dropout,
+    )
     return with_named_archs(space, FAIRNAS_ARCHS)

@@ -1,4 +1,5 @@
 """MobileNetV2-style chain spaces of FairNAS / SCARLET-NAS (S1)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -11,13 +12,22 @@ from supernet.space.zoo.common import stage_layers
 
 # (output channels, number of layers, stride of the first layer): the FairNAS/SCARLET layout.
 FAIRNAS_STAGES: tuple[tuple[int, int, int], ...] = (
-    (32, 2, 2), (40, 4, 2), (80, 4, 2), (96, 4, 1), (192, 4, 2), (320, 1, 1),
+    (32, 2, 2),
+    (40, 4, 2),
+    (80, 4, 2),
+    (96, 4, 1),
+    (192, 4, 2),
+    (320, 1, 1),
 )
 IBN_OPS = tuple(f"e{e}k{k}" for e in (3, 6) for k in (3, 5, 7))  # SCARLET order: o = (x-3) + (y-3)/2
 IDENTITY_PLACES = ("same-shape", "all", "none")
 
 SMALL_PRESET: dict[str, Any] = {
-    "width": 0.25, "resolution": 28, "input_channels": 1, "num_classes": 10, "stem_stride": 1,
+    "width": 0.25,
+    "resolution": 28,
+    "input_channels": 1,
+    "num_classes": 10,
+    "stem_stride": 1,
     "head_channels": 256,
 }
 PRESETS = {
@@ -47,10 +57,23 @@ def _check(width: float, resolution: int, input_channels: int, num_classes: int,
         raise SpaceError(f"stem_stride must be 1 or 2, got {stem_stride}")
 
 
-def mobilenet_chain(name: str, *, width: float, resolution: int, input_channels: int, num_classes: int,
-                    stem_stride: int, head_channels: int, layers_per_stage: Sequence[int] | None,
-                    ops: Sequence[str], identity_in: str, act: str, options: dict[str, Any],
-                    divisor: int = 8, dropout: float = 0.0) -> SearchSpace:
+def mobilenet_chain(
+    name: str,
+    *,
+    width: float,
+    resolution: int,
+    input_channels: int,
+    num_classes: int,
+    stem_stride: int,
+    head_channels: int,
+    layers_per_stage: Sequence[int] | None,
+    ops: Sequence[str],
+    identity_in: str,
+    act: str,
+    options: dict[str, Any],
+    divisor: int = 8,
+    dropout: float = 0.0,
+) -> SearchSpace:
     """The FairNAS backbone with the given candidate ops and identity placement."""
     _check(width, resolution, input_channels, num_classes, stem_stride)
     if identity_in not in IDENTITY_PLACES:
@@ -77,23 +100,49 @@ def mobilenet_chain(name: str, *, width: float, resolution: int, input_channels:
         {"type": "dropout", "p": dropout},
         {"type": "linear", "in": head_ch, "out": num_classes},
     )
-    return SearchSpace(name, (input_channels, resolution, resolution), num_classes, stem, layers, head,
-                       options)
+    return SearchSpace(name, (input_channels, resolution, resolution), num_classes, stem, layers, head, options)
 
 
-@register_space("scarlet-s1",
-                "SCARLET-NAS S1: FairNAS MobileNetV2 backbone, 19 layers of MB e{3,6} k{3,5,7} + identity", PRESETS)
-def scarlet_s1(width: float = 1.0, resolution: int = 224, input_channels: int = 3, num_classes: int = 1000,
-               stem_stride: int = 2, head_channels: int = 1280, layers_per_stage: tuple[int, ...] | None = None,
-               identity_in: str = "same-shape", dropout: float = 0.0) -> SearchSpace:
+@register_space(
+    "scarlet-s1", "SCARLET-NAS S1: FairNAS MobileNetV2 backbone, 19 layers of MB e{3,6} k{3,5,7} + identity", PRESETS
+)
+def scarlet_s1(
+    width: float = 1.0,
+    resolution: int = 224,
+    input_channels: int = 3,
+    num_classes: int = 1000,
+    stem_stride: int = 2,
+    head_channels: int = 1280,
+    layers_per_stage: tuple[int, ...] | None = None,
+    identity_in: str = "same-shape",
+    dropout: float = 0.0,
+) -> SearchSpace:
     """`identity_in`: 'same-shape' puts the identity only where a layer keeps resolution and width
     (as the released SCARLET models do); 'all' allows it in every layer (the paper's 7^19 space),
     where it becomes a 1x1 projection (skip) or a strided ELS conv where shapes change."""
-    options = dict(width=width, resolution=resolution, input_channels=input_channels, num_classes=num_classes,
-                   stem_stride=stem_stride, head_channels=head_channels,
-                   layers_per_stage=list(layers_per_stage) if layers_per_stage else None,
-                   identity_in=identity_in, dropout=dropout)
-    return mobilenet_chain("scarlet-s1", width=width, resolution=resolution, input_channels=input_channels,
-                           num_classes=num_classes, stem_stride=stem_stride, head_channels=head_channels,
-                           layers_per_stage=layers_per_stage, ops=IBN_OPS, identity_in=identity_in,
-                           act="relu6", options=options, dropout=dropout)
+    options = dict(
+        width=width,
+        resolution=resolution,
+        input_channels=input_channels,
+        num_classes=num_classes,
+        stem_stride=stem_stride,
+        head_channels=head_channels,
+        layers_per_stage=list(layers_per_stage) if layers_per_stage else None,
+        identity_in=identity_in,
+        dropout=dropout,
+    )
+    return mobilenet_chain(
+        "scarlet-s1",
+        width=width,
+        resolution=resolution,
+        input_channels=input_channels,
+        num_classes=num_classes,
+        stem_stride=stem_stride,
+        head_channels=head_channels,
+        layers_per_stage=layers_per_stage,
+        ops=IBN_OPS,
+        identity_in=identity_in,
+        act="relu6",
+        options=options,
+        dropout=dropout,
+    )

@@ -8,6 +8,7 @@ followed by a chain of 5 nodes, each choosing `conv1x1`, `conv3x3` (Conv-BN-ReLU
 `identity="els"` it is SCARLET's equivariant learnable stabilizer (a bare 1x1 conv initialised
 to the identity), folded away (a plain skip) in stand-alone models.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,13 +27,23 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-@register_space("nas-bench-101-chain", "SCARLET 6.2: NAS-Bench-101 cells as a chain of 5 nodes of conv1x1 / "
-                "conv3x3 / skip, one cell repeated 9 times (3^5)", PRESETS)
-def nas_bench_101_chain(width: float = 1.0, resolution: int = 32, input_channels: int = 3, num_classes: int = 10,
-                        cells_per_stack: int = 3) -> SearchSpace:
+@register_space(
+    "nas-bench-101-chain",
+    "SCARLET 6.2: NAS-Bench-101 cells as a chain of 5 nodes of conv1x1 / "
+    "conv3x3 / skip, one cell repeated 9 times (3^5)",
+    PRESETS,
+)
+def nas_bench_101_chain(
+    width: float = 1.0, resolution: int = 32, input_channels: int = 3, num_classes: int = 10, cells_per_stack: int = 3
+) -> SearchSpace:
     cell_space_checks(width, resolution, input_channels, num_classes, cells_per_stack)
-    options = options_of(width=width, resolution=resolution, input_channels=input_channels, num_classes=num_classes,
-                         cells_per_stack=cells_per_stack)
+    options = options_of(
+        width=width,
+        resolution=resolution,
+        input_channels=input_channels,
+        num_classes=num_classes,
+        cells_per_stack=cells_per_stack,
+    )
     c = max(1, round(128 * width))
     stem = ({"type": "conv", "in": input_channels, "out": c, "kernel": 3, "act": "relu"},)
     body: list[dict[str, Any]] = []
@@ -41,10 +52,25 @@ def nas_bench_101_chain(width: float = 1.0, resolution: int = 32, input_channels
         if stack:
             body.append({"type": "maxpool", "kernel": 2, "stride": 2})
         for _ in range(cells_per_stack):
-            body.append({"type": "cell", "channels": ch, "edges": [[i, i + 1] for i in range(NODES)],
-                         "pre": {"type": "conv", "in": cin, "out": ch, "kernel": 1, "act": "relu"}})
+            body.append(
+                {
+                    "type": "cell",
+                    "channels": ch,
+                    "edges": [[i, i + 1] for i in range(NODES)],
+                    "pre": {"type": "conv", "in": cin, "out": ch, "kernel": 1, "act": "relu"},
+                }
+            )
             cin = ch
     head = ({"type": "pool"}, {"type": "linear", "in": 4 * c, "out": num_classes})
     layers = tuple(LayerSpec(c, c, 1, NB101_CHAIN_OPS, "relu") for _ in range(NODES))
-    return SearchSpace("nas-bench-101-chain", (input_channels, resolution, resolution), num_classes, stem, layers,
-                       head, options, topology="cells", body=tuple(body))
+    return SearchSpace(
+        "nas-bench-101-chain",
+        (input_channels, resolution, resolution),
+        num_classes,
+        stem,
+        layers,
+        head,
+        options,
+        topology="cells",
+        body=tuple(body),
+    )

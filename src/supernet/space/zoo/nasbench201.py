@@ -12,6 +12,7 @@ inter-choice paper (section 3.1.1); `reduce-1` (no 1x1 conv), `reduce-2` (no avg
 `|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|`
 (`space.parse_arch`, `space.format_arch`), besides op names and indices.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -71,8 +72,10 @@ def parse_cell_string(text: str, space: SearchSpace) -> list[str] | None:
 def format_cell_string(arch: Arch, space: SearchSpace) -> str:
     edges = _cell_edges(space)
     nodes = sorted({d for _, d in edges})
-    return "+".join("|" + "".join(f"{arch[i]}~{s}|" for i, (s, d) in sorted(enumerate(edges), key=lambda e: e[1])
-                                  if d == node) for node in nodes)
+    return "+".join(
+        "|" + "".join(f"{arch[i]}~{s}|" for i, (s, d) in sorted(enumerate(edges), key=lambda e: e[1]) if d == node)
+        for node in nodes
+    )
 
 
 register_arch_format("nb201", parse_cell_string, format_cell_string)
@@ -86,25 +89,55 @@ def cell_space_checks(width: float, resolution: int, input_channels: int, num_cl
         raise SpaceError(f"need at least one cell per stage, got {repeats}")
 
 
-@register_space("nas-bench-201", "NAS-Bench-201: a 4-node cell, 6 edges of none / skip / conv1x1 / conv3x3 / "
-                "avg-pool (5^6); `subspace` no-zero, only-conv, reduce-1/2/3", PRESETS)
-def nas_bench_201(width: float = 1.0, resolution: int = 32, input_channels: int = 3, num_classes: int = 10,
-                  cells_per_stage: int = 5, subspace: str = "full") -> SearchSpace:
+@register_space(
+    "nas-bench-201",
+    "NAS-Bench-201: a 4-node cell, 6 edges of none / skip / conv1x1 / conv3x3 / "
+    "avg-pool (5^6); `subspace` no-zero, only-conv, reduce-1/2/3",
+    PRESETS,
+)
+def nas_bench_201(
+    width: float = 1.0,
+    resolution: int = 32,
+    input_channels: int = 3,
+    num_classes: int = 10,
+    cells_per_stage: int = 5,
+    subspace: str = "full",
+) -> SearchSpace:
     cell_space_checks(width, resolution, input_channels, num_classes, cells_per_stage)
     if subspace not in SUBSPACES:
         raise SpaceError(f"unknown nas-bench-201 subspace {subspace!r}; known: {', '.join(SUBSPACES)}")
-    options = options_of(width=width, resolution=resolution, input_channels=input_channels, num_classes=num_classes,
-                         cells_per_stage=cells_per_stage, subspace=subspace)
+    options = options_of(
+        width=width,
+        resolution=resolution,
+        input_channels=input_channels,
+        num_classes=num_classes,
+        cells_per_stage=cells_per_stage,
+        subspace=subspace,
+    )
     c = max(1, round(16 * width))
     stem = ({"type": "conv", "in": input_channels, "out": c, "kernel": 3, "act": None},)
     body: list[dict[str, Any]] = []
     for stage, ch in enumerate((c, 2 * c, 4 * c)):
         if stage:
             body.append({"type": "nb201_resblock", "in": ch // 2, "out": ch, "stride": 2})
-        body += [{"type": "cell", "channels": ch, "edges": [list(e) for e in NB201_EDGES]}
-                 for _ in range(cells_per_stage)]
-    head = ({"type": "bn_act", "channels": 4 * c, "act": "relu"}, {"type": "pool"},
-            {"type": "linear", "in": 4 * c, "out": num_classes})
+        body += [
+            {"type": "cell", "channels": ch, "edges": [list(e) for e in NB201_EDGES]} for _ in range(cells_per_stage)
+        ]
+    head = (
+        {"type": "bn_act", "channels": 4 * c, "act": "relu"},
+        {"type": "pool"},
+        {"type": "linear", "in": 4 * c, "out": num_classes},
+    )
     layers = tuple(LayerSpec(c, c, 1, SUBSPACES[subspace], "relu") for _ in NB201_EDGES)
-    return SearchSpace("nas-bench-201", (input_channels, resolution, resolution), num_classes, stem, layers, head,
-                       options, topology="cells", body=tuple(body), arch_format="nb201")
+    return SearchSpace(
+        "nas-bench-201",
+        (input_channels, resolution, resolution),
+        num_classes,
+        stem,
+        layers,
+        head,
+        options,
+        topology="cells",
+        body=tuple(body),
+        arch_format="nb201",
+    )

@@ -6,6 +6,7 @@ stride 2 at the first block of the 32, 40, 80 and 192 stages; MB e{3,6} k{3,5,7}
 Table 2 order) plus identity, except in the first block of a stage; 1x1 conv 1280, pool, fc.
 Size 3 x 6^6 x 7^15. All activations ReLU6.
 """
+
 from __future__ import annotations
 
 from supernet.space.registry import register_space
@@ -19,30 +20,54 @@ PROXYLESS_OPS = ("e3k3", "e6k3", "e3k5", "e6k5", "e3k7", "e6k7")  # PAD-NAS Tabl
 
 # ProxylessNAS-Mobile (ProxylessNAS Fig. 4 / the released `proxyless_mobile` net): 320M MACs, 4.1M params.
 PROXYLESS_ARCHS = {
-    "proxylessnas-mobile": ibn_arch("1-3 | 3-5 3-3 ID ID | 3-7 3-3 3-5 3-5 | 6-7 3-5 3-5 3-5 | 6-5 3-5 3-5 3-5 | "
-                                    "6-7 6-7 3-7 3-7 | 6-7"),
+    "proxylessnas-mobile": ibn_arch(
+        "1-3 | 3-5 3-3 ID ID | 3-7 3-3 3-5 3-5 | 6-7 3-5 3-5 3-5 | 6-5 3-5 3-5 3-5 | 6-7 6-7 3-7 3-7 | 6-7"
+    ),
 }
 
 
-@register_space("proxyless", "ProxylessNAS / PAD-NAS basic MobileNetV2 space: 22 MB blocks, "
-                "identity only after a stage's first block (3 x 6^6 x 7^15)", PRESETS)
-def proxyless(width: float = 1.0, resolution: int = 224, input_channels: int = 3, num_classes: int = 1000,
-              stem_stride: int = 2, head_channels: int = 1280, layers_per_stage: tuple[int, ...] | None = None,
-              dropout: float = 0.0) -> SearchSpace:
+@register_space(
+    "proxyless",
+    "ProxylessNAS / PAD-NAS basic MobileNetV2 space: 22 MB blocks, "
+    "identity only after a stage's first block (3 x 6^6 x 7^15)",
+    PRESETS,
+)
+def proxyless(
+    width: float = 1.0,
+    resolution: int = 224,
+    input_channels: int = 3,
+    num_classes: int = 1000,
+    stem_stride: int = 2,
+    head_channels: int = 1280,
+    layers_per_stage: tuple[int, ...] | None = None,
+    dropout: float = 0.0,
+) -> SearchSpace:
     """`layers_per_stage`: depths of the six stages after the first block (default 4, 4, 4, 4, 4, 1)."""
     _check(width, resolution, input_channels, num_classes, stem_stride)
-    options = options_of(width=width, resolution=resolution, input_channels=input_channels, num_classes=num_classes,
-                         stem_stride=stem_stride, head_channels=head_channels, layers_per_stage=layers_per_stage,
-                         dropout=dropout)
+    options = options_of(
+        width=width,
+        resolution=resolution,
+        input_channels=input_channels,
+        num_classes=num_classes,
+        stem_stride=stem_stride,
+        head_channels=head_channels,
+        layers_per_stage=layers_per_stage,
+        dropout=dropout,
+    )
     c = lambda ch: make_divisible(ch * width)  # noqa: E731
     stem_ch, first_ch = c(32), c(16)
-    stem = ({"type": "conv", "in": input_channels, "out": stem_ch, "kernel": 3, "stride": stem_stride,
-             "act": "relu6"},)
+    stem = ({"type": "conv", "in": input_channels, "out": stem_ch, "kernel": 3, "stride": stem_stride, "act": "relu6"},)
     first = LayerSpec(stem_ch, first_ch, 1, FIRST_OPS, "relu6")
-    layers, cout = stage_layers(first_ch, PROXYLESS_STAGES,
-                                lambda i, keeps: PROXYLESS_OPS + (("id",) if i > 0 else ()), "relu6", c,
-                                layers_per_stage)
+    layers, cout = stage_layers(
+        first_ch,
+        PROXYLESS_STAGES,
+        lambda i, keeps: PROXYLESS_OPS + (("id",) if i > 0 else ()),
+        "relu6",
+        c,
+        layers_per_stage,
+    )
     head = classifier_head(cout, make_divisible(head_channels * max(1.0, width)), num_classes, "relu6", dropout)
-    space = SearchSpace("proxyless", (input_channels, resolution, resolution), num_classes, stem, (first, *layers),
-                        head, options)
+    space = SearchSpace(
+        "proxyless", (input_channels, resolution, resolution), num_classes, stem, (first, *layers), head, options
+    )
     return with_named_archs(space, PROXYLESS_ARCHS)

@@ -4,6 +4,7 @@ As in the released SCARLET-A/B/C code: the searchable blocks use hard-swish and 
 1x1 convs squeezing the expanded width by 4, ReLU, hard-sigmoid) after the depthwise conv; the
 stem, the separable block and the head keep ReLU6; the head has no extra layer.
 """
+
 from __future__ import annotations
 
 from supernet.space.registry import register_space
@@ -15,26 +16,59 @@ SE_IBN_OPS = IBN_OPS + tuple(f"{op}_se" for op in IBN_OPS)
 
 # SCARLET paper Fig. 4 / released models (expansion-kernel, + = SE, ID = identity).
 SCARLET_ARCHS = {
-    "scarlet-a": ibn_arch("3-7 6-5 | 3-5 3-7+ 6-3+ 3-5+ | 6-3+ 3-3 3-7+ 3-7 | 3-5 3-7+ 3-3 3-7+ | "
-                          "6-3+ 6-5+ 3-3+ 6-3+ | 6-7+"),
-    "scarlet-b": ibn_arch("3-3+ 3-5+ | 3-3+ 6-7+ 3-3 3-5 | 6-7+ 3-3+ ID 3-5 | 3-3+ 3-3+ 6-7+ 3-3+ | "
-                          "6-5+ 6-5+ ID 6-7+ | 6-5+"),
-    "scarlet-c": ibn_arch("3-5+ 3-3+ | 3-5+ ID ID 3-3 | 6-7+ 3-3+ 3-3+ 3-5 | 3-7+ 3-7 3-3+ 3-7+ | "
-                          "3-3+ ID 6-3+ 6-7+ | 6-5+"),
+    "scarlet-a": ibn_arch(
+        "3-7 6-5 | 3-5 3-7+ 6-3+ 3-5+ | 6-3+ 3-3 3-7+ 3-7 | 3-5 3-7+ 3-3 3-7+ | 6-3+ 6-5+ 3-3+ 6-3+ | 6-7+"
+    ),
+    "scarlet-b": ibn_arch(
+        "3-3+ 3-5+ | 3-3+ 6-7+ 3-3 3-5 | 6-7+ 3-3+ ID 3-5 | 3-3+ 3-3+ 6-7+ 3-3+ | 6-5+ 6-5+ ID 6-7+ | 6-5+"
+    ),
+    "scarlet-c": ibn_arch(
+        "3-5+ 3-3+ | 3-5+ ID ID 3-3 | 6-7+ 3-3+ 3-3+ 3-5 | 3-7+ 3-7 3-3+ 3-7+ | 3-3+ ID 6-3+ 6-7+ | 6-5+"
+    ),
 }
 
 
-@register_space("scarlet-s2", "SCARLET-NAS S2: S1 with an SE variant of each MB block, hard-swish blocks "
-                "(12 choices, 13 with identity)", PRESETS)
-def scarlet_s2(width: float = 1.0, resolution: int = 224, input_channels: int = 3, num_classes: int = 1000,
-               stem_stride: int = 2, head_channels: int = 1280, layers_per_stage: tuple[int, ...] | None = None,
-               identity_in: str = "same-shape", dropout: float = 0.0) -> SearchSpace:
+@register_space(
+    "scarlet-s2",
+    "SCARLET-NAS S2: S1 with an SE variant of each MB block, hard-swish blocks (12 choices, 13 with identity)",
+    PRESETS,
+)
+def scarlet_s2(
+    width: float = 1.0,
+    resolution: int = 224,
+    input_channels: int = 3,
+    num_classes: int = 1000,
+    stem_stride: int = 2,
+    head_channels: int = 1280,
+    layers_per_stage: tuple[int, ...] | None = None,
+    identity_in: str = "same-shape",
+    dropout: float = 0.0,
+) -> SearchSpace:
     """`identity_in` as in scarlet-s1 ('same-shape', 'all' or 'none')."""
-    options = options_of(width=width, resolution=resolution, input_channels=input_channels, num_classes=num_classes,
-                         stem_stride=stem_stride, head_channels=head_channels, layers_per_stage=layers_per_stage,
-                         identity_in=identity_in, dropout=dropout)
-    space = mobilenet_chain("scarlet-s2", width=width, resolution=resolution, input_channels=input_channels,
-                            num_classes=num_classes, stem_stride=stem_stride, head_channels=head_channels,
-                            layers_per_stage=layers_per_stage, ops=SE_IBN_OPS, identity_in=identity_in,
-                            act="hswish", options=options, dropout=dropout)
+    options = options_of(
+        width=width,
+        resolution=resolution,
+        input_channels=input_channels,
+        num_classes=num_classes,
+        stem_stride=stem_stride,
+        head_channels=head_channels,
+        layers_per_stage=layers_per_stage,
+        identity_in=identity_in,
+        dropout=dropout,
+    )
+    space = mobilenet_chain(
+        "scarlet-s2",
+        width=width,
+        resolution=resolution,
+        input_channels=input_channels,
+        num_classes=num_classes,
+        stem_stride=stem_stride,
+        head_channels=head_channels,
+        layers_per_stage=layers_per_stage,
+        ops=SE_IBN_OPS,
+        identity_in=identity_in,
+        act="hswish",
+        options=options,
+        dropout=dropout,
+    )
     return with_named_archs(space, SCARLET_ARCHS)

@@ -9,6 +9,7 @@ Channel search (SPOS "Search Space: Channels", Table 4), option `channels`:
 `channel_scales`, 0.2x..1.6x in steps of 0.2: 8^20) or `joint` (block and width together, 32^20).
 Width choices are op names `choice_k@scale`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,37 +31,65 @@ SPOS_ARCHS = {"spos-searched": "2,1,0,1,2,0,2,0,2,0,2,3,0,0,0,0,3,2,3,3"}
 PRESETS: dict[str, dict[str, Any]] = {
     "imagenet": {"width": 1.0, "resolution": 224, "input_channels": 3, "num_classes": 1000},
     "cifar": {"width": 0.5, "resolution": 32, "input_channels": 3, "num_classes": 10, "stem_stride": 1},
-    "fashion-mnist": {"width": 0.25, "resolution": 28, "input_channels": 1, "num_classes": 10, "stem_stride": 1,
-                      "head_channels": 256},
+    "fashion-mnist": {
+        "width": 0.25,
+        "resolution": 28,
+        "input_channels": 1,
+        "num_classes": 10,
+        "stem_stride": 1,
+        "head_channels": 256,
+    },
 }
 
 
-@register_space("spos-shufflenet", "SPOS ShuffleNetV2 blocks: 20 layers of choice_3/5/7/x (4^20); "
-                "channels=search|joint adds SPOS channel search (8^20, 32^20)", PRESETS)
-def spos_shufflenet(width: float = 1.0, resolution: int = 224, input_channels: int = 3, num_classes: int = 1000,
-                    stem_stride: int = 2, head_channels: int = 1024, layers_per_stage: tuple[int, ...] | None = None,
-                    dropout: float = 0.1, channels: str = "none",
-                    channel_scales: tuple[float, ...] = SPOS_CHANNEL_SCALES) -> SearchSpace:
+@register_space(
+    "spos-shufflenet",
+    "SPOS ShuffleNetV2 blocks: 20 layers of choice_3/5/7/x (4^20); "
+    "channels=search|joint adds SPOS channel search (8^20, 32^20)",
+    PRESETS,
+)
+def spos_shufflenet(
+    width: float = 1.0,
+    resolution: int = 224,
+    input_channels: int = 3,
+    num_classes: int = 1000,
+    stem_stride: int = 2,
+    head_channels: int = 1024,
+    layers_per_stage: tuple[int, ...] | None = None,
+    dropout: float = 0.1,
+    channels: str = "none",
+    channel_scales: tuple[float, ...] = SPOS_CHANNEL_SCALES,
+) -> SearchSpace:
     _check(width, resolution, input_channels, num_classes, stem_stride)
     ops = _choices(channels, channel_scales)
-    options = options_of(width=width, resolution=resolution, input_channels=input_channels, num_classes=num_classes,
-                         stem_stride=stem_stride, head_channels=head_channels, layers_per_stage=layers_per_stage,
-                         dropout=dropout)
+    options = options_of(
+        width=width,
+        resolution=resolution,
+        input_channels=input_channels,
+        num_classes=num_classes,
+        stem_stride=stem_stride,
+        head_channels=head_channels,
+        layers_per_stage=layers_per_stage,
+        dropout=dropout,
+    )
     if channels != "none":  # (left out otherwise, so that block-search fingerprints stay what they were)
         options.update(options_of(channels=channels, channel_scales=tuple(float(s) for s in channel_scales)))
     c = lambda ch: make_divisible(ch * width)  # noqa: E731  (multiples of 8: halves split evenly)
     stem_ch = c(16)
-    stem = ({"type": "conv", "in": input_channels, "out": stem_ch, "kernel": 3, "stride": stem_stride,
-             "act": "relu"},)
+    stem = ({"type": "conv", "in": input_channels, "out": stem_ch, "kernel": 3, "stride": stem_stride, "act": "relu"},)
     layers, cout = stage_layers(stem_ch, SPOS_STAGES, lambda i, keeps: ops, "relu", c, layers_per_stage)
     narrow = [i for i, l in enumerate(layers) if l.stride == 2 and l.out_channels <= l.in_channels]
     if narrow:  # a stride-2 unit concatenates its projected input with main-branch channels
-        raise SpaceError(f"width {width} leaves layer {narrow[0]} no wider than its input "
-                         f"({layers[narrow[0]].in_channels} -> {layers[narrow[0]].out_channels}); use a larger width")
-    head = classifier_head(cout, make_divisible(head_channels * max(1.0, width)), num_classes, "relu", dropout,
-                           bias=False)
-    space = SearchSpace("spos-shufflenet", (input_channels, resolution, resolution), num_classes, stem, layers,
-                        head, options)
+        raise SpaceError(
+            f"width {width} leaves layer {narrow[0]} no wider than its input "
+            f"({layers[narrow[0]].in_channels} -> {layers[narrow[0]].out_channels}); use a larger width"
+        )
+    head = classifier_head(
+        cout, make_divisible(head_channels * max(1.0, width)), num_classes, "relu", dropout, bias=False
+    )
+    space = SearchSpace(
+        "spos-shufflenet", (input_channels, resolution, resolution), num_classes, stem, layers, head, options
+    )
     return with_named_archs(space, SPOS_ARCHS)
 
 
@@ -71,8 +100,11 @@ def _choices(channels: str, scales: tuple[float, ...]) -> tuple[str, ...]:
     if channels == "none":
         return SHUFFLE_OPS
     scales = tuple(scales) if isinstance(scales, (list, tuple)) else ()
-    if not scales or any(isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s <= 8 for s in scales) \
-            or len(set(scales)) != len(scales):
+    if (
+        not scales
+        or any(isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s <= 8 for s in scales)
+        or len(set(scales)) != len(scales)
+    ):
         raise SpaceError(f"spos-shufflenet: channel_scales must be distinct numbers in (0, 8], got {scales!r}")
     blocks = ("choice_3",) if channels == "search" else SHUFFLE_OPS
     return tuple(scale_name(b, s) for b in blocks for s in scales)
