@@ -27,6 +27,13 @@ def test_cost_json_for_index_form():
     assert out["macs"] > 100e6 and out["params"] > 1e6 and out["indices"] == [0] * 19
 
 
+def test_scarlet_table_1_model_a_parses_with_no_option():
+    r = run("cost", "--space", "scarlet-s1", "--arch", "0,5,0,6,3,2,3,0,2,1,3,5,2,4,4,4,5,3,6", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["arch"].split(",")[3] == out["arch"].split(",")[18] == "id"
+
+
 def test_cost_respects_space_options():
     base = json.loads(run("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json").stdout)
     half = json.loads(

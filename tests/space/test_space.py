@@ -14,8 +14,10 @@ def test_scarlet_s1_layout_matches_the_paper():
     widths = [32] * 2 + [40] * 4 + [80] * 4 + [96] * 4 + [192] * 4 + [320]
     assert [layer.out_channels for layer in space.layers] == widths
     assert [i for i, layer in enumerate(space.layers) if layer.stride == 2] == [0, 2, 6, 14]
-    assert space.layers[1].choices == ("e3k3", "e3k5", "e3k7", "e6k3", "e6k5", "e6k7", "id")
-    assert "id" not in space.layers[0].choices and "id" not in space.layers[10].choices
+    assert all(layer.choices == ("e3k3", "e3k5", "e3k7", "e6k3", "e6k5", "e6k7", "id") for layer in space.layers)
+    narrow = create_space("scarlet-s1", identity_in="same-shape")  # the narrower variant, an option
+    assert narrow.layers[1].choices == space.layers[1].choices
+    assert "id" not in narrow.layers[0].choices and "id" not in narrow.layers[10].choices
 
 
 def test_identity_everywhere_gives_the_papers_7_to_the_19():
@@ -24,7 +26,7 @@ def test_identity_everywhere_gives_the_papers_7_to_the_19():
 
 
 def test_papers_index_form_parses_and_round_trips():
-    space = create_space("scarlet-s1", identity_in="all")
+    space = create_space("scarlet-s1")  # the paper's S1 by default: no option needed
     text = "0,5,0,6,3,2,3,0,2,1,3,5,2,4,4,4,5,3,6"  # model A of SCARLET Table 1
     arch = space.parse_arch(text)
     assert arch[3] == "id" and arch[1] == "e6k7"
@@ -34,8 +36,8 @@ def test_papers_index_form_parses_and_round_trips():
 
 def test_bad_index_names_layer_and_choices():
     space = create_space("scarlet-s1")
-    with pytest.raises(SpaceError, match=r"layer 0: '6' is not a choice; allowed: 0=e3k3.*5=e6k7"):
-        space.parse_arch("6," + ",".join(["0"] * 18))
+    with pytest.raises(SpaceError, match=r"layer 0: '7' is not a choice; allowed: 0=e3k3.*5=e6k7, 6=id"):
+        space.parse_arch("7," + ",".join(["0"] * 18))
 
 
 def test_wrong_length_is_reported():

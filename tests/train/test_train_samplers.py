@@ -45,7 +45,7 @@ def test_fair_step_trains_every_candidate_exactly_once():
 
 
 def test_fair_rule_for_layers_with_fewer_candidates():
-    space = tiny_space()  # 7 candidates (with id) where the shape is kept, 6 elsewhere
+    space = tiny_space(identity_in="same-shape")  # 7 candidates (with id) where the shape is kept, 6 elsewhere
     assert {len(layer.choices) for layer in space.layers} == {6, 7}
     sampler = FairSampler(space)
     for seed in range(20):

@@ -21,15 +21,33 @@ def test_space_sizes():
     assert create_space("spos-shufflenet").size == 4**20
     assert create_space("nas-bench-macro").size == 3**8
     assert create_space("fairnas").size == 6**19
-    assert create_space("scarlet-s2", identity_in="all").size == 13**19  # the paper's S2
+    assert create_space("scarlet-s1").size == 7**19  # the paper's S1 is the default
+    assert create_space("scarlet-s2").size == 13**19  # the paper's S2 is the default
+    assert create_space("scarlet-s1", identity_in="same-shape").size == 6**6 * 7**13  # the narrower variant
+    assert create_space("scarlet-s2", identity_in="same-shape").size == 12**6 * 13**13
 
 
-def test_scarlet_s2_has_se_variants_and_13_choices_in_identity_layers():
+def test_scarlet_s2_numbers_its_13_choices_as_the_let_papers_table_1():
     space = create_space("scarlet-s2")
+    table_1 = (
+        "e3k3",
+        "e3k3_se",
+        "e3k5",
+        "e3k5_se",
+        "e3k7",
+        "e3k7_se",  # index 0..5
+        "e6k3",
+        "e6k3_se",
+        "e6k5",
+        "e6k5_se",
+        "e6k7",
+        "e6k7_se",
+        "id",
+    )  # 6..11, 12 = identity
     for layer in space.layers:
-        assert len(layer.choices) == (13 if layer.keeps_shape else 12)
+        assert layer.choices == table_1
         assert layer.act == "hswish"
-    assert space.layers[1].choices[6:] == ("e3k3_se", "e3k5_se", "e3k7_se", "e6k3_se", "e6k5_se", "e6k7_se", "id")
+    assert space.parse_arch(",".join(["1"] * 19))[0] == "e3k3_se" and space.parse_arch(",".join(["12"] * 19))[5] == "id"
     se = build_block(candidate_config("e6k5_se", space.layers[1]))
     assert se.se.reduce.out_channels == se.se.reduce.in_channels // 4 == 32 * 6 // 4
     # stem conv, separable depthwise (its 1x1 is linear), head conv: ReLU6 as in the released models

@@ -104,7 +104,9 @@ def mobilenet_chain(
 
 
 @register_space(
-    "scarlet-s1", "SCARLET-NAS S1: FairNAS MobileNetV2 backbone, 19 layers of MB e{3,6} k{3,5,7} + identity", PRESETS
+    "scarlet-s1",
+    "SCARLET-NAS S1: FairNAS MobileNetV2 backbone, 19 layers of MB e{3,6} k{3,5,7} + identity (7^19)",
+    PRESETS,
 )
 def scarlet_s1(
     width: float = 1.0,
@@ -114,12 +116,13 @@ def scarlet_s1(
     stem_stride: int = 2,
     head_channels: int = 1280,
     layers_per_stage: tuple[int, ...] | None = None,
-    identity_in: str = "same-shape",
+    identity_in: str = "all",
     dropout: float = 0.0,
 ) -> SearchSpace:
-    """`identity_in`: 'same-shape' puts the identity only where a layer keeps resolution and width
-    (as the released SCARLET models do); 'all' allows it in every layer (the paper's 7^19 space),
-    where it becomes a 1x1 projection (skip) or a strided ELS conv where shapes change."""
+    """`identity_in`: 'all' (default: the paper's S1, 7^19, SCARLET appendix C.1) allows the identity
+    in every layer, where it becomes a 1x1 projection (skip) or a strided ELS conv where shapes
+    change; 'same-shape' puts it only where a layer keeps resolution and width (as the released
+    SCARLET models do; 6^6 x 7^13); 'none' leaves it out (FairNAS)."""
     options = dict(
         width=width,
         resolution=resolution,

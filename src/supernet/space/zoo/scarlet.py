@@ -12,7 +12,8 @@ from supernet.space.space import SearchSpace
 from supernet.space.zoo.common import ibn_arch, options_of, with_named_archs
 from supernet.space.zoo.mobilenet import IBN_OPS, PRESETS, mobilenet_chain
 
-SE_IBN_OPS = IBN_OPS + tuple(f"{op}_se" for op in IBN_OPS)
+SE_IBN_OPS = tuple(name for op in IBN_OPS for name in (op, f"{op}_se"))
+"""The LET paper's Table 1 numbering: 0 e3k3, 1 e3k3 with SE, 2 e3k5, ..., 11 e6k7 with SE (12: identity)."""
 
 # SCARLET paper Fig. 4 / released models (expansion-kernel, + = SE, ID = identity).
 SCARLET_ARCHS = {
@@ -30,7 +31,7 @@ SCARLET_ARCHS = {
 
 @register_space(
     "scarlet-s2",
-    "SCARLET-NAS S2: S1 with an SE variant of each MB block, hard-swish blocks (12 choices, 13 with identity)",
+    "SCARLET-NAS S2: S1 with an SE variant of each MB block, hard-swish blocks (13 choices: 13^19)",
     PRESETS,
 )
 def scarlet_s2(
@@ -41,10 +42,10 @@ def scarlet_s2(
     stem_stride: int = 2,
     head_channels: int = 1280,
     layers_per_stage: tuple[int, ...] | None = None,
-    identity_in: str = "same-shape",
+    identity_in: str = "all",
     dropout: float = 0.0,
 ) -> SearchSpace:
-    """`identity_in` as in scarlet-s1 ('same-shape', 'all' or 'none')."""
+    """`identity_in` as in scarlet-s1: 'all' (default, the paper's 13^19), 'same-shape' or 'none'."""
     options = options_of(
         width=width,
         resolution=resolution,
