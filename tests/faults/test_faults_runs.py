@@ -85,7 +85,7 @@ def test_search_into_the_supernets_own_dir_is_refused_before_writing(supernet):
     one_line_error(r, "--out", "`supernet train`")
     assert snapshot(supernet) == before
     # rank reads the supernet's own settings from its (untouched) config.yaml
-    from supernet.analysis.ranking import default_config
+    from supernet.supernet_run import default_config
 
     assert default_config(supernet).supernet.identity == "els"
 
