@@ -32,9 +32,9 @@ from supernet.model.supernet import SupernetOptions
 from supernet.train.loop import cosine_lr, make_optimizer
 from supernet.train.sampler import create_sampler, step_rng
 from supernet.workflow import (
-    _optim,
     build_space,
     load_data,
+    optim_config,
     runtime_of,
     train_loader,
     train_supernet,
@@ -93,7 +93,7 @@ def time_bare(cfg: Config, splits) -> float:
     net = runtime.prepare(build_supernet(space, SupernetOptions(**vars(cfg.supernet))).train())
     sampler = create_sampler(t.sampler, space, identity=cfg.supernet.identity)
     loader = train_loader(cfg, splits, t.batch_size, t.seed)
-    optim = make_optimizer(net, _optim(t))
+    optim = make_optimizer(net, optim_config(t))
     crit = nn.CrossEntropyLoss(label_smoothing=t.label_smoothing)
     steps = min(len(loader), t.max_steps_per_epoch or len(loader))
     batches = loader.iter_epoch(0)
