@@ -8,7 +8,7 @@ edge runs nothing). Like `Supernet`, the arch is an argument of `forward`, never
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -77,6 +77,10 @@ class CellSupernet(nn.Module):
     @property
     def is_split(self) -> bool:
         return self.split_context is not None and bool(self.interchoice_split)
+
+    def sliced_masks(self, paths: Iterable[SupernetPath]) -> dict[nn.Parameter, torch.Tensor]:
+        """Cell edges have no width choices: nothing is shared by slicing."""
+        return {}
 
     def split_interchoice(self) -> dict[nn.Parameter, nn.Parameter]:
         """Copy every edge op of every cell once per choice of its previous edge (`start` for the

@@ -8,7 +8,7 @@ it: costs are counted on stand-alone models (the cost layer sits above the model
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import torch
@@ -48,3 +48,7 @@ class SupernetModel(Protocol):
 
     def split_interchoice(self) -> dict[nn.Parameter, nn.Parameter]:
         """Inter-choice `split`: copy every op per previous choice; returns copy -> origin."""
+
+    def sliced_masks(self, paths: Iterable[SupernetPath]) -> dict[nn.Parameter, torch.Tensor]:
+        """{parameter: bool mask of the part the paths use} for weights shared by width choices; {} when
+        the supernet has none (the optimizer step then runs plainly)."""

@@ -304,7 +304,7 @@ class Trainer:
     def _optimizer_step(self, paths: Sequence[Any]) -> None:
         """SGD step; a model with sliced width choices keeps the parts outside its paths' slices
         (and their momentum) untouched (`supernet.ops.slicing.OutsideSlicesKept`)."""
-        masks = self.model.sliced_masks(paths) if paths[0] is not None and hasattr(self.model, "sliced_masks") else {}
+        masks = self.model.sliced_masks(paths) if paths[0] is not None else {}  # stand-alone models: no paths
         if not masks:
             self.scaler.step(self.optimizer)  # skipped when fp16 gradients overflowed; a plain step otherwise
             return
