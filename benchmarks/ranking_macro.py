@@ -307,6 +307,8 @@ def main() -> None:
     p.add_argument("--data-root", default=DATA_ROOT)
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     p.add_argument("--budget", type=int, help="forward/backward passes per supernet (default: the size's)")
+    p.add_argument("--epochs", type=float, help="budget in epochs of the training split (overrides --budget)")
+    p.add_argument("--width", type=float, help="channel width multiplier of the space (default: the size's, 0.5)")
     p.add_argument("--no-score", action="store_true", help="train only (e.g. to probe the loss curve)")
     p.add_argument("--summary", action="store_true", help="only print (and write) the table of finished runs")
     args = p.parse_args()
@@ -319,6 +321,10 @@ def main() -> None:
     size = dict(SIZES["quick" if args.quick else "full"])
     if args.budget:
         size["budget"] = args.budget
+    if args.width:
+        size["width"] = args.width
+    if args.epochs:
+        size["budget"] = round(args.epochs * (size["max_per_class"] * 10 - size["val_size"]) // size["batch"])
     out = Path(args.out or ROOT / ("runs/ranking-macro-quick" if args.quick else "runs/ranking-macro"))
     out.mkdir(parents=True, exist_ok=True)
     from supernet.workflow import build_space
