@@ -274,13 +274,29 @@ def cmd_latency_table(args: argparse.Namespace) -> int:
         clock=args.clock,
     )
     table = write_latency_table(
-        _space_from_args(args), args.identity, settings, Path(args.out), validate=args.validate, seed=args.seed
+        _space_from_args(args),
+        args.identity,
+        settings,
+        Path(args.out),
+        validate=args.validate,
+        seed=args.seed,
+        calibrate=args.calibrate,
     )
-    print(f"latency table of {len(table.layers)} layers written to {args.out} (stem+head {table.fixed_ms:.3f} ms)")
+    print(f"latency table of {len(table.layers)} layers written to {args.out} (fixed part {table.fixed_ms:.3f} ms)")
+    fit = table.meta.get("calibration")
+    if fit:
+        line = f"measured = {fit['scale']:.3f} x table + {fit['offset_ms']:.4f} ms"
+        print(
+            f"calibration on {fit['archs']} whole models: {line}, MAPE on them "
+            f"{fit['mape_before']:.1%} -> {fit['mape_after']:.1%}"
+            if fit["applied"]
+            else f"calibration NOT applied: the fit {line} has no positive scale (timings too noisy?)"
+        )
     check = table.meta.get("validation")
     if check:
+        before = f" (uncalibrated {check['mape_uncalibrated']:.1%})" if "mape_uncalibrated" in check else ""
         print(
-            f"validation on {check['archs']} whole models: MAPE {check['mape']:.1%}, "
+            f"validation on {check['archs']} other whole models: MAPE {check['mape']:.1%}{before}, "
             f"Kendall tau {check['kendall_tau']:.3f}"
         )
     return 0
@@ -506,7 +522,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="also time N sampled whole models; MAPE and Kendall tau go into the table",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the --validate sample")
+    p.add_argument(
+        "--calibrate",
+        type=int,
+        default=10,
+        metavar="K",
+        help="time K whole models and fold a robust line (scale, offset) into the table (default 10; 0: off)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the --validate and --calibrate samples")
     p.add_argument("--out", required=True, help="output JSON (an existing file is never overwritten)")
     p.set_defaults(func=cmd_latency_table)
 

@@ -69,8 +69,11 @@ def test_cli_measures_every_block_tags_the_table_and_never_overwrites(tmp_path, 
         for op, ms in row.items():
             assert (ms == 0.0) == (op == "id" and lay.keeps_shape), (op, ms)
     assert data["stem_ms"] > 0 and data["head_ms"] > 0
-    check = meta["validation"]
+    check, fit = meta["validation"], meta["calibration"]
     assert check["archs"] == 3 and check["mape"] >= 0 and len(check["rows"]) == 3
+    assert fit["archs"] == 10 and {r["arch"] for r in fit["rows"]}.isdisjoint(r["arch"] for r in check["rows"])
+    if fit["applied"]:  # the fit is folded in: stem and head scaled, the offset kept apart
+        assert data["offset_ms"] == pytest.approx(fit["offset_ms"])
     from supernet.analysis.report import build_report
 
     page = build_report(tmp_path).read_text()
@@ -229,3 +232,91 @@ def test_latency_bound_without_a_table_is_a_one_line_error(tmp_path, capsys, acc
         capsys, "search", "--table", str(accuracy_csv), *MACRO, "--run-dir", str(tmp_path / "s"), "--max-latency", "3ms"
     )
     assert code == 2 and "--latency-table" in err and len(err.splitlines()) == 1
+
+
+# -- calibration (measured = scale * predicted + offset, folded into the table) ---------------------------------
+def synthetic_model_timer(table: LatencyTable, scale: float = 1.3, offset: float = 0.4, outlier=None):
+    """Whole models that take `scale` x the table's sum + `offset` (no timing); `outlier` arch: 10x."""
+    return lambda arch: (10.0 if arch == outlier else 1.0) * (scale * table.predict(arch) + offset)
+
+
+def test_calibration_recovers_a_synthetic_line_and_validation_mape_goes_to_zero(space):
+    from supernet.cost.latency import calibrate_latency_table, validate_latency_table
+
+    raw = fake_table(space)
+    measure = synthetic_model_timer(raw)
+    uncalibrated = validate_latency_table(fake_table(space), space, TimingSettings(), 12, measure=measure)
+    assert uncalibrated["mape"] > 0.2
+    table = calibrate_latency_table(raw, space, measure, count=10, seed=0)
+    fit = table.meta["calibration"]
+    assert fit["applied"] and fit["archs"] == 10 and len(fit["rows"]) == 10
+    assert fit["scale"] == pytest.approx(1.3) and fit["offset_ms"] == pytest.approx(0.4)
+    assert fit["mape_before"] > 0.2 and fit["mape_after"] == pytest.approx(0.0, abs=1e-9)
+    assert raw.offset_ms == 0.0 and "calibration" not in raw.meta  # the input table is a value, left as it was
+    check = validate_latency_table(table, space, TimingSettings(), 12, measure=measure)
+    assert check["mape"] == pytest.approx(0.0, abs=1e-9) and check["kendall_tau"] == pytest.approx(1.0)
+    assert check["mape_uncalibrated"] == pytest.approx(uncalibrated["mape"], rel=0.5)
+    calibrated_on = {row["arch"] for row in fit["rows"]}
+    assert calibrated_on.isdisjoint(row["arch"] for row in check["rows"]) and len(check["rows"]) == 12
+
+
+def test_calibration_is_robust_to_one_outlier(space):
+    from supernet.cost.latency import calibrate_latency_table, spread_sample
+
+    raw = fake_table(space)
+    outlier = spread_sample(raw, space, 10, random.Random("latency-calibration:0"))[4]
+    table = calibrate_latency_table(raw, space, synthetic_model_timer(raw, outlier=outlier), count=10)
+    assert table.meta["calibration"]["scale"] == pytest.approx(1.3, rel=0.05)
+
+
+def test_calibrated_predictions_stay_a_sum_of_entries_and_survive_a_round_trip(tmp_path, space):
+    from supernet.cost.latency import calibrate_latency_table
+
+    raw = fake_table(space)
+    table = calibrate_latency_table(raw, space, synthetic_model_timer(raw), count=10)
+    assert table.fixed_ms == pytest.approx(1.3 * 0.75 + 0.4) and table.offset_ms == pytest.approx(0.4)
+    path = tmp_path / "lat.json"
+    table.save(path)
+    loaded = LatencyTable.load(path)
+    costs = with_latency(CostTable.build(space), path, space, "skip")
+    rng = random.Random(5)
+    for _ in range(20):
+        arch = space.sample(rng)
+        total = loaded.fixed_ms + sum(row[op] for row, op in zip(loaded.layers, arch.ops))
+        assert total == pytest.approx(1.3 * raw.predict(arch) + 0.4)
+        assert loaded.predict(arch) == pytest.approx(total) and costs.query(arch)["latency_ms"] == pytest.approx(total)
+    assert costs.fixed("latency_ms") == pytest.approx(loaded.fixed_ms)  # the window's dynamic program sees it
+
+
+def test_a_table_written_before_calibration_loads_with_offset_zero(tmp_path, space):
+    data = fake_table(space).to_dict()
+    del data["offset_ms"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    table = LatencyTable.load(path)
+    assert table.offset_ms == 0.0 and table.fixed_ms == pytest.approx(0.75)
+    arch = space.sample(random.Random(2))
+    assert with_latency(CostTable.build(space), path, space, "skip").query(arch)["latency_ms"] == pytest.approx(
+        fake_table(space).predict(arch)
+    )
+    data["offset_ms"] = "NaN"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="malformed latency table"):
+        LatencyTable.load(path)
+
+
+def test_a_fit_without_positive_scale_is_recorded_not_applied(space):
+    from supernet.cost.latency import calibrate_latency_table
+
+    raw = fake_table(space)
+    table = calibrate_latency_table(raw, space, lambda arch: 100.0 - raw.predict(arch), count=6)
+    assert not table.meta["calibration"]["applied"] and table.meta["calibration"]["scale"] < 0
+    assert table.layers == raw.layers and table.fixed_ms == raw.fixed_ms
+
+
+@pytest.mark.parametrize("count", ["1", "-2"])
+def test_bad_calibrate_count_is_one_line_exit_2(tmp_path, capsys, count):
+    out = tmp_path / "t.json"
+    code, err = run_cli(capsys, "latency-table", *SPACE_ARGS, "--calibrate", count, "--out", str(out))
+    assert code == 2 and "--calibrate must be 0 (off) or at least 2" in err and len(err.splitlines()) == 1
+    assert not out.exists()

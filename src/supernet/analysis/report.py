@@ -409,11 +409,34 @@ def latency_section(table: dict[str, Any]) -> str:
             ]
         ],
     )
+    fit = meta.get("calibration")
+    if isinstance(fit, dict):
+        out += _table(
+            ["calibration archs", "scale", "offset (ms)", "applied", "MAPE on them before", "after"],
+            [
+                [
+                    fit["archs"],
+                    float(fit["scale"]),
+                    float(fit["offset_ms"]),
+                    bool(fit["applied"]),
+                    float(fit["mape_before"]),
+                    float(fit["mape_after"]),
+                ]
+            ],
+        )
     check = meta.get("validation")
     if isinstance(check, dict):
+        raw = check.get("mape_uncalibrated")
         out += _table(
-            ["archs measured", "MAPE", "Kendall tau"],
-            [[check["archs"], float(check["mape"]), float(check["kendall_tau"])]],
+            ["validation archs", "MAPE", "MAPE uncalibrated", "Kendall tau"],
+            [
+                [
+                    check["archs"],
+                    float(check["mape"]),
+                    "-" if raw is None else float(raw),
+                    float(check["kendall_tau"]),
+                ]
+            ],
         )
     return out
 

@@ -1,21 +1,24 @@
 """Latency look-up tables (PAD-NAS section 3): each (layer, op) timed on the input shape that layer
 sees, plus the fixed stem and head; an arch's predicted latency is their sum.
 
-`build_latency_table` measures a space on one device/backend; `validate_latency_table` measures
-whole stand-alone models of sampled archs and stores MAPE and Kendall tau of predicted vs
-measured in the table; `latency_metric` plugs a table into a `CostTable` as `latency_ms`.
+`build_latency_table` measures a space on one device/backend; `calibrate_latency_table` measures
+a few whole stand-alone models and folds a robust linear fit (measured = scale x predicted +
+offset) into the table, which stays additive; `validate_latency_table` measures whole models of
+other sampled archs and stores MAPE and Kendall tau of predicted vs measured in the table;
+`latency_metric` plugs a table into a `CostTable` as `latency_ms`.
 Identities that keep the shape are dropped from stand-alone models, so they cost 0.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import math
 import platform
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,11 @@ from supernet.space.space import SearchSpace
 
 FORMAT = "supernet.latency-table/1"
 METRIC = "latency_ms"
+CALIBRATION_ARCHS = 10
+"""Default number of whole models `--calibrate` measures."""
+
+ArchTimer = Callable[[Arch], float]
+"""Measures an arch's whole stand-alone model: milliseconds."""
 
 
 @dataclass
@@ -47,10 +55,25 @@ class LatencyTable:
     head_ms: float
     layers: list[dict[str, float]]  # per layer: op -> ms
     meta: dict[str, Any] = field(default_factory=dict)
+    # the calibration's offset (`calibrate_latency_table`); tables written before it load with 0
+    offset_ms: float = 0.0
 
     @property
     def fixed_ms(self) -> float:
-        return self.stem_ms + self.head_ms
+        """Everything an arch pays whatever its choices: stem, head and the calibration offset."""
+        return self.stem_ms + self.head_ms + self.offset_ms
+
+    def scaled(self, scale: float, offset: float) -> LatencyTable:
+        """The table whose predictions are `scale * predict(arch) + offset` for every arch: each
+        entry (stem and head too) times `scale`, the offset added to `offset_ms`."""
+        return replace(
+            self,
+            stem_ms=self.stem_ms * scale,
+            head_ms=self.head_ms * scale,
+            layers=[{op: ms * scale for op, ms in row.items()} for row in self.layers],
+            meta=copy.deepcopy(self.meta),
+            offset_ms=self.offset_ms * scale + offset,
+        )
 
     def predict(self, arch: Arch) -> float:
         return self.fixed_ms + sum(row[op] for row, op in zip(self.layers, arch.ops, strict=True))
@@ -80,6 +103,7 @@ class LatencyTable:
                 _ms(data["head_ms"]),
                 [{str(op): _ms(v) for op, v in row.items()} for row in data["layers"]],
                 dict(data.get("meta") or {}),
+                _finite(data.get("offset_ms", 0.0)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ConfigError(f"malformed latency table {path}: {type(e).__name__}: {e}") from None
@@ -115,10 +139,16 @@ class LatencyTable:
 
 
 def _ms(value: Any) -> float:
-    number = float(value)
-    if not math.isfinite(number) or number < 0:
+    number = _finite(value)
+    if number < 0:
         raise ValueError(f"latency {value!r} is not a non-negative number of milliseconds")
     return number
+
+
+def _finite(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number of milliseconds")
+    return float(value)
 
 
 # -- measuring ----------------------------------------------------------------------------------------------
@@ -218,6 +248,86 @@ def measurement_meta(space: SearchSpace, settings: TimingSettings) -> dict[str, 
     }
 
 
+def model_timer(space: SearchSpace, identity: str, settings: TimingSettings) -> ArchTimer:
+    """Times an arch's whole stand-alone model (the one `export` builds) on `settings`' backend."""
+    from supernet.model.export import standalone_config
+    from supernet.model.standalone import StandaloneNet
+
+    def measure(arch: Arch) -> float:
+        model = StandaloneNet(standalone_config(space, arch, identity))
+        return time_module(model, tuple(space.input_shape), settings)
+
+    return measure
+
+
+def _measure(
+    table: LatencyTable, archs: Sequence[Arch], measure: ArchTimer, progress: Callable[[int], Any] | None
+) -> list[dict[str, Any]]:
+    """Per arch: its name, the table's prediction and the measured latency of its whole model."""
+    bar = progress(len(archs)) if progress else None
+    rows = []
+    for arch in archs:
+        rows.append({"arch": arch.to_string(), "predicted_ms": table.predict(arch), "measured_ms": measure(arch)})
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return rows
+
+
+def _mape(predicted: np.ndarray, measured: np.ndarray) -> float:
+    return float(np.mean(np.abs(predicted - measured) / measured))
+
+
+def calibrate_latency_table(
+    table: LatencyTable,
+    space: SearchSpace,
+    measure: ArchTimer,
+    count: int = CALIBRATION_ARCHS,
+    seed: int = 0,
+    progress: Callable[[int], Any] | None = None,
+) -> LatencyTable:
+    """The table calibrated on `count` whole models: a robust line measured = scale x predicted +
+    offset (Theil-Sen, `scipy.stats.theilslopes`), folded in with `LatencyTable.scaled`.
+
+    Blocks timed one by one under-predict a model (per-block overhead, cold caches in the model).
+    The archs are spread over the predicted range like `validate_latency_table`'s, from another
+    seed, and the validation leaves them out. Scale, offset and the measurements go into
+    `meta["calibration"]`. A fit whose scale is not positive (timings too noisy to order the
+    archs) is recorded but not applied.
+    """
+    from scipy.stats import theilslopes
+
+    if count < 2:
+        raise ConfigError(f"--calibrate must be 0 (off) or at least 2 archs (a line has two parameters), got {count}")
+    archs = spread_sample(table, space, count, random.Random(f"latency-calibration:{seed}"))
+    rows = _measure(table, archs, measure, progress)
+    predicted = np.array([r["predicted_ms"] for r in rows])
+    measured = np.array([r["measured_ms"] for r in rows])
+    if np.ptp(predicted) <= 0:
+        raise ConfigError(
+            f"calibration needs archs of different predicted latency; the space offers {len(rows)} "
+            f"with {predicted[0]:.4g} ms each (use --calibrate 0)"
+        )
+    fit = theilslopes(measured, predicted)
+    scale, offset = float(fit.slope), float(fit.intercept)
+    applied = math.isfinite(scale) and math.isfinite(offset) and scale > 0
+    out = table.scaled(scale, offset) if applied else replace(table, meta=copy.deepcopy(table.meta))
+    out.meta["calibration"] = {
+        "archs": len(rows),
+        "seed": seed,
+        "method": "Theil-Sen line measured = scale * predicted + offset (scipy.stats.theilslopes)",
+        "scale": scale,
+        "offset_ms": offset,
+        "applied": applied,
+        "mape_before": _mape(predicted, measured),
+        "mape_after": _mape(scale * predicted + offset, measured) if applied else _mape(predicted, measured),
+        "rows": rows,
+        "timing": table.meta.get("timing"),
+    }
+    return out
+
+
 def validate_latency_table(
     table: LatencyTable,
     space: SearchSpace,
@@ -225,75 +335,82 @@ def validate_latency_table(
     count: int,
     seed: int = 0,
     progress: Callable[[int], Any] | None = None,
+    measure: ArchTimer | None = None,
 ) -> dict[str, Any]:
     """Measure `count` sampled archs' whole stand-alone models; MAPE and Kendall tau of the predictions.
 
-    Stored in `table.meta["validation"]` and returned.
+    `measure` times an arch (default: `model_timer` on `settings`). Archs the table was calibrated
+    on are left out. Stored in `table.meta["validation"]` and returned.
     """
     from scipy.stats import kendalltau
 
-    from supernet.model.export import standalone_config
-    from supernet.model.standalone import StandaloneNet
-
-    archs = spread_sample(table, space, count, random.Random(seed))
-    bar = progress(len(archs)) if progress else None
-    rows = []
-    for arch in archs:
-        model = StandaloneNet(standalone_config(space, arch, table.identity))
-        rows.append(
-            {
-                "arch": arch.to_string(),
-                "predicted_ms": table.predict(arch),
-                "measured_ms": time_module(model, tuple(space.input_shape), settings),
-            }
-        )
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+    measure = measure or model_timer(space, table.identity, settings)
+    calibration = table.meta.get("calibration") or {}
+    calibrated_on = frozenset(Arch(tuple(str(r["arch"]).split(","))) for r in calibration.get("rows", []))
+    archs = spread_sample(table, space, count, random.Random(seed), exclude=calibrated_on)
+    rows = _measure(table, archs, measure, progress)
     predicted = np.array([r["predicted_ms"] for r in rows])
     measured = np.array([r["measured_ms"] for r in rows])
     tau = float(kendalltau(predicted, measured).statistic) if len(rows) > 1 else float("nan")
     result = {
         "archs": len(rows),
         "seed": seed,
-        "mape": float(np.mean(np.abs(predicted - measured) / measured)),
+        "mape": _mape(predicted, measured),
         "kendall_tau": tau,
         "rows": rows,
         "timing": asdict(settings),
     }
+    if calibration.get("applied"):  # what the table would have scored without its calibration
+        raw = (predicted - calibration["offset_ms"]) / calibration["scale"]
+        result["mape_uncalibrated"] = _mape(raw, measured)
     table.meta["validation"] = result
     return result
 
 
 def spread_sample(
-    table: LatencyTable, space: SearchSpace, count: int, rng: random.Random, steps: int = 400
+    table: LatencyTable,
+    space: SearchSpace,
+    count: int,
+    rng: random.Random,
+    steps: int = 400,
+    exclude: frozenset[Arch] = frozenset(),
 ) -> list[Arch]:
-    """`count` distinct archs whose predicted latencies are spread evenly over the achievable range
-    (5%..95%): arch k starts uniform and takes random one-layer changes that bring its prediction
-    closer to target k. Uniform samples alone bunch around the mean (a +-10% spread in scarlet-s1),
-    where measurement noise decides the order and Kendall tau says little about the table."""
+    """`count` distinct archs (none of `exclude`) whose predicted latencies are spread evenly over
+    the achievable range (5%..95%): arch k starts uniform and takes random one-layer changes that
+    bring its prediction closer to target k. Uniform samples alone bunch around the mean (a +-10%
+    spread in scarlet-s1), where measurement noise decides the order and Kendall tau says little."""
     low = table.fixed_ms + sum(min(row[op] for op in layer.choices) for row, layer in zip(table.layers, space.layers))
     high = table.fixed_ms + sum(max(row[op] for op in layer.choices) for row, layer in zip(table.layers, space.layers))
+    wanted = min(count, space.size - len(exclude))
     archs: dict[Arch, None] = {}
-    for _ in range(min(count, space.size) * 5):
-        if len(archs) >= min(count, space.size):
+    for _ in range(max(0, wanted) * 5):
+        if len(archs) >= wanted:
             break
         fraction = 0.05 + 0.9 * (len(archs) / max(1, count - 1))
-        archs.setdefault(_walk_to(table, space, low + fraction * (high - low), rng, steps), None)
+        arch = _walk_to(table, space, low + fraction * (high - low), rng, steps, exclude.union(archs))
+        if arch not in exclude:
+            archs.setdefault(arch, None)
     return list(archs)
 
 
-def _walk_to(table: LatencyTable, space: SearchSpace, target: float, rng: random.Random, steps: int) -> Arch:
+def _walk_to(
+    table: LatencyTable, space: SearchSpace, target: float, rng: random.Random, steps: int, avoid: frozenset[Arch]
+) -> Arch:
+    """The end of a greedy random walk towards `target`; archs in `avoid` count as infinitely far."""
+
+    def gap(ops: list[str]) -> float:
+        arch = Arch(tuple(ops))
+        return math.inf if arch in avoid else abs(table.predict(arch) - target)
+
     ops = list(space.sample(rng).ops)
-    gap = abs(table.predict(Arch(tuple(ops))) - target)
+    current = gap(ops)
     for _ in range(steps):
         i = rng.randrange(space.num_layers)
         old = ops[i]
         ops[i] = rng.choice(space.layers[i].choices)
-        new_gap = abs(table.predict(Arch(tuple(ops))) - target)
-        if new_gap <= gap:
-            gap = new_gap
+        new = gap(ops)
+        if new <= current:
+            current = new
         else:
             ops[i] = old
     return Arch(tuple(ops))
@@ -360,10 +477,17 @@ def check_window(
 
 
 def write_latency_table(
-    space: SearchSpace, identity: str, settings: TimingSettings, out: Path, validate: int = 0, seed: int = 0
+    space: SearchSpace,
+    identity: str,
+    settings: TimingSettings,
+    out: Path,
+    validate: int = 0,
+    seed: int = 0,
+    calibrate: int = CALIBRATION_ARCHS,
 ) -> LatencyTable:
-    """Build (and with `validate` > 0 validate) a table with tqdm progress bars; write it to `out`,
-    which must not exist yet (a user's earlier table is never overwritten)."""
+    """Build, calibrate on `calibrate` whole models (0: off) and with `validate` > 0 validate a table,
+    with tqdm progress bars; write it to `out`, which must not exist yet (a user's earlier table is
+    never overwritten)."""
     from tqdm import tqdm
 
     out = Path(out)
@@ -371,12 +495,27 @@ def write_latency_table(
         raise ConfigError(f"{out} already exists; choose another --out (nothing was overwritten)")
     if validate < 0:
         raise ConfigError(f"--validate must be >= 0 archs, got {validate}")
+    if calibrate != 0 and calibrate < 2:
+        raise ConfigError(
+            f"--calibrate must be 0 (off) or at least 2 archs (a line has two parameters), got {calibrate}"
+        )
     table = build_latency_table(
         space, identity, settings, progress=lambda n: tqdm(total=n, desc="latency table", unit="block")
     )
+    measure = model_timer(space, identity, settings)
+    if calibrate:
+        table = calibrate_latency_table(
+            table, space, measure, calibrate, seed, progress=lambda n: tqdm(total=n, desc="calibration", unit="model")
+        )
     if validate:
         validate_latency_table(
-            table, space, settings, validate, seed, progress=lambda n: tqdm(total=n, desc="validation", unit="model")
+            table,
+            space,
+            settings,
+            validate,
+            seed,
+            progress=lambda n: tqdm(total=n, desc="validation", unit="model"),
+            measure=measure,
         )
     table.save(out)
     return table
