@@ -277,3 +277,102 @@ def test_search_a_benchmark_from_the_cli(tmp_path, space):
     evaluator = BenchmarkEvaluator(load_benchmark("nas-bench-macro", REAL, space), space)
     assert result["best_metrics"]["accuracy"] == pytest.approx(evaluator.evaluate(space.parse_arch(result["best"])))
     assert result["benchmark"] == "nas-bench-macro" and "best" in r.stdout
+
+
+# -- a pruned (restricted) space: keep the file's archs it contains ------------------------------------------
+def pruned(space):
+    """Layer 7 keeps id and e6k5 (its benchmark digits 0 and 2): hand_made's archs ending in 1 are outside."""
+    return space.restrict([*[lay.choices for lay in space.layers[:7]], ("id", "e6k5")])
+
+
+def test_pruned_space_keeps_its_archs_read_in_the_benchmarks_notation(tmp_path, space):
+    small = pruned(space)
+    bench = load_benchmark("nas-bench-macro", write(tmp_path, hand_made(12)), small)
+    assert bench.outside == 4 and len(bench.entries) == 8
+    assert all(arch.ops[7] in ("id", "e6k5") for arch in bench.entries)
+    assert bench.entries[space.parse_arch("00000002")].mean == pytest.approx(0.52)  # digit 2 = e6k5, not index 2
+    assert set(stratified_sample(bench, 8)) == set(bench.entries)
+    with pytest.raises(ConfigError, match=r"--sample must be in 1\.\.8"):
+        stratified_sample(bench, 9)
+    with pytest.raises(ConfigError, match="none of its 4 archs lies in the space"):
+        load_benchmark(
+            "nas-bench-macro",
+            write(tmp_path, {a: entry(50) for a in ["00000001", "00000011"] + ["00000021", "00000101"]}),
+            small,
+        )
+
+
+def test_pruned_space_arch_list_outside_the_space_is_named(tmp_path, space):
+    small = pruned(space)
+    bench = load_benchmark("nas-bench-macro", write(tmp_path, hand_made(12)), small)
+    (tmp_path / "archs.txt").write_text("00000002\n00000000\n")
+    archs = BenchmarkSpec("nas-bench-macro", "x", archs_file=str(tmp_path / "archs.txt")).archs(bench, small)
+    assert archs[0].ops[7] == "e6k5"
+    (tmp_path / "archs.txt").write_text("00000002\n00000001\n")
+    with pytest.raises(ConfigError) as info:
+        BenchmarkSpec("nas-bench-macro", "x", archs_file=str(tmp_path / "archs.txt")).archs(bench, small)
+    message = str(info.value)
+    assert "entry 2: arch '00000001'" in message and "layer 7 has no 'e3k3' (it keeps id, e6k5)" in message
+    assert "\n" not in message
+
+
+def test_pruned_ground_truth_and_references_use_the_same_archs(tmp_path, space):
+    from supernet.analysis.ranking import common_space, resolve_groundtruth
+
+    small = pruned(space)
+    assert common_space(space, small) == small and common_space(small, space) == small
+    lines: list[str] = []
+    spec = BenchmarkSpec("nas-bench-macro", str(write(tmp_path, hand_made(12))), sample=8)
+    truth = resolve_groundtruth(spec, small, log=lines.append)
+    assert lines == [
+        f"benchmark {spec.path}: 4 of its 12 archs are outside the supernet's (pruned) space and left out; 8 remain"
+    ]
+    assert all(a.ops[7] != "e3k3" for a in truth.archs) and len(truth.archs) == 8
+    bench = load_benchmark("nas-bench-macro", spec.path, small)
+    assert truth.reference["ceiling_kendall"] == run_consistency(bench, truth.archs)
+    assert truth.reference["zero_cost_kendall"] == zero_cost(bench, truth.archs)
+    assert (truth.reference["archs_in_space"], truth.reference["archs_outside_space"]) == (8, 4)
+    other = space.restrict([*[lay.choices for lay in space.layers[:7]], ("e3k3",)])
+    with pytest.raises(ConfigError, match="share no arch: layer 7"):
+        common_space(small, other)
+
+
+@pytest.fixture(scope="module")
+def pruned_macro_supernet(tmp_path_factory, macro_supernet):
+    """The tiny nas-bench-macro supernet's config, trained a few steps on `pruned`'s choices."""
+    from supernet.config import load_config
+    from supernet.workflow import train_supernet
+
+    cfg = load_config(macro_supernet / "config.yaml")
+    run_dir = tmp_path_factory.mktemp("pruned") / "supernet"
+    train_supernet(cfg, run_dir, choices=[list(lay.choices) for lay in pruned(create_space("nas-bench-macro")).layers])
+    return run_dir
+
+
+@needs_fashion
+def test_rank_a_pruned_supernet_with_benchmark_from_the_cli(tmp_path, macro_supernet, pruned_macro_supernet):
+    path = write(tmp_path, hand_made(12))
+    common = ["--benchmark", "nas-bench-macro", "--benchmark-file", str(path)]
+    both = ["--supernet", str(macro_supernet), "--supernet", str(pruned_macro_supernet)]
+    r = run("rank", *both, *common, "--sample", "8", "--run-dir", str(tmp_path / "rank"))
+    assert "4 of its 12 archs are outside the supernet's (pruned) space and left out; 8 remain" in r.stderr
+    out = json.loads((tmp_path / "rank" / "rank.json").read_text())
+    assert out["num_archs"] == 8 and out["reference"]["archs_outside_space"] == 4
+    assert out["reference"]["zero_cost_kendall"]["macs"] == pytest.approx(1.0)
+    with open(tmp_path / "rank" / "predictions.csv", newline="") as f:
+        assert all(row["arch"].split(",")[7] != "e3k3" for row in csv.DictReader(f))
+    (tmp_path / "archs.txt").write_text("00000002\n00000001\n")
+    r = run(
+        "rank",
+        "--supernet",
+        str(pruned_macro_supernet),
+        *common,
+        "--archs",
+        str(tmp_path / "archs.txt"),
+        "--run-dir",
+        str(tmp_path / "rank2"),
+        code=2,
+    )
+    info, error = r.stderr.strip().splitlines()  # the left-out line, then the one-line error
+    assert "4 of its 12 archs are outside" in info and "Traceback" not in r.stderr
+    assert "arch '00000001'" in error and "outside the supernet's space: layer 7 has no 'e3k3'" in error

@@ -14,6 +14,10 @@ module gives what every ranking result should be read against:
   not beat these adds nothing);
 - `stratified_sample`: K archs spread over the benchmark's accuracy range (one per accuracy
   quantile stratum, seeded), so a small sample covers bad, middling and good archs alike.
+
+A pruned (restricted) space reads the file in its full space's notation (the benchmark's digits
+index the full space's choices) and keeps the archs it contains; `Benchmark.outside` counts the
+others, left out of samples, arch lists and reference numbers alike.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 
 from supernet.analysis import metrics as M
 from supernet.errors import ConfigError, SpaceError
-from supernet.space import Arch, SearchSpace
+from supernet.space import Arch, SearchSpace, create_space
 
 BENCHMARKS = {"nas-bench-macro": "nas-bench-macro"}  # benchmark name -> the space it is defined on
 MAX_FILE_BYTES = 256 << 20  # the published file is ~1 MB
@@ -48,7 +52,8 @@ class BenchmarkEntry:
 class Benchmark:
     name: str
     path: str
-    entries: dict[Arch, BenchmarkEntry]
+    entries: dict[Arch, BenchmarkEntry]  # the archs of the file inside the space it was loaded for
+    outside: int = 0  # archs of the file the space does not contain (pruned choices), left out
 
     @property
     def num_runs(self) -> int:
@@ -73,22 +78,50 @@ def check_benchmark_name(name: str, space: SearchSpace | None = None) -> None:
 
 
 def load_benchmark(name: str, path: str | Path, space: SearchSpace) -> Benchmark:
-    """Read and validate a benchmark file for `space`."""
+    """Read and validate a benchmark file for `space`; a pruned space keeps the archs it contains."""
     check_benchmark_name(name, space)
+    full = full_space(space)
     path = Path(path)
     raw = _read_json(path)
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(f"benchmark {path}: expected a non-empty JSON object {{arch: {{...}}}}")
     entries: dict[Arch, BenchmarkEntry] = {}
     for key, value in raw.items():
-        arch = _parse_key(path, key, space)
+        arch = _parse_key(path, key, full)
         if arch in entries:
             raise ConfigError(f"benchmark {path}: arch '{key}' is listed twice")
         entries[arch] = _parse_entry(path, key, value)
     runs = {len(e.runs) for e in entries.values()}
     if len(runs) != 1:
         raise ConfigError(f"benchmark {path}: archs have different numbers of runs in 'test_acc' ({sorted(runs)})")
-    return Benchmark(name, str(path), entries)
+    inside = {arch: entry for arch, entry in entries.items() if contains(space, arch)}
+    if not inside:
+        raise ConfigError(
+            f"benchmark {path}: none of its {len(entries)} archs lies in the space (pruned to "
+            f"{space.size} archs of space '{space.name}')"
+        )
+    return Benchmark(name, str(path), inside, outside=len(entries) - len(inside))
+
+
+def full_space(space: SearchSpace) -> SearchSpace:
+    """The registered space `space` was pruned from (itself when not pruned): its indices are the
+    benchmark's notation."""
+    try:
+        full = create_space(space.name, **dict(space.options))
+    except (SpaceError, TypeError, ValueError) as e:
+        raise ConfigError(f"cannot rebuild space '{space.name}' from its options: {e}") from None
+    try:
+        same = full.restrict([layer.choices for layer in space.layers]) == space
+    except (SpaceError, ValueError):
+        same = False
+    if not same:
+        raise ConfigError(f"space '{space.name}' is not the registered space or a pruning of it")
+    return full
+
+
+def contains(space: SearchSpace, arch: Arch) -> bool:
+    """Whether every op of `arch` is one of its layer's choices in `space`."""
+    return len(arch) == space.num_layers and all(op in layer.choices for layer, op in zip(space.layers, arch.ops))
 
 
 def _read_json(path: Path) -> Any:
@@ -162,7 +195,7 @@ def stratified_sample(bench: Benchmark, k: int, seed: int = 0) -> list[Arch]:
     accuracy (ties broken by arch name); returned in stratum order, worst first. Deterministic in seed."""
     n = len(bench.entries)
     if not 1 <= k <= n:
-        raise ConfigError(f"--sample must be in 1..{n} (the benchmark's archs), got {k}")
+        raise ConfigError(f"--sample must be in 1..{n} (the benchmark's archs in the space), got {k}")
     ordered = sorted(bench.entries, key=lambda a: (bench.entries[a].mean, a.to_string()))
     rng = random.Random(f"benchmark-stratified:{seed}")
     bounds = [round(i * n / k) for i in range(k + 1)]
@@ -199,8 +232,8 @@ def reference(bench: Benchmark, archs: Sequence[Arch]) -> dict[str, Any]:
 
 
 def digits(arch: Arch, space: SearchSpace) -> str:
-    """An arch in the benchmark's notation (one choice index per layer)."""
-    return "".join(str(i) for i in space.indices(arch))
+    """An arch in the benchmark's notation (one choice index per layer of the full space)."""
+    return "".join(str(i) for i in full_space(space).indices(arch))
 
 
 # -- cost model check -----------------------------------------------------------------------------------
@@ -244,10 +277,24 @@ class BenchmarkSpec:
         if (self.sample is None) == (self.archs_file is None):
             raise ConfigError("with --benchmark give exactly one of --sample K (stratified, seeded) or --archs FILE")
         if self.archs_file is not None:
-            archs = read_arch_file(space, self.archs_file)
+            archs = read_arch_file(full_space(space), self.archs_file)  # indices: the benchmark's digits
+            for number, arch in enumerate(archs, 1):
+                if not contains(space, arch):
+                    raise ConfigError(f"{self.archs_file}: entry {number}: {_outside(space, arch)}")
             bench.subset(archs)  # every listed arch must be in the benchmark
             return archs
         return stratified_sample(bench, int(self.sample), self.seed)  # type: ignore[arg-type]
+
+
+def _outside(space: SearchSpace, arch: Arch) -> str:
+    """Why `arch` is not in (pruned) `space`: its first layer whose op was pruned."""
+    i, layer, op = next(
+        (i, lay, op) for i, (lay, op) in enumerate(zip(space.layers, arch.ops)) if op not in lay.choices
+    )
+    return (
+        f"arch '{digits(arch, space)}' ({arch}) is outside the supernet's space: layer {i} has no "
+        f"'{op}' (it keeps {', '.join(layer.choices)})"
+    )
 
 
 def canonical(arch: Arch, space: SearchSpace) -> Arch:

@@ -53,18 +53,31 @@ class GroundTruth:
 
 
 def resolve_groundtruth(
-    groundtruth: str | Path | BenchmarkSpec, space: SearchSpace, identity: str = "skip"
+    groundtruth: str | Path | BenchmarkSpec,
+    space: SearchSpace,
+    identity: str = "skip",
+    log: Callable[[str], None] | None = None,
 ) -> GroundTruth:
-    """A ground-truth CSV or a benchmark, read for `space`, with its reference numbers."""
+    """A ground-truth CSV or a benchmark, read for `space`, with its reference numbers. Of a
+    benchmark only the archs `space` contains are used (a pruned space holds fewer; said in `log`)."""
     from supernet.analysis.benchmark import load_benchmark, reference
-    from supernet.cost import CostTable
 
     if isinstance(groundtruth, BenchmarkSpec):
         bench = load_benchmark(groundtruth.name, groundtruth.path, space)
+        if bench.outside and log:
+            log(
+                f"benchmark {bench.path}: {bench.outside} of its {bench.outside + len(bench.entries)} archs are "
+                f"outside the supernet's (pruned) space and left out; {len(bench.entries)} remain"
+            )
         archs = groundtruth.archs(bench, space)
-        return GroundTruth(
-            f"{bench.name}:{bench.path}", archs, bench.accuracy(archs), [None] * len(archs), reference(bench, archs)
-        )
+        ref = {**reference(bench, archs), "archs_in_space": len(bench.entries), "archs_outside_space": bench.outside}
+        return GroundTruth(f"{bench.name}:{bench.path}", archs, bench.accuracy(archs), [None] * len(archs), ref)
+    return _csv_groundtruth(groundtruth, space, identity)
+
+
+def _csv_groundtruth(groundtruth: str | Path, space: SearchSpace, identity: str) -> GroundTruth:
+    from supernet.cost import CostTable
+
     archs, true, test = read_groundtruth(groundtruth, space)
     table = CostTable.build(space, identity)
     costs = [table.query(a) for a in archs]
@@ -88,6 +101,23 @@ def predict(
         if log and (i % 10 == 0 or i == len(archs)):
             log(f"  {checkpoint}: {i}/{len(archs)} archs evaluated ({time.time() - start:.0f}s)")
     return out
+
+
+def common_space(a: SearchSpace, b: SearchSpace) -> SearchSpace:
+    """The archs both spaces contain, when one space is a pruning of the other (or both of the same
+    parent): per layer the choices of both; otherwise `a` (different spaces; ranking compares them as
+    given)."""
+    same_parent = (a.name, dict(a.options)) == (b.name, dict(b.options)) and a.num_layers == b.num_layers
+    if not same_parent:
+        return a
+    keep = [[op for op in la.choices if op in lb.choices] for la, lb in zip(a.layers, b.layers)]
+    empty = [i for i, ops in enumerate(keep) if not ops]
+    if empty:
+        raise ConfigError(
+            f"the supernets' spaces share no arch: layer {empty[0]} keeps {list(a.layers[empty[0]].choices)} in "
+            f"one and {list(b.layers[empty[0]].choices)} in the other"
+        )
+    return a.restrict(keep)
 
 
 def _labels(paths: Sequence[str | Path]) -> list[str]:
@@ -116,9 +146,14 @@ def rank_supernets(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     net, _ = load_supernet(Path(checkpoints[0]))
-    truth = resolve_groundtruth(groundtruth, net.space, net.options.identity)
-    archs, true, test = truth.archs, truth.accuracy, truth.test
+    space, identity = net.space, net.options.identity
     del net
+    for ckpt in checkpoints[1:]:  # several supernets (e.g. before and after pruning): the archs all contain
+        other, _ = load_supernet(Path(ckpt))
+        space = common_space(space, other.space)
+        del other
+    truth = resolve_groundtruth(groundtruth, space, identity, log)
+    archs, true, test = truth.archs, truth.accuracy, truth.test
     if len(archs) < 2:
         raise ConfigError(f"{groundtruth} lists {len(archs)} archs; ranking needs at least 2")
     k = M.default_k(len(archs)) if k is None else k
