@@ -28,13 +28,11 @@ from torch import nn
 
 from supernet.config import Config, load_config
 from supernet.model.factory import build_supernet
-from supernet.model.supernet import SupernetOptions
 from supernet.train.loop import cosine_lr, make_optimizer
 from supernet.train.sampler import create_sampler, step_rng
 from supernet.workflow import (
     build_space,
     load_data,
-    optim_config,
     runtime_of,
     train_loader,
     train_supernet,
@@ -90,10 +88,10 @@ def time_bare(cfg: Config, splits) -> float:
     t = cfg.train
     torch.manual_seed(t.seed)
     space = build_space(cfg, splits)
-    net = runtime.prepare(build_supernet(space, SupernetOptions(**vars(cfg.supernet))).train())
+    net = runtime.prepare(build_supernet(space, cfg.supernet).train())
     sampler = create_sampler(t.sampler, space, identity=cfg.supernet.identity)
     loader = train_loader(cfg, splits, t.batch_size, t.seed)
-    optim = make_optimizer(net, optim_config(t))
+    optim = make_optimizer(net, t)
     crit = nn.CrossEntropyLoss(label_smoothing=t.label_smoothing)
     steps = min(len(loader), t.max_steps_per_epoch or len(loader))
     batches = loader.iter_epoch(0)

@@ -38,7 +38,6 @@ from supernet.train.checkpoint import (
     remove_stale_temporaries,
     require_previous,
 )
-from supernet.train.loop import OptimConfig
 
 if TYPE_CHECKING:
     from supernet.search.supernet_evaluator import SupernetEvaluator
@@ -193,12 +192,6 @@ def runtime_of(cfg: Config, section: Any | None = None) -> Runtime:
     s = section if section is not None else cfg.train
     name = "standalone" if s is cfg.standalone else "train"
     return runtime_for(cfg.device, s.amp, s.channels_last, s.deterministic, name)
-
-
-def optim_config(section: Any) -> OptimConfig:
-    """The optimiser settings of a training section (`train` or `standalone`)."""
-    fields = OptimConfig.__dataclass_fields__
-    return OptimConfig(**{k: v for k, v in asdict(section).items() if k in fields})
 
 
 SUPERNET_SECTIONS = ("data", "space", "supernet", "train")

@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 from supernet.errors import ConfigError
+from supernet.model.supernet import SupernetOptions
+from supernet.train.loop import OptimConfig
 
 
 @dataclass
@@ -43,42 +45,7 @@ class SpaceConfig:
 
 
 @dataclass
-class SupernetConfig:
-    identity: str = "skip"
-    bn_affine: bool = True
-    zero_init_residual: bool = True
-    interchoice: str = "none"  # none | bias | split (inter-choice dependent weights, section 3.3)
-    interchoice_depth: int = 1  # bias: D previous choices select the input bias
-    interchoice_bias_at: str = "input"  # bias: input (paper) | pre_act (after a block's first BN)
-    split_epoch: int = 1  # split: op weights are copied per previous choice at this epoch
-
-
-@dataclass
-class OptimSection:
-    """Fields shared by every section that trains something (supernet and stand-alone)."""
-
-    epochs: int = 5
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 4e-5
-    label_smoothing: float = 0.1
-    warmup_steps: int = 0
-    seed: int = 0
-    grad_clip: float | None = None
-    checkpoint_every_steps: int = 0
-    progress: bool = True
-    max_steps_per_epoch: int | None = None
-    no_decay_bn: bool = True  # no weight decay on BatchNorm and inter-choice bias vectors (SPOS code, IC Table 5)
-    amp: str | bool = "off"  # off | bf16 | fp16 (fp16: CUDA only, with a checkpointed gradient scaler);
-    #                                 YAML reads a bare `off` as false, which means off
-    channels_last: str | bool = "auto"  # auto (= on: faster on CPU and GPU here) | true | false
-    deterministic: bool = False  # true: deterministic kernels, no cuDNN benchmark mode
-
-
-@dataclass
-class TrainConfig(OptimSection):
+class TrainConfig(OptimConfig):
     sampler: str = "uniform"
     constrained_bins: int = 5  # uniform-constrained: equal-width MACs bins over the achievable range
     drop_rate: float = 0.5  # path-dropout: probability of dropping each candidate
@@ -132,7 +99,7 @@ class PruneConfig:
 
 
 @dataclass
-class StandaloneConfig(OptimSection):
+class StandaloneConfig(OptimConfig):
     lr: float = 0.05
 
 
@@ -141,7 +108,7 @@ class Config:
     device: str = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda | cuda:N
     data: DataConfig = field(default_factory=DataConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
-    supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    supernet: SupernetOptions = field(default_factory=SupernetOptions)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     search: SearchConfig = field(default_factory=SearchConfig)

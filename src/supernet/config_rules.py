@@ -63,8 +63,8 @@ RULES: dict[str, dict[str, Range]] = {
         "crop_scale_min": Range(0, 1, low_open=True),
         "eval_crop": Range(0, 1, low_open=True),
     },
-    "SupernetConfig": {"interchoice_depth": AT_LEAST_1, "split_epoch": AT_LEAST_0},
-    "OptimSection": {
+    "SupernetOptions": {"interchoice_depth": AT_LEAST_1, "split_epoch": AT_LEAST_0},
+    "OptimConfig": {
         "epochs": AT_LEAST_1,
         "batch_size": AT_LEAST_1,
         "lr": POSITIVE,

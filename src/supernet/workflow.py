@@ -27,7 +27,6 @@ from supernet.assemble import (  # noqa: F401  (re-exported: the verbs' building
     config_sections,
     eval_loader,
     load_data,
-    optim_config,
     recal_batches,
     require_batches,
     runtime_of,
@@ -93,7 +92,7 @@ def train_supernet(
     space = build_space(cfg, splits)
     if choices is not None:
         space = space.restrict(choices)
-    options = SupernetOptions(**asdict(cfg.supernet))
+    options = cfg.supernet
     t = cfg.train
     if options.interchoice != "none" and t.sampler == "path-dropout":
         raise ConfigError("train.sampler=path-dropout runs several ops per layer; it needs supernet.interchoice=none")
@@ -141,7 +140,7 @@ def train_supernet(
         lambda x, a: net(x, a),
         lambda e, s: sampler.paths(step_rng(seed, e, s)),
         loader,
-        optim_config(t),
+        t,
         run_dir,
         meta,
         hooks=hooks,
@@ -346,7 +345,7 @@ def search_supernet(cfg: Config, checkpoint: Path, run_dir: Path, resume: bool =
 def searched_config(cfg: Config, meta: dict[str, Any]) -> Config:
     """`cfg` with the searched supernet's own data, space, supernet and train sections (from its
     checkpoint), so that a search's config.yaml records what was searched, not defaults."""
-    from supernet.config import SpaceConfig, SupernetConfig, config_from_dict
+    from supernet.config import SpaceConfig, config_from_dict
 
     trained = meta.get("config") or {}
     execution = {k: v for k, v in asdict(cfg.train).items() if k in EXECUTION_FIELDS}  # this run's, not the training's
@@ -356,7 +355,7 @@ def searched_config(cfg: Config, meta: dict[str, Any]) -> Config:
         data=type(cfg.data)(**meta["data"]),
         train=train,
         space=SpaceConfig(name=meta["space"], preset=None, options=dict(meta["space_options"])),
-        supernet=SupernetConfig(**meta["supernet"]),
+        supernet=SupernetOptions(**meta["supernet"]),
     )
 
 

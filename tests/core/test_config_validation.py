@@ -126,3 +126,20 @@ def test_yaml_1e308_string_is_a_float(tmp_path):
 
 def test_is_numeric_ignores_bools_and_strings():
     assert is_numeric(int) and is_numeric(float | None) and not is_numeric(bool) and not is_numeric(str | None)
+
+
+def test_sections_are_the_dataclasses_the_code_takes():
+    """One class per concept (issue 16): `supernet` is the model's SupernetOptions and the training
+    sections are the Trainer's OptimConfig, passed on as they are, with the range rules keyed by them."""
+    from supernet.model.supernet import SupernetOptions
+    from supernet.train.loop import OptimConfig
+
+    cfg = config_from_dict({"supernet": {"identity": "els"}, "train": {"epochs": 2}})
+    assert type(cfg.supernet) is SupernetOptions and cfg.supernet.identity == "els"
+    assert isinstance(cfg.train, OptimConfig) and isinstance(cfg.standalone, OptimConfig)
+    assert rule_for(SupernetOptions, "interchoice_depth") is not None and rule_for(OptimConfig, "lr") is not None
+
+
+def test_bad_supernet_option_is_refused_when_the_config_is_read():
+    with pytest.raises(ConfigError, match="supernet.identity must be one of"):
+        config_from_dict({"supernet": {"identity": "zero"}})

@@ -59,7 +59,7 @@ SupernetPath = Arch | MultiPath  # what one forward runs
 
 @dataclass(frozen=True)
 class SupernetOptions:
-    """How the supernet is built.
+    """How the supernet is built: the `supernet` section of the run config (`supernet.config.Config`).
 
     identity: `skip` (a plain skip) or `els` (SCARLET's learnable 1x1 stabilizer).
     bn_affine: BatchNorm with learnable affine parameters. Default True; the official SPOS
@@ -90,7 +90,7 @@ class SupernetOptions:
         if self.interchoice not in MODES:
             raise ConfigError(f"supernet.interchoice must be one of {MODES}, got {self.interchoice!r}")
         if self.interchoice_depth < 1:
-            raise ConfigError(f"supernet.interchoice_depth must be >= 1, got {self.interchoice_depth}")
+            raise ConfigError(f"config field 'supernet.interchoice_depth' must be >= 1, got {self.interchoice_depth}")
         if self.interchoice == "split" and self.interchoice_depth != 1:
             raise ConfigError(
                 "supernet.interchoice=split depends on the previous choice only (interchoice_depth must be 1)"
@@ -100,7 +100,7 @@ class SupernetOptions:
                 f"supernet.interchoice_bias_at must be one of {BIAS_PLACES}, got {self.interchoice_bias_at!r}"
             )
         if self.split_epoch < 0:
-            raise ConfigError(f"supernet.split_epoch must be >= 0, got {self.split_epoch}")
+            raise ConfigError(f"config field 'supernet.split_epoch' must be >= 0, got {self.split_epoch}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -35,20 +35,30 @@ class TrainingDiverged(SupernetError):
     """The loss became NaN or infinite."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class OptimConfig:
-    epochs: int
-    lr: float
+    """How one model is trained: the fields shared by the `train` (supernet) and `standalone` config
+    sections, which subclass it and are passed to the `Trainer` as they are. `batch_size`, `seed`, `amp`,
+    `channels_last` and `deterministic` are read by the code that builds the loader and the runtime."""
+
+    epochs: int = 5
+    batch_size: int = 128
+    lr: float = 0.1
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 4e-5
     label_smoothing: float = 0.1
     warmup_steps: int = 0
+    seed: int = 0
     grad_clip: float | None = None
     checkpoint_every_steps: int = 0
-    max_steps_per_epoch: int | None = None
     progress: bool = True
-    no_decay_bn: bool = True
+    max_steps_per_epoch: int | None = None
+    no_decay_bn: bool = True  # no weight decay on BatchNorm and inter-choice bias vectors (SPOS code, IC Table 5)
+    amp: str | bool = "off"  # off | bf16 | fp16 (fp16: CUDA only, with a checkpointed gradient scaler);
+    #                                 YAML reads a bare `off` as false, which means off
+    channels_last: str | bool = "auto"  # auto (= on: faster on CPU and GPU here) | true | false
+    deterministic: bool = False  # true: deterministic kernels, no cuDNN benchmark mode
 
 
 def cosine_lr(base: float, step: int, total: int, warmup: int = 0) -> float:
