@@ -159,3 +159,25 @@ def test_the_walker_sees_lazy_and_relative_imports(tmp_path):
         assert layer_of("supernet.space.a") < layer_of("supernet.cli")
     finally:
         SRC, PACKAGE = saved
+
+
+def type_aliases(path: Path) -> list[str]:
+    """Module-level type aliases: `Name = X[...]` or `Name = A | B`, capitalised."""
+    names = []
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Subscript, ast.BinOp)):
+            names += [
+                t.id for t in node.targets if isinstance(t, ast.Name) and t.id[:1].isupper() and not t.id.isupper()
+            ]
+    return names
+
+
+def test_each_type_alias_is_defined_once():
+    """A type shared by several modules (e.g. `Metrics`, `BlockConfig`) is defined in the lowest one and
+    imported, not written again (issue 16)."""
+    where: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for name in type_aliases(path):
+            where.setdefault(name, []).append(module_name(path))
+    assert where["Metrics"] == ["supernet.search.objectives"]
+    assert {name: modules for name, modules in where.items() if len(modules) > 1} == {}

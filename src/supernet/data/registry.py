@@ -21,7 +21,7 @@ from supernet.registry import Registry
 
 Split = ImageDataset | StreamSource
 Pair = tuple[Split, Split]
-Loader = Callable[..., Pair]
+DatasetLoader = Callable[..., Pair]  # (root, **data.options) -> (train, test)
 STREAM_MODES = ("auto", "memory", "disk")
 
 
@@ -94,7 +94,7 @@ def _folder(
     return train, test
 
 
-DATASETS: Registry[Loader] = Registry("dataset", DatasetError, hint="data.name")
+DATASETS: Registry[DatasetLoader] = Registry("dataset", DatasetError, hint="data.name")
 """`loader(root, **data.options) -> (train, test)`, each an in-memory `ImageDataset` or a streaming source
 (`ImageFiles`, or any map-style torch Dataset wrapped in `TorchDataset`); register a new dataset here or
 from its own module (e.g. a file given to --import). `folder` also receives the `data.stream` policy."""

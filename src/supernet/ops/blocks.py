@@ -8,15 +8,13 @@ same class, so exporting a path is a state-dict copy.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from supernet.registry import Registry
-
-BlockConfig = Mapping[str, Any]
+from supernet.space.space import BlockConfig
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),

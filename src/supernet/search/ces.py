@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 from supernet.errors import ConfigError
 from supernet.search.nsga2 import NsgaBase, _check_probability
-from supernet.search.objectives import CostFn, Objective, Problem
+from supernet.search.objectives import CostFn, Metrics, Objective, Problem
 from supernet.search.random_search import require_positive
 from supernet.search.registry import StrategySpec, register_strategy, set_options
-from supernet.search.strategy import DEFAULT_MAX_DRAWS, Metrics
+from supernet.search.strategy import DEFAULT_MAX_DRAWS
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 

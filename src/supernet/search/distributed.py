@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
 
 from supernet.distributed_env import join_process_group
+from supernet.search.objectives import Metrics
 from supernet.space.arch import Arch
-
-Metrics = Mapping[str, float]
 
 
 def is_distributed() -> bool:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from supernet.errors import SearchError, SpaceError
-from supernet.search.strategy import Metrics, SearchResult, Strategy, run_search
+from supernet.search.objectives import Metrics
+from supernet.search.strategy import SearchResult, Strategy, run_search
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 

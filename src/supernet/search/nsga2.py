@@ -50,10 +50,10 @@ import numpy as np
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from supernet.errors import ConfigError, SearchError
-from supernet.search.objectives import Constraint, CostFn, Objective, Problem, _get, format_number
+from supernet.search.objectives import Constraint, CostFn, Metrics, Objective, Problem, _get, format_number
 from supernet.search.random_search import require_positive
 from supernet.search.registry import StrategySpec, register_strategy, set_options
-from supernet.search.strategy import DEFAULT_MAX_DRAWS, Metrics, SearchResult, StrategyBase, Told
+from supernet.search.strategy import DEFAULT_MAX_DRAWS, SearchResult, StrategyBase, Told
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 

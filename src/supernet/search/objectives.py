@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from supernet.errors import ConfigError
 from supernet.space.arch import Arch
 
+Metrics = dict[str, float]
+"""An arch's named numbers: cheap costs ("macs", "params", ...) and evaluation results ("accuracy")."""
+
 CostFn = Callable[[Arch], Mapping[str, float]]
 """A cost source: arch -> cheap metrics, e.g. {"macs": 3.1e8, "params": 3.4e6}."""
 

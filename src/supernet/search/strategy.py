@@ -16,11 +16,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from supernet.cost.budget import CostDP
 from supernet.errors import SearchError
-from supernet.search.objectives import Constraint, CostFn, Problem, format_number
+from supernet.search.objectives import Constraint, CostFn, Metrics, Problem, format_number
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 
-Metrics = dict[str, float]
 Told = Sequence[tuple[Arch, Mapping[str, float]]]
 DEFAULT_MAX_DRAWS = 10_000
 PLAIN_DRAWS_SHARE = 0.5  # under a MACs bound met by less of the space, draws come from the MACs dynamic program

@@ -17,6 +17,7 @@ START = "start"
 """The previous choice of a layer that has none (the first layer's): inter-choice weights are keyed by it."""
 
 BlockConfig = Mapping[str, Any]
+"""One block's description (`type` plus its fields): what a space's stem, head and ops resolve to."""
 
 # Arch notations beyond op names / indices: name -> (parse(text, space) -> op tokens or None when
 # `text` is not in that notation, format(arch, space) -> text). Spaces name theirs in `arch_format`.
