@@ -126,3 +126,21 @@ def test_prune_killed_between_stages_resumes_in_its_stage(tmp_path):
     page = build_report(run).read_text()
     assert "progressive pruning" in page and "op frequency per layer (PAD-NAS Fig. 3)" in page
     assert "search space size per stage" in page
+
+
+def test_cifar10_macro_prune_config_trains_four_epochs_in_a_reachable_window():
+    from pathlib import Path
+
+    from supernet.config import load_config
+    from supernet.cost import CostTable
+    from supernet.cost.units import parse_quantity
+    from supernet.prune import stage_epochs
+    from supernet.space import create_space
+
+    cfg = load_config(Path(__file__).parents[2] / "configs" / "padnas-cifar10-nas-bench-macro.yaml")
+    stages = [stage_epochs(cfg, k) for k in range(cfg.prune.stages - 1)]
+    assert sum(epochs for epochs, _ in stages) == 4 and all(lr == 0.025 for _, lr in stages)
+    assert cfg.train.warmup_steps > 0 and cfg.supernet.interchoice == "none"
+    space = create_space(cfg.space.name, preset=cfg.space.preset)
+    low, high = CostTable.build(space).range("macs")
+    assert low < parse_quantity(cfg.search.min_macs) < parse_quantity(cfg.search.max_macs) < high
