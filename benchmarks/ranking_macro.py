@@ -80,6 +80,8 @@ ARMS = {
         Arm("split", ("supernet.interchoice=split", "supernet.split_epoch=1"), note="inter-choice split"),
         Arm("lr-0.05", ("train.lr=0.05",), note="twice the base lr"),
         Arm("lr-0.1", ("train.lr=0.1",), note="the toolkit's default lr"),
+        Arm("lr-0.1-warm1ep", ("train.lr=0.1", "train.warmup_steps=359"), note="lr 0.1 after a one-epoch warm-up"),
+        Arm("lr-0.05-warm1ep", ("train.lr=0.05", "train.warmup_steps=359"), note="lr 0.05 after a one-epoch warm-up"),
         Arm("val-2000", evaluation="val2000", note="base supernet, 2000 validation images"),
         Arm("recal-12", evaluation="recal12", note="base supernet, 12 recalibration batches"),
     )
