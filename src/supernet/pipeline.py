@@ -20,17 +20,24 @@ from supernet.assemble import (
     runtime_of,
 )
 from supernet.config import Config, save_config
+from supernet.data import DatasetSplits
 from supernet.io import atomic_write_text
 from supernet.model.bn import recalibrate_path
+from supernet.model.protocol import SupernetModel
 from supernet.retrain import train_standalone
 from supernet.rundir import CONFIG, RESULT
+from supernet.space import Arch
 from supernet.supernet_run import load_supernet
 from supernet.train.loop import accuracy
-from supernet.workflow import export_arch, load_exported, search_supernet, train_supernet
+from supernet.workflow import export_path, load_exported, search_supernet, train_supernet
 
 
 def run_pipeline(cfg: Config, run_dir: Path, resume: bool = False) -> dict[str, Any]:
-    """Each stage writes into its own sub-folder of `run_dir`; with `resume`, finished stages are kept."""
+    """Each stage writes into its own sub-folder of `run_dir`; with `resume`, finished stages are kept.
+
+    The data is loaded once and the trained supernet once after the search (the search loads its own);
+    both are passed on to the stages that need them.
+    """
     run_dir = Path(run_dir)
     check_run(run_dir / "supernet", cfg, resume, SUPERNET_SECTIONS)  # refuse before config.yaml is written
     check_run(run_dir / "standalone", cfg, resume, STANDALONE_SECTIONS)
@@ -38,22 +45,23 @@ def run_pipeline(cfg: Config, run_dir: Path, resume: bool = False) -> dict[str, 
     save_config(cfg, run_dir / CONFIG)
     start = time.time()
     stages: dict[str, Any] = {}
-    t = time.time()
-    trained = train_supernet(cfg, run_dir / "supernet", resume=resume)
-    stages["train"] = {"seconds": time.time() - t, "epochs": trained["epochs"]}
-    search = _search(cfg, run_dir, resume)
-    best = search["best"]
     splits = load_data(cfg)
-    recal = recal_batches(cfg, splits)
-    one_shot = _one_shot_accuracy(cfg, run_dir, best, splits, recal)
-    recalibrate = lambda net, arch: recalibrate_path(net, arch, recal, cfg.eval.recal_reset)  # noqa: E731
-    export_arch(run_dir / "supernet", best, run_dir / "export", prepare=recalibrate)
+    t = time.time()
+    trained = train_supernet(cfg, run_dir / "supernet", resume=resume, splits=splits)
+    stages["train"] = {"seconds": time.time() - t, "epochs": trained["epochs"]}
+    search = _search(cfg, run_dir, resume, splits)
+    net, meta = load_supernet(run_dir / "supernet")
+    best = net.space.parse_arch(search["best"])
+    one_shot = _one_shot_accuracy(cfg, net, best, splits)
+    export_path(net, meta, best, run_dir / "export")  # the path's BN as recalibrated for `one_shot`
     exported = _exported_accuracy(cfg, run_dir / "export", splits)
     t = time.time()
-    retrained = train_standalone(cfg, run_dir / "standalone", *_space_and_identity(run_dir), resume=resume)
+    retrained = train_standalone(
+        cfg, run_dir / "standalone", net.space, best, net.options.identity, resume=resume, splits=splits
+    )
     stages["standalone"] = {"seconds": time.time() - t}
     summary = {
-        "best": best,
+        "best": search["best"],
         "best_metrics": search["best_metrics"],
         "search_seconds": search["seconds"],
         "evaluations": search["evaluations"],
@@ -63,38 +71,31 @@ def run_pipeline(cfg: Config, run_dir: Path, resume: bool = False) -> dict[str, 
         "stages": stages,
         "seconds": time.time() - start,
     }
-    summary["report"] = _report(summary, len(splits.train.classes))
+    summary["report"] = _report(summary, len(splits.train.classes))  # class names: metadata, no pass over images
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1))
     atomic_write_text(run_dir / "report.md", summary["report"] + "\n")
     return summary
 
 
-def _search(cfg: Config, run_dir: Path, resume: bool) -> dict[str, Any]:
+def _search(cfg: Config, run_dir: Path, resume: bool, splits: DatasetSplits) -> dict[str, Any]:
     result = run_dir / "search" / RESULT
     if resume and result.exists():
         return json.loads(result.read_text())
-    return search_supernet(cfg, run_dir / "supernet", run_dir / "search", resume=resume)
+    return search_supernet(cfg, run_dir / "supernet", run_dir / "search", resume=resume, splits=splits)
 
 
-def _space_and_identity(run_dir: Path):
-    net, _ = load_supernet(run_dir / "supernet")
-    best = json.loads((run_dir / "search" / RESULT).read_text())["best"]
-    return net.space, net.space.parse_arch(best), net.options.identity
-
-
-def _one_shot_accuracy(cfg: Config, run_dir: Path, best: str, splits: Any, recal: list[torch.Tensor]) -> float:
-    """Test accuracy of the arch's path in the supernet (inherited weights, BN recalibrated as in search)."""
+def _one_shot_accuracy(cfg: Config, net: SupernetModel, arch: Arch, splits: DatasetSplits) -> float:
+    """Test accuracy of the arch's path in the supernet (inherited weights, BN recalibrated as in search).
+    Recalibrates the path's BatchNorms of `net` in place."""
     runtime = runtime_of(cfg)
-    net, _ = load_supernet(run_dir / "supernet")
     net = runtime.prepare(net)
-    arch = net.space.parse_arch(best)
-    recalibrate_path(net, arch, recal, cfg.eval.recal_reset, runtime)
+    recalibrate_path(net, arch, recal_batches(cfg, splits), cfg.eval.recal_reset, runtime)
     net.eval()
     with torch.no_grad():
         return accuracy(lambda x: net(x, arch), eval_loader(cfg, splits, "test", EVAL_BATCH_SIZE), runtime)
 
 
-def _exported_accuracy(cfg: Config, export_dir: Path, splits: Any) -> float:
+def _exported_accuracy(cfg: Config, export_dir: Path, splits: DatasetSplits) -> float:
     """Test accuracy of the exported model as written (inherited weights, the path's recalibrated BN):
     the same function as the supernet path, so it agrees with `_one_shot_accuracy`."""
     runtime = runtime_of(cfg)

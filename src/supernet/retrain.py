@@ -23,6 +23,7 @@ from supernet.assemble import (
     train_loader,
 )
 from supernet.config import Config
+from supernet.data import DatasetSplits
 from supernet.io import atomic_write_text
 from supernet.model.export import standalone_config
 from supernet.model.standalone import StandaloneNet
@@ -39,14 +40,16 @@ def train_standalone(
     identity: str = "skip",
     resume: bool = False,
     initial: StandaloneNet | None = None,
+    splits: DatasetSplits | None = None,
 ) -> dict[str, Any]:
-    """Train the stand-alone model of `arch` (from scratch unless `initial` is given); report accuracies."""
+    """Train the stand-alone model of `arch` (from scratch unless `initial` is given); report accuracies.
+    `splits`: the configured data, when the caller has it loaded already."""
     run_dir = Path(run_dir)
     check_run(run_dir, cfg, resume, STANDALONE_SECTIONS)
     s = cfg.standalone
     runtime = runtime_of(cfg, s)
     torch.manual_seed(s.seed)
-    splits = load_data(cfg)
+    splits = splits if splits is not None else load_data(cfg)
     model = initial if initial is not None else StandaloneNet(standalone_config(space, arch, identity))
     meta = {
         "kind": "standalone",

@@ -9,7 +9,6 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -35,6 +34,7 @@ from supernet.assemble import (  # noqa: F401  (re-exported: the verbs' building
     val_batches,
 )
 from supernet.config import Config, save_config
+from supernet.data import DatasetSplits
 from supernet.errors import ConfigError
 from supernet.io import atomic_write_text
 from supernet.model.export import export_model
@@ -70,6 +70,7 @@ def train_supernet(
     fallback: bool = False,
     choices: list[list[str]] | None = None,
     initial: dict[str, Any] | None = None,
+    splits: DatasetSplits | None = None,
 ) -> dict[str, Any]:
     """Train a supernet with the configured sampler; checkpoints every epoch into `run_dir`.
 
@@ -88,7 +89,7 @@ def train_supernet(
     dist = init_distributed(runtime.device, cfg.train.allreduce_bucket_mb)
     check_run(run_dir, cfg, resume, SUPERNET_SECTIONS, fallback)
     torch.manual_seed(cfg.train.seed)
-    splits = load_data(cfg)
+    splits = splits if splits is not None else load_data(cfg)
     space = build_space(cfg, splits)
     if choices is not None:
         space = space.restrict(choices)
@@ -166,20 +167,29 @@ def export_arch(
     arch_text: str,
     out_dir: Path,
     drop_els: bool = False,
-    prepare: Callable[[SupernetModel, Arch], None] | None = None,
     onnx: bool = False,
 ) -> dict[str, Any]:
-    """Write the stand-alone model of `arch`: config JSON, inherited weights, and a torch.export program;
-    with `onnx`, also `model.onnx`, checked against PyTorch with onnxruntime (`supernet.model.onnx_export`).
+    """Write the stand-alone model of `arch_text` of the supernet at `checkpoint` (see `export_path`)."""
+    net, meta = load_supernet(checkpoint)
+    return export_path(net, meta, parse_arch(net.space, arch_text), out_dir, drop_els=drop_els, onnx=onnx)
+
+
+def export_path(
+    net: SupernetModel,
+    meta: dict[str, Any],
+    arch: Arch,
+    out_dir: Path,
+    drop_els: bool = False,
+    onnx: bool = False,
+) -> dict[str, Any]:
+    """Write the stand-alone model of `arch` with `net`'s weights as they are (the pipeline passes a net whose
+    path BatchNorms it recalibrated): config JSON, inherited weights, and a torch.export program; with `onnx`,
+    also `model.onnx`, checked against PyTorch with onnxruntime (`supernet.model.onnx_export`). `meta` is the
+    checkpoint's (its normalisation goes into `model.json`).
 
     The model computes what the supernet path computes (trained ELS folded or kept); `drop_els` drops
     shape-keeping ELS layers instead (SCARLET's rule for retraining; the result says it differs).
-    `prepare(net, arch)` runs before the export (the pipeline recalibrates the path's BatchNorms).
     """
-    net, meta = load_supernet(checkpoint)
-    arch = parse_arch(net.space, arch_text)
-    if prepare is not None:
-        prepare(net, arch)
     model = export_model(net, arch, drop_els=drop_els).eval()
     dropped = _dropped_els(net, arch) if drop_els else []
     out_dir = Path(out_dir)
@@ -315,8 +325,11 @@ def strategy_options(cfg: Config) -> dict[str, Any]:
     return STRATEGIES.get(cfg.search.strategy).options(cfg.search)
 
 
-def search_supernet(cfg: Config, checkpoint: Path, run_dir: Path, resume: bool = False) -> dict[str, Any]:
-    """Search a trained supernet under the configured constraints.
+def search_supernet(
+    cfg: Config, checkpoint: Path, run_dir: Path, resume: bool = False, splits: DatasetSplits | None = None
+) -> dict[str, Any]:
+    """Search a trained supernet under the configured constraints; `splits`: the data it was trained with,
+    when the caller has it loaded already (the pipeline), else loaded from the checkpoint's data section.
 
     Every evaluation goes to `run_dir/journal.sqlite` as it happens and to the supernet run's
     shared `eval-cache.sqlite` (keyed by checkpoint hash + evaluation settings), so a killed search
@@ -324,7 +337,7 @@ def search_supernet(cfg: Config, checkpoint: Path, run_dir: Path, resume: bool =
     """
     net, meta = load_supernet(checkpoint)
     cfg = searched_config(cfg, meta)  # evaluate on the supernet's data; config.yaml records its settings
-    evaluator = build_evaluator(cfg, net, load_data(cfg))
+    evaluator = build_evaluator(cfg, net, splits if splits is not None else load_data(cfg))
     table = search_cost_table(cfg, net.space, net.options.identity)
     key = _evaluation_key(cfg, checkpoint)
     shared = _evaluation_cache(checkpoint_path(Path(checkpoint)).parent, Path(run_dir))

@@ -54,3 +54,32 @@ def test_pipeline_min_acc_unmet_stops_before_export(tmp_path):
     assert len(errors) == 1 and "accuracy >= 0.999" in errors[0] and "best accuracy found was" in errors[0]
     assert "Traceback" not in r.stderr
     assert not (run / "export").exists() and not (run / "standalone").exists()
+
+
+def test_pipeline_loads_the_data_once_and_the_supernet_once_after_the_search(tmp_path, monkeypatch):
+    """Issue 16: the data is loaded once and passed to every stage; after the search (which loads its own
+    supernet) the checkpoint is read once for the one-shot accuracy, the export and the retraining."""
+    import supernet.pipeline as pipeline
+    import supernet.retrain as retrain
+    import supernet.workflow as workflow
+    from supernet.config import load_config
+
+    calls = {"load_data": 0, "load_supernet": 0}
+
+    def counted(name, module):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    for module in (pipeline, workflow, retrain):
+        for name in calls:
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, counted(name, module))
+    cfg = load_config(None, tiny_overrides(train__epochs=1, search__iterations=1, search__max_macs="'400k'"))
+    summary = pipeline.run_pipeline(cfg, tmp_path / "run")
+    assert calls == {"load_data": 1, "load_supernet": 2}  # the search's own, and the pipeline's
+    assert summary["exported_inherited_test_acc"] == summary["one_shot_test_acc"]  # the very weights measured
