@@ -20,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from supernet.analysis.benchmark import cost_mismatches, load_benchmark, reference
 from supernet.space import create_space
 
-BENCH_FILE = "/work/shared/data/nas-bench-macro/nas-bench-macro_cifar10.json"
+BENCH_FILE = str(
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "nas-bench-macro" / "nas-bench-macro_cifar10.json"
+)
 
 
 def main() -> None:

@@ -46,8 +46,8 @@ from supernet.config import Config, load_config
 from supernet.io import atomic_write_text
 from supernet.space import Arch
 
-BENCH_FILE = "/work/shared/data/nas-bench-macro/nas-bench-macro_cifar10.json"
-DATA_ROOT = "/work/shared/data/cifar10-jpg"
+BENCH_FILE = str(ROOT.parent / "shared" / "data" / "nas-bench-macro" / "nas-bench-macro_cifar10.json")
+DATA_ROOT = str(ROOT.parent / "shared" / "data" / "cifar10-jpg")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,16 @@ TINY_SPACE = dict(
     preset="fashion-mnist", width=0.25, head_channels=32, layers_per_stage=(1, 2, 1, 2, 1, 1), stem_stride=2
 )
 FASHION = Path("/usr/share/datasets/fashion-mnist")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under the project's shared folder (papers, data sets): `../shared` beside the checkout, or,
+    for a git worktree two levels below it (`wt/<name>`), beside the main checkout. Tests that need it skip
+    when it is absent."""
+    candidates = (REPO.parent / "shared", REPO.parents[1] / "shared")
+    base = next((c for c in candidates if c.is_dir()), candidates[0])
+    return base.joinpath(*parts)
 
 
 @pytest.fixture

@@ -23,9 +23,9 @@ from supernet.analysis.benchmark import (
 )
 from supernet.errors import ConfigError
 from supernet.space import create_space
-from tests.conftest import cli, cli_env, needs_fashion, tiny_overrides
+from tests.conftest import cli, cli_env, needs_fashion, shared_path, tiny_overrides
 
-REAL = Path("/work/shared/data/nas-bench-macro/nas-bench-macro_cifar10.json")
+REAL = shared_path("data", "nas-bench-macro", "nas-bench-macro_cifar10.json")
 needs_real = pytest.mark.skipif(not REAL.is_file(), reason="NAS-Bench-Macro file not installed")
 
 

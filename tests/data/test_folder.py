@@ -6,8 +6,9 @@ from PIL import Image
 
 from supernet.data import load_folder, load_splits
 from supernet.errors import DatasetError
+from tests.conftest import shared_path
 
-CIFAR_JPG = Path("/work/shared/data/cifar10-jpg")
+CIFAR_JPG = shared_path("data", "cifar10-jpg")
 
 
 def _img(path: Path, size=(8, 8), value: int = 100) -> None:
