@@ -10,6 +10,7 @@ block, 18^8 (ResNet-18) or 18^16 (ResNet-34) archs. Op names `w2a4@1.5`; blocks 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from supernet.errors import SpaceError
@@ -50,19 +51,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _resnet_quant(
+def resnet_quant(
     name: str,
-    width: float,
-    resolution: int,
-    input_channels: int,
-    num_classes: int,
-    stem_stride: int,
-    stem_kernel: int,
-    stem_pool: bool,
-    bits: tuple,
-    bottleneck_scales: tuple,
-    layers_per_stage: tuple[int, ...] | None,
+    width: float = 1.0,
+    resolution: int = 224,
+    input_channels: int = 3,
+    num_classes: int = 1000,
+    stem_stride: int = 2,
+    stem_kernel: int = 7,
+    stem_pool: bool = True,
+    bits: tuple = SPOS_BITS,
+    bottleneck_scales: tuple = SPOS_BOTTLENECK_SCALES,
+    layers_per_stage: tuple[int, ...] | None = None,
 ) -> SearchSpace:
+    """The space `name` (a key of RESNET_STAGES); registered once per depth with `name` bound, so the
+    registered factory's options are the parameters after it."""
     _check(width, resolution, input_channels, num_classes, stem_stride)
     ops = _choices(name, bits, bottleneck_scales)
     if stem_kernel not in (3, 5, 7):
@@ -124,65 +127,13 @@ def _choices(name: str, bits: tuple, scales: tuple) -> tuple[str, ...]:
     return tuple(scale_name(f"w{w}a{a}", s) for w, a in pairs for s in scales)
 
 
-@register_space(
+register_space(
     "resnet18-quant",
     "SPOS Table 6: ResNet-18 res-blocks choose (weight, activation) bits and bottleneck width 0.5/1.0/1.5x (18^8)",
     PRESETS,
-)
-def resnet18_quant(
-    width: float = 1.0,
-    resolution: int = 224,
-    input_channels: int = 3,
-    num_classes: int = 1000,
-    stem_stride: int = 2,
-    stem_kernel: int = 7,
-    stem_pool: bool = True,
-    bits: tuple = SPOS_BITS,
-    bottleneck_scales: tuple = SPOS_BOTTLENECK_SCALES,
-    layers_per_stage: tuple[int, ...] | None = None,
-) -> SearchSpace:
-    return _resnet_quant(
-        "resnet18-quant",
-        width,
-        resolution,
-        input_channels,
-        num_classes,
-        stem_stride,
-        stem_kernel,
-        stem_pool,
-        bits,
-        bottleneck_scales,
-        layers_per_stage,
-    )
-
-
-@register_space(
+)(partial(resnet_quant, "resnet18-quant"))
+register_space(
     "resnet34-quant",
     "SPOS Table 6: ResNet-34 res-blocks choose (weight, activation) bits and bottleneck width 0.5/1.0/1.5x (18^16)",
     PRESETS,
-)
-def resnet34_quant(
-    width: float = 1.0,
-    resolution: int = 224,
-    input_channels: int = 3,
-    num_classes: int = 1000,
-    stem_stride: int = 2,
-    stem_kernel: int = 7,
-    stem_pool: bool = True,
-    bits: tuple = SPOS_BITS,
-    bottleneck_scales: tuple = SPOS_BOTTLENECK_SCALES,
-    layers_per_stage: tuple[int, ...] | None = None,
-) -> SearchSpace:
-    return _resnet_quant(
-        "resnet34-quant",
-        width,
-        resolution,
-        input_channels,
-        num_classes,
-        stem_stride,
-        stem_kernel,
-        stem_pool,
-        bits,
-        bottleneck_scales,
-        layers_per_stage,
-    )
+)(partial(resnet_quant, "resnet34-quant"))
