@@ -16,6 +16,27 @@ Stage = tuple[int, int, int]
 ChoiceRule = Callable[[int, bool], Sequence[str]]
 
 
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round channels as MobileNetV2 does: to a multiple of `divisor`, never below 90%."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+MAX_WIDTH = 64.0  # a width multiplier; beyond this channel counts stop being buildable (inf at 1e308)
+
+
+def check_backbone(width: float, resolution: int, input_channels: int, num_classes: int, stem_stride: int) -> None:
+    """The options every chain space of the zoo shares, checked with one-line errors."""
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= MAX_WIDTH:
+        raise SpaceError(f"width must be a finite number > 0 and <= {MAX_WIDTH}, got {width!r}")
+    if resolution < 8:
+        raise SpaceError(f"resolution must be >= 8, got {resolution}")
+    if input_channels < 1 or num_classes < 2:
+        raise SpaceError(f"need input_channels >= 1 and num_classes >= 2, got {input_channels}, {num_classes}")
+    if stem_stride not in (1, 2):
+        raise SpaceError(f"stem_stride must be 1 or 2, got {stem_stride}")
+
+
 def options_of(**options: Any) -> dict[str, Any]:
     """A factory's options as stored on the space (tuples as lists, so they stay JSON values)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
@@ -49,14 +70,18 @@ def stage_layers(
 
 
 def classifier_head(
-    cin: int, head_channels: int, num_classes: int, act: str, dropout: float = 0.0, bias: bool = True
+    cin: int, head_channels: int, num_classes: int, act: str, dropout: float = 0.0, bias: bool | None = True
 ) -> tuple[dict[str, Any], ...]:
-    """1x1 conv + BN + act, global average pool, dropout, linear."""
+    """1x1 conv + BN + act, global average pool, dropout, linear. `bias=None` leaves the linear block's
+    `bias` key out (a bias all the same: the block's default), the form some spaces were fingerprinted with."""
+    linear: dict[str, Any] = {"type": "linear", "in": head_channels, "out": num_classes}
+    if bias is not None:
+        linear["bias"] = bias
     return (
         {"type": "conv", "in": cin, "out": head_channels, "kernel": 1, "act": act},
         {"type": "pool"},
         {"type": "dropout", "p": dropout},
-        {"type": "linear", "in": head_channels, "out": num_classes, "bias": bias},
+        linear,
     )
 
 

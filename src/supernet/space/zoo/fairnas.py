@@ -39,19 +39,5 @@ def fairnas(
         layers_per_stage=layers_per_stage,
         dropout=dropout,
     )
-    space = mobilenet_chain(
-        "fairnas",
-        width=width,
-        resolution=resolution,
-        input_channels=input_channels,
-        num_classes=num_classes,
-        stem_stride=stem_stride,
-        head_channels=head_channels,
-        layers_per_stage=layers_per_stage,
-        ops=IBN_OPS,
-        identity_in="none",
-        act="relu6",
-        options=options,
-        dropout=dropout,
-    )
+    space = mobilenet_chain("fairnas", options, ops=IBN_OPS, identity_in="none", act="relu6")
     return with_named_archs(space, FAIRNAS_ARCHS)

@@ -8,7 +8,7 @@ from typing import Any
 from supernet.errors import SpaceError
 from supernet.space.registry import register_space
 from supernet.space.space import SearchSpace
-from supernet.space.zoo.common import stage_layers
+from supernet.space.zoo.common import check_backbone, classifier_head, make_divisible, options_of, stage_layers
 
 # (output channels, number of layers, stride of the first layer): the FairNAS/SCARLET layout.
 FAIRNAS_STAGES: tuple[tuple[int, int, int], ...] = (
@@ -37,45 +37,15 @@ PRESETS = {
 }
 
 
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """Round channels as MobileNetV2 does: to a multiple of `divisor`, never below 90%."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
-
-
-MAX_WIDTH = 64.0  # a width multiplier; beyond this channel counts stop being buildable (inf at 1e308)
-
-
-def _check(width: float, resolution: int, input_channels: int, num_classes: int, stem_stride: int) -> None:
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= MAX_WIDTH:
-        raise SpaceError(f"width must be a finite number > 0 and <= {MAX_WIDTH}, got {width!r}")
-    if resolution < 8:
-        raise SpaceError(f"resolution must be >= 8, got {resolution}")
-    if input_channels < 1 or num_classes < 2:
-        raise SpaceError(f"need input_channels >= 1 and num_classes >= 2, got {input_channels}, {num_classes}")
-    if stem_stride not in (1, 2):
-        raise SpaceError(f"stem_stride must be 1 or 2, got {stem_stride}")
-
-
 def mobilenet_chain(
-    name: str,
-    *,
-    width: float,
-    resolution: int,
-    input_channels: int,
-    num_classes: int,
-    stem_stride: int,
-    head_channels: int,
-    layers_per_stage: Sequence[int] | None,
-    ops: Sequence[str],
-    identity_in: str,
-    act: str,
-    options: dict[str, Any],
-    divisor: int = 8,
-    dropout: float = 0.0,
+    name: str, options: dict[str, Any], *, ops: Sequence[str], identity_in: str, act: str, divisor: int = 8
 ) -> SearchSpace:
-    """The FairNAS backbone with the given candidate ops and identity placement."""
-    _check(width, resolution, input_channels, num_classes, stem_stride)
+    """The FairNAS backbone with the given candidate ops and identity placement. `options` are the factory's
+    (`options_of`, stored on the space as they are): `width`, `resolution`, `input_channels`, `num_classes`,
+    `stem_stride`, `head_channels`, `layers_per_stage` and `dropout` shape the backbone."""
+    width, resolution, stem_stride = options["width"], options["resolution"], options["stem_stride"]
+    input_channels, num_classes, dropout = options["input_channels"], options["num_classes"], options["dropout"]
+    check_backbone(width, resolution, input_channels, num_classes, stem_stride)
     if identity_in not in IDENTITY_PLACES:
         raise SpaceError(f"identity_in must be one of {IDENTITY_PLACES}, got {identity_in!r}")
     c = lambda ch: make_divisible(ch * width, divisor)  # noqa: E731
@@ -90,16 +60,11 @@ def mobilenet_chain(
         with_id = identity_in == "all" or (identity_in == "same-shape" and keeps_shape)
         return tuple(ops) + (("id",) if with_id else ())
 
-    layers, cin = stage_layers(sep_ch, FAIRNAS_STAGES, choices, act, c, layers_per_stage)
-    head_ch = make_divisible(head_channels * max(1.0, width), divisor)
-    # As `common.classifier_head`, but the linear block has no "bias" key: adding it would change the
-    # fingerprint of these spaces, and every saved FairNAS/SCARLET checkpoint would stop loading.
-    head = (
-        {"type": "conv", "in": cin, "out": head_ch, "kernel": 1, "act": "relu6"},
-        {"type": "pool"},
-        {"type": "dropout", "p": dropout},
-        {"type": "linear", "in": head_ch, "out": num_classes},
-    )
+    layers, cin = stage_layers(sep_ch, FAIRNAS_STAGES, choices, act, c, options["layers_per_stage"])
+    head_ch = make_divisible(options["head_channels"] * max(1.0, width), divisor)
+    # bias=None: the linear block has no "bias" key (it has a bias all the same), as these spaces were
+    # fingerprinted; with the key every saved FairNAS/SCARLET checkpoint would stop loading.
+    head = classifier_head(cin, head_ch, num_classes, "relu6", dropout, bias=None)
     return SearchSpace(name, (input_channels, resolution, resolution), num_classes, stem, layers, head, options)
 
 
@@ -123,19 +88,7 @@ def scarlet_s1(
     in every layer, where it becomes a 1x1 projection (skip) or a strided ELS conv where shapes
     change; 'same-shape' puts it only where a layer keeps resolution and width (as the released
     SCARLET models do; 6^6 x 7^13); 'none' leaves it out (FairNAS)."""
-    options = dict(
-        width=width,
-        resolution=resolution,
-        input_channels=input_channels,
-        num_classes=num_classes,
-        stem_stride=stem_stride,
-        head_channels=head_channels,
-        layers_per_stage=list(layers_per_stage) if layers_per_stage else None,
-        identity_in=identity_in,
-        dropout=dropout,
-    )
-    return mobilenet_chain(
-        "scarlet-s1",
+    options = options_of(
         width=width,
         resolution=resolution,
         input_channels=input_channels,
@@ -143,9 +96,7 @@ def scarlet_s1(
         stem_stride=stem_stride,
         head_channels=head_channels,
         layers_per_stage=layers_per_stage,
-        ops=IBN_OPS,
         identity_in=identity_in,
-        act="relu6",
-        options=options,
         dropout=dropout,
     )
+    return mobilenet_chain("scarlet-s1", options, ops=IBN_OPS, identity_in=identity_in, act="relu6")

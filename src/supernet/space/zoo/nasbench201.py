@@ -21,8 +21,7 @@ from supernet.errors import SpaceError
 from supernet.space.arch import Arch
 from supernet.space.registry import register_space
 from supernet.space.space import LayerSpec, SearchSpace, _short, register_arch_format
-from supernet.space.zoo.common import options_of
-from supernet.space.zoo.mobilenet import _check
+from supernet.space.zoo.common import check_backbone, options_of
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # the benchmark's order
 NB201_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))  # (src, dst)
@@ -82,7 +81,7 @@ register_arch_format("nb201", parse_cell_string, format_cell_string)
 
 
 def cell_space_checks(width: float, resolution: int, input_channels: int, num_classes: int, repeats: int) -> None:
-    _check(width, resolution, input_channels, num_classes, 1)
+    check_backbone(width, resolution, input_channels, num_classes, 1)
     if resolution % 4:
         raise SpaceError(f"resolution must be a multiple of 4 (two 2x reductions), got {resolution}")
     if repeats < 1:

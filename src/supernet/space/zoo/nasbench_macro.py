@@ -12,8 +12,7 @@ from typing import Any
 
 from supernet.space.registry import register_space
 from supernet.space.space import SearchSpace
-from supernet.space.zoo.common import classifier_head, options_of, stage_layers
-from supernet.space.zoo.mobilenet import _check, make_divisible
+from supernet.space.zoo.common import check_backbone, classifier_head, make_divisible, options_of, stage_layers
 
 MACRO_OPS = ("id", "e3k3", "e6k5")  # the benchmark's codes 0, 1, 2
 MACRO_STAGES = ((64, 2, 2), (128, 3, 2), (256, 3, 2))
@@ -36,7 +35,7 @@ def nas_bench_macro(
     layers_per_stage: tuple[int, ...] | None = None,
     dropout: float = 0.0,
 ) -> SearchSpace:
-    _check(width, resolution, input_channels, num_classes, 1)
+    check_backbone(width, resolution, input_channels, num_classes, 1)
     options = options_of(
         width=width,
         resolution=resolution,

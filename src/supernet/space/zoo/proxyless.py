@@ -11,8 +11,16 @@ from __future__ import annotations
 
 from supernet.space.registry import register_space
 from supernet.space.space import LayerSpec, SearchSpace
-from supernet.space.zoo.common import classifier_head, ibn_arch, options_of, stage_layers, with_named_archs
-from supernet.space.zoo.mobilenet import PRESETS, _check, make_divisible
+from supernet.space.zoo.common import (
+    check_backbone,
+    classifier_head,
+    ibn_arch,
+    make_divisible,
+    options_of,
+    stage_layers,
+    with_named_archs,
+)
+from supernet.space.zoo.mobilenet import PRESETS
 
 PROXYLESS_STAGES = ((32, 4, 2), (40, 4, 2), (80, 4, 2), (96, 4, 1), (192, 4, 2), (320, 1, 1))
 FIRST_OPS = ("e1k3", "e1k5", "e1k7")
@@ -43,7 +51,7 @@ def proxyless(
     dropout: float = 0.0,
 ) -> SearchSpace:
     """`layers_per_stage`: depths of the six stages after the first block (default 4, 4, 4, 4, 4, 1)."""
-    _check(width, resolution, input_channels, num_classes, stem_stride)
+    check_backbone(width, resolution, input_channels, num_classes, stem_stride)
     options = options_of(
         width=width,
         resolution=resolution,

@@ -17,8 +17,7 @@ from supernet.errors import SpaceError
 from supernet.space.opnames import scale_name
 from supernet.space.registry import register_space
 from supernet.space.space import SearchSpace
-from supernet.space.zoo.common import options_of, stage_layers, with_named_archs
-from supernet.space.zoo.mobilenet import _check
+from supernet.space.zoo.common import check_backbone, options_of, stage_layers, with_named_archs
 
 SPOS_BITS = ((1, 2), (2, 2), (1, 4), (2, 4), (3, 4), (4, 4))  # (weight bits, activation bits)
 SPOS_BOTTLENECK_SCALES = (0.5, 1.0, 1.5)
@@ -66,7 +65,7 @@ def resnet_quant(
 ) -> SearchSpace:
     """The space `name` (a key of RESNET_STAGES); registered once per depth with `name` bound, so the
     registered factory's options are the parameters after it."""
-    _check(width, resolution, input_channels, num_classes, stem_stride)
+    check_backbone(width, resolution, input_channels, num_classes, stem_stride)
     ops = _choices(name, bits, bottleneck_scales)
     if stem_kernel not in (3, 5, 7):
         raise SpaceError(f"{name}: stem_kernel must be 3, 5 or 7, got {stem_kernel}")

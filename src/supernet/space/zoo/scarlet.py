@@ -57,19 +57,5 @@ def scarlet_s2(
         identity_in=identity_in,
         dropout=dropout,
     )
-    space = mobilenet_chain(
-        "scarlet-s2",
-        width=width,
-        resolution=resolution,
-        input_channels=input_channels,
-        num_classes=num_classes,
-        stem_stride=stem_stride,
-        head_channels=head_channels,
-        layers_per_stage=layers_per_stage,
-        ops=SE_IBN_OPS,
-        identity_in=identity_in,
-        act="hswish",
-        options=options,
-        dropout=dropout,
-    )
+    space = mobilenet_chain("scarlet-s2", options, ops=SE_IBN_OPS, identity_in=identity_in, act="hswish")
     return with_named_archs(space, SCARLET_ARCHS)

@@ -18,8 +18,14 @@ from supernet.errors import SpaceError
 from supernet.space.opnames import scale_name
 from supernet.space.registry import register_space
 from supernet.space.space import SearchSpace
-from supernet.space.zoo.common import classifier_head, options_of, stage_layers, with_named_archs
-from supernet.space.zoo.mobilenet import _check, make_divisible
+from supernet.space.zoo.common import (
+    check_backbone,
+    classifier_head,
+    make_divisible,
+    options_of,
+    stage_layers,
+    with_named_archs,
+)
 
 CHANNEL_MODES = ("none", "search", "joint")
 SPOS_CHANNEL_SCALES = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6)  # SPOS "Search Space: Channels"
@@ -60,7 +66,7 @@ def spos_shufflenet(
     channels: str = "none",
     channel_scales: tuple[float, ...] = SPOS_CHANNEL_SCALES,
 ) -> SearchSpace:
-    _check(width, resolution, input_channels, num_classes, stem_stride)
+    check_backbone(width, resolution, input_channels, num_classes, stem_stride)
     ops = _choices(channels, channel_scales)
     options = options_of(
         width=width,
