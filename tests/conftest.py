@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -66,6 +70,42 @@ def cli_env() -> dict[str, str]:
 
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "supernet.cli", *args]
+
+
+def set_args(overrides: Iterable[str]) -> list[str]:
+    """`--set` arguments for config overrides such as `tiny_overrides()`."""
+    return [arg for item in overrides for arg in ("--set", item)]
+
+
+def run_cli(*args: str, code: int | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The CLI in a child process, as a user runs it (stdout and stderr as text); with `code`, the exit
+    code must be that (the failure shows the end of stderr)."""
+    r = subprocess.run(cli(*args), env=cli_env(), capture_output=True, text=True, timeout=timeout, check=False)
+    if code is not None:
+        assert r.returncode == code, r.stderr[-3000:]
+    return r
+
+
+def run_main(*args: str) -> subprocess.CompletedProcess:
+    """The CLI in this process (a traceback fails the test with the exception itself)."""
+    from supernet.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:
+            code = e.code
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    """Exit code 2 and one line on stderr naming each of `needles`, never a traceback."""
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for needle in needles:
+        assert needle in lines[0], result.stderr
 
 
 needs_fashion = pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST not installed")

@@ -3,7 +3,7 @@ numbers (ceiling, zero-cost bars), the cost-model check, and `rank`/`search` fro
 
 import csv
 import json
-import subprocess
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from supernet.analysis.benchmark import (
 )
 from supernet.errors import ConfigError
 from supernet.space import create_space
-from tests.conftest import cli, cli_env, needs_fashion, shared_path, tiny_overrides
+from tests.conftest import needs_fashion, run_cli, set_args, shared_path, tiny_overrides
 
 REAL = shared_path("data", "nas-bench-macro", "nas-bench-macro_cifar10.json")
 needs_real = pytest.mark.skipif(not REAL.is_file(), reason="NAS-Bench-Macro file not installed")
@@ -166,10 +166,7 @@ def test_spec_needs_exactly_one_arch_list(tmp_path, space):
 
 
 # -- the CLI -------------------------------------------------------------------------------------------
-def run(*args: str, code: int = 0) -> subprocess.CompletedProcess:
-    r = subprocess.run(cli(*args), env=cli_env(), capture_output=True, text=True, timeout=300, check=False)
-    assert r.returncode == code, r.stderr[-3000:]
-    return r
+run = partial(run_cli, code=0)  # must succeed unless a call names another exit code
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +183,7 @@ def macro_supernet(tmp_path_factory):
         eval__val_batch_size=64,
         data__val_size=64,
     )
-    run("train", "--run-dir", str(root / "supernet"), *[a for o in sets for a in ("--set", o)])
+    run("train", "--run-dir", str(root / "supernet"), *set_args(sets))
     return root / "supernet"
 
 

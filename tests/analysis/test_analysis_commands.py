@@ -6,6 +6,7 @@ import json
 import random
 import shutil
 import subprocess
+from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,20 +21,16 @@ from supernet.config import load_config
 from supernet.errors import ConfigError
 from supernet.model.supernet import Supernet, SupernetOptions
 from supernet.search.evaluator import TableEvaluator
-from tests.conftest import cli, cli_env, needs_fashion, tiny_overrides
+from tests.conftest import assert_one_line_error, needs_fashion, run_cli, set_args, tiny_overrides
+
+run = partial(run_cli, code=0)  # every CLI call here must succeed
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCHS = ["e3k3,e3k3,id,e3k3,id,id,e3k3,e3k3", "e6k7,e6k7,e6k7,e6k7,e6k7,e6k7,e6k7,e6k7"]
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    r = subprocess.run(cli(*args), env=cli_env(), capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return r
-
-
 def overrides(**extra) -> list[str]:
-    return [a for o in tiny_overrides(train__epochs=1, **extra) for a in ("--set", o)]
+    return set_args(tiny_overrides(train__epochs=1, **extra))
 
 
 @pytest.fixture(scope="module")
@@ -254,5 +251,4 @@ def test_report_is_one_self_contained_file(root, supernet_run, rank_run, tiny_sp
 def test_report_of_empty_dir_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="nothing to report"):
         build_report(tmp_path)
-    r = subprocess.run(cli("report", str(tmp_path / "missing")), env=cli_env(), capture_output=True, text=True)
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert_one_line_error(run_cli("report", str(tmp_path / "missing")))

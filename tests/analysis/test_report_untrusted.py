@@ -3,13 +3,12 @@
 import base64
 import json
 import os
-import subprocess
 
 import pytest
 
 from supernet.analysis.report import PNG_SIGNATURE, build_report, op_frequency
 from supernet.errors import ConfigError
-from tests.conftest import cli, cli_env
+from tests.conftest import run_cli
 
 SECRET = b"root:x:0:0:secret-line-of-a-private-file\n"
 PNG = PNG_SIGNATURE + b"fake image body"
@@ -128,9 +127,7 @@ def test_every_value_is_html_escaped(tmp_path, name, data):
 )
 def test_malformed_inputs_are_one_line_errors(tmp_path, name, text):
     (tmp_path / name).write_text(text)
-    r = subprocess.run(
-        cli("report", str(tmp_path)), env=cli_env(), capture_output=True, text=True, timeout=120, check=False
-    )
+    r = run_cli("report", str(tmp_path), timeout=120)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
     assert name in r.stderr and "malformed" in r.stderr
     assert not (tmp_path / "report.html").exists()

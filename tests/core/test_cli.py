@@ -1,43 +1,30 @@
 """Every bad input gets one line on stderr and exit code 2, never a traceback."""
 
 import json
-import subprocess
 
 import pytest
 
-from tests.conftest import cli, cli_env, needs_fashion
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(cli(*args), env=cli_env(), capture_output=True, text=True, timeout=120)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for needle in needles:
-        assert needle in lines[0]
+from tests.conftest import assert_one_line_error, needs_fashion, run_cli
 
 
 def test_cost_json_for_index_form():
-    r = run("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json")
+    r = run_cli("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["macs"] > 100e6 and out["params"] > 1e6 and out["indices"] == [0] * 19
 
 
 def test_scarlet_table_1_model_a_parses_with_no_option():
-    r = run("cost", "--space", "scarlet-s1", "--arch", "0,5,0,6,3,2,3,0,2,1,3,5,2,4,4,4,5,3,6", "--json")
+    r = run_cli("cost", "--space", "scarlet-s1", "--arch", "0,5,0,6,3,2,3,0,2,1,3,5,2,4,4,4,5,3,6", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["arch"].split(",")[3] == out["arch"].split(",")[18] == "id"
 
 
 def test_cost_respects_space_options():
-    base = json.loads(run("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json").stdout)
+    base = json.loads(run_cli("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json").stdout)
     half = json.loads(
-        run("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json", "--resolution", "112").stdout
+        run_cli("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json", "--resolution", "112").stdout
     )
     assert half["macs"] < base["macs"] / 3
 
@@ -66,7 +53,7 @@ def test_cost_respects_space_options():
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, args, needles):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    r = run(*(a.format(tmp=tmp_path) for a in args))
+    r = run_cli(*(a.format(tmp=tmp_path) for a in args))
     assert_one_line_error(r, *needles)
 
 
@@ -91,6 +78,6 @@ def test_batch_larger_than_the_data_is_an_error_not_zero_steps(tmp_path, verb, f
         f"{field}=512",
     ]
     extra = ["--space", "scarlet-s1", "--preset", "fashion-mnist", "--arch", "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0"]
-    r = run(verb, "--run-dir", str(tmp_path / "r"), *small, *(extra if verb == "retrain" else []))
+    r = run_cli(verb, "--run-dir", str(tmp_path / "r"), *small, *(extra if verb == "retrain" else []))
     assert_one_line_error(r, f"{field}=512", "larger than the training split (80 images)")
     assert "trained 0 steps" not in r.stdout

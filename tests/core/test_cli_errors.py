@@ -1,28 +1,9 @@
 """Tracebacks that used to escape the CLI (issue 15 item 15): each is one line now, or a quiet stop."""
 
-import contextlib
 import errno
-import io
 import subprocess
 
-from supernet.cli import main
-from tests.conftest import cli, cli_env
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
-
-
-def one_line(code: int, err: str, *needles: str) -> None:
-    assert code == 2 and len(err.strip().splitlines()) == 1, err
-    for needle in needles:
-        assert needle in err, err
+from tests.conftest import assert_one_line_error, cli, cli_env, run_main
 
 
 def test_spaces_into_a_closed_pipe_stops_quietly():
@@ -35,14 +16,14 @@ def test_spaces_into_a_closed_pipe_stops_quietly():
 
 
 def test_cost_resolution_is_bounded_before_allocating():
-    code, _, err = run("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--resolution", "1000000")
-    one_line(code, err, "too large", "--resolution")
+    r = run_main("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--resolution", "1000000")
+    assert_one_line_error(r, "too large", "--resolution")
 
 
 def test_cost_with_a_missing_arch_file_names_the_file(tmp_path):
-    code, _, err = run("cost", "--space", "scarlet-s1", "--arch", str(tmp_path / "result.json"))
-    one_line(code, err, "arch file", "not found")
-    assert "layers" not in err
+    r = run_main("cost", "--space", "scarlet-s1", "--arch", str(tmp_path / "result.json"))
+    assert_one_line_error(r, "arch file", "not found")
+    assert "layers" not in r.stderr
 
 
 def test_disk_full_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
@@ -55,8 +36,8 @@ def test_disk_full_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(supernet.io.os, "fsync", full)
-    code, _, err = run("report", str(tmp_path), "--out", str(tmp_path / "other.html"))
-    one_line(code, err, "No space left on device")
+    r = run_main("report", str(tmp_path), "--out", str(tmp_path / "other.html"))
+    assert_one_line_error(r, "No space left on device")
     assert (tmp_path / "other.html").read_text() == "old report"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "other.html"]
 
@@ -71,8 +52,8 @@ def test_disk_full_outside_the_report_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(supernet.cli, "cmd_spaces", full)
     parser_func = supernet.cli.build_parser
     monkeypatch.setattr(supernet.cli, "build_parser", lambda: _with_func(parser_func(), full))
-    code, _, err = run("spaces")
-    one_line(code, err, "No space left on device", "intact")
+    r = run_main("spaces")
+    assert_one_line_error(r, "No space left on device", "intact")
 
 
 def _with_func(parser, func):

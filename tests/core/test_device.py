@@ -1,14 +1,12 @@
 """The device setting: resolution (with CUDA mocked where the logic needs it), bad values, Runtime moves."""
 
-import subprocess
-
 import pytest
 import torch
 from torch import nn
 
 from supernet.device import Runtime, parse_amp, parse_channels_last, resolve_device, runtime_for
 from supernet.errors import ConfigError
-from tests.conftest import cli, cli_env
+from tests.conftest import run_cli
 
 
 def _cuda(count):
@@ -115,9 +113,7 @@ def test_cli_refuses_a_bad_device_in_one_line(tmp_path, device, words):
         ["train", "--run-dir", str(tmp_path / "r")],
         ["similarity", "--supernet", str(tmp_path / "none"), "--layer", "0", "--run-dir", str(tmp_path / "s")],
     ):
-        run = subprocess.run(
-            cli(*verb, "--device", device), env=cli_env(), capture_output=True, text=True, timeout=120, check=False
-        )
+        run = run_cli(*verb, "--device", device, timeout=120)
         assert run.returncode == 2 and run.stderr.count("\n") == 1 and words in run.stderr, run.stderr
     assert not (tmp_path / "r" / "config.yaml").exists()
 

@@ -3,7 +3,6 @@ that name their imports (never running them) when loaded without them."""
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from supernet.cli import main
 from supernet.errors import ConfigError
 from supernet.plugins import import_one
-from tests.conftest import cli, cli_env, needs_fashion
+from tests.conftest import needs_fashion, run_cli, set_args
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "custom_space.py"
 TINY = [
@@ -32,14 +31,6 @@ TINY = [
 ]
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(cli(*args), env=cli_env(), capture_output=True, text=True, timeout=300, check=False)
-
-
-def _sets() -> list[str]:
-    return [arg for item in TINY for arg in ("--set", item)]
-
-
 @needs_fashion
 def test_custom_space_train_search_export_and_refusal_without_import(tmp_path, capsys):
     plugin = tmp_path / "plugin dir" / "my_space.py"
@@ -48,13 +39,13 @@ def test_custom_space_train_search_export_and_refusal_without_import(tmp_path, c
     config = tmp_path / "config.yaml"
     config.write_text(f"imports: [{json.dumps(str(plugin))}]\n")  # the config's imports: list
     run = tmp_path / "run"
-    train = _run("train", "--config", str(config), "--run-dir", str(run), *_sets())
+    train = run_cli("train", "--config", str(config), "--run-dir", str(run), *set_args(TINY))
     assert train.returncode == 0, train.stderr
-    search = _run(
-        "search", "--import", str(plugin), "--supernet", str(run), "--run-dir", str(tmp_path / "s"), *_sets()
+    search = run_cli(
+        "search", "--import", str(plugin), "--supernet", str(run), "--run-dir", str(tmp_path / "s"), *set_args(TINY)
     )  # --import after the verb
     assert search.returncode == 0, search.stderr
-    export = _run(
+    export = run_cli(
         "--import",
         str(plugin),
         "export",
@@ -79,7 +70,7 @@ def test_custom_space_train_search_export_and_refusal_without_import(tmp_path, c
     # in this process nothing imported the plugin: the checkpoint names it and is refused
     for argv in (
         ["export", "--supernet", str(run), "--arch", "id,id,id", "--out", str(tmp_path / "e2")],
-        ["search", "--supernet", str(run), "--run-dir", str(tmp_path / "s2"), *_sets()],
+        ["search", "--supernet", str(run), "--run-dir", str(tmp_path / "s2"), *set_args(TINY)],
     ):
         assert main(argv) == 2
         err = capsys.readouterr().err

@@ -1,21 +1,23 @@
 """The main job end to end at a tiny size: train -> search -> export -> retrain -> report."""
 
 import json
-import subprocess
 
 import torch
 
-from tests.conftest import cli, cli_env, needs_fashion, tiny_overrides
+from tests.conftest import needs_fashion, run_cli, set_args, tiny_overrides
 
 pytestmark = needs_fashion
 
 
 def test_pipeline_end_to_end_and_exported_model_reloads(tmp_path):
     run = tmp_path / "run"
-    args = ["pipeline", "--run-dir", str(run)]
-    for item in tiny_overrides(search__max_macs="'400k'", supernet__identity="els"):
-        args += ["--set", item]
-    r = subprocess.run(cli(*args), env=cli_env(), capture_output=True, text=True, timeout=600)
+    args = [
+        "pipeline",
+        "--run-dir",
+        str(run),
+        *set_args(tiny_overrides(search__max_macs="'400k'", supernet__identity="els")),
+    ]
+    r = run_cli(*args, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "retrained" in r.stdout and "test acc" in r.stdout
     summary = json.loads((run / "summary.json").read_text())
@@ -36,19 +38,17 @@ def test_pipeline_end_to_end_and_exported_model_reloads(tmp_path):
         program = torch.export.load(str(run / "export" / "model.pt2"))
         torch.testing.assert_close(program.module()(x), model(x), rtol=1e-5, atol=1e-5)
 
-    again = subprocess.run(cli(*args), env=cli_env(), capture_output=True, text=True, timeout=120)
+    again = run_cli(*args, timeout=120)
     assert again.returncode == 2 and "--resume" in again.stderr  # nothing overwritten
-    resumed = subprocess.run(cli(*args, "--resume"), env=cli_env(), capture_output=True, text=True, timeout=600)
+    resumed = run_cli(*args, "--resume", timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((run / "summary.json").read_text())["best"] == summary["best"]
 
 
 def test_pipeline_min_acc_unmet_stops_before_export(tmp_path):
     run = tmp_path / "run"
-    args = ["pipeline", "--run-dir", str(run)]
-    for item in tiny_overrides(search__min_acc="0.999", train__epochs=1):
-        args += ["--set", item]
-    r = subprocess.run(cli(*args), env=cli_env(), capture_output=True, text=True, timeout=600)
+    args = ["pipeline", "--run-dir", str(run), *set_args(tiny_overrides(search__min_acc="0.999", train__epochs=1))]
+    r = run_cli(*args, timeout=600)
     assert r.returncode == 2, r.stdout + r.stderr
     errors = [line for line in r.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and "accuracy >= 0.999" in errors[0] and "best accuracy found was" in errors[0]

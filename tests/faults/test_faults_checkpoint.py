@@ -14,7 +14,7 @@ import torch
 from supernet.errors import CheckpointError
 from supernet.io import atomic_write
 from supernet.train.checkpoint import find_checkpoint, load_checkpoint, remove_stale_temporaries, save_checkpoint
-from tests.conftest import cli, cli_env, needs_fashion, tiny_overrides
+from tests.conftest import assert_one_line_error, cli_env, needs_fashion, run_cli, set_args, tiny_overrides
 
 
 def _state(value: float) -> dict:
@@ -109,16 +109,12 @@ def test_sigkill_during_checkpoint_writes_leaves_a_complete_checkpoint(tmp_path,
 @needs_fashion
 def test_corrupted_last_checkpoint_resumes_from_previous_with_fallback(tmp_path):
     run = tmp_path / "run"
-    args = ["train", "--run-dir", str(run)]
-    for item in tiny_overrides(train__epochs=2):
-        args += ["--set", item]
-    assert subprocess.run(cli(*args), env=cli_env(), capture_output=True, timeout=300).returncode == 0
+    args = ["train", "--run-dir", str(run), *set_args(tiny_overrides(train__epochs=2))]
+    run_cli(*args, code=0)
     last = run / "checkpoints" / "last.pt"
     last.write_bytes(last.read_bytes()[:1000])
-    r = subprocess.run(cli(*args, "--resume"), env=cli_env(), capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and "--fallback" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    r = subprocess.run(cli(*args, "--resume", "--fallback"), env=cli_env(), capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+    assert_one_line_error(run_cli(*args, "--resume"), "--fallback")
+    run_cli(*args, "--resume", "--fallback", code=0)
     assert (
         load_checkpoint(last).meta["global_step"]
         == 2 * load_checkpoint(run / "checkpoints" / "prev.pt").meta["global_step"]

@@ -32,12 +32,10 @@ def test_garbage_lock_file_is_treated_as_stale(tmp_path):
 
 
 def test_cli_refuses_a_locked_run_dir(tmp_path):
-    from tests.conftest import cli, cli_env
+    from tests.conftest import run_cli
 
     with RunLock(tmp_path / "run"):
-        r = subprocess.run(
-            cli("train", "--run-dir", str(tmp_path / "run")), env=cli_env(), capture_output=True, text=True, timeout=120
-        )
+        r = run_cli("train", "--run-dir", str(tmp_path / "run"), timeout=120)
     assert r.returncode == 2 and "in use by process" in r.stderr
 
 

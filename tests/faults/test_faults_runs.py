@@ -1,18 +1,14 @@
 """Run directories are never overwritten by a refused command, and a search records what it searched."""
 
-import contextlib
-import io
 import json
 import os
-import subprocess
 
 import pytest
 import yaml
 
-from supernet.cli import main
 from supernet.config import load_config
 from supernet.workflow import search_supernet, train_supernet
-from tests.conftest import needs_fashion, tiny_overrides
+from tests.conftest import assert_one_line_error, needs_fashion, run_main, set_args, tiny_overrides
 
 pytestmark = needs_fashion
 SETTINGS = {
@@ -24,25 +20,8 @@ SETTINGS = {
 }
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    """The CLI in this process (a traceback fails the test with the exception itself)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as e:
-            code = e.code
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
-
-
 def sets(**extra) -> list[str]:
-    return [a for o in tiny_overrides(**{**SETTINGS, **extra}) for a in ("--set", o)]
-
-
-def one_line_error(r: subprocess.CompletedProcess, *needles: str) -> None:
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
-    for needle in needles:
-        assert needle in r.stderr, r.stderr
+    return set_args(tiny_overrides(**{**SETTINGS, **extra}))
 
 
 def snapshot(folder):
@@ -62,15 +41,15 @@ def supernet(tmp_path_factory):
 
 def test_refused_resume_keeps_config_yaml_and_names_the_changed_fields(supernet):
     before = snapshot(supernet)
-    r = run("train", "--run-dir", str(supernet), "--resume", *sets(train__lr=0.5, train__seed=3))
-    one_line_error(r, "train.lr: 0.05 -> 0.5", "train.seed: 0 -> 3")
+    r = run_main("train", "--run-dir", str(supernet), "--resume", *sets(train__lr=0.5, train__seed=3))
+    assert_one_line_error(r, "train.lr: 0.05 -> 0.5", "train.seed: 0 -> 3")
     assert snapshot(supernet) == before
 
 
 def test_search_into_the_supernets_own_dir_is_refused_before_writing(supernet):
     before = snapshot(supernet)
     for run_dir in (supernet, supernet / "checkpoints" / ".."):
-        r = run(
+        r = run_main(
             "search",
             "--supernet",
             str(supernet),
@@ -80,9 +59,9 @@ def test_search_into_the_supernets_own_dir_is_refused_before_writing(supernet):
             "random",
             *sets(search__num_samples=4),
         )
-        one_line_error(r, "run directory of `supernet train`")
-    r = run("export", "--supernet", str(supernet), "--arch", "0" + ",0" * 7, "--out", str(supernet))
-    one_line_error(r, "--out", "`supernet train`")
+        assert_one_line_error(r, "run directory of `supernet train`")
+    r = run_main("export", "--supernet", str(supernet), "--arch", "0" + ",0" * 7, "--out", str(supernet))
+    assert_one_line_error(r, "--out", "`supernet train`")
     assert snapshot(supernet) == before
     # rank reads the supernet's own settings from its (untouched) config.yaml
     from supernet.supernet_run import default_config
@@ -131,28 +110,30 @@ def test_unusable_run_dir_is_one_line(tmp_path, kind, command):
         os.chmod(target, 0o555)
         if os.geteuid() == 0:
             pytest.skip("root writes into read-only folders")
-    r = run(*command, "--run-dir", str(target), *sets())
-    one_line_error(r, str(target))
+    r = run_main(*command, "--run-dir", str(target), *sets())
+    assert_one_line_error(r, str(target))
 
 
 def test_export_out_that_is_a_file_is_one_line(supernet, tmp_path):
     (tmp_path / "f").write_text("keep")
-    r = run("export", "--supernet", str(supernet), "--arch", "0" + ",0" * 7, "--out", str(tmp_path / "f"))
-    one_line_error(r, "--out", "is a file")
+    r = run_main("export", "--supernet", str(supernet), "--arch", "0" + ",0" * 7, "--out", str(tmp_path / "f"))
+    assert_one_line_error(r, "--out", "is a file")
     assert (tmp_path / "f").read_text() == "keep"
 
 
 @pytest.mark.parametrize("content", ["[1, 2]", "3", '{"best": 5}', '{"arch": ["x"]}'])
 def test_arch_json_of_the_wrong_shape_is_one_line(supernet, tmp_path, content):
     (tmp_path / "a.json").write_text(content)
-    r = run("export", "--supernet", str(supernet), "--arch", str(tmp_path / "a.json"), "--out", str(tmp_path / "e"))
-    one_line_error(r, "a.json")
+    r = run_main(
+        "export", "--supernet", str(supernet), "--arch", str(tmp_path / "a.json"), "--out", str(tmp_path / "e")
+    )
+    assert_one_line_error(r, "a.json")
 
 
 def test_export_takes_a_search_result_json(supernet, tmp_path):
     cfg = load_config(None, tiny_overrides(search__strategy="random", search__num_samples=4))
     out = search_supernet(cfg, supernet, tmp_path / "s")
-    r = run(
+    r = run_main(
         "export",
         "--supernet",
         str(supernet),
@@ -173,8 +154,8 @@ def test_fallback_without_previous_checkpoint_stops_and_keeps_the_bad_file(super
     assert not (run_dir / "checkpoints" / "prev.pt").exists()
     (run_dir / "checkpoints" / "last.pt").write_bytes(b"corrupt")
     before = snapshot(run_dir)
-    r = run("train", "--run-dir", str(run_dir), "--resume", "--fallback", *sets())
-    one_line_error(r, "prev.pt", "does not exist", "last.pt is left in place")
+    r = run_main("train", "--run-dir", str(run_dir), "--resume", "--fallback", *sets())
+    assert_one_line_error(r, "prev.pt", "does not exist", "last.pt is left in place")
     assert snapshot(run_dir) == before  # last.pt kept in place, metrics.jsonl without duplicated rows
 
 
@@ -186,5 +167,5 @@ def test_corrupt_checkpoint_hint_names_the_command_that_has_fallback(supernet, t
     ckpt = run_dir / "checkpoints"
     shutil.copy(ckpt / "last.pt", ckpt / "prev.pt")
     (ckpt / "last.pt").write_bytes(b"corrupt")
-    r = run("search", "--supernet", str(run_dir), "--run-dir", str(tmp_path / "s"))
-    one_line_error(r, "supernet train --resume --fallback")
+    r = run_main("search", "--supernet", str(run_dir), "--run-dir", str(tmp_path / "s"))
+    assert_one_line_error(r, "supernet train --resume --fallback")

@@ -1,13 +1,12 @@
 """The config loader is bounded: an alias bomb, a huge file or invalid YAML fail fast with one line."""
 
-import subprocess
 import time
 
 import pytest
 
 from supernet.config import MAX_YAML_NODES, load_config, parse_yaml
 from supernet.errors import ConfigError
-from tests.conftest import cli, cli_env
+from tests.conftest import run_cli
 
 
 def alias_bomb(levels: int = 9) -> str:
@@ -24,14 +23,7 @@ def test_the_bomb_is_small():
 def test_alias_bomb_config_fails_fast_and_writes_nothing(tmp_path):
     (tmp_path / "bomb.yaml").write_text("space:\n  options:\n    " + alias_bomb().replace("\n", "\n    "))
     start = time.time()
-    r = subprocess.run(
-        cli("train", "--config", str(tmp_path / "bomb.yaml"), "--run-dir", str(tmp_path / "run")),
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    r = run_cli("train", "--config", str(tmp_path / "bomb.yaml"), "--run-dir", str(tmp_path / "run"), timeout=60)
     assert time.time() - start < 30
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "alias" in r.stderr and not (tmp_path / "run").exists()
@@ -61,12 +53,5 @@ def test_huge_config_file_is_refused_unread(tmp_path):
 
 
 def test_invalid_yaml_in_option_is_one_line(tmp_path):
-    r = subprocess.run(
-        cli("cost", "--space", "scarlet-s1", "--arch", "0", "--option", "width=[1,"),
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    r = run_cli("cost", "--space", "scarlet-s1", "--arch", "0", "--option", "width=[1,", timeout=60)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--option width" in r.stderr, r.stderr

@@ -17,6 +17,7 @@ from tests.conftest import (
     cli_env,
     needs_fashion,
     randomize_batchnorm,
+    run_cli,
     tiny_overrides,
 )
 
@@ -102,13 +103,9 @@ def test_prune_killed_between_stages_resumes_in_its_stage(tmp_path):
     proc.wait()
     assert json.loads((run / "prune.json").read_text())["stages"][0]["stage"] == 1
     stage1 = (run / "stage-1" / "checkpoints" / "last.pt").read_bytes()
-    again = subprocess.run(
-        cli(*_prune_args(run)), env=cli_env(), capture_output=True, text=True, timeout=300, check=False
-    )
+    again = run_cli(*_prune_args(run), timeout=300)
     assert again.returncode == 2 and "--resume" in again.stderr  # a second run never overwrites the first
-    done = subprocess.run(
-        cli(*_prune_args(run), "--resume"), env=cli_env(), capture_output=True, text=True, timeout=600, check=False
-    )
+    done = run_cli(*_prune_args(run), "--resume", timeout=600)
     assert done.returncode == 0, done.stderr
     assert (run / "stage-1" / "checkpoints" / "last.pt").read_bytes() == stage1  # stage 1 was not retrained
     summary = json.loads((run / "prune.json").read_text())

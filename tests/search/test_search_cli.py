@@ -5,14 +5,20 @@ import json
 import random
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from supernet.cost import CostTable
 from supernet.space import create_space
-from tests.conftest import cli, cli_env
+from tests.conftest import run_cli
 
 SPACE = ["--space", "scarlet-s1", "--preset", "fashion-mnist", "--option", "layers_per_stage=[1,1,1,1,1,1]"]
+
+
+def search_table(table: Path, run_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`supernet search --table` over the small space of `table` into `run_dir`."""
+    return run_cli("search", "--table", str(table), *SPACE, "--run-dir", str(run_dir), *args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -36,30 +42,21 @@ def table(tmp_path_factory):
 def test_table_search_respects_budget(tmp_path, table, strategy):
     path, space, costs = table
     budget = sorted(costs.query(space.sample(random.Random(i))).macs for i in range(50))[25]
-    r = subprocess.run(
-        cli(
-            "search",
-            "--table",
-            str(path),
-            *SPACE,
-            "--run-dir",
-            str(tmp_path / "s"),
-            "--strategy",
-            strategy,
-            "--max-macs",
-            str(budget),
-            "--population",
-            "8",
-            "--iterations",
-            "3",
-            "--set",
-            "search.num_samples=24",
-            "--set",
-            "search.min_acc=0.0",
-        ),
-        env=cli_env(),
-        capture_output=True,
-        text=True,
+    r = search_table(
+        path,
+        tmp_path / "s",
+        "--strategy",
+        strategy,
+        "--max-macs",
+        str(budget),
+        "--population",
+        "8",
+        "--iterations",
+        "3",
+        "--set",
+        "search.num_samples=24",
+        "--set",
+        "search.min_acc=0.0",
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
@@ -71,35 +68,18 @@ def test_table_search_respects_budget(tmp_path, table, strategy):
 
 def test_infeasible_budget_is_a_one_line_error(tmp_path, table):
     path, _, _ = table
-    r = subprocess.run(
-        cli("search", "--table", str(path), *SPACE, "--run-dir", str(tmp_path / "s"), "--max-macs", "1k"),
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = search_table(path, tmp_path / "s", "--max-macs", "1k", timeout=60)
     assert r.returncode == 2 and "macs" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_rerun_needs_resume_and_resume_reuses_the_journal(tmp_path, table):
     path, _, _ = table
-    args = cli(
-        "search",
-        "--table",
-        str(path),
-        *SPACE,
-        "--run-dir",
-        str(tmp_path / "s"),
-        "--population",
-        "8",
-        "--iterations",
-        "2",
-    )
-    first = subprocess.run(args, env=cli_env(), capture_output=True, text=True, timeout=60)
+    args = ("--population", "8", "--iterations", "2")
+    first = search_table(path, tmp_path / "s", *args, timeout=60)
     assert first.returncode == 0, first.stderr
-    refused = subprocess.run(args, env=cli_env(), capture_output=True, text=True, timeout=60)
+    refused = search_table(path, tmp_path / "s", *args, timeout=60)
     assert refused.returncode == 2 and "--resume" in refused.stderr
-    again = subprocess.run(args + ["--resume"], env=cli_env(), capture_output=True, text=True, timeout=60)
+    again = search_table(path, tmp_path / "s", *args, "--resume", timeout=60)
     assert again.returncode == 0
     a = json.loads((tmp_path / "s" / "result.json").read_text())
     assert a["history"] and a["best"] in first.stdout
@@ -109,30 +89,21 @@ def test_rerun_needs_resume_and_resume_reuses_the_journal(tmp_path, table):
 def test_min_acc_no_feasible_arch_is_a_one_line_error_naming_the_best(tmp_path, table, strategy):
     path, _, _ = table
     best = max(float(row["accuracy"]) for row in csv.DictReader(path.open()))
-    r = subprocess.run(
-        cli(
-            "search",
-            "--table",
-            str(path),
-            *SPACE,
-            "--run-dir",
-            str(tmp_path / "s"),
-            "--strategy",
-            strategy,
-            "--min-acc",
-            "2",
-            "--population",
-            "8",
-            "--iterations",
-            "2",
-            "--set",
-            "search.num_samples=16",
-            "--set",
-            "search.progress=false",
-        ),
-        env=cli_env(),
-        capture_output=True,
-        text=True,
+    r = search_table(
+        path,
+        tmp_path / "s",
+        "--strategy",
+        strategy,
+        "--min-acc",
+        "2",
+        "--population",
+        "8",
+        "--iterations",
+        "2",
+        "--set",
+        "search.num_samples=16",
+        "--set",
+        "search.progress=false",
         timeout=120,
     )
     assert r.returncode == 2, r.stdout + r.stderr
@@ -145,26 +116,17 @@ def test_min_acc_no_feasible_arch_is_a_one_line_error_naming_the_best(tmp_path, 
 
 def test_nsga2_acc_min_from_the_cli_is_stated_in_result_json(tmp_path, table):
     path, _, _ = table
-    r = subprocess.run(
-        cli(
-            "search",
-            "--table",
-            str(path),
-            *SPACE,
-            "--run-dir",
-            str(tmp_path / "s"),
-            "--strategy",
-            "nsga2",
-            "--min-acc",
-            "0.05",
-            "--population",
-            "8",
-            "--iterations",
-            "2",
-        ),
-        env=cli_env(),
-        capture_output=True,
-        text=True,
+    r = search_table(
+        path,
+        tmp_path / "s",
+        "--strategy",
+        "nsga2",
+        "--min-acc",
+        "0.05",
+        "--population",
+        "8",
+        "--iterations",
+        "2",
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
@@ -176,26 +138,16 @@ def test_nsga2_acc_min_from_the_cli_is_stated_in_result_json(tmp_path, table):
 @pytest.mark.parametrize("progress", [True, False])
 def test_search_shows_a_progress_bar_unless_turned_off(tmp_path, table, progress):
     path, _, _ = table
-    r = subprocess.run(
-        cli(
-            "search",
-            "--table",
-            str(path),
-            *SPACE,
-            "--run-dir",
-            str(tmp_path / "s"),
-            "--strategy",
-            "random",
-            "--set",
-            "search.num_samples=20",
-            "--set",
-            f"search.progress={progress}",
-        ),
-        env=cli_env(),
-        capture_output=True,
-        text=True,
+    r = search_table(
+        path,
+        tmp_path / "s",
+        "--strategy",
+        "random",
+        "--set",
+        "search.num_samples=20",
+        "--set",
+        f"search.progress={progress}",
         timeout=60,
-        check=False,
     )
     assert r.returncode == 0, r.stderr
     assert ("arch/s" in r.stderr or "s/arch" in r.stderr) == progress, r.stderr

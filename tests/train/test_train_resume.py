@@ -8,15 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli, cli_env, needs_fashion, tiny_overrides
+from tests.conftest import cli, cli_env, needs_fashion, set_args, tiny_overrides
 
 pytestmark = needs_fashion
 
 
 def _train(run_dir: Path, *extra: str) -> subprocess.Popen:
-    args = ["train", "--run-dir", str(run_dir)]
-    for item in tiny_overrides(train__checkpoint_every_steps=3, train__epochs=3):
-        args += ["--set", item]
+    args = [
+        "train",
+        "--run-dir",
+        str(run_dir),
+        *set_args(tiny_overrides(train__checkpoint_every_steps=3, train__epochs=3)),
+    ]
     return subprocess.Popen(
         cli(*args, *extra), env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
