@@ -60,6 +60,7 @@ from supernet.train.sampler import create_sampler, step_rng
 if TYPE_CHECKING:
     from supernet.analysis.benchmark import BenchmarkSpec
     from supernet.search import Problem
+    from supernet.search.evaluator import Evaluator
 
 
 # -- supernet training ----------------------------------------------------------------------------
@@ -403,19 +404,8 @@ def search_table(
     from supernet.search import TableEvaluator
 
     evaluator = TableEvaluator(table_csv, space)
-    table = search_cost_table(cfg, space, identity)
     digest = hashlib.sha256(Path(table_csv).read_bytes()).hexdigest()[:16]
-    return _run_search(
-        cfg,
-        space,
-        table,
-        lambda a: {"accuracy": evaluator.evaluate(a)},
-        f"table:{digest}",
-        Path(run_dir),
-        resume,
-        None,
-        {"table": str(table_csv)},
-    )
+    return _search_known(cfg, space, evaluator, identity, f"table:{digest}", run_dir, resume, {"table": str(table_csv)})
 
 
 def search_benchmark(
@@ -425,19 +415,26 @@ def search_benchmark(
     from supernet.analysis.benchmark import BenchmarkEvaluator, load_benchmark
 
     evaluator = BenchmarkEvaluator(load_benchmark(spec.name, spec.path, space), space)
-    table = search_cost_table(cfg, space, identity)
     digest = hashlib.sha256(Path(spec.path).read_bytes()).hexdigest()[:16]
-    return _run_search(
-        cfg,
-        space,
-        table,
-        lambda a: {"accuracy": evaluator.evaluate(a)},
-        f"benchmark:{digest}",
-        Path(run_dir),
-        resume,
-        None,
-        {"benchmark": spec.name, "benchmark_file": str(spec.path)},
-    )
+    source = {"benchmark": spec.name, "benchmark_file": str(spec.path)}
+    return _search_known(cfg, space, evaluator, identity, f"benchmark:{digest}", run_dir, resume, source)
+
+
+def _search_known(
+    cfg: Config,
+    space: SearchSpace,
+    evaluator: Evaluator,
+    identity: str,
+    key: str,
+    run_dir: Path,
+    resume: bool,
+    source: dict[str, Any],
+) -> dict[str, Any]:
+    """Search accuracies known in advance (`evaluator.evaluate(arch)`: a table, a benchmark), journaled
+    under `key`; `source` names them in result.json."""
+    table = search_cost_table(cfg, space, identity)
+    accuracy = lambda a: {"accuracy": evaluator.evaluate(a)}  # noqa: E731
+    return _run_search(cfg, space, table, accuracy, key, Path(run_dir), resume, None, source)
 
 
 def _evaluation_key(cfg: Config, checkpoint: Path) -> str:

@@ -41,15 +41,7 @@ def chain_standalone_config(
         for layer, op in zip(space.layers, arch.ops)
     ]
     blocks += [dict(b) for b in space.head]
-    config = {
-        "format": CONFIG_FORMAT,
-        "space": space.name,
-        "space_options": dict(space.options),
-        "arch": arch.to_string(),
-        "input_shape": list(space.input_shape),
-        "num_classes": space.num_classes,
-        "blocks": blocks,
-    }
+    config = _config(space, arch, blocks)
     if any(block_bits(b) is not None for b in blocks):  # quantized (SPOS Table 6): list every layer's bits
         config["bit_widths"] = bit_widths(blocks)
     return config
@@ -78,6 +70,11 @@ def cell_standalone_config(
             cell["bias_edges"] = [i for i, op in enumerate(cell["ops"]) if op["block"]["type"] != "zero"]
         blocks.append(cell)
     blocks += [dict(b) for b in space.head]
+    return _config(space, arch, blocks)
+
+
+def _config(space: SearchSpace, arch: Arch, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A stand-alone config: what it was exported from and its blocks, in order."""
     return {
         "format": CONFIG_FORMAT,
         "space": space.name,
