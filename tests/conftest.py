@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -97,6 +98,25 @@ def run_main(*args: str) -> subprocess.CompletedProcess:
         except SystemExit as e:
             code = e.code
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def rebuilt_output_shape(config: dict) -> str:
+    """The output shape of a stand-alone model rebuilt from its JSON config in a fresh process (nothing but
+    the config and the block registry), for a batch of two."""
+    code = (
+        "import json, sys; from supernet.model.standalone import StandaloneNet; "
+        "m = StandaloneNet(json.loads(sys.stdin.read())); print(tuple(m(m.example_input(2)).shape))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps(config),
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:

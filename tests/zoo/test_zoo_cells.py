@@ -2,8 +2,6 @@
 
 import json
 import random
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -19,7 +17,7 @@ from supernet.model.factory import build_supernet
 from supernet.model.standalone import StandaloneNet
 from supernet.model.supernet import MultiPath, Supernet, SupernetOptions
 from supernet.space import Arch, create_space
-from tests.conftest import cli, cli_env
+from tests.conftest import rebuilt_output_shape, run_cli
 
 NB201_STRING = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 NB201_OPS = ("nor_conv_3x3", "nor_conv_3x3", "avg_pool_3x3", "skip_connect", "nor_conv_3x3", "skip_connect")
@@ -268,31 +266,13 @@ def test_bn_recalibration_through_path_modules():
 
 def test_cell_models_rebuild_from_json_in_a_fresh_process():
     space = _small("nas-bench-201")
-    config = json.dumps(standalone_config(space, space.parse_arch(NB201_STRING)))
-    code = (
-        "import json, sys; from supernet.model.standalone import StandaloneNet; "
-        "m = StandaloneNet(json.loads(sys.stdin.read())); print(tuple(m(m.example_input(2)).shape))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], input=config, capture_output=True, text=True, env=cli_env(), timeout=120
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "(2, 10)"
+    assert rebuilt_output_shape(standalone_config(space, space.parse_arch(NB201_STRING))) == "(2, 10)"
 
 
 def test_cli_lists_cell_spaces_and_prices_the_benchmark_string():
-    env = cli_env()
-    out = subprocess.run(cli("spaces", "--json"), capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr
+    out = run_cli("spaces", "--json", code=0)
     rows = {r["name"]: r for r in json.loads(out.stdout)}
     assert rows["nas-bench-201"]["size"] == 5**6 and rows["nas-bench-101-chain"]["size"] == 3**5
-    out = subprocess.run(
-        cli("cost", "--space", "nas-bench-201", "--arch", NB201_STRING, "--json"),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
+    out = run_cli("cost", "--space", "nas-bench-201", "--arch", NB201_STRING, "--json", code=0)
     result = json.loads(out.stdout)
     assert result["indices"] == [3, 3, 4, 1, 3, 1] and result["macs"] > 0

@@ -1,8 +1,6 @@
 """Space sizes and layouts of the zoo, the SPOS shuffle unit and NAS-Bench-Macro's digit archs."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -13,7 +11,7 @@ from supernet.ops.blocks import build_block
 from supernet.ops.candidates import candidate_config, exported_config
 from supernet.space import create_space
 from supernet.space.zoo.common import ibn_arch
-from tests.conftest import cli, cli_env
+from tests.conftest import rebuilt_output_shape, run_cli
 
 
 def test_space_sizes():
@@ -132,31 +130,13 @@ def test_ibn_arch_notation():
 
 def test_shufflenet_model_rebuilds_from_json_in_a_fresh_process():
     space = create_space("spos-shufflenet", preset="fashion-mnist")
-    config = json.dumps(standalone_config(space, space.parse_arch("spos-searched")))
-    code = (
-        "import json, sys; from supernet.model.standalone import StandaloneNet; "
-        "m = StandaloneNet(json.loads(sys.stdin.read())); print(tuple(m(m.example_input(2)).shape))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], input=config, capture_output=True, text=True, env=cli_env(), timeout=120
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "(2, 10)"
+    assert rebuilt_output_shape(standalone_config(space, space.parse_arch("spos-searched"))) == "(2, 10)"
 
 
 def test_cli_lists_the_zoo_and_prices_named_and_digit_archs():
-    env = cli_env()
-    out = subprocess.run(cli("spaces", "--json"), capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr
+    out = run_cli("spaces", "--json", code=0)
     rows = {r["name"]: r for r in json.loads(out.stdout)}
     assert rows["scarlet-s2"]["named_archs"] == ["scarlet-a", "scarlet-b", "scarlet-c"]
     assert rows["nas-bench-macro"]["size"] == 3**8
-    out = subprocess.run(
-        cli("cost", "--space", "nas-bench-macro", "--arch", "02012100", "--json"),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
+    out = run_cli("cost", "--space", "nas-bench-macro", "--arch", "02012100", "--json", code=0)
     assert json.loads(out.stdout)["indices"] == [0, 2, 0, 1, 2, 1, 0, 0]
