@@ -6,7 +6,7 @@ import random
 
 import pytest
 import torch
-from train_helpers import make_trainer
+from train_helpers import make_trainer, split_and_perturbed, trained_like
 
 from supernet.cost import CostTable, count_macs, count_params
 from supernet.model.cell import CellSupernet
@@ -27,22 +27,6 @@ def space():
 def _net(space, seed=0, **kw):
     torch.manual_seed(seed)
     return build_supernet(space, SupernetOptions(**kw))
-
-
-def _perturbed(net, seed=0):
-    """Non-trivial BN statistics, BN affine values and bias vectors (as training would leave them)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5, generator=g)
-                m.running_var.uniform_(0.5, 2.0, generator=g)
-                m.weight.uniform_(0.5, 1.5, generator=g)
-                m.bias.uniform_(-0.5, 0.5, generator=g)
-        for name, p in net.named_parameters():
-            if ".biases." in name:
-                p.uniform_(-0.5, 0.5, generator=g)
-    return net.eval()
 
 
 def _batch(space, n=4, seed=0):
@@ -147,7 +131,7 @@ def test_zero_init_equals_the_plain_supernet(space, depth):
 
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_bias_export_equals_the_supernet_path(space, depth):
-    net = _perturbed(_net(space, interchoice="bias", interchoice_depth=depth), seed=depth)
+    net = trained_like(_net(space, interchoice="bias", interchoice_depth=depth), seed=depth)
     table = CostTable.build(space)
     x, _ = _batch(space, 3)
     for arch in [*_archs(space, 5, seed=depth), NO_NONE, Arch(("none",) * 6)]:
@@ -174,17 +158,6 @@ def test_bias_export_equals_the_supernet_path(space, depth):
     assert not any("edge_bias" in k for k in plain.state_dict())
 
 
-def _split_net(space, seed=0):
-    net = _net(space, interchoice="split")
-    origin = net.split_interchoice()
-    assert net.is_split and origin and net.split_interchoice() == {}
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():  # make copies differ, as training would
-        for p in net.parameters():
-            p.add_(0.05 * torch.randn(p.shape, generator=g))
-    return _perturbed(net, seed)
-
-
 def test_split_copies_are_independent_and_export_picks_the_right_copy(space):
     net = _net(space, interchoice="split")
     original = {k: v.clone() for k, v in net.state_dict().items()}
@@ -207,7 +180,7 @@ def test_split_copies_are_independent_and_export_picks_the_right_copy(space):
         assert all(grads) if name == arch[edge - 1] else not any(grads), name
     assert len(list(net.candidate_parameters(edge, "nor_conv_3x3"))) == 3 * 3 * len(prev_choices)  # conv, bn w/b
 
-    net = _split_net(space)
+    net = split_and_perturbed(_net(space, interchoice="split"))
     x, _ = _batch(space, 3)
     for arch in [*_archs(space, 5, seed=11), NO_NONE]:
         arch = arch.replace(edge, "nor_conv_1x1")
@@ -224,7 +197,7 @@ def test_split_copies_are_independent_and_export_picks_the_right_copy(space):
 
 
 def test_split_state_dict_loads_into_a_fresh_supernet_and_the_hook_splits(space, tmp_path):
-    net = _split_net(space)
+    net = split_and_perturbed(_net(space, interchoice="split"))
     fresh = _net(space, interchoice="split").eval()
     fresh.load_state_dict(net.state_dict())  # rebuilds the split structure first
     assert fresh.is_split

@@ -4,7 +4,7 @@ import warnings
 
 import pytest
 import torch
-from train_helpers import make_trainer, rand_arch, tiny_space, trained_like
+from train_helpers import make_trainer, rand_arch, split_and_perturbed, tiny_space, trained_like
 
 from supernet.cost import CostTable, count_macs, count_params
 from supernet.errors import ConfigError
@@ -225,17 +225,6 @@ def test_pre_act_bias_option_checks():
         )
 
 
-def _split_net(space, seed=0):
-    net = Supernet(space, SupernetOptions(interchoice="split"))
-    origin = net.split_interchoice()
-    assert net.is_split and origin and net.split_interchoice() == {}
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():  # make copies differ, as training would
-        for p in net.parameters():
-            p.add_(0.05 * torch.randn(p.shape, generator=g))
-    return trained_like(net, seed)
-
-
 def test_split_copies_are_independent_and_export_picks_the_right_copy():
     space = tiny_space()
     net = Supernet(space, SupernetOptions(interchoice="split"))
@@ -253,7 +242,7 @@ def test_split_copies_are_independent_and_export_picks_the_right_copy():
     for name, copy in net.choices[layer]["e3k3"].items():
         grads = [p.grad is not None for p in copy.parameters()]
         assert all(grads) if name == arch[layer - 1] else not any(grads), name
-    net = _split_net(space)
+    net = split_and_perturbed(Supernet(space, SupernetOptions(interchoice="split")))
     x = _batch(space)[0]
     for s in range(4):
         arch = rand_arch(space, s).replace(layer, "e6k5")
@@ -274,7 +263,7 @@ def _exported_block(net, model, layer):
 
 def test_split_state_dict_loads_into_a_fresh_supernet():
     space = tiny_space()
-    net = _split_net(space)
+    net = split_and_perturbed(Supernet(space, SupernetOptions(interchoice="split")))
     fresh = Supernet(space, SupernetOptions(interchoice="split")).eval()
     fresh.load_state_dict(net.state_dict())  # rebuilds the split structure first
     assert fresh.is_split

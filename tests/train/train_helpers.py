@@ -25,7 +25,8 @@ def synthetic_dataset(n: int = 64, seed: int = 0, shape=(1, 28, 28), classes: in
 
 
 def trained_like(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Non-trivial BN statistics/affine values and bias vectors, so that copying them matters."""
+    """Non-trivial BN statistics/affine values and inter-choice bias vectors (a chain supernet's `biases.*`,
+    a cell's `*.biases.*`), so that copying them matters; eval mode."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in net.modules():
@@ -36,9 +37,21 @@ def trained_like(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
                     m.weight.uniform_(0.5, 1.5, generator=g)
                     m.bias.uniform_(-0.5, 0.5, generator=g)
         for name, p in net.named_parameters():
-            if name.startswith("biases."):
+            if name.startswith("biases.") or ".biases." in name:
                 p.uniform_(-0.5, 0.5, generator=g)
     return net.eval()
+
+
+def split_and_perturbed(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """A supernet built with `interchoice="split"`, split now, its copies made to differ (as training would
+    leave them) and `trained_like`."""
+    origin = net.split_interchoice()
+    assert net.is_split and origin and net.split_interchoice() == {}
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    return trained_like(net, seed)
 
 
 def make_trainer(
