@@ -47,25 +47,29 @@ EVAL_BATCH_SIZE = 500
 
 
 def load_data(cfg: Config) -> DatasetSplits:
-    d = cfg.data
+    data = cfg.data
     extra = {
         k: v
-        for k, v in (("resolution", d.resolution), ("channels", d.channels), ("max_per_class", d.max_per_class))
-        if d.name == "folder" and v is not None
+        for k, v in (
+            ("resolution", data.resolution),
+            ("channels", data.channels),
+            ("max_per_class", data.max_per_class),
+        )
+        if data.name == "folder" and v is not None
     }
-    val_size: int | float = int(d.val_size) if d.val_size >= 1 else d.val_size
-    stats = _sample_transform(cfg, d.channels) if d.resolution is not None else None
+    val_size: int | float = int(data.val_size) if data.val_size >= 1 else data.val_size
+    stats = _sample_transform(cfg, data.channels) if data.resolution is not None else None
     return load_splits(
-        d.name,
-        d.root,
+        data.name,
+        data.root,
         val_size=val_size,
-        seed=d.split_seed,
-        train_limit=d.train_limit,
-        val_per_class=d.val_per_class,
-        policy=StreamPolicy(d.stream, d.memory_limit_mb << 20),
+        seed=data.split_seed,
+        train_limit=data.train_limit,
+        val_per_class=data.val_per_class,
+        policy=StreamPolicy(data.stream, data.memory_limit_mb << 20),
         stats_transform=stats,
         **extra,
-        **d.options,
+        **data.options,
     )
 
 
@@ -86,10 +90,10 @@ Loader = BatchLoader | StreamingLoader
 
 
 def _sample_transform(cfg: Config, channels: int) -> SampleTransform:
-    d = cfg.data
-    if d.resolution is None:
+    data = cfg.data
+    if data.resolution is None:
         raise ConfigError("streaming data needs data.resolution (the crop size, e.g. 224)")
-    return SampleTransform(d.resolution, channels, scale=(d.crop_scale_min, 1.0), eval_crop=d.eval_crop)
+    return SampleTransform(data.resolution, channels, scale=(data.crop_scale_min, 1.0), eval_crop=data.eval_crop)
 
 
 def _workers(cfg: Config) -> int:
@@ -144,9 +148,11 @@ def require_batches(loader: BatchLoader, field: str) -> BatchLoader:
 
 def recal_batches(cfg: Config, splits: DatasetSplits) -> list[torch.Tensor]:
     """The fixed, seeded training batches (train-time augmentation) used for BN recalibration."""
-    e = cfg.eval
-    loader = require_batches(train_loader(cfg, splits, e.recal_batch_size, e.seed), "eval.recal_batch_size")
-    return [x for _, (x, _) in zip(range(min(e.recal_batches, len(loader))), loader.iter_epoch(0))]
+    evaluation = cfg.eval
+    loader = require_batches(
+        train_loader(cfg, splits, evaluation.recal_batch_size, evaluation.seed), "eval.recal_batch_size"
+    )
+    return [x for _, (x, _) in zip(range(min(evaluation.recal_batches, len(loader))), loader.iter_epoch(0))]
 
 
 def val_batches(cfg: Config, splits: DatasetSplits) -> list[tuple[torch.Tensor, torch.Tensor]]:

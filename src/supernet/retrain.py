@@ -46,9 +46,9 @@ def train_standalone(
     `splits`: the configured data, when the caller has it loaded already."""
     run_dir = Path(run_dir)
     check_run(run_dir, cfg, resume, STANDALONE_SECTIONS)
-    s = cfg.standalone
-    runtime = runtime_of(cfg, s)
-    torch.manual_seed(s.seed)
+    standalone = cfg.standalone
+    runtime = runtime_of(cfg, standalone)
+    torch.manual_seed(standalone.seed)
     splits = splits if splits is not None else load_data(cfg)
     model = initial if initial is not None else StandaloneNet(standalone_config(space, arch, identity))
     meta = {
@@ -65,8 +65,8 @@ def train_standalone(
         model,
         lambda x, _: model(x),
         lambda e, st: [None],
-        require_batches(train_loader(cfg, splits, s.batch_size, s.seed), "standalone.batch_size"),
-        s,
+        require_batches(train_loader(cfg, splits, standalone.batch_size, standalone.seed), "standalone.batch_size"),
+        standalone,
         run_dir,
         meta,
         runtime=runtime,

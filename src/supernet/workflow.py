@@ -95,14 +95,18 @@ def train_supernet(
     if choices is not None:
         space = space.restrict(choices)
     options = cfg.supernet
-    t = cfg.train
-    if options.interchoice != "none" and t.sampler == "path-dropout":
+    train = cfg.train
+    if options.interchoice != "none" and train.sampler == "path-dropout":
         raise ConfigError("train.sampler=path-dropout runs several ops per layer; it needs supernet.interchoice=none")
     net = runtime.prepare(build_supernet(space, options))
     sampler = create_sampler(
-        t.sampler, space, identity=options.identity, constrained_bins=t.constrained_bins, drop_rate=t.drop_rate
+        train.sampler,
+        space,
+        identity=options.identity,
+        constrained_bins=train.constrained_bins,
+        drop_rate=train.drop_rate,
     )
-    seed = t.seed
+    seed = train.seed
     meta = {
         "kind": "supernet",
         "space": space.name,
@@ -128,11 +132,11 @@ def train_supernet(
     hooks: list[Any] = []
     if options.interchoice == "split":
         hooks.append(SplitHook(net, options.split_epoch))
-    if t.health_models > 0:
-        hooks.append(HealthProbe(net, t.health_models, recal_batches(cfg, splits), val_batches(cfg, splits), seed))
+    if train.health_models > 0:
+        hooks.append(HealthProbe(net, train.health_models, recal_batches(cfg, splits), val_batches(cfg, splits), seed))
     # batch_size is per rank: under torchrun each global batch is sharded over the ranks
     loader = require_batches(
-        train_loader(cfg, splits, t.batch_size, seed, *((dist.rank, dist.world_size) if dist else ())),
+        train_loader(cfg, splits, train.batch_size, seed, *((dist.rank, dist.world_size) if dist else ())),
         "train.batch_size",
     )
     if dist is not None:
@@ -142,7 +146,7 @@ def train_supernet(
         lambda x, a: net(x, a),
         lambda e, s: sampler.paths(step_rng(seed, e, s)),
         loader,
-        t,
+        train,
         run_dir,
         meta,
         hooks=hooks,
@@ -260,26 +264,26 @@ def search_problem(cfg: Config) -> Problem:
     from supernet.cost import parse_quantity
     from supernet.search import STRATEGIES, Problem, constraint_from_cli
 
-    s = cfg.search
-    spec = STRATEGIES.get(s.strategy)
+    search = cfg.search
+    spec = STRATEGIES.get(search.strategy)
     q = lambda v: None if v is None else parse_quantity(v)  # noqa: E731
     constraints = [
         constraint_from_cli(m, q(lo), q(hi))
         for m, lo, hi in (
-            ("macs", s.min_macs, s.max_macs),
-            ("params", s.min_params, s.max_params),
-            ("bitops", s.min_bitops, s.max_bitops),
+            ("macs", search.min_macs, search.max_macs),
+            ("params", search.min_params, search.max_params),
+            ("bitops", search.min_bitops, search.max_bitops),
         )
         if lo or hi
     ]
     window = latency_window(cfg)
     if window != (None, None):
         constraints.append(constraint_from_cli("latency_ms", *window))
-    if s.min_acc is not None and not spec.applies_min_acc:  # nsga2 applies acc_min itself (SCARLET Alg. 1)
-        constraints.append(constraint_from_cli("accuracy", s.min_acc, None))
+    if search.min_acc is not None and not spec.applies_min_acc:  # nsga2 applies acc_min itself (SCARLET Alg. 1)
+        constraints.append(constraint_from_cli("accuracy", search.min_acc, None))
     # search.cost_metric: the cost objective of multi-objective strategies (e.g. bitops instead of MACs);
     # with a latency table and the default (macs), latency (PAD-NAS CES: max accuracy, min latency)
-    metric = "latency_ms" if s.latency_table and s.cost_metric == "macs" else s.cost_metric
+    metric = "latency_ms" if search.latency_table and search.cost_metric == "macs" else search.cost_metric
     return Problem(objectives=_with_cost_metric(tuple(spec.objectives), metric), constraints=tuple(constraints))
 
 
@@ -294,9 +298,9 @@ def latency_window(cfg: Config) -> tuple[float | None, float | None]:
     """(min, max) of `search.min_latency/max_latency` in milliseconds; they need `search.latency_table`."""
     from supernet.cost import parse_duration_ms
 
-    s = cfg.search
-    window = tuple(None if v is None else parse_duration_ms(v) for v in (s.min_latency, s.max_latency))
-    if window != (None, None) and not s.latency_table:
+    search = cfg.search
+    window = tuple(None if v is None else parse_duration_ms(v) for v in (search.min_latency, search.max_latency))
+    if window != (None, None) and not search.latency_table:
         raise ConfigError("--min-latency/--max-latency need --latency-table FILE (from `supernet latency-table`)")
     return window  # type: ignore[return-value]
 
