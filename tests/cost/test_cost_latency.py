@@ -78,6 +78,7 @@ def test_cli_measures_every_block_tags_the_table_and_never_overwrites(tmp_path, 
 
     page = build_report(tmp_path).read_text()
     assert "latency table latency-cpu.json" in page and "Kendall tau" in page and "MAPE" in page
+    assert "calibration archs" in page and "MAPE uncalibrated" in page
     before = out.read_bytes()
     code, err = run_cli(capsys, *args)
     assert code == 2 and "already exists" in err and len(err.splitlines()) == 1
