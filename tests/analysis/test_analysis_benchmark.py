@@ -117,6 +117,8 @@ def test_ceiling_and_zero_cost_bars(tmp_path, space):
     assert bars["macs"] == pytest.approx(1.0)  # flops rise with accuracy
     params = [bench.entries[a].params for a in archs]
     assert bars["params"] == pytest.approx(M.kendall_tau(params, bench.accuracy(archs)))
+    depths = [sum(op != "id" for op in a.ops) for a in archs]
+    assert bars["depth"] == pytest.approx(M.kendall_tau(depths, bench.accuracy(archs)))
     assert set(reference(bench, archs)) == {"benchmark", "benchmark_file", "ceiling_kendall", "zero_cost_kendall"}
 
 

@@ -216,9 +216,14 @@ def run_consistency(bench: Benchmark, archs: Sequence[Arch]) -> dict[str, float]
 
 
 def zero_cost(bench: Benchmark, archs: Sequence[Arch]) -> dict[str, float]:
-    """Kendall tau against the mean accuracy of ranking by MACs only and by parameters only."""
+    """Kendall tau against the mean accuracy of ranking by MACs only, by parameters only, by depth only."""
     entries = bench.subset(archs)
-    return M.zero_cost_kendall([e.flops for e in entries], [e.params for e in entries], [e.mean for e in entries])
+    return M.zero_cost_kendall(
+        [e.flops for e in entries],
+        [e.params for e in entries],
+        [e.mean for e in entries],
+        [M.depth(a.ops) for a in archs],
+    )
 
 
 def reference(bench: Benchmark, archs: Sequence[Arch]) -> dict[str, Any]:

@@ -81,7 +81,9 @@ def _csv_groundtruth(groundtruth: str | Path, space: SearchSpace, identity: str)
     archs, true, test = read_groundtruth(groundtruth, space)
     table = CostTable.build(space, identity)
     costs = [table.query(a) for a in archs]
-    zero = M.zero_cost_kendall([c.macs for c in costs], [c.params for c in costs], true)
+    zero = M.zero_cost_kendall(
+        [c.macs for c in costs], [c.params for c in costs], true, [M.depth(a.ops) for a in archs]
+    )
     return GroundTruth(str(groundtruth), archs, true, test, {"zero_cost_kendall": zero})
 
 
