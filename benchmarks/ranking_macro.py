@@ -82,6 +82,12 @@ ARMS = {
         Arm("lr-0.1", ("train.lr=0.1",), note="the toolkit's default lr"),
         Arm("lr-0.1-warm1ep", ("train.lr=0.1", "train.warmup_steps=359"), note="lr 0.1 after a one-epoch warm-up"),
         Arm("lr-0.05-warm1ep", ("train.lr=0.05", "train.warmup_steps=359"), note="lr 0.05 after a one-epoch warm-up"),
+        Arm(
+            "fair-lr-0.05-warm1ep",
+            ("train.sampler=fair", "train.lr=0.05", "train.warmup_steps=120"),
+            paths_per_step=3,
+            note="fair sampling and lr 0.05 after a one-epoch warm-up (120 steps of 3 paths)",
+        ),
         Arm("val-2000", evaluation="val2000", note="base supernet, 2000 validation images"),
         Arm("recal-12", evaluation="recal12", note="base supernet, 12 recalibration batches"),
     )
