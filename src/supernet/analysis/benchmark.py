@@ -94,7 +94,7 @@ def load_benchmark(name: str, path: str | Path, space: SearchSpace) -> Benchmark
     runs = {len(e.runs) for e in entries.values()}
     if len(runs) != 1:
         raise ConfigError(f"benchmark {path}: archs have different numbers of runs in 'test_acc' ({sorted(runs)})")
-    inside = {arch: entry for arch, entry in entries.items() if contains(space, arch)}
+    inside = {arch: entry for arch, entry in entries.items() if space.contains(arch)}
     if not inside:
         raise ConfigError(
             f"benchmark {path}: none of its {len(entries)} archs lies in the space (pruned to "
@@ -117,11 +117,6 @@ def full_space(space: SearchSpace) -> SearchSpace:
     if not same:
         raise ConfigError(f"space '{space.name}' is not the registered space or a pruning of it")
     return full
-
-
-def contains(space: SearchSpace, arch: Arch) -> bool:
-    """Whether every op of `arch` is one of its layer's choices in `space`."""
-    return len(arch) == space.num_layers and all(op in layer.choices for layer, op in zip(space.layers, arch.ops))
 
 
 def _read_json(path: Path) -> Any:
@@ -284,7 +279,7 @@ class BenchmarkSpec:
         if self.archs_file is not None:
             archs = read_arch_file(full_space(space), self.archs_file)  # indices: the benchmark's digits
             for number, arch in enumerate(archs, 1):
-                if not contains(space, arch):
+                if not space.contains(arch):
                     raise ConfigError(f"{self.archs_file}: entry {number}: {_outside(space, arch)}")
             bench.subset(archs)  # every listed arch must be in the benchmark
             return archs

@@ -137,6 +137,10 @@ class SearchSpace:
             self._resolve(i, op)
         return arch
 
+    def contains(self, arch: Arch) -> bool:
+        """Whether every op of `arch` is one of its layer's choices here (a pruned space holds fewer)."""
+        return len(arch) == self.num_layers and all(op in layer.choices for layer, op in zip(self.layers, arch.ops))
+
     def indices(self, arch: Arch) -> tuple[int, ...]:
         """The papers' index form of an arch."""
         return tuple(layer.choices.index(op) for layer, op in zip(self.layers, arch.ops))
