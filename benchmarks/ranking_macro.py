@@ -112,6 +112,20 @@ SIZES = {
         "ckpt": 100,
         "evals": {"default": (3, 500), "val2000": (3, 2000), "recal12": (12, 500)},
     },
+    # issue 21: full width, 28,000 training images, batch 128 at lr 0.1 with the global warm-up (none), 8 x 128
+    # recalibration images and 3,000 validation images per arch; budget: 6 epochs of 218 steps
+    "w1": {
+        "max_per_class": 3000,
+        "val_size": 2000,
+        "width": 1.0,
+        "batch": 128,
+        "lr": 0.1,
+        "budget": 1308,
+        "warmup": 0,
+        "archs": 100,
+        "ckpt": 100,
+        "evals": {"default": (8, 3000), "val2000": (8, 2000), "recal12": (12, 3000)},
+    },
     "quick": {
         "max_per_class": 120,
         "val_size": 200,
@@ -308,6 +322,7 @@ def _mean_spread(values: list[float]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: an end-to-end check, its numbers are noise")
+    p.add_argument("--size", choices=sorted(SIZES), help="the study's size (default full; --quick: quick)")
     p.add_argument("--out", help="results folder (default runs/ranking-macro[-quick])")
     p.add_argument("--arms", default="base", help=f"comma-separated, in order; known: {', '.join(ARMS)}")
     p.add_argument("--seeds", default="0", help="comma-separated training seeds")
@@ -326,7 +341,7 @@ def main() -> None:
     if unknown:
         sys.exit(f"unknown arm {unknown[0]}; known: {', '.join(ARMS)}")
     torch.set_num_threads(args.threads)
-    size = dict(SIZES["quick" if args.quick else "full"])
+    size = dict(SIZES[args.size or ("quick" if args.quick else "full")])
     if args.budget:
         size["budget"] = args.budget
     if args.width:
