@@ -88,6 +88,22 @@ ARMS = {
             paths_per_step=3,
             note="fair sampling and lr 0.05 after a one-epoch warm-up (120 steps of 3 paths)",
         ),
+        # issue 21 (size w1: base = lr 0.1 at batch 128, no warm-up, cosine, uniform)
+        Arm("canonical", ("supernet.canonical=true",), note="one weight path per network (canonical identities)"),
+        Arm("depth-balanced", ("train.sampler=depth-balanced",), note="depth drawn uniformly, then layers and ops"),
+        Arm(
+            "canonical-depth",
+            ("supernet.canonical=true", "train.sampler=depth-balanced"),
+            note="canonical identities and depth-balanced sampling",
+        ),
+        Arm("sandwich", ("train.sampler=sandwich",), paths_per_step=4, note="largest, smallest, 2 random; 1/4 steps"),
+        Arm(
+            "sandwich-distill",
+            ("train.sampler=sandwich", "train.distill=true"),
+            paths_per_step=4,
+            note="sandwich with in-place distillation from the largest path",
+        ),
+        Arm("linear", ("train.schedule=linear",), note="linear decay in place of cosine"),
         Arm("val-2000", evaluation="val2000", note="base supernet, 2000 validation images"),
         Arm("recal-12", evaluation="recal12", note="base supernet, 12 recalibration batches"),
     )

@@ -46,7 +46,9 @@ class SpaceConfig:
 
 @dataclass
 class TrainConfig(OptimConfig):
-    sampler: str = "uniform"
+    sampler: str = "uniform"  # uniform | fair | uniform-constrained | path-dropout | depth-balanced | sandwich
+    sandwich_random: int = 2  # sandwich: random paths per step beside the largest and the smallest (BigNAS: 2)
+    distill: bool = False  # in-place distillation: the step's first path (sandwich: the largest) teaches the rest
     constrained_bins: int = 5  # uniform-constrained: equal-width MACs bins over the achievable range
     drop_rate: float = 0.5  # path-dropout: probability of dropping each candidate
     health_models: int = 0  # per epoch: val accuracies of this many sampled one-shot models

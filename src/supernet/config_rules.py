@@ -72,6 +72,7 @@ RULES: dict[str, dict[str, Range]] = {
         "weight_decay": AT_LEAST_0,
         "label_smoothing": Range(0, 1, high_open=True),
         "warmup_steps": AT_LEAST_0,
+        "warmup_epochs": AT_LEAST_0,
         "seed": AT_LEAST_0,
         "grad_clip": POSITIVE,
         "checkpoint_every_steps": AT_LEAST_0,
@@ -79,6 +80,7 @@ RULES: dict[str, dict[str, Range]] = {
     },
     "TrainConfig": {
         "constrained_bins": AT_LEAST_1,
+        "sandwich_random": AT_LEAST_0,
         "drop_rate": Range(0, 1, high_open=True),
         "health_models": AT_LEAST_0,
         "allreduce_bucket_mb": POSITIVE,

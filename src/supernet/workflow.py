@@ -98,6 +98,10 @@ def train_supernet(
     train = cfg.train
     if options.interchoice != "none" and train.sampler == "path-dropout":
         raise ConfigError("train.sampler=path-dropout runs several ops per layer; it needs supernet.interchoice=none")
+    if train.distill and train.sampler != "sandwich":
+        raise ConfigError(
+            f"train.distill needs train.sampler=sandwich (its largest path teaches the others), got {train.sampler!r}"
+        )
     net = runtime.prepare(build_supernet(space, options))
     sampler = create_sampler(
         train.sampler,
@@ -105,6 +109,7 @@ def train_supernet(
         identity=options.identity,
         constrained_bins=train.constrained_bins,
         drop_rate=train.drop_rate,
+        sandwich_random=train.sandwich_random,
     )
     seed = train.seed
     meta = {
@@ -152,6 +157,7 @@ def train_supernet(
         hooks=hooks,
         dist=dist,
         runtime=runtime,
+        distill=train.distill,
     )
     resumed = trainer.resume(fallback) if resume else False
     start = time.time()

@@ -298,24 +298,8 @@ def _outside(space: SearchSpace, arch: Arch) -> str:
 
 
 def canonical(arch: Arch, space: SearchSpace) -> Arch:
-    """NAS-Bench-Macro's form of an arch: in each stage, the identities after the stage's first layer
-    moved to the stage's end (a shape-keeping identity is a no-op; the benchmark trained this form)."""
-    ops, out, i = list(arch.ops), [], 0
-    for stage in _stages(space):
-        first, rest = ops[i], ops[i + 1 : i + stage]
-        out += [first, *[o for o in rest if o != "id"], *[o for o in rest if o == "id"]]
-        i += stage
-    return Arch(tuple(out))
-
-
-def _stages(space: SearchSpace) -> list[int]:
-    """Layer counts of the stages: a stage starts at each layer that changes the shape."""
-    counts: list[int] = []
-    for layer in space.layers:
-        if not layer.keeps_shape or not counts:
-            counts.append(0)
-        counts[-1] += 1
-    return counts
+    """NAS-Bench-Macro's form of an arch (the one the benchmark trained): `SearchSpace.canonical`."""
+    return space.canonical(arch)
 
 
 class BenchmarkEvaluator:

@@ -19,4 +19,9 @@ SUPERNETS.register(CellSupernet.topology, CellSupernet)
 
 def build_supernet(space: SearchSpace, options: SupernetOptions | None = None) -> SupernetModel:
     """The supernet of `space`: a chain `Supernet` or a `CellSupernet`, by the space's topology."""
-    return SUPERNETS.get(space.topology)(space, options if options is not None else SupernetOptions())
+    options = options if options is not None else SupernetOptions()
+    if options.canonical and space.topology != Supernet.topology:
+        raise ConfigError(
+            f"supernet.canonical is for chain spaces (one op per layer); space '{space.name}' is {space.topology!r}"
+        )
+    return SUPERNETS.get(space.topology)(space, options)

@@ -74,6 +74,10 @@ class SupernetOptions:
         `split` (after `split_epoch` epochs, op weights are copied per previous choice).
     interchoice_bias_at: `input` (the paper's placement; inert in MobileNet-block chains, see
         `supernet.model.interchoice`) or `pre_act` (after each block's first BatchNorm).
+    canonical: every path runs as its canonical form (`SearchSpace.canonical`: in each stage, the
+        identities after the first layer moved to the stage's end), so the spellings of one network
+        share one weight path (once-for-all's elastic depth); training, scoring and export all see it,
+        searches still propose every spelling. Chain spaces with `identity: skip` only.
     """
 
     identity: str = "skip"
@@ -83,8 +87,14 @@ class SupernetOptions:
     interchoice_depth: int = 1
     interchoice_bias_at: str = "input"
     split_epoch: int = 1
+    canonical: bool = False
 
     def __post_init__(self) -> None:
+        if self.canonical and self.identity != "skip":
+            raise ConfigError(
+                "supernet.canonical needs supernet.identity=skip (an ELS identity computes something, so moving "
+                f"it changes the network), got identity={self.identity!r}"
+            )
         if self.identity not in IDENTITY_MODES:
             raise ConfigError(f"supernet.identity must be one of {IDENTITY_MODES}, got {self.identity!r}")
         if self.interchoice not in MODES:
@@ -223,7 +233,7 @@ class Supernet(nn.Module):
         """{parameter: bool mask of the part the paths use} for the shared blocks of width choices
         (every other parameter a path touches is used whole); see `OutsideSlicesKept`."""
         masks: dict[nn.Parameter, torch.Tensor] = {}
-        for path in paths:
+        for path in map(self.path_of, paths):
             layers = path.ops if isinstance(path, MultiPath) else [(op,) for op in path.ops]
             for i, ops in enumerate(layers):
                 for op in ops:
@@ -267,11 +277,17 @@ class Supernet(nn.Module):
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     # -- forward ---------------------------------------------------------------------------------
+    def path_of(self, arch: SupernetPath) -> SupernetPath:
+        """The path that runs `arch`: its canonical form with `options.canonical`, else `arch` itself."""
+        if self.options.canonical and isinstance(arch, Arch):
+            return self.space.canonical(arch)
+        return arch
+
     def forward(self, x: torch.Tensor, arch: SupernetPath) -> torch.Tensor:
         x = self.stem(x)
         if isinstance(arch, MultiPath):
             return self.head(self._forward_multi(x, arch))
-        ops = arch.ops
+        ops = self.path_of(arch).ops
         if len(ops) != len(self.choices):
             raise ValueError(f"arch has {len(ops)} layers, supernet has {len(self.choices)}")
         if self.biases is None and not self.is_split:
@@ -306,12 +322,14 @@ class Supernet(nn.Module):
         `options.interchoice_bias_at` says."""
         if self.biases is None:
             return [None] * len(arch)
+        arch = self.path_of(arch)
         return [self.biases.get(i, arch.ops) for i in range(len(arch))]
 
     def path_modules(self, arch: SupernetPath) -> Iterator[nn.Module]:
         """The modules an arch uses, in order: stem blocks, one candidate per layer, head blocks.
 
         For a MultiPath, every kept candidate of a layer, in the path's order."""
+        arch = self.path_of(arch)
         yield from self.stem
         if isinstance(arch, MultiPath):
             for i, ops in enumerate(arch.ops):
@@ -331,6 +349,7 @@ class Supernet(nn.Module):
         bias vectors on `arch`'s path are folded in (`supernet.model.interchoice.apply_input_biases`).
         Width choices copy the leading slices of their shared block.
         """
+        arch = self.path_of(arch)
         keep = self.options.identity == "els" and not drop_els
         config = standalone_config(self.space, arch, self.options.identity, keep_els=keep)
         model = StandaloneNet(config)

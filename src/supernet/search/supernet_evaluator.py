@@ -33,8 +33,15 @@ class SupernetEvaluator:
         self.recal_batches = [x.pin_memory() if pin else x for x in recal_batches]
         self.val_batches = [(x.pin_memory(), y.pin_memory()) if pin else (x, y) for x, y in val_batches]
         self.reset = reset
+        self._by_path: dict[object, float] = {}  # with supernet.canonical: one score per network
 
     def evaluate(self, arch: Arch) -> float:
+        path = self.supernet.path_of(arch) if hasattr(self.supernet, "path_of") else arch
+        if path not in self._by_path or path == arch:
+            self._by_path[path] = self._score(arch)
+        return self._by_path[path]
+
+    def _score(self, arch: Arch) -> float:
         net = self.supernet
         if self.recal_batches:
             recalibrate_path(net, arch, self.recal_batches, self.reset, self.runtime)

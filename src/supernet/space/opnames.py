@@ -6,6 +6,8 @@ so that a space can spell its choices without importing the blocks that implemen
 
 from __future__ import annotations
 
+IDENTITY = "id"  # the identity choice: a no-op where the layer keeps the shape
+
 
 def split_scale(op: str) -> tuple[str, float]:
     """`choice_3@0.4` -> ("choice_3", 0.4)."""

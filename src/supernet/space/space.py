@@ -12,6 +12,7 @@ from typing import Any
 
 from supernet.errors import SpaceError
 from supernet.space.arch import Arch, split_tokens
+from supernet.space.opnames import IDENTITY
 
 START = "start"
 """The previous choice of a layer that has none (the first layer's): inter-choice weights are keyed by it."""
@@ -151,6 +152,22 @@ class SearchSpace:
     def sample(self, rng: random.Random) -> Arch:
         """Uniform sample: each layer's op drawn independently and uniformly (SPOS eq. 8)."""
         return Arch(tuple(rng.choice(layer.choices) for layer in self.layers))
+
+    def stages(self) -> list[range]:
+        """The layers of each stage: a stage starts at each layer that changes the shape."""
+        starts = [i for i, layer in enumerate(self.layers) if i == 0 or not layer.keeps_shape]
+        return [range(a, b) for a, b in zip(starts, starts[1:] + [self.num_layers])]
+
+    def canonical(self, arch: Arch) -> Arch:
+        """The network `arch` is, in one spelling: in each stage, the identities after the stage's first
+        layer moved to the stage's end. Shape-keeping identities are no-ops wherever they sit (with
+        `supernet.identity: skip`), so all spellings of one network compute the same function; NAS-Bench-Macro
+        trained this form, and `supernet.canonical` trains and scores it (once-for-all's elastic depth)."""
+        ops: list[str] = []
+        for stage in self.stages():
+            first, rest = arch.ops[stage[0]], [arch.ops[i] for i in stage[1:]]
+            ops += [first, *[o for o in rest if o != IDENTITY], *[o for o in rest if o == IDENTITY]]
+        return Arch(tuple(ops))
 
     def restrict(self, choices: Sequence[Sequence[str]]) -> SearchSpace:
         """A layer-wise sub-space with fewer candidates per layer (e.g. after pruning)."""

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from supernet.device import Runtime
-from supernet.errors import SupernetError
+from supernet.errors import ConfigError, SupernetError
 from supernet.rundir import CHECKPOINTS, LAST, METRICS
 from supernet.train.checkpoint import (
     find_checkpoint,
@@ -48,7 +48,9 @@ class OptimConfig:
     nesterov: bool = True
     weight_decay: float = 4e-5
     label_smoothing: float = 0.1
-    warmup_steps: int = 0
+    warmup_steps: int = 0  # linear warm-up in steps (or `warmup_epochs`; not both)
+    warmup_epochs: float = 0.0  # linear warm-up in epochs of the loader: right for any data size
+    schedule: str = "cosine"  # cosine | linear (SPOS, PAD-NAS: linear decay to zero)
     seed: int = 0
     grad_clip: float | None = None
     checkpoint_every_steps: int = 0
@@ -60,13 +62,44 @@ class OptimConfig:
     channels_last: str | bool = "auto"  # auto (= on: faster on CPU and GPU here) | true | false
     deterministic: bool = False  # true: deterministic kernels, no cuDNN benchmark mode
 
+    def __post_init__(self) -> None:
+        check_schedule(self)
+
+
+SCHEDULES = ("cosine", "linear")
+
 
 def cosine_lr(base: float, step: int, total: int, warmup: int = 0) -> float:
     """Linear warm-up then cosine decay to zero, as a pure function of the global step."""
+    return scheduled_lr("cosine", base, step, total, warmup)
+
+
+def scheduled_lr(schedule: str, base: float, step: int, total: int, warmup: int = 0) -> float:
+    """Linear warm-up over `warmup` steps, then `schedule` decay to zero at `total`: `cosine`, or `linear`
+    (SPOS and PAD-NAS), as a pure function of the global step."""
     if warmup and step < warmup:
         return base * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * base * (1 + math.cos(math.pi * min(1.0, progress)))
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    if schedule == "linear":
+        return base * (1.0 - progress)
+    return 0.5 * base * (1 + math.cos(math.pi * progress))
+
+
+def check_schedule(cfg: OptimConfig) -> None:
+    """A one-line ConfigError for a schedule the loop does not know or two warm-ups at once."""
+    section = "standalone" if type(cfg).__name__ == "StandaloneConfig" else "train"
+    if cfg.schedule not in SCHEDULES:
+        raise ConfigError(f"{section}.schedule must be one of {', '.join(SCHEDULES)}, got {cfg.schedule!r}")
+    if cfg.warmup_steps and cfg.warmup_epochs:
+        raise ConfigError(
+            f"{section}: give warmup_steps or warmup_epochs, not both (got {cfg.warmup_steps} steps and "
+            f"{cfg.warmup_epochs} epochs)"
+        )
+
+
+def warmup_steps(cfg: OptimConfig, steps_per_epoch: int) -> int:
+    """The warm-up in steps: `warmup_steps`, or `warmup_epochs` of `steps_per_epoch` (rounded)."""
+    return cfg.warmup_steps or round(cfg.warmup_epochs * steps_per_epoch)
 
 
 def make_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.SGD:
@@ -146,7 +179,9 @@ class Trainer:
         hooks: Sequence[TrainHook] = (),
         dist: Any = None,
         runtime: Runtime | None = None,
+        distill: bool = False,
     ) -> None:
+        self.distill = distill  # the step's first path teaches the others (in-place distillation)
         self.runtime = runtime if runtime is not None else Runtime()
         self.model = self.runtime.prepare(model)
         self.forward = forward
@@ -161,6 +196,7 @@ class Trainer:
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self.steps_per_epoch = min(len(loader), cfg.max_steps_per_epoch or len(loader))
         self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.warmup = warmup_steps(cfg, self.steps_per_epoch)
         self.global_step = 0
         self.hooks = list(hooks)
         self.dist = dist if dist is not None else Local()
@@ -268,15 +304,18 @@ class Trainer:
         return rows
 
     def _step(self, epoch: int, step: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
-        lr = cosine_lr(self.cfg.lr, self.global_step, self.total_steps, self.cfg.warmup_steps)
+        lr = scheduled_lr(self.cfg.schedule, self.cfg.lr, self.global_step, self.total_steps, self.warmup)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
         losses, accs, paths = [], [], self.paths_for_step(epoch, step)
+        teacher = None
         for arch in paths:
             with self.runtime.autocast():
                 logits = self.forward(x, arch)
-                loss = self.criterion(logits, y)
+                loss = self.criterion(logits, y) if teacher is None else soft_cross_entropy(logits, teacher)
+            if self.distill and teacher is None:
+                teacher = logits.detach().float().softmax(1)
             acc = (logits.argmax(1) == y).float().mean()
             if self.dist.world_size > 1:  # the global batch's mean: the same on every rank
                 loss_value, acc_value = self.dist.mean(torch.stack([loss.detach(), acc])).tolist()
@@ -339,6 +378,11 @@ class Trainer:
 
         kept = [line for line in self.log_path.read_text().splitlines() if _row_step(line) <= global_step]
         atomic_write_text(self.log_path, "".join(line + "\n" for line in kept))
+
+
+def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against a teacher's probabilities (in-place distillation: BigNAS, once-for-all)."""
+    return -(target_probs * logits.float().log_softmax(1)).sum(1).mean()
 
 
 def _row_step(line: str) -> int:
