@@ -124,8 +124,8 @@ def test_distilled_paths_learn_the_first_paths_soft_labels(tmp_path):
 
 
 def test_distill_needs_the_sandwich_sampler(tmp_path):
-    from tests.conftest import tiny_overrides
     from supernet.workflow import train_supernet
+    from tests.conftest import tiny_overrides
 
     cfg = load_config(None, tiny_overrides(train__distill="true"))
     with pytest.raises(ConfigError, match="sampler=sandwich"):
