@@ -57,6 +57,7 @@ class Arm:
     evaluation: str = "default"  # key of EVALS
     paths_per_step: int = 1  # forward/backward passes per step (fair: m = 3)
     budget_factor: int = 1  # training budget in multiples of the size's budget
+    few_shot_parts: int = 0  # few-shot: half the budget one-shot, the other half shared by this many parts
     note: str = ""
 
 
@@ -104,6 +105,12 @@ ARMS = {
             note="sandwich with in-place distillation from the largest path",
         ),
         Arm("linear", ("train.schedule=linear",), note="linear decay in place of cosine"),
+        Arm(
+            "few-shot",
+            ("train.few_shot_layers=[0]",),
+            few_shot_parts=3,
+            note="few-shot split on layer 0 (3 parts); half the budget one-shot, 1/6 per part",
+        ),
         Arm("val-2000", evaluation="val2000", note="base supernet, 2000 validation images"),
         Arm("recal-12", evaluation="recal12", note="base supernet, 12 recalibration batches"),
     )
@@ -187,6 +194,13 @@ def arm_config(size: dict, data_root: str, arm: Arm, seed: int) -> Config:
     per_epoch = (size["max_per_class"] * 10 - size["val_size"]) // size["batch"]
     epochs = math.ceil(steps / per_epoch)
     recal, val = size["evals"][arm.evaluation]
+    extra = []
+    if arm.few_shot_parts:  # whole epochs: half of the steps one-shot, the rest split over the parts
+        per_step = min(per_epoch, steps)
+        epochs = max(1, round(steps / 2 / per_step))
+        shot = max(1, round(steps / 2 / arm.few_shot_parts / per_step))
+        steps = epochs * per_step
+        extra = [f"train.few_shot_epochs={shot}"]
     return load_config(
         None,
         base_overrides(size, data_root)
@@ -197,7 +211,8 @@ def arm_config(size: dict, data_root: str, arm: Arm, seed: int) -> Config:
             f"train.max_steps_per_epoch={math.ceil(steps / epochs)}",
             f"eval.recal_batches={recal}",
             f"eval.val_limit={val}",
-        ],
+        ]
+        + extra,
     )
 
 

@@ -81,6 +81,8 @@ RULES: dict[str, dict[str, Range]] = {
     "TrainConfig": {
         "constrained_bins": AT_LEAST_1,
         "sandwich_random": AT_LEAST_0,
+        "few_shot_epochs": AT_LEAST_1,
+        "few_shot_lr": POSITIVE,
         "drop_rate": Range(0, 1, high_open=True),
         "health_models": AT_LEAST_0,
         "allreduce_bucket_mb": POSITIVE,

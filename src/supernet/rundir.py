@@ -33,6 +33,8 @@ RESULT = "result.json"
 JOURNAL = "journal.sqlite"
 EVAL_CACHE = "eval-cache.sqlite"
 EXPORT = "export"
+FEW_SHOT = "few-shot"  # the sub-supernets of a few-shot split, one run directory each
+FEW_SHOT_MANIFEST = "few-shot.json"  # written once every part is trained
 
 
 class RunLocked(SupernetError):

@@ -9,16 +9,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from supernet.config import Config, load_config
-from supernet.errors import CheckpointError, SpaceError
+from supernet.errors import CheckpointError, ConfigError, SpaceError
 from supernet.model.factory import build_supernet
 from supernet.model.protocol import SupernetModel
 from supernet.model.supernet import SupernetOptions
-from supernet.rundir import CHECKPOINTS, CONFIG
+from supernet.rundir import CHECKPOINTS, CONFIG, FEW_SHOT, FEW_SHOT_MANIFEST
 from supernet.space import Arch, SearchSpace, create_space
 from supernet.train.checkpoint import (
     LAST,
@@ -79,7 +80,50 @@ def load_supernet(checkpoint: Path) -> tuple[SupernetModel, dict[str, Any]]:
         raise CheckpointError(f"checkpoint {path}: cannot build its supernet ({str(e)[:200]}){hint}") from None
     net.load_state_dict(ckpt.state["model"])
     net.eval()
+    manifest = few_shot_manifest(Path(checkpoint))
+    if manifest is not None:
+        net = _few_shot_net(Path(checkpoint), net.space, manifest)
+        meta = {**meta, "few_shot": manifest}
     return net, meta
+
+
+def few_shot_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """A run directory's finished few-shot split (`supernet.few_shot`), read as untrusted; None if none."""
+    path = run_dir / FEW_SHOT / FEW_SHOT_MANIFEST if run_dir.is_dir() else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+        layers, parts = manifest["layers"], manifest["parts"]
+        ok = isinstance(layers, list) and all(type(i) is int for i in layers) and isinstance(parts, list)
+        ok = ok and all(
+            isinstance(p, dict)
+            and re.fullmatch(r"part-\d{1,6}", str(p.get("dir")))
+            and isinstance(p.get("ops"), list)
+            and all(isinstance(op, str) for op in p["ops"])
+            for p in parts
+        )
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        raise CheckpointError(f"{path}: not a few-shot manifest (layers: [int], parts: [{{ops, dir: part-<k>}}])")
+    return manifest
+
+
+def _few_shot_net(run_dir: Path, space: SearchSpace, manifest: dict[str, Any]) -> SupernetModel:
+    from supernet.model.fewshot import FewShotSupernet, check_few_shot_layers, few_shot_parts
+
+    layers = manifest["layers"]
+    try:
+        check_few_shot_layers(space, layers, canonical=False)
+    except ConfigError as e:
+        raise CheckpointError(f"{run_dir / FEW_SHOT / FEW_SHOT_MANIFEST}: {e}") from None
+    parts = {tuple(p["ops"]): load_supernet(run_dir / FEW_SHOT / p["dir"])[0] for p in manifest["parts"]}
+    if sorted(parts) != sorted(few_shot_parts(space, layers)):
+        raise CheckpointError(
+            f"{run_dir / FEW_SHOT / FEW_SHOT_MANIFEST}: its parts do not cover the op combinations of layers {layers}"
+        )
+    return FewShotSupernet(space, layers, parts).eval()
 
 
 def _first_difference(recorded: Any, current: dict[str, Any]) -> str:
@@ -119,11 +163,15 @@ def checkpoint_path(path: Path) -> Path:
 
 
 def checkpoint_digest(path: Path) -> str:
-    """Content hash of a checkpoint file (the evaluation cache key's first part)."""
+    """Content hash of a checkpoint file (the evaluation cache key's first part); of a run directory with a
+    few-shot split, of the one-shot checkpoint and every part's."""
     h = hashlib.sha256()
     with checkpoint_path(Path(path)).open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
+    manifest = few_shot_manifest(Path(path))
+    for part in manifest["parts"] if manifest else []:
+        h.update(checkpoint_digest(Path(path) / FEW_SHOT / part["dir"]).encode())
     return h.hexdigest()[:16]
 
 

@@ -98,6 +98,8 @@ def train_supernet(
     train = cfg.train
     if options.interchoice != "none" and train.sampler == "path-dropout":
         raise ConfigError("train.sampler=path-dropout runs several ops per layer; it needs supernet.interchoice=none")
+    if train.few_shot_layers and options.interchoice != "none":
+        raise ConfigError("train.few_shot_layers needs supernet.interchoice=none (parts inherit weights by name)")
     if train.distill and train.sampler != "sandwich":
         raise ConfigError(
             f"train.distill needs train.sampler=sandwich (its largest path teaches the others), got {train.sampler!r}"
@@ -162,7 +164,13 @@ def train_supernet(
     resumed = trainer.resume(fallback) if resume else False
     start = time.time()
     epochs = trainer.fit()
+    few_shot = None
+    if train.few_shot_layers and choices is None:
+        from supernet.few_shot import train_few_shot
+
+        few_shot = train_few_shot(cfg, run_dir, net, splits)
     return {
+        "few_shot": few_shot,
         "run_dir": str(run_dir),
         "resumed": resumed,
         "epochs": epochs,

@@ -1,0 +1,60 @@
+"""Few-shot supernet training (Zhao et al., ICML 2021): after the one-shot supernet is trained, one
+sub-supernet per op combination of `train.few_shot_layers`, each initialised from the one-shot weights
+and fine-tuned `train.few_shot_epochs` epochs on its part of the space (`supernet.model.fewshot`).
+
+Layout: `RUN/few-shot/part-<k>/` is an ordinary (restricted) supernet run per part; `RUN/few-shot/few-shot.json`
+is written once every part is trained, and from then on `load_supernet(RUN)` returns the few-shot supernet,
+so `search`, `rank`, `export` and `similarity` on RUN score each arch on its own part without being told.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from supernet.config import Config
+from supernet.io import atomic_write_text
+from supernet.model.fewshot import check_few_shot_layers, few_shot_parts, inherited_state, part_choices
+from supernet.rundir import CHECKPOINTS, FEW_SHOT, FEW_SHOT_MANIFEST
+
+
+def part_config(cfg: Config) -> Config:
+    """A part's training: `few_shot_epochs` at `few_shot_lr` (default: `train.lr`, a warm restart), no warm-up."""
+    t = cfg.train
+    train = dataclasses.replace(
+        t,
+        epochs=t.few_shot_epochs,
+        lr=t.few_shot_lr or t.lr,
+        warmup_steps=0,
+        warmup_epochs=0.0,
+        few_shot_layers=[],
+    )
+    return dataclasses.replace(cfg, train=train)
+
+
+def train_few_shot(cfg: Config, run_dir: Path, net: Any, splits: Any = None) -> list[dict[str, Any]]:
+    """Train every part of the split from `net` (the trained one-shot supernet); resumes finished or
+    interrupted parts from their own checkpoints. Returns one summary per part."""
+    from supernet.workflow import train_supernet
+
+    layers = list(cfg.train.few_shot_layers)
+    check_few_shot_layers(net.space, layers, cfg.supernet.canonical)
+    root = Path(run_dir) / FEW_SHOT
+    state = net.state_dict()
+    sub_cfg = part_config(cfg)
+    parts, results = [], []
+    for k, ops in enumerate(few_shot_parts(net.space, layers)):
+        part_dir = root / f"part-{k}"
+        choices = part_choices(net.space, layers, ops)
+        from supernet.model.factory import build_supernet
+
+        initial = inherited_state(state, build_supernet(net.space.restrict(choices), net.options))
+        resume = (part_dir / CHECKPOINTS).is_dir()
+        out = train_supernet(sub_cfg, part_dir, resume=resume, choices=choices, initial=initial, splits=splits)
+        results.append({"ops": list(ops), "dir": part_dir.name, "global_step": out["global_step"]})
+        parts.append({"ops": list(ops), "dir": part_dir.name})
+    manifest = {"layers": layers, "epochs": sub_cfg.train.epochs, "lr": sub_cfg.train.lr, "parts": parts}
+    atomic_write_text(root / FEW_SHOT_MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    return results

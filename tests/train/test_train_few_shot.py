@@ -1,0 +1,106 @@
+"""Few-shot supernets (Zhao et al., ICML 2021): train.few_shot_layers / few_shot_epochs, and every verb on the
+run directory scoring each arch on its own part."""
+
+import json
+import random
+
+import pytest
+import torch
+
+from supernet.config import load_config
+from supernet.errors import CheckpointError, ConfigError
+from supernet.model.fewshot import FewShotSupernet, check_few_shot_layers, few_shot_parts
+from supernet.space import create_space
+from supernet.supernet_run import checkpoint_digest, load_supernet
+from tests.conftest import assert_one_line_error, run_cli, set_args, tiny_overrides
+
+
+def _overrides(**extra):
+    return tiny_overrides(
+        space__options="{width: 0.25, head_channels: 32, layers_per_stage: [1,1,1,1,1,1], stem_stride: 2}",
+        train__epochs=1,
+        train__few_shot_layers="[1]",
+        train__few_shot_epochs=1,
+        **extra,
+    )
+
+
+@pytest.fixture(scope="module")
+def few_shot_run(tmp_path_factory):
+    from supernet.workflow import train_supernet
+
+    run = tmp_path_factory.mktemp("fewshot") / "run"
+    out = train_supernet(load_config(None, _overrides()), run)
+    return run, out
+
+
+def test_one_part_per_choice_each_starting_from_the_one_shot_weights(few_shot_run):
+    run, out = few_shot_run
+    one_shot = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    net, meta = load_supernet(run)
+    assert isinstance(net, FewShotSupernet) and meta["few_shot"]["layers"] == [1]
+    ops = net.space.layers[1].choices
+    assert [tuple(p["ops"]) for p in out["few_shot"]] == [(op,) for op in ops]
+    for (key,), part in zip(net.keys, net.parts):
+        assert part.space.layers[1].choices == (key,)
+        assert net.space.layers[0].choices == part.space.layers[0].choices
+        metrics = (run / "few-shot" / f"part-{ops.index(key)}" / "metrics.jsonl").read_text().splitlines()
+        paths = [p for row in map(json.loads, metrics) if row["type"] == "step" for p in row["paths"]]
+        assert paths and all(p.split(",")[1] == key for p in paths)  # each part trains its own archs only
+    assert one_shot is not None
+
+
+def test_each_arch_runs_on_its_own_part(few_shot_run):
+    run, _ = few_shot_run
+    net, _ = load_supernet(run)
+    x = torch.randn(2, *net.space.input_shape)
+    rng = random.Random(0)
+    with torch.no_grad():
+        for _ in range(4):
+            arch = net.space.sample(rng)
+            part = net.parts[net.keys.index((arch[1],))]
+            assert torch.equal(net(x, arch), part(x, arch))
+            assert torch.allclose(net.export(arch).eval()(x), net(x, arch), atol=1e-5)
+    plain, _ = load_supernet(run / "checkpoints" / "last.pt")  # a checkpoint file: the one-shot supernet
+    assert not isinstance(plain, FewShotSupernet)
+    assert checkpoint_digest(run) != checkpoint_digest(run / "checkpoints" / "last.pt")
+
+
+def test_search_and_prediction_on_the_run_directory_agree(few_shot_run, tmp_path):
+    run, _ = few_shot_run
+    from supernet.analysis.ranking import predict
+
+    run_cli("search", "--supernet", str(run), "--run-dir", str(tmp_path / "s"), *set_args(_overrides()), code=0)
+    result = json.loads((tmp_path / "s" / "result.json").read_text())
+    cfg = load_config(None, _overrides())
+    assert predict(cfg, run, [result["best"]]) == [result["best_metrics"]["accuracy"]]
+
+
+def test_a_tampered_manifest_is_one_line(few_shot_run, tmp_path):
+    import shutil
+
+    run, _ = few_shot_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    manifest = copy / "few-shot" / "few-shot.json"
+    data = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**data, "parts": data["parts"][:-1]}))
+    with pytest.raises(CheckpointError, match="do not cover"):
+        load_supernet(copy)
+    manifest.write_text(json.dumps({**data, "parts": [{"ops": ["x"], "dir": "../../etc"}]}))
+    with pytest.raises(CheckpointError, match="not a few-shot manifest"):
+        load_supernet(copy)
+    r = run_cli("export", "--supernet", str(copy), "--arch", "0,0,0,0,0,0", "--out", str(tmp_path / "e"), code=2)
+    assert_one_line_error(r, "few-shot manifest")
+
+
+def test_few_shot_layers_are_checked():
+    space = create_space("nas-bench-macro", width=0.125, resolution=16, head_channels=32)
+    assert len(few_shot_parts(space, [0, 2])) == 9
+    check_few_shot_layers(space, [0, 2, 5], canonical=True)  # stage starts stay put
+    with pytest.raises(ConfigError, match="stage's first layer"):
+        check_few_shot_layers(space, [1], canonical=True)
+    with pytest.raises(ConfigError, match="distinct layer indices"):
+        check_few_shot_layers(space, [8], canonical=False)
+    with pytest.raises(ConfigError, match="few_shot_epochs"):
+        load_config(None, ["train.few_shot_epochs=0"])
