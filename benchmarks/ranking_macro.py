@@ -264,6 +264,15 @@ def metrics(pred: list[float], true: list[float]) -> dict[str, float]:
     }
 
 
+def depth_metrics(pred: list[float], true: list[float], archs: list[Arch]) -> dict[str, float]:
+    """Kendall tau within groups of equal depth (what depth alone cannot order) and the depth bar itself."""
+    depths = [M.depth(a.ops) for a in archs]
+    return {
+        "kendall_within_depth": M.kendall_within_groups(pred, true, depths),
+        "depth_only": M.kendall_tau(depths, true),
+    }
+
+
 def run(args: argparse.Namespace, size: dict, out: Path, bench: Benchmark, archs: list[Arch]) -> None:
     for name in args.arms:
         arm = ARMS[name]
@@ -295,14 +304,23 @@ def summary(size: dict, out: Path, bench: Benchmark, archs: list[Arch]) -> str:
         + ", ".join(f"{k} {v:.3f}" for k, v in ref["ceiling_kendall"].items()),
         "zero-cost bars (Kendall tau): " + ", ".join(f"{k}-only {v:.3f}" for k, v in ref["zero_cost_kendall"].items()),
         "",
-        "| arm | change | seeds | Kendall tau | Spearman | top-10 | tau top half | train CPU min | eval min |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| arm | change | seeds | Kendall tau | Spearman | top-10 | tau top half | tau within depth | train CPU min "
+        "| eval min |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, arm, found in rows:
         cells = [
             _mean_spread([f[0]["metrics"][k] for f in found])
             for k in ("kendall", "spearman", "top10", "kendall_top_half")
         ]
+        cells.append(
+            _mean_spread(
+                [
+                    depth_metrics(f[0]["predictions"], bench.accuracy(archs), archs)["kendall_within_depth"]
+                    for f in found
+                ]
+            )
+        )
         cpu = statistics.fmean(f[1]["cpu_min"] for f in found)
         ev = statistics.fmean(f[0]["eval_min"] for f in found)
         lines.append(f"| {name} | {arm.note} | {len(found)} | " + " | ".join(cells) + f" | {cpu:.1f} | {ev:.1f} |")

@@ -43,6 +43,23 @@ def kendall_tau(predicted: Sequence[float], true: Sequence[float]) -> float:
     return _corr(stats.kendalltau, predicted, true)
 
 
+def kendall_within_groups(predicted: Sequence[float], true: Sequence[float], groups: Sequence[object]) -> float:
+    """Kendall's tau inside each group (e.g. archs of equal depth), averaged with weights by the group's
+    number of pairs: how well a predictor orders what a group-level heuristic (depth) cannot tell apart.
+    Groups with fewer than two members or constant values are left out; NaN when none is left."""
+    by_group: dict[object, list[int]] = {}
+    for i, g in enumerate(groups):
+        by_group.setdefault(g, []).append(i)
+    total, weight = 0.0, 0
+    for members in by_group.values():
+        tau = kendall_tau([predicted[i] for i in members], [true[i] for i in members])
+        if math.isnan(tau):
+            continue
+        pairs = len(members) * (len(members) - 1) // 2
+        total, weight = total + tau * pairs, weight + pairs
+    return total / weight if weight else float("nan")
+
+
 def pearson(predicted: Sequence[float], true: Sequence[float]) -> float:
     return _corr(stats.pearsonr, predicted, true)
 

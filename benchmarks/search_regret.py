@@ -1,0 +1,153 @@
+"""Search regret on NAS-Bench-Macro: what a user gets from `supernet search` on a trained supernet.
+
+For MACs budgets at percentiles of the space (default 25, 50, 75, 100; MACs of all 6,561 archs from the
+cost table `search --max-macs` uses), run `supernet search` (evolution, default settings, the supernet
+run's own config) and look up the benchmark accuracy of the arch it returns. Beside it, in accuracy
+points below the best arch inside the budget (regret):
+
+- deepest: the arch with the most non-identity layers inside the budget (ties: the most MACs);
+- largest-MACs: the arch with the most MACs inside the budget (ties: the deepest);
+- random: the mean accuracy of the archs inside the budget (a random pick's expected regret).
+
+Also Kendall tau, over every arch the searches evaluated, between the supernet's accuracy and the
+benchmark's: overall, within each depth group (pair-weighted mean; what depth cannot see) and per depth.
+The searches share the supernet run's evaluation cache, so later budgets reuse earlier evaluations.
+
+    PYTHONPATH=src python benchmarks/search_regret.py --supernet RUN --out runs/regret [--set eval.val_limit=1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import numpy as np
+import torch
+
+from supernet.analysis import metrics as M
+from supernet.analysis.benchmark import BenchmarkEvaluator, load_benchmark
+from supernet.cost import CostTable
+from supernet.io import atomic_write_text
+from supernet.space import Arch
+from supernet.supernet_run import default_config, load_supernet
+
+BENCH_FILE = str(ROOT.parent / "shared" / "data" / "nas-bench-macro" / "nas-bench-macro_cifar10.json")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def picks(bench, archs: list[Arch], macs: dict[Arch, int], budget: int) -> dict[str, float]:
+    """Benchmark accuracy (%) of the best arch inside `budget` and of the zero-cost picks."""
+    inside = [a for a in archs if macs[a] <= budget]
+    acc = {a: 100 * bench.entries[a].mean for a in inside}
+    depth = {a: M.depth(a.ops) for a in inside}
+    return {
+        "best": max(acc.values()),
+        "deepest": acc[max(inside, key=lambda a: (depth[a], macs[a]))],
+        "largest-macs": acc[max(inside, key=lambda a: (macs[a], depth[a]))],
+        "random": statistics.fmean(acc.values()),
+        "archs_inside": len(inside),
+    }
+
+
+def search(supernet: Path, out: Path, budget: int, overrides: list[str]) -> dict:
+    from supernet.workflow import search_supernet
+
+    run_dir = out / f"search-{budget}"
+    result_path = run_dir / "result.json"
+    if not result_path.is_file():
+        cfg = default_config(supernet, None, [*overrides, f"search.max_macs={budget}", "search.progress=false"])
+        search_supernet(cfg, supernet, run_dir, resume=(run_dir / "journal.sqlite").is_file())
+    return json.loads(result_path.read_text())
+
+
+def depth_taus(evaluated: dict[Arch, float], bench) -> dict[str, object]:
+    archs = sorted(evaluated)
+    pred = [evaluated[a] for a in archs]
+    true = [bench.entries[a].mean for a in archs]
+    depths = [M.depth(a.ops) for a in archs]
+    per_depth = {}
+    for d in sorted(set(depths)):
+        members = [i for i, x in enumerate(depths) if x == d]
+        per_depth[d] = (len(members), M.kendall_tau([pred[i] for i in members], [true[i] for i in members]))
+    return {
+        "archs": len(archs),
+        "kendall": M.kendall_tau(pred, true),
+        "kendall_within_depth": M.kendall_within_groups(pred, true, depths),
+        "depth_only_kendall": M.kendall_tau(depths, true),
+        "per_depth": per_depth,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--supernet", required=True, help="a trained supernet run directory")
+    p.add_argument("--out", required=True)
+    p.add_argument("--benchmark-file", default=BENCH_FILE)
+    p.add_argument("--percentiles", default="25,50,75,100")
+    p.add_argument("--set", action="append", default=[], help="config override for the searches (section.field=v)")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    supernet, out = Path(args.supernet), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    net, _ = load_supernet(supernet)
+    bench = load_benchmark("nas-bench-macro", args.benchmark_file, net.space)
+    lookup = BenchmarkEvaluator(bench, net.space)
+    table = CostTable.build(net.space, net.options.identity)
+    archs = sorted(bench.entries)
+    macs = {a: int(table.value(a, "macs")) for a in archs}
+    values = np.array(sorted(macs.values()))
+    rows, evaluated = [], {}
+    for pct in [float(x) for x in args.percentiles.split(",")]:
+        budget = int(np.percentile(values, pct, method="lower"))
+        log(f"p{pct:g}: searching under {budget / 1e6:.2f}M MACs")
+        result = search(supernet, out, budget, args.set)
+        for row in result.get("history", []):
+            evaluated[net.space.parse_arch(row["arch"])] = row["metrics"]["accuracy"]
+        found = net.space.parse_arch(result["best"])
+        ref = picks(bench, archs, macs, budget)
+        rows.append({"percentile": pct, "budget": budget, "search": 100 * lookup.evaluate(found), "arch": str(found)})
+        rows[-1].update(ref)
+        log(f"p{pct:g}: search picked {found} ({rows[-1]['search']:.2f}%, best {ref['best']:.2f}%)")
+    taus = depth_taus(evaluated, bench)
+    report = render(rows, taus)
+    atomic_write_text(out / "regret.json", json.dumps(M.json_safe({"rows": rows, "taus": taus}), indent=1))
+    atomic_write_text(out / "regret.md", report)
+    print(report)
+
+
+def render(rows: list[dict], taus: dict) -> str:
+    lines = [
+        "| MACs budget (percentile) | archs inside | best | search (regret) | deepest (regret) "
+        "| largest-MACs (regret) | random (regret) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [f"{r[k]:.2f} ({r['best'] - r[k]:.2f})" for k in ("search", "deepest", "largest-macs", "random")]
+        lines.append(
+            f"| {r['budget'] / 1e6:.2f}M (p{r['percentile']:g}) | {r['archs_inside']} | {r['best']:.2f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    per = ", ".join(f"{d}: {t:.3f} ({n})" for d, (n, t) in taus["per_depth"].items())
+    lines += [
+        "",
+        f"Over the {taus['archs']} archs the searches evaluated: Kendall tau {taus['kendall']:.3f} "
+        f"(depth alone {taus['depth_only_kendall']:.3f}), within depth {taus['kendall_within_depth']:.3f}; "
+        f"per depth (archs): {per}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
