@@ -91,6 +91,9 @@ def shared_choice(config: BlockConfig, key: str, widest: BlockConfig, select: di
 def _resolve(op: str, layer: LayerSpec, identity: str) -> BlockConfig:
     if identity not in IDENTITY_MODES:
         raise ValueError(f"identity must be one of {IDENTITY_MODES}, got {identity!r}")
+    own = getattr(layer, "resolve_op", None)  # a layer that brings its own ops (`supernet.ops.modules`)
+    if own is not None and (config := own(op, identity)) is not None:
+        return config
     for _, (pattern, resolver) in OP_PATTERNS.items():
         m = pattern.match(op)
         if m:
