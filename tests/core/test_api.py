@@ -146,6 +146,26 @@ def test_ask_tell_strategy_respects_the_budget(candidates):
     assert strategy.result().best_metrics["params"] <= 2000
 
 
+def test_fit_takes_a_dataloader_and_search_takes_an_evaluate_function(candidates):
+    from torch.utils.data import DataLoader
+
+    from supernet.errors import ConfigError
+
+    space = tiny_space(candidates[1])
+    net = supernet.build_supernet(space)
+    assert supernet.fit(net, DataLoader(quadrants(96, 1), batch_size=32), epochs=2).global_step == 6
+    with pytest.raises(ConfigError, match="data must be a torch Dataset or DataLoader, got int"):
+        supernet.fit(net, 42)
+    with pytest.raises(ConfigError, match="fit\\(\\) has no option 'bogus'"):
+        supernet.fit(net, quadrants(64, 1), bogus=1)
+    result = supernet.search_arch(
+        space, evaluate=lambda arch: arch.ops.count("skip") / 2, strategy="random", num_samples=8, max_params="2K"
+    )
+    assert result.best_metrics["params"] <= 2000 and result.best_metrics["accuracy"] == max(
+        row["metrics"]["accuracy"] for row in result.history
+    )
+
+
 def test_bad_candidates_are_one_line_errors(candidates):
     class Local(torch.nn.Identity):
         pass
