@@ -208,3 +208,25 @@ def test_a_missing_extra_names_it(monkeypatch, tmp_path, capsys):
     assert "pareto.png needs the optional package 'matplotlib'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="not an optional dependency"):
         require("numpy")
+
+
+def test_cli_version_and_help_import_no_torch():
+    """`supernet --version`/`--help` build the parser only: torch loads with the verbs that need it."""
+    code = (
+        "import sys\nfrom supernet.cli import build_parser\nfor argv in (['--version'], ['--help']):\n"
+        "    try:\n        build_parser().parse_args(argv)\n    except SystemExit:\n        pass\n"
+        "print('torch' in sys.modules, file=sys.stderr)"
+    )
+    out = python(code)
+    assert out.returncode == 0 and out.stderr.strip() == "False", out.stderr
+
+
+def test_cli_strategy_choices_still_come_from_the_registry(capsys):
+    from supernet.cli import build_parser
+
+    args = build_parser().parse_args(["search", "--supernet", "s", "--run-dir", "r", "--strategy", "ces"])
+    assert args.strategy == "ces"
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["search", "--supernet", "s", "--run-dir", "r", "--strategy", "bogus"])
+    assert info.value.code == 2
+    assert "invalid choice: 'bogus' (choose from 'ces', 'evolution', 'nsga2', 'random')" in capsys.readouterr().err
