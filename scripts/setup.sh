@@ -14,7 +14,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   # torch==2.13.0 is the CPU build that these machines carry; pip takes it from the local wheel.
   .venv/bin/python -m pip install --quiet torch==2.13.0
-  .venv/bin/python -m pip install --quiet -e ".[test]"
+  # the extras too (onnx, plots, tensorboard): the suite tests them
+  .venv/bin/python -m pip install --quiet -e ".[test,all]"
   echo "$want" > "$stamp"
 fi
 

@@ -46,7 +46,7 @@ def _space_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     ):
         p.add_argument(f"--{name}", type=kind, help=f"space option {name.replace('-', '_')}")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="any other space option")
-    from supernet.ops.candidates import IDENTITY_MODES
+    from supernet.space.opnames import IDENTITY_MODES
 
     p.add_argument("--identity", choices=IDENTITY_MODES, default="skip", help="identity handling (default skip)")
 
@@ -484,11 +484,10 @@ def build_parser() -> argparse.ArgumentParser:
     _benchmark_args(p, arch_lists=False)
     p.add_argument("--run-dir", required=True)
     p.add_argument("--resume", action="store_true", help="continue a killed search from its journal")
-    from supernet.search import list_strategies
-
     p.add_argument(
         "--strategy",
-        choices=list_strategies(),
+        choices=_Strategies(),
+        metavar="NAME",
         help="evolution (SPOS), random, nsga2 (SCARLET), ces (PAD-NAS), or any registered strategy",
     )
     p.add_argument("--max-macs", help="e.g. 330M")
@@ -616,6 +615,21 @@ def build_parser() -> argparse.ArgumentParser:
     for verb in sub.choices.values():  # --import also after the verb (its own dest: argparse would reset ours)
         _add_import_option(verb, "imports_verb")
     return parser
+
+
+class _Strategies:
+    """`--strategy` choices, read from the registry when a value is checked: building the parser (`--help`,
+    `--version`) imports no strategy and so no torch."""
+
+    def __contains__(self, name: object) -> bool:
+        from supernet.search import list_strategies
+
+        return name in list_strategies()
+
+    def __iter__(self):
+        from supernet.search import list_strategies
+
+        return iter(list_strategies())
 
 
 def _version() -> str:

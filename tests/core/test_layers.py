@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
         "supernet.plugins",
         "supernet.device",
         "supernet.distributed_env",
+        "supernet.extras",
     ),
     ("supernet.space",),
     ("supernet.ops",),
@@ -35,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("supernet.config", "supernet.config_rules"),
     ("supernet.assemble", "supernet.supernet_run", "supernet.retrain"),
     ("supernet.analysis",),
-    ("supernet.workflow", "supernet.pipeline", "supernet.prune"),
+    ("supernet.workflow", "supernet.pipeline", "supernet.prune", "supernet.api"),
     ("supernet.cli", "supernet.__main__", "supernet"),
 ]
 

@@ -7,14 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from supernet.extras import pyplot
+
 
 def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def _save(fig, path: str | Path) -> Path:

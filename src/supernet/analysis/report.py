@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from supernet.errors import ConfigError
+from supernet.extras import pyplot
 from supernet.io import atomic_write_text
 from supernet.rundir import CHECKPOINTS, CONFIG, METRICS, RESULT
 
@@ -45,12 +46,7 @@ REPORT_NAME = "report.html"
 
 # -- helpers -----------------------------------------------------------------------------------------
 def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def _fig_uri(fig) -> str:

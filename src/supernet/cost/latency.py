@@ -28,6 +28,7 @@ from torch import nn
 
 from supernet.cost.timing import TimingSettings, time_module
 from supernet.errors import ConfigError, SpaceError
+from supernet.extras import require
 from supernet.io import atomic_write_text
 from supernet.ops.blocks import build_block
 from supernet.ops.candidates import exported_config
@@ -229,9 +230,7 @@ def measurement_meta(space: SearchSpace, settings: TimingSettings) -> dict[str, 
     """Where, with what and when the table was measured."""
     versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
     if settings.backend == "onnxruntime":
-        import onnxruntime
-
-        versions["onnxruntime"] = onnxruntime.__version__
+        versions["onnxruntime"] = require("onnxruntime", "--backend onnxruntime").__version__
     return {
         "device": settings.device,
         "backend": settings.backend,

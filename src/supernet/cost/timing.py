@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from supernet.errors import ConfigError
+from supernet.extras import require
 
 BACKENDS = ("torch", "onnxruntime")
 DEVICES = ("cpu", "cuda")
@@ -118,7 +119,7 @@ def onnx_bytes(module: nn.Module, x: torch.Tensor, dynamic_batch: bool = False) 
 
 def onnx_session(model: bytes, threads: int):
     """An onnxruntime CPU session with `threads` intra-op threads and one inter-op thread."""
-    import onnxruntime as ort
+    ort = require("onnxruntime", "onnxruntime sessions")
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

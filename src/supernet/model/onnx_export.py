@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from supernet.cost.timing import ONNX_OPSET, onnx_bytes, onnx_session
+from supernet.extras import require
 from supernet.io import atomic_write
 from supernet.model.standalone import StandaloneNet
 
@@ -34,7 +35,7 @@ def export_onnx(
 ) -> dict[str, Any]:
     """Write `model` to `path` as ONNX and compare onnxruntime's outputs with PyTorch's on
     `check_batches` random batches (sizes 1, 2, 3...). Raises RuntimeError when they differ."""
-    import onnx
+    onnx = require("onnx", "export --onnx")
 
     model = model.eval()
     proto = onnx.load_from_string(onnx_bytes(model, model.example_input(1), dynamic_batch=True))

@@ -1,3 +1,3 @@
 """Candidate blocks; importing the package registers every block type and op name."""
 
-from supernet.ops import blocks, candidates, cells, quant, shufflenet  # noqa: F401
+from supernet.ops import blocks, candidates, cells, modules, quant, shufflenet  # noqa: F401

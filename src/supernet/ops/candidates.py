@@ -17,11 +17,10 @@ from typing import Any, NamedTuple
 
 from supernet.ops.blocks import BlockConfig
 from supernet.registry import Registry
-from supernet.space.opnames import scale_name, split_scale  # noqa: F401  (re-exported)
+from supernet.space.opnames import IDENTITY_MODES, scale_name, split_scale  # noqa: F401  (re-exported)
 from supernet.space.space import LayerSpec
 
 IDENTITY = "id"
-IDENTITY_MODES = ("skip", "els")
 
 OpResolver = Callable[[re.Match[str], LayerSpec, str], BlockConfig]
 """`resolver(match, layer, identity) -> block config` of an op name that matched its pattern."""
@@ -91,6 +90,9 @@ def shared_choice(config: BlockConfig, key: str, widest: BlockConfig, select: di
 def _resolve(op: str, layer: LayerSpec, identity: str) -> BlockConfig:
     if identity not in IDENTITY_MODES:
         raise ValueError(f"identity must be one of {IDENTITY_MODES}, got {identity!r}")
+    own = getattr(layer, "resolve_op", None)  # a layer that brings its own ops (`supernet.ops.modules`)
+    if own is not None and (config := own(op, identity)) is not None:
+        return config
     for _, (pattern, resolver) in OP_PATTERNS.items():
         m = pattern.match(op)
         if m:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from supernet.extras import MissingExtra, pyplot
 from supernet.search.strategy import SearchResult
 
 Points = list[dict[str, float]]
@@ -23,6 +25,16 @@ def _points(data: Any) -> Points:
     return [dict(row["metrics"]) if isinstance(row, Mapping) else dict(row[1]) for row in data]
 
 
+def _pyplot(path: str | Path) -> Any:
+    """pyplot, or None (said on stderr) without `supernet[plots]`: a search's figures are extras, its
+    result.json is not."""
+    try:
+        return pyplot(f"{Path(path).name}")
+    except MissingExtra as e:
+        print(f"search: not written: {e}", file=sys.stderr, flush=True)
+        return None
+
+
 def _front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Indices of the points not dominated in (min x, max y)."""
     from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
@@ -32,13 +44,13 @@ def _front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return NonDominatedSorting().do(np.column_stack([x, -y]), only_non_dominated_front=True)
 
 
-def plot_pareto(data: Any, path: str | Path, x: str = "macs", y: str = "accuracy", title: str | None = None) -> Path:
+def plot_pareto(
+    data: Any, path: str | Path, x: str = "macs", y: str = "accuracy", title: str | None = None
+) -> Path | None:
     """Every evaluated arch as `y` vs `x`, the non-dominated front (min x, max y) highlighted."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot(path)
+    if plt is None:
+        return None
     points = _points(data)
     points = [p for p in points if x in p and y in p]
     xs = np.array([p[x] for p in points], dtype=float)
@@ -74,13 +86,12 @@ def plot_progress(
     metric: str = "accuracy",
     maximize: bool = True,
     title: str | None = None,
-) -> Path:
+) -> Path | None:
     """Best `metric` so far vs number of evaluations, one curve per strategy (name -> history,
     SearchResult or its dict)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot(path)
+    if plt is None:
+        return None
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for name, history in histories.items():
@@ -97,7 +108,7 @@ def plot_progress(
 
 def _save(fig: Any, ax: Any, title: str, path: str | Path) -> Path:
     """Title, grid and legend, then write the PNG and free the figure."""
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -7,6 +7,9 @@ so that a space can spell its choices without importing the blocks that implemen
 from __future__ import annotations
 
 IDENTITY = "id"  # the identity choice: a no-op where the layer keeps the shape
+IDENTITY_MODES = ("skip", "els")
+"""How an `id` choice is built: a plain skip, or SCARLET's learnable 1x1 stabilizer (ELS). Here, below the
+ops, so that the command line's parser names them without importing torch."""
 
 
 def split_scale(op: str) -> tuple[str, float]:
