@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from supernet.config import Config
 from supernet.io import atomic_write_text
+from supernet.model.factory import build_supernet
 from supernet.model.fewshot import check_few_shot_layers, few_shot_parts, inherited_state, part_choices
 from supernet.rundir import CHECKPOINTS, FEW_SHOT, FEW_SHOT_MANIFEST
 
@@ -34,11 +36,12 @@ def part_config(cfg: Config) -> Config:
     return dataclasses.replace(cfg, train=train)
 
 
-def train_few_shot(cfg: Config, run_dir: Path, net: Any, splits: Any = None) -> list[dict[str, Any]]:
-    """Train every part of the split from `net` (the trained one-shot supernet); resumes finished or
-    interrupted parts from their own checkpoints. Returns one summary per part."""
-    from supernet.workflow import train_supernet
-
+def train_few_shot(
+    cfg: Config, run_dir: Path, net: Any, train_supernet: Callable[..., dict[str, Any]], splits: Any = None
+) -> list[dict[str, Any]]:
+    """Train every part of the split from `net` (the trained one-shot supernet) with `train_supernet`
+    (`supernet.workflow.train_supernet`, passed in: it calls this); resumes finished or interrupted parts
+    from their own checkpoints. Returns one summary per part."""
     layers = list(cfg.train.few_shot_layers)
     check_few_shot_layers(net.space, layers, cfg.supernet.canonical)
     root = Path(run_dir) / FEW_SHOT
@@ -48,8 +51,6 @@ def train_few_shot(cfg: Config, run_dir: Path, net: Any, splits: Any = None) -> 
     for k, ops in enumerate(few_shot_parts(net.space, layers)):
         part_dir = root / f"part-{k}"
         choices = part_choices(net.space, layers, ops)
-        from supernet.model.factory import build_supernet
-
         initial = inherited_state(state, build_supernet(net.space.restrict(choices), net.options))
         resume = (part_dir / CHECKPOINTS).is_dir()
         out = train_supernet(sub_cfg, part_dir, resume=resume, choices=choices, initial=initial, splits=splits)

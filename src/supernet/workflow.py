@@ -168,7 +168,7 @@ def train_supernet(
     if train.few_shot_layers and choices is None:
         from supernet.few_shot import train_few_shot
 
-        few_shot = train_few_shot(cfg, run_dir, net, splits)
+        few_shot = train_few_shot(cfg, run_dir, net, train_supernet, splits)
     return {
         "few_shot": few_shot,
         "run_dir": str(run_dir),

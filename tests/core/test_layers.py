@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("supernet.config", "supernet.config_rules"),
     ("supernet.assemble", "supernet.supernet_run", "supernet.retrain"),
     ("supernet.analysis",),
-    ("supernet.workflow", "supernet.pipeline", "supernet.prune", "supernet.api"),
+    ("supernet.workflow", "supernet.pipeline", "supernet.prune", "supernet.few_shot", "supernet.api"),
     ("supernet.cli", "supernet.__main__", "supernet"),
 ]
 

@@ -17,10 +17,8 @@ from typing import Any, NamedTuple
 
 from supernet.ops.blocks import BlockConfig
 from supernet.registry import Registry
-from supernet.space.opnames import IDENTITY_MODES, scale_name, split_scale  # noqa: F401  (re-exported)
+from supernet.space.opnames import IDENTITY, IDENTITY_MODES, scale_name, split_scale  # noqa: F401  (re-exported)
 from supernet.space.space import LayerSpec
-
-IDENTITY = "id"
 
 OpResolver = Callable[[re.Match[str], LayerSpec, str], BlockConfig]
 """`resolver(match, layer, identity) -> block config` of an op name that matched its pattern."""
