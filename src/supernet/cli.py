@@ -214,6 +214,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from supernet.config_rules import validate
     from supernet.workflow import search_benchmark, search_supernet, search_table
 
     cfg = _load_config(args)
@@ -237,6 +238,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             setattr(cfg.search, key, value)
+    validate(cfg)  # the command line's values get the config's range checks (e.g. 0 <= min_acc <= 1)
     if bool(args.supernet) + bool(args.table) + bool(bench) != 1:
         raise ConfigError(
             "give exactly one of --supernet RUN (search a supernet), --table CSV (with --space) or "

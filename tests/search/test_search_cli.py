@@ -11,7 +11,7 @@ import pytest
 
 from supernet.cost import CostTable
 from supernet.space import create_space
-from tests.conftest import run_cli
+from tests.conftest import assert_one_line_error, run_cli, run_main
 
 SPACE = ["--space", "scarlet-s1", "--preset", "fashion-mnist", "--option", "layers_per_stage=[1,1,1,1,1,1]"]
 
@@ -152,3 +152,13 @@ def test_search_shows_a_progress_bar_unless_turned_off(tmp_path, table, progress
     assert r.returncode == 0, r.stderr
     assert ("arch/s" in r.stderr or "s/arch" in r.stderr) == progress, r.stderr
     assert ("search: 20 archs evaluated" in r.stderr) != progress, r.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [("--min-acc", "-1"), ("--min-acc", "1.5"), ("--set", "search.min_acc=-0.5"), ("--population", "0")]
+)
+def test_out_of_range_search_options_are_one_line_errors(tmp_path, args):
+    """Issue 23.19: `--min-acc -1` was accepted (command-line values skipped the config's range checks)."""
+    r = run_main("search", "--table", str(tmp_path / "t.csv"), *SPACE, "--run-dir", str(tmp_path / "s"), *args)
+    assert_one_line_error(r, "search.min_acc" if "acc" in " ".join(args) else "search.population", "must be")
+    assert not (tmp_path / "s").exists()
