@@ -159,3 +159,87 @@ def run_journaled(
             on_evaluated(arch, metrics)
 
     return run_search(strategy, timed, record, journal.lookup(key, space))
+
+
+# -- what a search's journal was made for ------------------------------------------------------------
+_IDENTITY_SCHEMA = "CREATE TABLE IF NOT EXISTS search_identity (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+IDENTITY_FIELDS = {
+    "evaluated": "supernet, table or benchmark (its content hash)",
+    "space": "search space",
+    "constraints": "constraints",
+    "evaluation": "evaluation settings",
+}
+
+
+def search_identity(key: str, space: SearchSpace, constraints: str, evaluation: Mapping[str, Any] | None) -> dict:
+    """What a search's evaluations and result depend on: a resume must match it (`check_resumable`)."""
+    return {
+        "evaluated": key.rsplit(":", 1)[0] if evaluation is not None else key,
+        "space": space.fingerprint(),
+        "constraints": constraints,
+        "evaluation": dict(evaluation) if evaluation is not None else None,
+    }
+
+
+def write_identity(journal: Journal, identity: Mapping[str, Any]) -> None:
+    """Record the identity of the search that owns `journal` (kept as first written)."""
+    journal._execute(_IDENTITY_SCHEMA)
+    for name, value in identity.items():
+        journal._execute("INSERT OR IGNORE INTO search_identity VALUES (?, ?)", (name, json.dumps(value)))
+
+
+def check_resumable(path: Path, identity: Mapping[str, Any], key: str) -> None:
+    """Refuse (SearchError, nothing written) to resume the search journaled at `path` with another
+    supernet, space, constraints or evaluation settings than it was made with: its scores and result
+    would mix two searches. A journal without a recorded identity (older) is checked by its keys."""
+    recorded, keys = _read_identity(path)
+    if recorded is None:
+        if any(k != key for k in keys):
+            _refuse(path, "its journal holds evaluations of another supernet, table or evaluation settings")
+        return
+    for name, what in IDENTITY_FIELDS.items():
+        if name in recorded and recorded[name] != identity.get(name):
+            _refuse(path, f"it was made with other {what} ({_difference(recorded[name], identity.get(name))})")
+
+
+def _refuse(path: Path, why: str) -> None:
+    raise SearchError(
+        f"cannot resume the search in {path.parent}: {why}; resume with the same settings or choose "
+        f"another --run-dir (nothing was written)"
+    )
+
+
+def _difference(before: Any, now: Any) -> str:
+    if isinstance(before, dict) and isinstance(now, dict):
+        changed = [
+            f"eval.{k} {before.get(k)!r} -> {now.get(k)!r}" for k in sorted(before) if before.get(k) != now.get(k)
+        ]
+        changed += [f"eval.{k} -> {now[k]!r}" for k in sorted(set(now) - set(before))]
+        return ", ".join(changed) or "they differ"
+    if before is None or now is None:
+        return "a supernet search vs a table or benchmark search"
+    text = lambda v: str(v)[:80]  # noqa: E731
+    return f"{text(before)} -> {text(now)}"
+
+
+def _read_identity(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    """(recorded identity or None, the journal's cache keys), read without writing to the file."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+    except sqlite3.Error as e:
+        raise SearchError(f"{path}: not a usable search journal ({e})") from None
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        keys = (
+            [r[0] for r in conn.execute("SELECT DISTINCT cache_key FROM evaluations")]
+            if "evaluations" in tables
+            else []
+        )
+        if "search_identity" not in tables:
+            return None, keys
+        rows = conn.execute("SELECT name, value FROM search_identity").fetchall()
+        return {str(name): json.loads(value) for name, value in rows}, keys
+    except (sqlite3.Error, ValueError) as e:
+        raise SearchError(f"{path}: not a usable search journal ({e})") from None
+    finally:
+        conn.close()
