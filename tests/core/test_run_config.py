@@ -65,3 +65,21 @@ def test_set_overrides_the_runs_config_and_a_resume_with_other_settings_is_refus
     assert kept(tmp_path / "s") == before
     again = search(trained, tmp_path / "s", "--resume", "--set", "eval.recal_batches=2")
     assert again.returncode == 0, again.stderr
+
+
+def test_poisoned_evaluation_cache_rows_are_not_used(trained, tmp_path):
+    """Issue 23.14: NaN accuracies in eval-cache.sqlite gave "accuracy": NaN in result.json, 5.0 was best."""
+    import sqlite3
+
+    assert search(trained, tmp_path / "first").returncode == 0
+    cache = trained / "checkpoints" / "eval-cache.sqlite"
+    with sqlite3.connect(cache) as conn:
+        archs = [row[0] for row in conn.execute("SELECT arch FROM evaluations")]
+        for i, arch in enumerate(archs):
+            poison = json.dumps({"accuracy": 5.0 if i % 2 else float("nan")})
+            conn.execute("UPDATE evaluations SET metrics = ? WHERE arch = ?", (poison, arch))
+    r = search(trained, tmp_path / "s")
+    assert r.returncode == 0, r.stderr
+    assert "out-of-range metrics" in r.stderr
+    result = json.loads((tmp_path / "s" / "result.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert 0 <= result["best_metrics"]["accuracy"] <= 1

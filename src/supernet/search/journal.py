@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -46,12 +48,24 @@ def evaluation_key(checkpoint_digest: str, settings: Any) -> str:
     return f"{checkpoint_digest}:{hashlib.sha256(blob).hexdigest()[:16]}"
 
 
+def out_of_range(metrics: Mapping[str, float]) -> str | None:
+    """Why journaled metrics cannot be a real evaluation (NaN or infinite values, an accuracy outside
+    [0, 1]), or None. A journal or evaluation cache may come from others (SECURITY.md)."""
+    for name, value in metrics.items():
+        if not math.isfinite(value):
+            return f"{name}={value} is not a finite number"
+        if name == "accuracy" and not 0.0 <= value <= 1.0:
+            return f"accuracy={value:g} is outside [0, 1]"
+    return None
+
+
 class Journal:
     """`Journal(path)`; WAL mode, one autocommitted row per `record`. Usable as a context manager."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
+        self._invalid: set[tuple[str, str]] = set()  # (key, arch) rows `lookup` dropped as out of range
         try:
             self._conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0)
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -95,8 +109,9 @@ class Journal:
         seconds: float | None = None,
     ) -> bool:
         """Commit one evaluation; False (and nothing written) if (key, arch) is already there."""
+        verb = "REPLACE" if (key, arch.to_string()) in self._invalid else "IGNORE"  # a dropped row is replaced
         cur = self._execute(
-            "INSERT OR IGNORE INTO evaluations VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT OR {verb} INTO evaluations VALUES (?, ?, ?, ?, ?, ?)",
             (key, arch.to_string(), json.dumps(dict(metrics)), generation, seconds, time.time()),
         )
         return cur.rowcount == 1
@@ -119,15 +134,29 @@ class Journal:
     def lookup(self, key: str, space: SearchSpace | None = None) -> dict[Arch, Metrics]:
         """Arch -> metrics of every evaluation under `key` (arch strings parsed by `space` if given)."""
         cache: dict[Arch, Metrics] = {}
+        dropped: list[str] = []
         for row in self.rows(key):
             try:
                 arch = space.parse_arch(row["arch"]) if space is not None else Arch(tuple(row["arch"].split(",")))
             except SpaceError as e:
                 raise SearchError(f"{self.path}: journal arch does not fit the space: {e}") from None
             try:
-                cache[arch] = {str(k): float(v) for k, v in row["metrics"].items()}
+                metrics = {str(k): float(v) for k, v in row["metrics"].items()}
             except (AttributeError, TypeError, ValueError):
                 raise SearchError(f"{self.path}: corrupted metrics for arch '{row['arch']}'") from None
+            problem = out_of_range(metrics)
+            if problem is None:
+                cache[arch] = metrics
+            else:
+                dropped.append(f"arch {row['arch'][:60]}: {problem}")
+                self._invalid.add((key, row["arch"]))
+        if dropped:
+            print(
+                f"search: {self.path}: ignored {len(dropped)} evaluation(s) with out-of-range metrics "
+                f"(they are evaluated again), first {dropped[0]}",
+                file=sys.stderr,
+                flush=True,
+            )
         return cache
 
     def __len__(self) -> int:
