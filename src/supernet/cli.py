@@ -106,6 +106,15 @@ def _load_config(args: argparse.Namespace):
     return _with_device(cfg, args)
 
 
+def _supernet_config(args: argparse.Namespace, supernet: str | Path) -> Any:
+    """The config of every verb that reads a trained supernet (search, retrain, rank, similarity): the
+    run's own config.yaml, or --config in its place, then --set on top; then --device. The run's own
+    `imports:` are not run (it may come from someone else); those of --config are."""
+    from supernet.supernet_run import default_config
+
+    return _with_device(_own_config_imports(args, default_config(supernet, args.config, args.overrides)), args)
+
+
 def _own_config_imports(args: argparse.Namespace, cfg: Any) -> Any:
     """Run the `imports:` of a config the user named with --config; a supernet run's own config.yaml (the
     default of rank/similarity) may come from someone else: its imports are not run."""
@@ -214,9 +223,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from supernet.config_rules import validate
     from supernet.workflow import search_benchmark, search_supernet, search_table
 
-    cfg = _load_config(args)
+    cfg = _supernet_config(args, args.supernet) if args.supernet else _load_config(args)
     bench = _benchmark_spec(args)
     for key in (
         "strategy",
@@ -237,6 +247,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             setattr(cfg.search, key, value)
+    validate(cfg)  # the command line's values get the config's range checks (e.g. 0 <= min_acc <= 1)
     if bool(args.supernet) + bool(args.table) + bool(bench) != 1:
         raise ConfigError(
             "give exactly one of --supernet RUN (search a supernet), --table CSV (with --space) or "
@@ -329,7 +340,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     from supernet.retrain import train_standalone
     from supernet.supernet_run import load_supernet, parse_arch, trained_config
 
-    cfg = _load_config(args)
+    cfg = _supernet_config(args, args.supernet) if args.supernet else _load_config(args)
     if args.supernet:
         net, meta = load_supernet(Path(args.supernet))
         space, identity = net.space, net.options.identity
@@ -402,12 +413,11 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
 
 def cmd_rank(args: argparse.Namespace) -> int:
     from supernet.analysis.ranking import format_rank, rank_supernets
-    from supernet.supernet_run import default_config
 
     bench = _benchmark_spec(args)
     if bool(bench) == bool(args.groundtruth):
         raise ConfigError("give exactly one of --groundtruth CSV or --benchmark NAME --benchmark-file PATH")
-    cfg = _with_device(_own_config_imports(args, default_config(args.supernet[0], args.config, args.overrides)), args)
+    cfg = _supernet_config(args, args.supernet[0])
     with _lock(args.run_dir):
         out = rank_supernets(
             cfg,
@@ -425,9 +435,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 def cmd_similarity(args: argparse.Namespace) -> int:
     from supernet.analysis.similarity import format_matrix, run_similarity
-    from supernet.supernet_run import default_config
 
-    cfg = _with_device(_own_config_imports(args, default_config(args.supernet, args.config, args.overrides)), args)
+    cfg = _supernet_config(args, args.supernet)
     with _lock(args.run_dir):
         out = run_similarity(
             cfg,

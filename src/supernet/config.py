@@ -185,7 +185,7 @@ def parse_yaml(text: str, what: str) -> Any:
     bombs, recursive aliases) before building them; errors are one line naming `what`."""
     loader = None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _UniqueKeyLoader(text)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -198,6 +198,28 @@ def parse_yaml(text: str, what: str) -> Any:
     finally:
         if loader is not None:
             loader.dispose()
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses a mapping holding the same key twice (PyYAML keeps the last one
+    silently: a config with two `train:` sections trained with the second). Keys brought in by a
+    `<<` merge may still be overridden, as YAML intends."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {str(key)[:60]!r} (line {key_node.start_mark.line + 1}); "
+                    f"each key may appear once in a mapping",
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _check_expanded_size(root: yaml.Node, what: str) -> None:

@@ -95,7 +95,7 @@ RULES: dict[str, dict[str, Range]] = {
         "seed": AT_LEAST_0,
     },
     "SearchConfig": {
-        "min_acc": FINITE,
+        "min_acc": PROBABILITY,  # an accuracy (issue 23.19: -1 was accepted)
         "seed": AT_LEAST_0,
         "population": AT_LEAST_1,
         "iterations": AT_LEAST_1,

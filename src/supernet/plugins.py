@@ -49,6 +49,9 @@ def import_one(spec: str) -> ModuleType:
     sys.modules[name] = module  # before running it: dataclasses and pickling (DataLoader workers) look it up
     try:
         loader_spec.loader.exec_module(module)
+    except SystemExit as e:  # sys.exit() in user code must not end the command as if it had run
+        del sys.modules[name]
+        raise ConfigError(f"--import {spec} failed: {_where(e, path)}{_exit_text(e)}") from None
     except Exception as e:  # noqa: BLE001 - user code: any failure becomes one line naming the file
         del sys.modules[name]
         raise ConfigError(f"--import {spec} failed: {_where(e, path)}{type(e).__name__}: {_first_line(e)}") from None
@@ -92,8 +95,17 @@ def _import_module(name: str) -> ModuleType:
                 "PYTHONPATH, or give the path of a .py file"
             ) from None
         raise ConfigError(f"--import {name} failed: ModuleNotFoundError: {_first_line(e)}") from None
+    except SystemExit as e:  # sys.exit() in user code must not end the command as if it had run
+        raise ConfigError(f"--import {name} failed: {_exit_text(e)}") from None
     except Exception as e:  # noqa: BLE001 - user code: any failure becomes one line naming the module
         raise ConfigError(f"--import {name} failed: {type(e).__name__}: {_first_line(e)}") from None
+
+
+def _exit_text(e: SystemExit) -> str:
+    return (
+        f"it called sys.exit({_printable(repr(e.code), 40)}); a plugin must register things and return, "
+        f"not end the process"
+    )
 
 
 def _where(e: BaseException, path: Path) -> str:

@@ -369,7 +369,7 @@ def search_supernet(
         Path(run_dir),
         resume,
         shared,
-        {"checkpoint": str(checkpoint)},
+        {"checkpoint": str(checkpoint), "evaluation": asdict(cfg.eval)},  # the estimator its scores come from
         evaluator.runtime.device,
     )
 
@@ -511,22 +511,19 @@ def _run_search(
 
     from supernet.search import Journal, create_strategy, run_search
     from supernet.search.distributed import init_from_env, is_main_rank, split_evaluate
+    from supernet.search.journal import write_identity
     from supernet.search.plots import plot_pareto, plot_progress
 
     distributed = init_from_env(device or "cpu")
     journal_path = run_dir / "journal.sqlite"
-    if journal_path.exists() and not resume:
-        raise ConfigError(
-            f"{run_dir} already holds a search journal; pass --resume to continue it "
-            f"or choose another --run-dir (nothing was overwritten)"
-        )
+    problem = search_problem(cfg)
+    identity = _check_journal(journal_path, resume, key, space, problem, source.get("evaluation"))
     if distributed:
         import torch.distributed as dist
 
         dist.barrier()  # every rank has checked before rank 0 creates the journal
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / CONFIG)
-    problem = search_problem(cfg)
     costs = lambda arch: table.query(arch).to_dict()  # noqa: E731
     ranges = {m: table.range(m) for m in table.metrics}
     strategy = create_strategy(
@@ -542,6 +539,8 @@ def _run_search(
     with ExitStack() as stack:
         writers = (journal_path, shared_cache) if is_main_rank() else ()  # rank 0 writes, all ranks read
         journals = [stack.enter_context(Journal(p)) for p in writers if p is not None]
+        if is_main_rank():
+            write_identity(journals[0], identity)  # the run's own journal (not the shared cache)
         if not is_main_rank() and journal_path.exists():
             journals = [stack.enter_context(Journal(journal_path))]
         cache = {}
@@ -583,6 +582,25 @@ def _run_search(
         plot_pareto(result, run_dir / "pareto.png")
         plot_progress({cfg.search.strategy: result}, run_dir / "progress.png")
     return out
+
+
+def _check_journal(
+    journal: Path, resume: bool, key: str, space: SearchSpace, problem: Problem, evaluation: dict | None
+) -> dict[str, Any]:
+    """The search's identity, after refusing (nothing written) a run directory whose journal belongs to
+    a search we must not touch: any without `resume`, one of another search with it."""
+    from supernet.search.journal import check_resumable, search_identity
+
+    constraints = " and ".join(c.describe() for c in problem.constraints) or "none"
+    identity = search_identity(key, space, constraints, evaluation)
+    if journal.exists() and not resume:
+        raise ConfigError(
+            f"{journal.parent} already holds a search journal; pass --resume to continue it "
+            f"or choose another --run-dir (nothing was overwritten)"
+        )
+    if journal.exists():
+        check_resumable(journal, identity, key)
+    return identity
 
 
 def require_feasible(problem: Problem, best_metrics: dict[str, float], evaluated: int, journal: Path) -> None:

@@ -85,6 +85,18 @@ def test_bad_files_are_one_line_config_errors(tmp_path, space, data, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+def test_duplicated_arch_is_refused_naming_it(tmp_path, space):
+    """Issue 23.13: a second "00000001" entry (accuracy 2.0) was silently last-wins (ranked with 0.02)."""
+    first, second = json.dumps(entry(64.22)), json.dumps(entry(2.0))
+    text = f'{{"00000000": {json.dumps(entry(50))}, "00000001": {first}, "00000001": {second}}}'
+    with pytest.raises(ConfigError) as info:
+        load_benchmark("nas-bench-macro", write(tmp_path, text), space)
+    assert "duplicate key '00000001'" in str(info.value) and "\n" not in str(info.value)
+    doubled_field = '{"00000000": {"test_acc": [50], "mean_acc": 50, "mean_acc": 2, "params": 1, "flops": 1}}'
+    with pytest.raises(ConfigError, match="duplicate key 'mean_acc'"):
+        load_benchmark("nas-bench-macro", write(tmp_path, doubled_field), space)
+
+
 def test_wrong_benchmark_or_space_is_refused(tmp_path, space):
     path = write(tmp_path, hand_made())
     with pytest.raises(ConfigError, match="unknown benchmark"):

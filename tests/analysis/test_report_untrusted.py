@@ -143,3 +143,12 @@ def test_op_frequency_has_one_column_per_distinct_op():
     _, ops, m = op_frequency(["a,a,b", "b,b,a"])
     assert ops == ["a", "b"] and m.shape == (3, 2)
     assert m.sum(axis=1).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_search_section_shows_the_evaluation_settings():
+    """Issue 24: a search's result.json records the evaluation settings it scored archs with."""
+    from supernet.analysis.report import search_section
+
+    html = search_section({"best": "id", "best_metrics": {}, "evaluation": {"recal_batches": 3, "val_limit": 500}})
+    assert "evaluation settings" in html and "eval.recal_batches" in html and "500" in html
+    assert "evaluation settings" not in search_section({"best": "id", "best_metrics": {}, "evaluation": "junk"})

@@ -10,7 +10,7 @@ import pytest
 from supernet.cli import main
 from supernet.errors import ConfigError
 from supernet.plugins import import_one
-from tests.conftest import needs_fashion, run_cli, set_args
+from tests.conftest import assert_one_line_error, needs_fashion, run_cli, set_args
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "custom_space.py"
 TINY = [
@@ -158,3 +158,24 @@ def test_imported_dataset_streams_any_torch_dataset(tmp_path):
     assert x.shape == (4, 3, 8, 8) and set(y.tolist()) <= {0, 1}
     cfg.data.val_per_class = 2  # a class-balanced split reads the labels of a streaming source
     assert sorted(load_data(cfg).val.labels.tolist()) == [0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("code", ["0", "None", "3"])
+def test_plugin_calling_sys_exit_is_a_one_line_error_not_a_silent_exit(tmp_path, code):
+    """Issue 23.18: a plugin's sys.exit(0) ended the command with exit 0 and nothing done."""
+    quitter = tmp_path / "quitter.py"
+    quitter.write_text(f"import sys\nsys.exit({code})\n")
+    r = run_cli("--import", str(quitter), "spaces")
+    assert_one_line_error(r, "quitter.py failed: line 2:", "sys.exit(")
+    assert r.stdout == ""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "quitting_mod.py").write_text(f"import sys\nsys.exit({code})\n")
+    with pytest.raises(ConfigError, match=r"quitting_mod failed: it called sys.exit"):
+        import sys
+
+        sys.path.insert(0, str(package))
+        try:
+            import_one("quitting_mod")
+        finally:
+            sys.path.remove(str(package))

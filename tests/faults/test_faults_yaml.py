@@ -6,7 +6,7 @@ import pytest
 
 from supernet.config import MAX_YAML_NODES, load_config, parse_yaml
 from supernet.errors import ConfigError
-from tests.conftest import run_cli
+from tests.conftest import assert_one_line_error, run_cli, run_main
 
 
 def alias_bomb(levels: int = 9) -> str:
@@ -55,3 +55,22 @@ def test_huge_config_file_is_refused_unread(tmp_path):
 def test_invalid_yaml_in_option_is_one_line(tmp_path):
     r = run_cli("cost", "--space", "scarlet-s1", "--arch", "0", "--option", "width=[1,", timeout=60)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--option width" in r.stderr, r.stderr
+
+
+def test_config_with_a_section_given_twice_is_refused_naming_it(tmp_path):
+    """Issue 23.13: two `train:` sections trained silently with the second."""
+    path = tmp_path / "twice.yaml"
+    path.write_text("train:\n  epochs: 1\nsearch:\n  seed: 1\ntrain:\n  epochs: 50\n")
+    with pytest.raises(ConfigError, match="duplicate key 'train' \\(line 5\\)"):
+        load_config(path)
+    # a verb that does not train (on today's main this one fails later, on the missing table)
+    args = ("--table", str(tmp_path / "none.csv"), "--space", "scarlet-s1", "--run-dir", str(tmp_path / "run"))
+    r = run_main("search", "--config", str(path), *args)
+    assert_one_line_error(r, str(path), "duplicate key 'train' (line 5)")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ConfigError, match="duplicate key 'epochs'"):
+        parse_yaml("train:\n  epochs: 1\n  epochs: 2\n", "config x")
+
+
+def test_merge_keys_may_still_be_overridden():
+    assert parse_yaml("a: &x {b: 1, c: 2}\nd:\n  <<: *x\n  b: 3\n", "config x")["d"] == {"b": 3, "c": 2}

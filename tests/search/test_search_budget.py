@@ -67,3 +67,33 @@ def test_impossible_budget_names_the_achievable_minimum(space_and_costs):
     low, _ = table.macs_range()
     with pytest.raises(SearchError, match="achievable range"):
         sample_feasible(space, random.Random(0), problem(low * 0.9), costs)
+
+
+def bounded(metric: str, high: float) -> Problem:
+    return Problem(objectives=(Objective("accuracy", True),), constraints=(constraint_from_cli(metric, None, high),))
+
+
+def with_latency(costs):
+    """A latency that adds up over layers in small floats (milliseconds), as a latency table's does."""
+    return lambda arch: {**costs(arch), "latency_ms": 0.2 + costs(arch)["macs"] * 1e-7}
+
+
+@pytest.mark.parametrize("metric", ["params", "latency_ms", "bitops"])
+def test_tight_budgets_of_every_additive_metric_are_sampled_inside_them(space_and_costs, metric):
+    """Issue 23.17: `--max-bitops`, `--max-latency` and `--max-params` budgets that can be met failed
+    after 10,000 random draws; only MACs had the in-budget sampler."""
+    space, table, costs = space_and_costs
+    if metric == "bitops":
+        space = create_space("resnet18-quant")
+        table = CostTable.build(space)
+        costs = lambda arch: table.query(arch).to_dict()  # noqa: E731
+    if metric == "latency_ms":
+        costs = with_latency(costs)
+    low, high = table.range("macs" if metric == "latency_ms" else metric)
+    if metric == "latency_ms":
+        low, high = 0.2 + low * 1e-7, 0.2 + high * 1e-7
+    budget = low + (high - low) * 0.02  # blind uniform draws essentially never land here
+    assert sum(costs(space.sample(random.Random(i)))[metric] <= budget for i in range(300)) == 0
+    archs = [sample_feasible(space, random.Random(i), bounded(metric, budget), costs, max_draws=200) for i in range(8)]
+    assert all(costs(a)[metric] <= budget for a in archs)
+    assert len(set(archs)) > 2  # not one arch over and over

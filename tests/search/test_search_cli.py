@@ -11,7 +11,7 @@ import pytest
 
 from supernet.cost import CostTable
 from supernet.space import create_space
-from tests.conftest import run_cli
+from tests.conftest import assert_one_line_error, run_cli, run_main
 
 SPACE = ["--space", "scarlet-s1", "--preset", "fashion-mnist", "--option", "layers_per_stage=[1,1,1,1,1,1]"]
 
@@ -95,7 +95,7 @@ def test_min_acc_no_feasible_arch_is_a_one_line_error_naming_the_best(tmp_path, 
         "--strategy",
         strategy,
         "--min-acc",
-        "2",
+        "1",  # the table's best is 0.95; above 1 is refused as out of range
         "--population",
         "8",
         "--iterations",
@@ -152,3 +152,31 @@ def test_search_shows_a_progress_bar_unless_turned_off(tmp_path, table, progress
     assert r.returncode == 0, r.stderr
     assert ("arch/s" in r.stderr or "s/arch" in r.stderr) == progress, r.stderr
     assert ("search: 20 archs evaluated" in r.stderr) != progress, r.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [("--min-acc", "-1"), ("--min-acc", "1.5"), ("--set", "search.min_acc=-0.5"), ("--population", "0")]
+)
+def test_out_of_range_search_options_are_one_line_errors(tmp_path, args):
+    """Issue 23.19: `--min-acc -1` was accepted (command-line values skipped the config's range checks)."""
+    r = run_main("search", "--table", str(tmp_path / "t.csv"), *SPACE, "--run-dir", str(tmp_path / "s"), *args)
+    assert_one_line_error(r, "search.min_acc" if "acc" in " ".join(args) else "search.population", "must be")
+    assert not (tmp_path / "s").exists()
+
+
+def test_resume_into_another_searchs_run_dir_is_refused_touching_nothing(tmp_path, table):
+    """Issue 23.15: a resume checked only that a journal existed: another search's result.json and
+    config.yaml were replaced (another table or benchmark), and changed constraints were accepted."""
+    path, _, _ = table
+    args = ("--population", "8", "--iterations", "2", "--max-macs", "30M")
+    assert search_table(path, tmp_path / "s", *args, timeout=60).returncode == 0
+    kept = [(tmp_path / "s" / name).read_bytes() for name in ("result.json", "config.yaml")]
+    other = tmp_path / "other.csv"
+    lines = path.read_text().splitlines()
+    other.write_text("\n".join([lines[0], lines[1].rsplit(",", 1)[0] + ",0.5", *lines[2:]]) + "\n")
+    r = search_table(other, tmp_path / "s", *args, "--resume", timeout=60)
+    assert_one_line_error(r, "cannot resume", "other supernet, table or benchmark", "nothing was written")
+    r = search_table(path, tmp_path / "s", *args[:4], "--max-macs", "40M", "--resume", timeout=60)
+    assert_one_line_error(r, "cannot resume", "other constraints", "macs <= 30M -> macs <= 40M")
+    assert [(tmp_path / "s" / name).read_bytes() for name in ("result.json", "config.yaml")] == kept
+    assert search_table(path, tmp_path / "s", *args, "--resume", timeout=60).returncode == 0

@@ -183,3 +183,19 @@ def test_sigkill_mid_search_then_resume(tmp_path):
     assert after[: len(before)] == before  # nothing lost or rewritten
     assert [r["arch"] for r in after] == list(dict.fromkeys(r["arch"] for r in reference.history))  # no duplicates
     assert json.loads(out.read_text()) == json.loads(json.dumps(reference.to_dict()))
+
+
+def test_out_of_range_rows_are_dropped_with_a_warning_and_replaced(tmp_path, small_space, capsys):
+    """Issue 23.14: NaN accuracies reached result.json ("accuracy": NaN) and 5.0 was picked as best."""
+    a, b, c = (small_space.sample(random.Random(i)) for i in range(3))
+    path = tmp_path / "journal.sqlite"
+    with Journal(path) as j:
+        j.record("k", a, {"accuracy": float("nan")})
+        j.record("k", b, {"accuracy": 5.0})
+        j.record("k", c, {"accuracy": 0.5, "macs": 1e6})
+    with Journal(path) as j:
+        assert j.lookup("k", small_space) == {c: {"accuracy": 0.5, "macs": 1e6}}
+        assert "ignored 2 evaluation(s) with out-of-range metrics" in capsys.readouterr().err
+        assert j.record("k", b, {"accuracy": 0.25})  # the fresh evaluation replaces the dropped row
+    with Journal(path) as j:
+        assert j.lookup("k", small_space) == {b: {"accuracy": 0.25}, c: {"accuracy": 0.5, "macs": 1e6}}

@@ -126,11 +126,21 @@ def _read_json(path: Path) -> Any:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise ConfigError(f"benchmark {path} is larger than {MAX_FILE_BYTES >> 20} MB; is it the right file?")
-        return json.loads(path.read_text(), parse_constant=no_constants)
+        return json.loads(path.read_text(), parse_constant=no_constants, object_pairs_hook=_unique_keys)
     except OSError as e:
         raise ConfigError(f"cannot read benchmark {path}: {e.strerror or e}") from None
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise ConfigError(f"benchmark {path} is not valid JSON: {str(e).splitlines()[0]}") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key given twice (json.loads keeps the last one silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key[:40]!r}; each arch (and field) may appear once")
+        out[key] = value
+    return out
 
 
 def _parse_key(path: Path, key: str, space: SearchSpace) -> Arch:

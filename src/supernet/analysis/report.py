@@ -202,6 +202,11 @@ def search_section(data: dict[str, Any]) -> str:
     info = {k: data[k] for k in ("strategy", "problem", "evaluations", "seconds") if k in data}
     if info:
         parts.append(_table(list(info), [list(info.values())]))
+    evaluation = data.get("evaluation")  # the estimator a supernet search scored archs with
+    if isinstance(evaluation, dict) and evaluation:
+        parts.append(
+            "<h4>evaluation settings</h4>" + _table([f"eval.{k}" for k in evaluation], [list(evaluation.values())])
+        )
     topk = data.get("topk", [])
     if topk:
         keys = list(topk[0]["metrics"])

@@ -22,7 +22,7 @@ from supernet.space.space import SearchSpace
 
 Told = Sequence[tuple[Arch, Mapping[str, float]]]
 DEFAULT_MAX_DRAWS = 10_000
-PLAIN_DRAWS_SHARE = 0.5  # under a MACs bound met by less of the space, draws come from the MACs dynamic program
+PLAIN_DRAWS_SHARE = 0.5  # under a cost bound met by less of the space, draws come from its dynamic program
 
 
 @dataclass
@@ -77,11 +77,12 @@ def sample_feasible(
 ) -> Arch:
     """A uniform random arch satisfying the problem's cheap constraints (rejection sampling).
 
-    Under a MACs bound the draws are not plain uniform draws but proposals from the uniform
-    distribution over the archs inside the bound (`supernet.cost.budget`, the dynamic program of
-    the uniform-constrained sampler), so a budget that only a small share of the space meets costs a
-    few draws, not `max_draws`. `ranges` (metric -> achievable (min, max)) lets infeasible
-    constraints fail before drawing. Raises SearchError after `max_draws` failed draws.
+    Under a bound on an additive cost (MACs, params, BitOps, latency) the draws are not plain uniform
+    draws but proposals from the uniform distribution over the archs inside the tightest bound
+    (`supernet.cost.budget`, the dynamic program of the uniform-constrained sampler), so a budget that
+    only a small share of the space meets costs a few draws, not `max_draws`. `ranges` (metric ->
+    achievable (min, max)) lets infeasible constraints fail before drawing. Raises SearchError after
+    `max_draws` failed draws.
     """
     cons = problem.cheap_constraints
     if not cons:
@@ -104,12 +105,10 @@ def sample_feasible(
 
 
 class _BudgetProposal:
-    """Uniform proposals among the archs whose MACs lie in a constraint's bounds."""
+    """Uniform proposals among the archs whose additive cost lies in [low, high] (in the DP's units)."""
 
-    def __init__(self, space: SearchSpace, dp: CostDP, constraint: Constraint) -> None:
+    def __init__(self, space: SearchSpace, dp: CostDP, low: float, high: float) -> None:
         self.space, self.dp = space, dp
-        low = dp.low if constraint.min is None else constraint.min
-        high = dp.high if constraint.max is None else constraint.max
         self.target = dp.target(low, high)
 
     def __call__(self, rng: random.Random) -> Arch | None:
@@ -118,49 +117,66 @@ class _BudgetProposal:
 
 
 _DPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+DP_UNITS = 4096  # CostDP quantises to at least 1; fractional costs spanning less (latency in ms) are scaled up
 
 
 def _budget_proposal(space: SearchSpace, costs: CostFn, cons: Sequence[Constraint]) -> _BudgetProposal | None:
-    bound = next((c for c in cons if c.metric == "macs" and (c.min is not None or c.max is not None)), None)
-    if bound is None:
-        return None
+    """Proposals from the dynamic program of the bounded additive metric (MACs, params, BitOps, latency)
+    that the smallest share of the space meets; None where plain uniform draws hit often enough."""
+    known = costs(space.from_indices([0] * space.num_layers))  # a metric it lacks fails later, named
+    bounds = [c for c in cons if c.metric in known and (c.min is not None or c.max is not None)]
     owner = getattr(costs, "__self__", costs)  # a bound method is a new object at every access
-    key = (id(space), getattr(costs, "__func__", None))
     try:
         built = _DPS.setdefault(owner, {})
     except TypeError:  # a cost function that cannot be weakly referenced: build each time
         built = {}
+    best: tuple[float, _BudgetProposal] | None = None
+    for bound in bounds:
+        share, proposal = _proposal_for(space, costs, bound, built)
+        if best is None or share < best[0]:
+            best = (share, proposal)
+    # plain uniform draws hit often enough when most of the space fits (and are cheaper)
+    return best[1] if best is not None and best[0] < PLAIN_DRAWS_SHARE else None
+
+
+def _proposal_for(space: SearchSpace, costs: CostFn, bound: Constraint, built: dict) -> tuple[float, _BudgetProposal]:
+    """(share of the space inside `bound`, proposals inside it); impossible bounds fail with the range."""
+    key = (id(space), getattr(costs, "__func__", None), bound.metric)
     if key not in built:
-        built[key] = _macs_dp(space, costs)
-    dp = built[key]
-    _fail_fast((bound,), {"macs": (dp.low, dp.high)})  # an impossible bound: say the achievable range
-    low, high = (dp.low if bound.min is None else bound.min), (dp.high if bound.max is None else bound.max)
-    if dp.none_within(low, high):
+        built[key] = _metric_dp(space, costs, bound.metric)
+    dp, scale = built[key]
+    low, high = dp.low / scale, dp.high / scale
+    _fail_fast((bound,), {bound.metric: (low, high)})  # an impossible bound: say the achievable range
+    lo, hi = (dp.low if bound.min is None else bound.min * scale), (dp.high if bound.max is None else bound.max * scale)
+    if dp.none_within(lo, hi):
         raise SearchError(
-            f"no architecture can satisfy {bound.describe()}: no arch has its MACs there (the "
-            f"achievable range is macs {format_number(dp.low)}..{format_number(dp.high)})"
+            f"no architecture can satisfy {bound.describe()}: no arch has its {bound.metric} there (the "
+            f"achievable range is {bound.metric} {format_number(low)}..{format_number(high)})"
         )
     if (key, bound) not in built:
-        proposal = _BudgetProposal(space, dp, bound)
-        # plain uniform draws hit often enough when most of the space fits (and are cheaper)
-        built[key, bound] = proposal if dp.share(proposal.target) < PLAIN_DRAWS_SHARE else None
+        proposal = _BudgetProposal(space, dp, lo, hi)
+        built[key, bound] = (dp.share(proposal.target), proposal)
     return built[key, bound]
 
 
-def _macs_dp(space: SearchSpace, costs: CostFn) -> CostDP:
-    """Per-layer MACs by differences from the all-first-choice arch (MACs are additive over layers;
-    an exact check of every proposal keeps the result right if they were not)."""
+def _metric_dp(space: SearchSpace, costs: CostFn, metric: str) -> tuple[CostDP, float]:
+    """The DP over per-layer costs of `metric`, by differences from the all-first-choice arch (MACs,
+    params, BitOps and table latencies add up over layers; an exact check of every proposal keeps the
+    result right if they did not), and the scale its costs were multiplied by."""
     base = [0] * space.num_layers
-    fixed = float(costs(space.from_indices(base))["macs"])
+    fixed = float(costs(space.from_indices(base))[metric])
     rows = []
     for layer_index, layer in enumerate(space.layers):
         row = [0.0]
         for j in range(1, len(layer.choices)):
             indices = list(base)
             indices[layer_index] = j
-            row.append(float(costs(space.from_indices(indices))["macs"]) - fixed)
+            row.append(float(costs(space.from_indices(indices))[metric]) - fixed)
         rows.append(row)
-    return CostDP(rows, fixed)
+    span = sum(max(row) - min(row) for row in rows)
+    integral = float(fixed).is_integer() and all(float(c).is_integer() for row in rows for c in row)
+    scale = 1.0 if integral or span >= DP_UNITS or span <= 0 else DP_UNITS / span  # integer costs: exact counts
+    return CostDP([[c * scale for c in row] for row in rows], fixed * scale), scale
 
 
 def _fail_fast(cons: tuple[Constraint, ...], ranges: Mapping[str, tuple[float, float]]) -> None:
@@ -182,11 +198,12 @@ def _track(values: list[float], value: float) -> None:
 
 def _describe_ranges(ranges: Mapping[str, tuple[float, float]], seen: Mapping[str, list[float]]) -> str:
     parts = []
-    for metric, (low, high) in seen.items():
+    for metric, values in seen.items():
         if metric in ranges:
             low, high = ranges[metric]
             parts.append(f"the achievable range is {metric} {format_number(low)}..{format_number(high)}")
-        else:
+        elif values:
+            low, high = values
             parts.append(f"the sampled range was {metric} {format_number(low)}..{format_number(high)}")
     return "; ".join(parts)
 
