@@ -51,7 +51,10 @@ def fake_table(space, identity="skip") -> LatencyTable:
         {"in_channels": lay.in_channels, "out_channels": lay.out_channels, "stride": lay.stride} for lay in space.layers
     ]
     rows = [{op: (0.0 if op == "id" else float(j + 1)) for j, op in enumerate(lay.choices)} for lay in space.layers]
-    return LatencyTable(space.name, identity, tuple(space.input_shape), shapes, 0.5, 0.25, rows, {})
+    stem, head = [dict(b) for b in space.stem], [dict(b) for b in space.head]  # what the model was
+    return LatencyTable(
+        space.name, identity, tuple(space.input_shape), shapes, 0.5, 0.25, rows, {}, stem=stem, head=head
+    )
 
 
 def test_cli_measures_every_block_tags_the_table_and_never_overwrites(tmp_path, capsys):
