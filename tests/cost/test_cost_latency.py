@@ -51,7 +51,10 @@ def fake_table(space, identity="skip") -> LatencyTable:
         {"in_channels": lay.in_channels, "out_channels": lay.out_channels, "stride": lay.stride} for lay in space.layers
     ]
     rows = [{op: (0.0 if op == "id" else float(j + 1)) for j, op in enumerate(lay.choices)} for lay in space.layers]
-    return LatencyTable(space.name, identity, tuple(space.input_shape), shapes, 0.5, 0.25, rows, {})
+    stem, head = [dict(b) for b in space.stem], [dict(b) for b in space.head]  # what the model was
+    return LatencyTable(
+        space.name, identity, tuple(space.input_shape), shapes, 0.5, 0.25, rows, {}, stem=stem, head=head
+    )
 
 
 def test_cli_measures_every_block_tags_the_table_and_never_overwrites(tmp_path, capsys):
@@ -321,3 +324,36 @@ def test_bad_calibrate_count_is_one_line_exit_2(tmp_path, capsys, count):
     code, err = run_cli(capsys, "latency-table", *SPACE_ARGS, "--calibrate", count, "--out", str(out))
     assert code == 2 and "--calibrate must be 0 (off) or at least 2" in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+# -- issue 23: hostile tables ------------------------------------------------------------------------------
+@pytest.mark.parametrize("value", [1e308, 1e7])
+def test_huge_entries_are_refused_on_load(tmp_path, space, value):
+    data = fake_table(space).to_dict()
+    data["layers"][0]["e3k3"] = value
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"layers\[0\]\['e3k3'\].*within \+-1e\+06 ms"):
+        LatencyTable.load(path)
+
+
+def test_window_program_stays_small_over_a_huge_range():
+    values = reachable_values(0.0, [[0.0, 1e6]] * 20 + [[0.0, 0.5]])
+    assert values[0] == 0.0 and values[-1] == pytest.approx(2e7 + 0.5) and len(values) < 1e6
+
+
+def test_an_offset_that_makes_an_arch_non_positive_is_refused(tmp_path, space):
+    data = fake_table(space).to_dict()
+    data["offset_ms"] = -100.0
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="offset_ms -100 makes the cheapest arch's predicted latency"):
+        LatencyTable.load(path)
+
+
+def test_a_table_of_another_head_or_stem_stride_is_refused(tmp_path, space):
+    path = tmp_path / "t.json"
+    fake_table(space).save(path)
+    other = create_space("scarlet-s1", **{**SMALL, "head_channels": 64})
+    with pytest.raises(ConfigError, match="another head"):
+        with_latency(CostTable.build(other), path, other, "skip")

@@ -39,6 +39,15 @@ FORMAT = "supernet.latency-table/1"
 METRIC = "latency_ms"
 CALIBRATION_ARCHS = 10
 """Default number of whole models `--calibrate` measures."""
+MAX_MS = 1e6
+"""The largest latency (and offset magnitude) a table entry may hold: 1,000 s. Larger values are not
+timings of one block; they would only make sums overflow and the window's dynamic program explode."""
+MAX_FILE_BYTES = 16 << 20
+"""A latency table is a few KB (calibration and validation rows included); larger files are refused unread."""
+WINDOW_BINS = 1 << 18
+"""Grid cells of the window's dynamic program over the achievable range (`reachable_values`)."""
+LATENCY_NEUTRAL = {"dropout": ("p",)}
+"""Block fields that do not change inference latency, ignored when a table's stem and head are compared."""
 
 ArchTimer = Callable[[Arch], float]
 """Measures an arch's whole stand-alone model: milliseconds."""
@@ -58,6 +67,10 @@ class LatencyTable:
     meta: dict[str, Any] = field(default_factory=dict)
     # the calibration's offset (`calibrate_latency_table`); tables written before it load with 0
     offset_ms: float = 0.0
+    # the block configs of the stem and head it was measured with; tables written before them load
+    # with None and are checked by `meta["space_options"]` instead (`check_fits`)
+    stem: list[dict[str, Any]] | None = None
+    head: list[dict[str, Any]] | None = None
 
     @property
     def fixed_ms(self) -> float:
@@ -76,6 +89,11 @@ class LatencyTable:
             offset_ms=self.offset_ms * scale + offset,
         )
 
+    @property
+    def cheapest_ms(self) -> float:
+        """The prediction of the cheapest arch the table prices (of its full space: a pruning's is higher)."""
+        return self.fixed_ms + sum(min(row.values(), default=0.0) for row in self.layers)
+
     def predict(self, arch: Arch) -> float:
         return self.fixed_ms + sum(row[op] for row, op in zip(self.layers, arch.ops, strict=True))
 
@@ -87,36 +105,64 @@ class LatencyTable:
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyTable:
+        """Read a table written by `save` (untrusted: every value is type- and range-checked)."""
         try:
+            size = Path(path).stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise ConfigError(
+                    f"latency table {path} is {size} bytes, larger than the {MAX_FILE_BYTES >> 20} MiB a table "
+                    f"may be; is it the right file?"
+                )
             data = json.loads(Path(path).read_text())
-        except (OSError, ValueError, UnicodeDecodeError) as e:
+        except (OSError, ValueError, UnicodeDecodeError, RecursionError) as e:
             raise ConfigError(f"cannot read latency table {path}: {type(e).__name__}: {e}") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             got = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise ConfigError(f"{path} is not a latency table: format {got!r}, expected {FORMAT!r}")
         try:
+            layers = data["layers"]
+            if not isinstance(layers, list) or not all(isinstance(row, dict) and row for row in layers):
+                raise ValueError("'layers' must be a list of non-empty {op: ms} objects")
+            shapes = data["layer_shapes"]
+            if not isinstance(shapes, list) or not all(isinstance(shape, dict) for shape in shapes):
+                raise ValueError("'layer_shapes' must be a list of objects")
             table = cls(
                 str(data["space"]),
                 str(data["identity"]),
-                tuple(int(v) for v in data["input_shape"]),
-                list(data["layer_shapes"]),
-                _ms(data["stem_ms"]),
-                _ms(data["head_ms"]),
-                [{str(op): _ms(v) for op, v in row.items()} for row in data["layers"]],
+                _shape(data["input_shape"], "input_shape"),
+                list(shapes),
+                _ms(data["stem_ms"], "stem_ms"),
+                _ms(data["head_ms"], "head_ms"),
+                [
+                    {str(op): _ms(v, f"layers[{i}][{str(op)[:40]!r}]") for op, v in row.items()}
+                    for i, row in enumerate(layers)
+                ],
                 dict(data.get("meta") or {}),
-                _finite(data.get("offset_ms", 0.0)),
+                _finite(data.get("offset_ms", 0.0), "offset_ms"),
+                _blocks(data.get("stem"), "stem"),
+                _blocks(data.get("head"), "head"),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise ConfigError(f"malformed latency table {path}: {type(e).__name__}: {e}") from None
+            what = f"missing key {e}" if isinstance(e, KeyError) else str(e)
+            raise ConfigError(f"malformed latency table {path}: {what}") from None
         if len(table.layer_shapes) != len(table.layers):
             raise ConfigError(
                 f"malformed latency table {path}: {len(table.layers)} layers of values, "
                 f"{len(table.layer_shapes)} layer shapes"
             )
+        if table.offset_ms < 0 and table.cheapest_ms <= 0:
+            raise ConfigError(
+                f"latency table {path}: offset_ms {table.offset_ms:g} makes the cheapest arch's predicted latency "
+                f"{table.cheapest_ms:.4g} ms; a latency must be positive, so the offset must be above "
+                f"{table.offset_ms - table.cheapest_ms:.4g} ms"
+            )
         return table
 
     def check_fits(self, space: SearchSpace, identity: str) -> None:
-        """Raise unless this table was measured for `space` (or a space it was pruned from)."""
+        """Raise unless this table was measured for `space` (or a space it was pruned from): the same
+        input, identity, stem, head and per layer the same shapes (input shape and activation too where
+        the table stores them). A table without its stem and head (written before they were stored) is
+        checked by the space options it records; one that records neither is refused."""
         where = f"latency table for space '{self.space}'"
         if tuple(space.input_shape) != self.input_shape:
             raise ConfigError(
@@ -127,6 +173,15 @@ class LatencyTable:
             raise ConfigError(f"{where} was measured with identity '{self.identity}', the supernet uses '{identity}'")
         if len(self.layers) != space.num_layers:
             raise ConfigError(f"{where} has {len(self.layers)} layers, space '{space.name}' has {space.num_layers}")
+        for part, stored, actual in (("stem", self.stem, space.stem), ("head", self.head, space.head)):
+            if stored is not None and _neutral(stored) != _neutral(actual):
+                raise ConfigError(
+                    f"{where} was measured with another {part} than space '{space.name}' has "
+                    f"(table {_brief(stored)}, space {_brief(actual)}); build a table for this space"
+                )
+        if self.stem is None or self.head is None:
+            self._check_recorded_options(space, where)
+        input_shapes = None
         for i, (layer, shape, row) in enumerate(zip(space.layers, self.layer_shapes, self.layers)):
             if (shape.get("in_channels"), shape.get("out_channels"), shape.get("stride")) != (
                 layer.in_channels,
@@ -134,22 +189,102 @@ class LatencyTable:
                 layer.stride,
             ):
                 raise ConfigError(f"{where}: layer {i} shape differs from space '{space.name}' (table {shape})")
+            if "act" in shape and shape["act"] != layer.act:
+                raise ConfigError(
+                    f"{where}: layer {i} was measured with activation {shape['act']!r}, space '{space.name}' "
+                    f"has {layer.act!r}"
+                )
+            if "input_shape" in shape:
+                input_shapes = input_shapes or layer_input_shapes(space, identity)
+                if shape["input_shape"] != list(input_shapes[i]):
+                    raise ConfigError(
+                        f"{where}: layer {i} was measured on input {_brief(shape['input_shape'])}, in space "
+                        f"'{space.name}' it sees {list(input_shapes[i])} (another stem or stride); build a "
+                        f"table for this space"
+                    )
             missing = [op for op in layer.choices if op not in row]
             if missing:
                 raise ConfigError(f"{where}: layer {i} has no latency for {', '.join(missing)}")
 
+    def _check_recorded_options(self, space: SearchSpace, where: str) -> None:
+        """A table without its stem and head: the space options it records must be the space's (those
+        that change no latency aside); a table that records none cannot be checked and is refused."""
+        recorded = self.meta.get("space_options")
+        if not isinstance(recorded, dict):
+            raise ConfigError(
+                f"{where} records neither the stem and head it was measured with nor its space options, so "
+                f"it cannot be checked against space '{space.name}'; rebuild it with `supernet latency-table`"
+            )
+        ours = _plain(dict(space.options))
+        keys = sorted((set(recorded) | set(ours)) - {"dropout"})
+        differ = [k for k in keys if _plain(recorded.get(k)) != ours.get(k)]
+        if differ:
+            said = ", ".join(f"{k}={_brief(recorded.get(k))} (space: {_brief(ours.get(k))})" for k in differ[:4])
+            raise ConfigError(f"{where} was measured with other space options: {said}; build a table for this space")
 
-def _ms(value: Any) -> float:
-    number = _finite(value)
+
+def layer_input_shapes(space: SearchSpace, identity: str) -> list[tuple[int, ...]]:
+    """The input shape (channels, height, width) each layer of a chain space sees, by running zeros
+    through the stem and one candidate per layer (candidates of a layer give the same output shape)."""
+    shape = _out_shape(nn.Sequential(*(build_block(c) for c in space.stem)), tuple(space.input_shape))
+    shapes = []
+    for layer in space.layers:
+        shapes.append(shape)
+        shape = _out_shape(build_block(exported_config(layer.choices[0], layer, identity)), shape)
+    return shapes
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON stores it (tuples as lists), for comparing a table's records with a live space."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _neutral(blocks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Block configs without the fields that change no latency (`LATENCY_NEUTRAL`)."""
+    out = []
+    for block in _plain([dict(b) for b in blocks]):
+        drop = LATENCY_NEUTRAL.get(block.get("type"), ())
+        out.append({k: v for k, v in block.items() if k not in drop})
+    return out
+
+
+def _brief(value: Any, limit: int = 120) -> str:
+    """A stored value made safe for a one-line message: JSON, escaped, cut to `limit` characters."""
+    text = json.dumps(value, default=str, ensure_ascii=True)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _ms(value: Any, where: str = "latency") -> float:
+    number = _finite(value, where)
     if number < 0:
-        raise ValueError(f"latency {value!r} is not a non-negative number of milliseconds")
+        raise ValueError(f"{where} {value!r} is not a non-negative number of milliseconds")
     return number
 
 
-def _finite(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{value!r} is not a finite number of milliseconds")
+def _finite(value: Any, where: str = "value") -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
+        raise ValueError(f"{where} {_brief(value, 40)} is not a finite number of milliseconds")
+    if abs(value) > MAX_MS:  # (an int too large for a float is caught here, before any float() of it)
+        raise ValueError(f"{where} {value:g} ms is out of range: entries must lie within +-{MAX_MS:g} ms (1,000 s)")
     return float(value)
+
+
+def _shape(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value or not all(type(v) is int and v > 0 for v in value):
+        raise ValueError(f"{where} {_brief(value, 40)} is not a list of positive integers")
+    return tuple(value)
+
+
+def _blocks(value: Any, where: str) -> list[dict[str, Any]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(b, dict) for b in value):
+        raise ValueError(f"{where!r} must be a list of block configs (objects)")
+    return [dict(b) for b in value]
 
 
 # -- measuring ----------------------------------------------------------------------------------------------
@@ -203,6 +338,7 @@ def build_latency_table(
                 "in_channels": layer.in_channels,
                 "out_channels": layer.out_channels,
                 "stride": layer.stride,
+                "act": layer.act,
                 "input_shape": list(shape),
             }
             assert op is not None
@@ -223,6 +359,8 @@ def build_latency_table(
         fixed["head"],
         rows,
         measurement_meta(space, settings),
+        stem=_plain([dict(b) for b in space.stem]),
+        head=_plain([dict(b) for b in space.head]),
     )
 
 
@@ -311,6 +449,9 @@ def calibrate_latency_table(
     fit = theilslopes(measured, predicted)
     scale, offset = float(fit.slope), float(fit.intercept)
     applied = math.isfinite(scale) and math.isfinite(offset) and scale > 0
+    # a line that would predict a non-positive latency for some arch (or leave the loadable range) is
+    # not applied either: `LatencyTable.load` refuses such a table
+    applied = applied and _loadable(table.scaled(scale, offset))
     out = table.scaled(scale, offset) if applied else replace(table, meta=copy.deepcopy(table.meta))
     out.meta["calibration"] = {
         "archs": len(rows),
@@ -325,6 +466,13 @@ def calibrate_latency_table(
         "timing": table.meta.get("timing"),
     }
     return out
+
+
+def _loadable(table: LatencyTable) -> bool:
+    """Whether `LatencyTable.load` accepts the table's numbers: entries in range, cheapest arch > 0."""
+    entries = [table.stem_ms, table.head_ms, *(ms for row in table.layers for ms in row.values())]
+    in_range = all(0 <= ms <= MAX_MS for ms in entries) and abs(table.offset_ms) <= MAX_MS
+    return in_range and (table.offset_ms >= 0 or table.cheapest_ms > 0)
 
 
 def validate_latency_table(
@@ -428,22 +576,36 @@ def with_latency(cost_table: Any, path: str | Path, space: SearchSpace, identity
     return cost_table.with_metric(METRIC, fixed, values)
 
 
-def reachable_values(fixed: float, rows: Sequence[Sequence[float]], resolution: float) -> np.ndarray:
-    """Every total `fixed + sum(one value per row)` can take, to `resolution` (a dynamic program over
-    the rows on a grid; exact up to rounding of each value to the grid). Sorted, in the rows' unit."""
-    reachable = np.zeros(1, dtype=bool)
-    reachable[0] = True
-    offset = 0
+def reachable_values(
+    fixed: float, rows: Sequence[Sequence[float]], resolution: float | None = None, bins: int = WINDOW_BINS
+) -> np.ndarray:
+    """Every total `fixed + sum(one value per row)` can take, on a grid (a dynamic program over the
+    rows; exact up to rounding each value to the grid). The grid step is `grid_step`: at least
+    `resolution` and at least the achievable range over `bins`, so time and memory stay bounded
+    (about `bins` cells) whatever the values; the cheapest and dearest totals are exact. Sorted, in
+    the rows' unit."""
+    step = grid_step(rows, resolution, bins)
+    rows = [np.asarray(row, dtype=float) for row in rows]
+    reachable = np.ones(1, dtype=bool)
     for row in rows:
-        steps = np.rint(np.asarray(row, dtype=float) / resolution).astype(np.int64)
-        low = int(steps.min())
-        offset += low
-        width = len(reachable) + int(steps.max()) - low
-        nxt = np.zeros(width, dtype=bool)
-        for s in steps:
-            nxt[s - low : s - low + len(reachable)] |= reachable
+        steps = np.rint((row - row.min()) / step).astype(np.int64)  # relative to the row's cheapest value
+        nxt = np.zeros(len(reachable) + int(steps.max()), dtype=bool)
+        for s in np.unique(steps):
+            nxt[s : s + len(reachable)] |= reachable
         reachable = nxt
-    return fixed + (np.flatnonzero(reachable) + offset) * resolution
+    low, high = fixed + sum(float(row.min()) for row in rows), fixed + sum(float(row.max()) for row in rows)
+    values = np.clip(low + np.flatnonzero(reachable) * step, low, high)  # no total lies outside [low, high]
+    values[0], values[-1] = low, high  # the cheapest and the dearest arch: exact
+    return values
+
+
+def grid_step(rows: Sequence[Sequence[float]], resolution: float | None = None, bins: int = WINDOW_BINS) -> float:
+    """The grid step of `reachable_values`: the achievable range over `bins` (at least `resolution`)."""
+    span = sum(max(row) - min(row) for row in rows)
+    if not math.isfinite(span):
+        raise ValueError(f"the rows' range {span} is not finite")
+    step = max(resolution or 0.0, span / bins)
+    return step if step > 0 else 1.0  # a single reachable total: any step
 
 
 def check_window(
@@ -452,14 +614,14 @@ def check_window(
     low: float | None,
     high: float | None,
     metric: str = METRIC,
-    resolution: float = 1e-3,
+    resolution: float | None = None,
 ) -> None:
     """Raise `SearchError` with the achievable range when no arch's total lies in [low, high]."""
     from supernet.errors import SearchError
 
     values = reachable_values(fixed, rows, resolution)
     lo, hi = -math.inf if low is None else low, math.inf if high is None else high
-    tolerance = resolution * len(rows)  # each row was rounded to the grid
+    tolerance = grid_step(rows, resolution) * len(rows)  # each row was rounded to the grid
     if np.any((values >= lo - tolerance) & (values <= hi + tolerance)):
         return
     window = f"{'' if low is None else f'{low:g} <= '}{metric}{'' if high is None else f' <= {high:g}'}"
