@@ -47,7 +47,7 @@ def train_few_shot(
     root = Path(run_dir) / FEW_SHOT
     state = net.state_dict()
     sub_cfg = part_config(cfg)
-    parts, results = [], []
+    results = []
     for k, ops in enumerate(few_shot_parts(net.space, layers)):
         part_dir = root / f"part-{k}"
         choices = part_choices(net.space, layers, ops)
@@ -55,7 +55,7 @@ def train_few_shot(
         resume = (part_dir / CHECKPOINTS).is_dir()
         out = train_supernet(sub_cfg, part_dir, resume=resume, choices=choices, initial=initial, splits=splits)
         results.append({"ops": list(ops), "dir": part_dir.name, "global_step": out["global_step"]})
-        parts.append({"ops": list(ops), "dir": part_dir.name})
+    parts = [{"ops": r["ops"], "dir": r["dir"]} for r in results]
     manifest = {"layers": layers, "epochs": sub_cfg.train.epochs, "lr": sub_cfg.train.lr, "parts": parts}
     atomic_write_text(root / FEW_SHOT_MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return results

@@ -36,9 +36,11 @@ class SupernetEvaluator:
         self._by_path: dict[object, float] = {}  # with supernet.canonical: one score per network
 
     def evaluate(self, arch: Arch) -> float:
-        path = self.supernet.path_of(arch) if hasattr(self.supernet, "path_of") else arch
-        if path not in self._by_path or path == arch:
-            self._by_path[path] = self._score(arch)
+        if not getattr(self.supernet.options, "canonical", False):
+            return self._score(arch)
+        path = self.supernet.path_of(arch)  # every spelling of one network runs this path
+        if path not in self._by_path:
+            self._by_path[path] = self._score(path)
         return self._by_path[path]
 
     def _score(self, arch: Arch) -> float:
