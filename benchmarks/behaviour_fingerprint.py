@@ -1,6 +1,7 @@
 """A seeded tiny train, search and pipeline, reduced to one hash per output file: the proof that a refactor
-changed no behaviour (issue 27). Wall-clock fields (`seconds`, `images_per_s`, ...) and run-folder paths are
-(also a report's `total time` line) the only things left out; every other byte of `metrics.jsonl` and `result.json` / `summary.json` counts.
+changed no behaviour (issue 27). Wall-clock fields (`seconds`, `images_per_s`, a report's `total time`
+line, ...) and run-folder paths are the only things left out; every other byte of `metrics.jsonl`,
+`result.json` and `summary.json` counts.
 
     PYTHONPATH=src python benchmarks/behaviour_fingerprint.py --save before.json   # on the old code
     PYTHONPATH=src python benchmarks/behaviour_fingerprint.py --check before.json  # on the new: exit 1 if any differs

@@ -4,7 +4,7 @@ For each space (preset as given), the same supernet, the same random batch and t
 random paths are timed with the model and batches in NCHW (`torch.contiguous_format`) and in
 channels-last; also with bf16 autocast on top of channels-last. The times are medians over
 interleaved repeats of wall time per step (one torch thread unless --threads). This decides
-`train.channels_last: auto` (see `supernet.device.runtime_for`).
+`train.channels_last: auto` (see `supernet.core.device.runtime_for`).
 
 Run: PYTHONPATH=src python benchmarks/channels_last.py [--repeats 5] [--steps 3] [--batch 128]
          [--spaces nas-bench-macro:cifar10,scarlet-s1:fashion-mnist]
@@ -20,7 +20,7 @@ import time
 import torch
 from torch import nn
 
-from supernet.device import Runtime
+from supernet.core.device import Runtime
 from supernet.model.factory import build_supernet
 from supernet.model.supernet import SupernetOptions
 from supernet.space import create_space

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from supernet.device import Runtime, runtime_for
+from supernet.core.device import Runtime, runtime_for
 from supernet.model.export import export_model
 from supernet.model.factory import build_supernet
 from supernet.model.supernet import SupernetOptions

@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from supernet.config import load_config
+from supernet.config.schema import load_config
 from supernet.model.supernet import Supernet
-from supernet.workflow import build_evaluator, build_space, load_data
+from supernet.runs.build import build_evaluator, build_space, load_data
 
 
 def main(archs: int = 20) -> None:

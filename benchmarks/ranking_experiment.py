@@ -59,13 +59,15 @@ sys.path.insert(0, str(ROOT / "src"))
 import torch  # noqa: E402
 
 from supernet.analysis import metrics as M  # noqa: E402
-from supernet.analysis.groundtruth import read_results, run_groundtruth, sample_archs_by_identities  # noqa: E402
-from supernet.analysis.ranking import rank_supernets  # noqa: E402
-from supernet.analysis.similarity import run_similarity  # noqa: E402
-from supernet.config import Config, load_config  # noqa: E402
-from supernet.io import atomic_write_text  # noqa: E402
+from supernet.analysis.groundtruth import read_results, sample_archs_by_identities
+from supernet.config.schema import Config, load_config  # noqa: E402
+from supernet.core.io import atomic_write_text  # noqa: E402
+from supernet.jobs.groundtruth import run_groundtruth
+from supernet.jobs.rank import rank_supernets
+from supernet.jobs.similarity import run_similarity
+from supernet.jobs.train import train_supernet
+from supernet.runs.build import build_space, load_data
 from supernet.space import Arch, SearchSpace  # noqa: E402
-from supernet.workflow import build_space, load_data, train_supernet  # noqa: E402
 
 SPACE = "{width: 0.25, head_channels: 32, layers_per_stage: [1,2,1,2,1,1], stem_stride: 2, identity_in: all}"
 SIZES = {

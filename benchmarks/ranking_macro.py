@@ -42,8 +42,8 @@ import torch
 
 from supernet.analysis import metrics as M
 from supernet.analysis.benchmark import Benchmark, load_benchmark, reference, stratified_sample
-from supernet.config import Config, load_config
-from supernet.io import atomic_write_text
+from supernet.config.schema import Config, load_config
+from supernet.core.io import atomic_write_text
 from supernet.space import Arch
 
 BENCH_FILE = str(ROOT.parent / "shared" / "data" / "nas-bench-macro" / "nas-bench-macro_cifar10.json")
@@ -217,7 +217,7 @@ def arm_config(size: dict, data_root: str, arm: Arm, seed: int) -> Config:
 
 
 def train(cfg: Config, run_dir: Path) -> dict[str, Any]:
-    from supernet.workflow import train_supernet
+    from supernet.jobs.train import train_supernet
 
     done = run_dir / "done.json"
     if done.is_file():
@@ -233,7 +233,8 @@ def train(cfg: Config, run_dir: Path) -> dict[str, Any]:
 
 
 def score(cfg: Config, run_dir: Path, archs: list[Arch], bench: Benchmark, evaluation: str) -> dict[str, Any]:
-    from supernet.workflow import build_evaluator, load_data, load_supernet
+    from supernet.runs.build import build_evaluator, load_data
+    from supernet.runs.load import load_supernet
 
     path = run_dir / f"score-{evaluation}.json"
     if path.is_file():
@@ -399,7 +400,7 @@ def main() -> None:
         size["budget"] = round(args.epochs * (size["max_per_class"] * 10 - size["val_size"]) // size["batch"])
     out = Path(args.out or ROOT / ("runs/ranking-macro-quick" if args.quick else "runs/ranking-macro"))
     out.mkdir(parents=True, exist_ok=True)
-    from supernet.workflow import build_space
+    from supernet.runs.build import build_space
 
     space = build_space(load_config(None, ["space.name=nas-bench-macro", "space.preset=cifar10"]))
     bench = load_benchmark("nas-bench-macro", args.benchmark_file, space)

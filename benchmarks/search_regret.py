@@ -33,10 +33,10 @@ import torch
 
 from supernet.analysis import metrics as M
 from supernet.analysis.benchmark import BenchmarkEvaluator, load_benchmark
+from supernet.core.io import atomic_write_text
 from supernet.cost import CostTable
-from supernet.io import atomic_write_text
+from supernet.runs.load import default_config, load_supernet
 from supernet.space import Arch
-from supernet.supernet_run import default_config, load_supernet
 
 BENCH_FILE = str(ROOT.parent / "shared" / "data" / "nas-bench-macro" / "nas-bench-macro_cifar10.json")
 
@@ -60,7 +60,7 @@ def picks(bench, archs: list[Arch], macs: dict[Arch, int], budget: int) -> dict[
 
 
 def search(supernet: Path, out: Path, budget: int, overrides: list[str]) -> dict:
-    from supernet.workflow import search_supernet
+    from supernet.jobs.search import search_supernet
 
     run_dir = out / f"search-{budget}"
     result_path = run_dir / "result.json"

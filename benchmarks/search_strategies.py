@@ -19,11 +19,13 @@ import random
 import statistics
 from pathlib import Path
 
-from supernet.config import load_config
+from supernet.config.schema import load_config
 from supernet.cost import CostTable
+from supernet.jobs.train import train_supernet
+from supernet.runs.build import build_evaluator, load_data
+from supernet.runs.load import load_supernet
 from supernet.search import SCARLET_OBJECTIVES, Objective, Problem, create_strategy, run_search
 from supernet.search.evaluator import TableEvaluator
-from supernet.workflow import build_evaluator, load_data, load_supernet, train_supernet
 
 KEEP = ("e3k3", "e6k5", "id")  # 3 ops per layer (identity where the layer has one)
 BUDGETS = (25, 50, 100, 200)

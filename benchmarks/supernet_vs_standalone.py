@@ -20,7 +20,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from supernet.device import Runtime, runtime_for
+from supernet.core.device import Runtime, runtime_for
 from supernet.model.export import export_model
 from supernet.model.factory import build_supernet
 from supernet.model.supernet import SupernetOptions
@@ -73,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from supernet.workflow import load_supernet, parse_arch
+    from supernet.runs.load import load_supernet, parse_arch
 
     if args.supernet:
         net, _ = load_supernet(args.supernet)

@@ -1,6 +1,6 @@
 """`supernet train` end to end against a bare training loop: images/s, and the channels-last speed-up.
 
-`supernet train` here is `supernet.workflow.train_supernet` (what the CLI verb calls): data loading and
+`supernet train` here is `supernet.jobs.train.train_supernet` (what the CLI verb calls): data loading and
 augmentation, path sampling, the Trainer with its per-step JSONL logging, progress bookkeeping and a
 checkpoint after every epoch. The bare loop runs the same model (built the same way, same device and
 memory format), the same batches (the same `BatchLoader` and augmentation) and the same paths, with
@@ -26,17 +26,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from supernet.config import Config, load_config
+from supernet.config.schema import Config, load_config
+from supernet.jobs.train import train_supernet
 from supernet.model.factory import build_supernet
+from supernet.runs.build import build_space, load_data, runtime_of, train_loader
 from supernet.train.loop import cosine_lr, make_optimizer
 from supernet.train.sampler import create_sampler, step_rng
-from supernet.workflow import (
-    build_space,
-    load_data,
-    runtime_of,
-    train_loader,
-    train_supernet,
-)
 
 
 def make_config(args: argparse.Namespace, channels_last: bool) -> Config:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 from supernet.model.export import export_model
 from supernet.model.supernet import Supernet, SupernetOptions
 from supernet.space import Arch, create_space, list_spaces

@@ -25,7 +25,7 @@ mkdir -p "$out"
 sets=(--set data.name=folder --set "data.root=$data" --set data.resolution=32 --set space.name=scarlet-s1
       --set space.preset=cifar --set train.amp=bf16 --set train.progress=false --set standalone.progress=false
       --set standalone.amp=bf16)
-if "$PY" -c 'import sys; from supernet.config import DataConfig as D; sys.exit("stream" not in D.__dataclass_fields__)'
+if "$PY" -c 'import sys; from supernet.config.schema import DataConfig as D; sys.exit("stream" not in D.__dataclass_fields__)'
 then sets+=(--set data.stream=disk); loader="streaming (data.stream=disk)"
 else loader="in-memory (this version has no data.stream)"
 fi
@@ -74,8 +74,8 @@ step "3/6 export the best arch"
 cli export --supernet "$out/supernet" --arch "$out/search/result.json" --out "$out/export"
 "$PY" - "$out/export" "$device" <<'EOF'
 import sys, torch
-from supernet.device import resolve_device
-from supernet.workflow import load_exported
+from supernet.core.device import resolve_device
+from supernet.jobs.export import load_exported
 device = resolve_device(sys.argv[2])
 model = load_exported(sys.argv[1]).eval().to(device)
 x = model.example_input(2).to(device)

@@ -80,14 +80,14 @@ _LAZY: dict[str, str] = {
     "kendall_tau": "supernet.analysis.metrics",
     "ranking_metrics": "supernet.analysis.metrics",
     # config-driven verbs (what the CLI calls)
-    "load_config": "supernet.config",
-    "train_supernet": "supernet.workflow",
-    "search_supernet": "supernet.workflow",
-    "export_arch": "supernet.workflow",
-    "load_supernet": "supernet.workflow",
+    "load_config": "supernet.config.schema",
+    "train_supernet": "supernet.jobs.train",
+    "search_supernet": "supernet.jobs.search",
+    "export_arch": "supernet.jobs.export",
+    "load_supernet": "supernet.runs.load",
     # errors
-    "SupernetError": "supernet.errors",
-    "MissingExtra": "supernet.extras",
+    "SupernetError": "supernet.core.errors",
+    "MissingExtra": "supernet.core.extras",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -121,13 +121,16 @@ if TYPE_CHECKING:  # what a type checker and an IDE see; at run time the names a
         make_strategy,
         search_arch,
     )
-    from supernet.config import load_config  # noqa: F401
+    from supernet.config.schema import load_config  # noqa: F401
+    from supernet.core.errors import SupernetError  # noqa: F401
+    from supernet.core.extras import MissingExtra  # noqa: F401
     from supernet.cost import CostTable, count_macs, count_params  # noqa: F401
-    from supernet.errors import SupernetError  # noqa: F401
-    from supernet.extras import MissingExtra  # noqa: F401
+    from supernet.jobs.export import export_arch  # noqa: F401
+    from supernet.jobs.search import search_supernet  # noqa: F401
+    from supernet.jobs.train import train_supernet  # noqa: F401
     from supernet.model.standalone import StandaloneNet  # noqa: F401
     from supernet.model.supernet import MultiPath, SupernetOptions  # noqa: F401
     from supernet.ops.modules import LayerChoice, module_space  # noqa: F401
+    from supernet.runs.load import load_supernet  # noqa: F401
     from supernet.search import Constraint, Objective, Problem, SearchResult, Strategy, list_strategies  # noqa: F401
     from supernet.space import Arch, LayerSpec, SearchSpace, create_space, list_spaces, register_space  # noqa: F401
-    from supernet.workflow import export_arch, load_supernet, search_supernet, train_supernet  # noqa: F401

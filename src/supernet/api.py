@@ -1,7 +1,7 @@
 """The toolkit from Python: build a supernet, train it on any torch data, search it, export the winner.
 
 The functions here take objects (a space, a supernet, a `torch.utils.data.Dataset` or `DataLoader`) where
-the verbs of `supernet.workflow` take a run config; both use the same supernet, sampler, training loop,
+the verbs of `supernet.jobs` take a run config; both use the same supernet, sampler, training loop,
 evaluator, cost table and strategies. The architecture is always a value passed in (`net(x, arch)`).
 
     space = supernet.module_space([supernet.LayerChoice([Conv3, Conv5, "id"])] * 4, (1, 28, 28), 10)
@@ -26,10 +26,12 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from supernet.core.device import runtime_for
+from supernet.core.errors import ConfigError, SearchError
 from supernet.cost import CostTable, parse_quantity
 from supernet.data import derive_seed
-from supernet.device import runtime_for
-from supernet.errors import ConfigError, SearchError
+from supernet.jobs.export import export_path
+from supernet.jobs.export import load_exported as _load_exported
 from supernet.model.factory import build_supernet as _build_supernet
 from supernet.model.protocol import SupernetModel
 from supernet.model.standalone import StandaloneNet
@@ -39,8 +41,6 @@ from supernet.search.supernet_evaluator import SupernetEvaluator
 from supernet.space import Arch, SearchSpace
 from supernet.train.loop import OptimConfig, Trainer
 from supernet.train.sampler import create_sampler, step_rng
-from supernet.workflow import export_path
-from supernet.workflow import load_exported as _load_exported
 
 Data = Dataset | DataLoader
 """What training and search read: a map-style `Dataset` of (image, label) pairs, or a `DataLoader` of batches."""

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from supernet.errors import ConfigError, SupernetError
+from supernet.core.errors import ConfigError, SupernetError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,7 +52,7 @@ def _space_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def _space_from_args(args: argparse.Namespace):
-    from supernet.config import parse_yaml
+    from supernet.config.schema import parse_yaml
     from supernet.space import create_space
 
     options: dict[str, Any] = {
@@ -98,8 +98,8 @@ def _benchmark_spec(args: argparse.Namespace):
 
 def _load_config(args: argparse.Namespace):
     """The user's config (its `imports:` run here, after the command line's --import) and overrides."""
-    from supernet.config import load_config
-    from supernet.plugins import import_all
+    from supernet.config.schema import load_config
+    from supernet.core.plugins import import_all
 
     cfg = load_config(args.config, args.overrides)
     cfg.imports = import_all([*_cli_imports(args), *cfg.imports])
@@ -110,7 +110,7 @@ def _supernet_config(args: argparse.Namespace, supernet: str | Path) -> Any:
     """The config of every verb that reads a trained supernet (search, retrain, rank, similarity): the
     run's own config.yaml, or --config in its place, then --set on top; then --device. The run's own
     `imports:` are not run (it may come from someone else); those of --config are."""
-    from supernet.supernet_run import default_config
+    from supernet.runs.load import default_config
 
     return _with_device(_own_config_imports(args, default_config(supernet, args.config, args.overrides)), args)
 
@@ -118,7 +118,7 @@ def _supernet_config(args: argparse.Namespace, supernet: str | Path) -> Any:
 def _own_config_imports(args: argparse.Namespace, cfg: Any) -> Any:
     """Run the `imports:` of a config the user named with --config; a supernet run's own config.yaml (the
     default of rank/similarity) may come from someone else: its imports are not run."""
-    from supernet.plugins import import_all
+    from supernet.core.plugins import import_all
 
     cfg.imports = import_all([*_cli_imports(args), *(cfg.imports if args.config else [])])
     return cfg
@@ -141,7 +141,7 @@ def _add_import_option(p: argparse.ArgumentParser, dest: str) -> None:
 
 def _with_device(cfg: Any, args: argparse.Namespace) -> Any:
     """`--device` over the config's `device`, checked now so a bad value fails before any work."""
-    from supernet.device import resolve_device
+    from supernet.core.device import resolve_device
 
     if args.device is not None:
         cfg.device = args.device
@@ -153,8 +153,8 @@ def _lock(run_dir: str):
     """The run directory's lock; under torchrun only rank 0 takes it (all ranks share the run)."""
     import contextlib
 
-    from supernet.distributed_env import is_main_process
-    from supernet.rundir import RunLock
+    from supernet.core.distributed_env import is_main_process
+    from supernet.core.rundir import RunLock
 
     if not is_main_process():
         return contextlib.nullcontext()
@@ -190,7 +190,7 @@ def cmd_spaces(args: argparse.Namespace) -> int:
 
 def cmd_cost(args: argparse.Namespace) -> int:
     from supernet.cost import CostTable, format_quantity
-    from supernet.workflow import parse_arch
+    from supernet.runs.load import parse_arch
 
     space = _space_from_args(args)
     arch = parse_arch(space, args.arch)
@@ -209,7 +209,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from supernet.workflow import train_supernet
+    from supernet.jobs.train import train_supernet
 
     cfg = _load_config(args)
     with _lock(args.run_dir):  # under torchrun only rank 0 takes it
@@ -223,8 +223,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from supernet.config_rules import validate
-    from supernet.workflow import search_benchmark, search_supernet, search_table
+    from supernet.config.rules import validate
+    from supernet.jobs.search import search_benchmark, search_supernet, search_table
 
     cfg = _supernet_config(args, args.supernet) if args.supernet else _load_config(args)
     bench = _benchmark_spec(args)
@@ -314,7 +314,7 @@ def cmd_latency_table(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from supernet.workflow import export_arch
+    from supernet.jobs.export import export_arch
 
     with _lock(args.out):
         out = export_arch(Path(args.supernet), args.arch, Path(args.out), drop_els=args.drop_els, onnx=args.onnx)
@@ -337,8 +337,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from supernet.retrain import train_standalone
-    from supernet.supernet_run import load_supernet, parse_arch, trained_config
+    from supernet.jobs.retrain import train_standalone
+    from supernet.runs.load import load_supernet, parse_arch, trained_config
 
     cfg = _supernet_config(args, args.supernet) if args.supernet else _load_config(args)
     if args.supernet:
@@ -355,7 +355,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from supernet.pipeline import run_pipeline
+    from supernet.jobs.pipeline import run_pipeline
 
     cfg = _load_config(args)
     with _lock(args.run_dir):
@@ -365,7 +365,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from supernet.prune import run_prune
+    from supernet.jobs.prune import run_prune
 
     cfg = _load_config(args)
     with _lock(args.run_dir):
@@ -380,14 +380,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_groundtruth(args: argparse.Namespace) -> int:
-    from supernet.analysis.groundtruth import (
-        parse_shard,
-        read_arch_file,
-        run_groundtruth,
-        sample_archs,
-        sample_archs_by_identities,
-    )
-    from supernet.assemble import build_space, load_data
+    from supernet.analysis.groundtruth import parse_shard, read_arch_file, sample_archs, sample_archs_by_identities
+    from supernet.jobs.groundtruth import run_groundtruth
+    from supernet.runs.build import build_space, load_data
 
     if args.by_identities and not args.sample:
         raise ConfigError("--by-identities spreads a sample: give --sample K with it")
@@ -412,7 +407,8 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
-    from supernet.analysis.ranking import format_rank, rank_supernets
+    from supernet.analysis.ranking import format_rank
+    from supernet.jobs.rank import rank_supernets
 
     bench = _benchmark_spec(args)
     if bool(bench) == bool(args.groundtruth):
@@ -434,7 +430,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
-    from supernet.analysis.similarity import format_matrix, run_similarity
+    from supernet.analysis.similarity import format_matrix
+    from supernet.jobs.similarity import run_similarity
 
     cfg = _supernet_config(args, args.supernet)
     with _lock(args.run_dir):
@@ -660,7 +657,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check_output(args: argparse.Namespace) -> None:
     """The command's output directory must be a directory that is not another command's run."""
-    from supernet.rundir import check_output_dir
+    from supernet.core.rundir import check_output_dir
 
     if args.command == "export":
         check_output_dir(Path(args.out), "export", "--out")
@@ -669,7 +666,7 @@ def _check_output(args: argparse.Namespace) -> None:
 
 
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    from supernet.plugins import import_all
+    from supernet.core.plugins import import_all
 
     try:
         import_all(_cli_imports(args))

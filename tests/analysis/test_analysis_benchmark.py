@@ -21,7 +21,7 @@ from supernet.analysis.benchmark import (
     stratified_sample,
     zero_cost,
 )
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 from supernet.space import create_space
 from tests.conftest import needs_fashion, run_cli, set_args, shared_path, tiny_overrides
 
@@ -351,8 +351,8 @@ def test_pruned_ground_truth_and_references_use_the_same_archs(tmp_path, space):
 @pytest.fixture(scope="module")
 def pruned_macro_supernet(tmp_path_factory, macro_supernet):
     """The tiny nas-bench-macro supernet's config, trained a few steps on `pruned`'s choices."""
-    from supernet.config import load_config
-    from supernet.workflow import train_supernet
+    from supernet.config.schema import load_config
+    from supernet.jobs.train import train_supernet
 
     cfg = load_config(macro_supernet / "config.yaml")
     run_dir = tmp_path_factory.mktemp("pruned") / "supernet"

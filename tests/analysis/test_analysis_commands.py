@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from supernet.analysis.groundtruth import COLUMNS, parse_shard, run_groundtruth, sample_archs_by_identities
+from supernet.analysis.groundtruth import COLUMNS, parse_shard, sample_archs_by_identities
 from supernet.analysis.report import build_report
 from supernet.analysis.similarity import candidate_similarity
-from supernet.config import load_config
-from supernet.errors import ConfigError
+from supernet.config.schema import load_config
+from supernet.core.errors import ConfigError
+from supernet.jobs.groundtruth import run_groundtruth
 from supernet.model.supernet import Supernet, SupernetOptions
 from supernet.search.evaluator import TableEvaluator
 from tests.conftest import assert_one_line_error, needs_fashion, run_cli, set_args, tiny_overrides

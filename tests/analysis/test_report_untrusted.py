@@ -7,7 +7,7 @@ import os
 import pytest
 
 from supernet.analysis.report import PNG_SIGNATURE, build_report, op_frequency
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 from tests.conftest import run_cli
 
 SECRET = b"root:x:0:0:secret-line-of-a-private-file\n"

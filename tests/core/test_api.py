@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 import supernet
-from supernet.errors import SpaceError
+from supernet.core.errors import SpaceError
 from tests.conftest import REPO, cli_env
 
 CANDIDATES = '''
@@ -129,7 +129,7 @@ def test_module_space_trains_searches_exports_and_reloads_in_a_fresh_process(can
     missing = python(code)  # the same in a process where the user's module is not importable
     assert missing.returncode == 1
     last = missing.stderr.strip().splitlines()[-1]
-    assert last.startswith("supernet.errors.SpaceError: module block api_test_candidates:")
+    assert last.startswith("supernet.core.errors.SpaceError: module block api_test_candidates:")
     assert "no module named 'api_test_candidates'" in last and "PYTHONPATH" in last
 
 
@@ -149,7 +149,7 @@ def test_ask_tell_strategy_respects_the_budget(candidates):
 def test_fit_takes_a_dataloader_and_search_takes_an_evaluate_function(candidates):
     from torch.utils.data import DataLoader
 
-    from supernet.errors import ConfigError
+    from supernet.core.errors import ConfigError
 
     space = tiny_space(candidates[1])
     net = supernet.build_supernet(space)
@@ -192,7 +192,7 @@ def test_load_factory_refuses_what_is_not_a_module_class():
 
 
 def test_a_missing_extra_names_it(monkeypatch, tmp_path, capsys):
-    from supernet.extras import MissingExtra, require
+    from supernet.core.extras import MissingExtra, require
     from supernet.search.plots import plot_pareto
 
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now fails as if it were not installed

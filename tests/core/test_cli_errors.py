@@ -27,7 +27,7 @@ def test_cost_with_a_missing_arch_file_names_the_file(tmp_path):
 
 
 def test_disk_full_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
-    import supernet.io
+    import supernet.core.io
 
     (tmp_path / "config.yaml").write_text("a: 1\n")
     (tmp_path / "other.html").write_text("old report")
@@ -35,7 +35,7 @@ def test_disk_full_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(supernet.io.os, "fsync", full)
+    monkeypatch.setattr(supernet.core.io.os, "fsync", full)
     r = run_main("report", str(tmp_path), "--out", str(tmp_path / "other.html"))
     assert_one_line_error(r, "No space left on device")
     assert (tmp_path / "other.html").read_text() == "old report"

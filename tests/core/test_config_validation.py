@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supernet.config import Config, config_from_dict, load_config
-from supernet.config_rules import Range, is_numeric, numeric_fields, rule_for
-from supernet.errors import ConfigError
+from supernet.config.rules import Range, is_numeric, numeric_fields, rule_for
+from supernet.config.schema import Config, config_from_dict, load_config
+from supernet.core.errors import ConfigError
 
 
 def _sections() -> dict[str, type]:

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from supernet.device import Runtime, parse_amp, parse_channels_last, resolve_device, runtime_for
-from supernet.errors import ConfigError
+from supernet.core.device import Runtime, parse_amp, parse_channels_last, resolve_device, runtime_for
+from supernet.core.errors import ConfigError
 from tests.conftest import run_cli
 
 
@@ -135,8 +135,8 @@ def test_batches_for_cuda_are_pinned_and_copied_without_blocking(monkeypatch):
 
 
 def test_yaml_off_means_amp_off():
-    from supernet.config import load_config
-    from supernet.workflow import runtime_of
+    from supernet.config.schema import load_config
+    from supernet.runs.build import runtime_of
 
     cfg = load_config(None, ["train.amp=off", "standalone.amp=bf16"])
     cfg.device = "cpu"

@@ -10,7 +10,7 @@ import onnxruntime as ort
 import torch
 
 from supernet.cli import main
-from supernet.config import DataConfig
+from supernet.config.schema import DataConfig
 from supernet.model.supernet import Supernet, SupernetOptions
 from supernet.train.checkpoint import save_checkpoint
 from tests.conftest import randomize_batchnorm

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from supernet.cli import main
-from supernet.errors import ConfigError
-from supernet.plugins import import_one
+from supernet.core.errors import ConfigError
+from supernet.core.plugins import import_one
 from tests.conftest import assert_one_line_error, needs_fashion, run_cli, set_args
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "custom_space.py"
@@ -139,8 +139,8 @@ def test_imported_dataset_streams_any_torch_dataset(tmp_path):
         "DATASETS.register('test-plugin-pairs', load)\n"
     )
     import_one(str(plugin))
-    from supernet.config import load_config
-    from supernet.workflow import load_data, train_loader
+    from supernet.config.schema import load_config
+    from supernet.runs.build import load_data, train_loader
 
     cfg = load_config(
         None,

@@ -16,16 +16,7 @@ PACKAGE = SRC / "supernet"
 # Lowest first; a module may import modules of its own layer or of a lower one. A new module goes into the
 # layer of the package it sits in; a new top-level module goes into the lowest layer whose imports it needs.
 LAYERS: list[tuple[str, ...]] = [
-    (
-        "supernet.errors",
-        "supernet.io",
-        "supernet.registry",
-        "supernet.rundir",
-        "supernet.plugins",
-        "supernet.device",
-        "supernet.distributed_env",
-        "supernet.extras",
-    ),
+    ("supernet.core",),  # plumbing with no config: errors, io, run directories, device, registries, plugins
     ("supernet.space",),
     ("supernet.ops",),
     ("supernet.model",),
@@ -33,10 +24,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("supernet.data",),
     ("supernet.train",),
     ("supernet.search",),
-    ("supernet.config", "supernet.config_rules"),
-    ("supernet.assemble", "supernet.supernet_run", "supernet.retrain"),
-    ("supernet.analysis",),
-    ("supernet.workflow", "supernet.pipeline", "supernet.prune", "supernet.few_shot", "supernet.api"),
+    ("supernet.analysis",),  # pure: metrics, benchmarks, ground-truth files, report, plots; nothing takes a config
+    ("supernet.config",),  # the dataclasses name model and train types, so they sit above them
+    ("supernet.runs",),  # objects built from a config, trained runs loaded from disk
+    ("supernet.jobs",),  # one module per verb
+    ("supernet.api",),
     ("supernet.cli", "supernet.__main__", "supernet"),
 ]
 

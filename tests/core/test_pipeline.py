@@ -27,7 +27,7 @@ def test_pipeline_end_to_end_and_exported_model_reloads(tmp_path):
     assert abs(summary["exported_inherited_test_acc"] - summary["one_shot_test_acc"]) <= 5e-4
     assert json.loads((run / "export" / "model.json").read_text())["same_function_as_supernet_path"]
 
-    from supernet.workflow import load_exported
+    from supernet.jobs.export import load_exported
 
     model = load_exported(run / "export").eval()
     config = json.loads((run / "export" / "model.json").read_text())
@@ -59,10 +59,12 @@ def test_pipeline_min_acc_unmet_stops_before_export(tmp_path):
 def test_pipeline_loads_the_data_once_and_the_supernet_once_after_the_search(tmp_path, monkeypatch):
     """Issue 16: the data is loaded once and passed to every stage; after the search (which loads its own
     supernet) the checkpoint is read once for the one-shot accuracy, the export and the retraining."""
-    import supernet.pipeline as pipeline
-    import supernet.retrain as retrain
-    import supernet.workflow as workflow
-    from supernet.config import load_config
+    import supernet.jobs.export as export
+    import supernet.jobs.pipeline as pipeline
+    import supernet.jobs.retrain as retrain
+    import supernet.jobs.search as search
+    import supernet.jobs.train as train
+    from supernet.config.schema import load_config
 
     calls = {"load_data": 0, "load_supernet": 0}
 
@@ -75,7 +77,7 @@ def test_pipeline_loads_the_data_once_and_the_supernet_once_after_the_search(tmp
 
         return wrapper
 
-    for module in (pipeline, workflow, retrain):
+    for module in (pipeline, search, train, export, retrain):
         for name in calls:
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, counted(name, module))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from supernet.errors import ConfigError, DatasetError, SpaceError
-from supernet.registry import Registry
+from supernet.core.errors import ConfigError, DatasetError, SpaceError
+from supernet.core.registry import Registry
 
 
 def test_register_call_and_decorator_forms():
@@ -60,10 +60,10 @@ def test_every_kind_uses_the_registry():
 def test_cli_strategy_choices_come_from_the_registry(monkeypatch):
     """A strategy registered from its own module is accepted by `--strategy` and gets its options from its spec."""
     from supernet.cli import build_parser
-    from supernet.config import Config
+    from supernet.config.schema import Config
+    from supernet.jobs.search import search_problem, strategy_options
     from supernet.search import STRATEGIES, StrategySpec, register_strategy
     from supernet.search.random_search import RandomSearch, RandomSearchConfig
-    from supernet.workflow import search_problem, strategy_options
 
     monkeypatch.setattr(STRATEGIES, "_entries", dict(STRATEGIES._entries))
     register_strategy("mine", StrategySpec(RandomSearch, RandomSearchConfig, lambda s: {"topk": 7}))

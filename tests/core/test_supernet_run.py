@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from supernet.config import Config
-from supernet.rundir import CHECKPOINTS, CONFIG, LAST
-from supernet.supernet_run import default_config, supernet_run_dir, trained_config
+from supernet.config.schema import Config
+from supernet.core.rundir import CHECKPOINTS, CONFIG, LAST
+from supernet.runs.load import default_config, supernet_run_dir, trained_config
 
 META = {
     "data": {"name": "cifar10", "root": "/somewhere", "val_size": 500, "split_seed": 3},
@@ -32,7 +32,7 @@ class _Stop(Exception):
 
 def test_search_supernet_leaves_the_callers_config_alone(monkeypatch, tmp_path):
     """The search runs on a copy carrying the supernet's data; the caller's config keeps its own."""
-    import supernet.workflow as wf
+    import supernet.jobs.search as wf
 
     seen = {}
     monkeypatch.setattr(wf, "load_supernet", lambda path: (object(), META))

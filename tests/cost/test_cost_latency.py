@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from supernet.core.errors import ConfigError, SearchError
 from supernet.cost import CostTable
 from supernet.cost.latency import (
     LatencyTable,
@@ -15,7 +16,6 @@ from supernet.cost.latency import (
     with_latency,
 )
 from supernet.cost.timing import TimingSettings, time_module
-from supernet.errors import ConfigError, SearchError
 from supernet.space import create_space
 
 SMALL = {"preset": "fashion-mnist", "width": 0.25, "head_channels": 32, "layers_per_stage": (1, 1, 1, 1, 1, 1)}

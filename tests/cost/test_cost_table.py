@@ -5,8 +5,8 @@ import random
 
 import pytest
 
+from supernet.core.errors import ConfigError, SpaceError
 from supernet.cost import Cost, CostTable, count_macs, count_params
-from supernet.errors import ConfigError, SpaceError
 from supernet.model.export import standalone_config
 from supernet.model.standalone import StandaloneNet
 from supernet.space import Arch, create_space

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from supernet.core.errors import ConfigError
 from supernet.cost import format_quantity, parse_duration_ms, parse_quantity
-from supernet.errors import ConfigError
 
 
 @pytest.mark.parametrize(

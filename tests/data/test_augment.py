@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from supernet.core.errors import DatasetError
 from supernet.data import Augmentation, default_augmentation
-from supernet.errors import DatasetError
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
 

@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from supernet.core.errors import DatasetError
 from supernet.data import load_cifar, load_splits
-from supernet.errors import DatasetError
 
 NAMES10 = [f"c{i}" for i in range(10)]
 

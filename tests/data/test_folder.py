@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from supernet.core.errors import DatasetError
 from supernet.data import load_folder, load_splits
-from supernet.errors import DatasetError
 from tests.conftest import shared_path
 
 CIFAR_JPG = shared_path("data", "cifar10-jpg")

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from supernet.core.errors import DatasetError
 from supernet.data import FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT, load_fashion_mnist, read_idx, write_idx
 from supernet.data.idx import load_mnist
-from supernet.errors import DatasetError
 
 
 def _write_fake(root: Path, n_train: int = 7, n_test: int = 3, gz: bool = True) -> tuple[np.ndarray, np.ndarray]:

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from supernet.core.errors import DatasetError
 from supernet.data import ImageDataset, channel_stats, list_datasets, load_splits, split_indices, subset, write_idx
-from supernet.errors import DatasetError
 
 
 def _ds(n: int = 10, c: int = 3) -> ImageDataset:
@@ -89,8 +89,8 @@ def test_class_balanced_validation_split_holds_out_exactly_n_per_class():
     not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Fashion-MNIST not installed"
 )
 def test_config_val_per_class_gives_a_class_balanced_val_split():
-    from supernet.config import load_config
-    from supernet.workflow import load_data
+    from supernet.config.schema import load_config
+    from supernet.runs.build import load_data
 
     splits = load_data(load_config(None, ["data.train_limit=600", "data.val_per_class=4"]))
     assert torch.bincount(splits.val.labels, minlength=10).tolist() == [4] * 10

@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from supernet.core.errors import DatasetError
 from supernet.data import (
     Augmentation,
     BatchLoader,
@@ -18,7 +19,6 @@ from supernet.data import (
     TorchDataset,
     load_splits,
 )
-from supernet.errors import DatasetError
 
 NORM = Augmentation((0.0,), (1.0,))
 

@@ -11,8 +11,8 @@ import time
 import pytest
 import torch
 
-from supernet.errors import CheckpointError
-from supernet.io import atomic_write
+from supernet.core.errors import CheckpointError
+from supernet.core.io import atomic_write
 from supernet.train.checkpoint import find_checkpoint, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from tests.conftest import assert_one_line_error, cli_env, needs_fashion, run_cli, set_args, tiny_overrides
 

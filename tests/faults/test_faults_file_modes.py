@@ -6,7 +6,7 @@ import stat
 import pytest
 import torch
 
-from supernet.io import atomic_write_text
+from supernet.core.io import atomic_write_text
 from supernet.train.checkpoint import save_checkpoint
 
 

@@ -6,9 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from supernet.cli import main
-from supernet.config import load_config
+from supernet.config.schema import load_config
+from supernet.core.errors import ConfigError, SupernetError
 from supernet.cost import parse_quantity
-from supernet.errors import ConfigError, SupernetError
 
 FIELDS = [
     "train.epochs",

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from supernet.rundir import RunLock, RunLocked
+from supernet.core.rundir import RunLock, RunLocked
 
 
 def test_second_writer_is_refused_with_owner_pid(tmp_path):
@@ -42,7 +42,7 @@ def test_cli_refuses_a_locked_run_dir(tmp_path):
 RACE = """
 import sys, time
 from pathlib import Path
-from supernet.rundir import RunLock, RunLocked
+from supernet.core.rundir import RunLock, RunLocked
 run, start = Path(sys.argv[1]), float(sys.argv[2])
 while time.time() < start:
     pass
@@ -98,7 +98,7 @@ def test_lock_of_another_host_names_the_host_not_pid_minus_one(tmp_path):
 
 
 HOLD = (
-    "import sys, time; from pathlib import Path; from supernet.rundir import RunLock; "
+    "import sys, time; from pathlib import Path; from supernet.core.rundir import RunLock; "
     "RunLock(Path(sys.argv[1])).acquire(); print('ok', flush=True); time.sleep(60)"
 )
 

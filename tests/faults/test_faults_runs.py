@@ -6,8 +6,9 @@ import os
 import pytest
 import yaml
 
-from supernet.config import load_config
-from supernet.workflow import search_supernet, train_supernet
+from supernet.config.schema import load_config
+from supernet.jobs.search import search_supernet
+from supernet.jobs.train import train_supernet
 from tests.conftest import assert_one_line_error, needs_fashion, run_main, set_args, tiny_overrides
 
 pytestmark = needs_fashion
@@ -64,7 +65,7 @@ def test_search_into_the_supernets_own_dir_is_refused_before_writing(supernet):
     assert_one_line_error(r, "--out", "`supernet train`")
     assert snapshot(supernet) == before
     # rank reads the supernet's own settings from its (untouched) config.yaml
-    from supernet.supernet_run import default_config
+    from supernet.runs.load import default_config
 
     assert default_config(supernet).supernet.identity == "els"
 
@@ -81,7 +82,7 @@ def test_search_config_records_the_searched_supernets_settings(supernet, tmp_pat
 
 
 def test_read_only_supernet_dir_can_be_searched(supernet, tmp_path, monkeypatch, capsys):
-    import supernet.workflow as wf
+    import supernet.jobs.search as wf
 
     cfg = load_config(None, tiny_overrides(search__strategy="random", search__num_samples=4))
     mode = (supernet / "checkpoints").stat().st_mode

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from supernet.config import MAX_YAML_NODES, load_config, parse_yaml
-from supernet.errors import ConfigError
+from supernet.config.schema import MAX_YAML_NODES, load_config, parse_yaml
+from supernet.core.errors import ConfigError
 from tests.conftest import assert_one_line_error, run_cli, run_main
 
 

@@ -3,7 +3,7 @@ import random
 import pytest
 import torch
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 from supernet.model.supernet import Supernet, SupernetOptions
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 from supernet.model.export import export_model
 from supernet.model.factory import SUPERNETS, build_supernet
 from supernet.model.protocol import SupernetModel

@@ -7,8 +7,8 @@ import random
 import pytest
 import torch
 
+from supernet.core.errors import ConfigError, SpaceError
 from supernet.cost import CostTable
-from supernet.errors import ConfigError, SpaceError
 from supernet.model.bn import recalibrate_path
 from supernet.model.export import export_model
 from supernet.model.supernet import Supernet, SupernetOptions

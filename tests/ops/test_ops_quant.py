@@ -7,8 +7,8 @@ import random
 import pytest
 import torch
 
+from supernet.core.errors import SpaceError
 from supernet.cost import CostTable
-from supernet.errors import SpaceError
 from supernet.model.export import export_model, standalone_config
 from supernet.model.standalone import StandaloneNet
 from supernet.model.supernet import Supernet

@@ -10,10 +10,10 @@ import random
 import pytest
 
 from supernet.cli import main
-from supernet.config import load_config
+from supernet.config.schema import load_config
 from supernet.cost import CostTable
+from supernet.jobs.search import search_problem, search_table
 from supernet.space import create_space
-from supernet.workflow import search_problem, search_table
 
 OPTIONS = {"layers_per_stage": [1, 1, 1, 1], "bits": [[1, 2], [4, 4]], "bottleneck_scales": [0.5, 1.5]}
 SPACE = [

@@ -9,9 +9,9 @@ import time
 import pytest
 import torch
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
+from supernet.jobs.prune import inherit_state, kept_ops, op_frequencies
 from supernet.model.supernet import Supernet, SupernetOptions
-from supernet.prune import inherit_state, kept_ops, op_frequencies
 from tests.conftest import (
     cli,
     cli_env,
@@ -113,7 +113,7 @@ def test_prune_killed_between_stages_resumes_in_its_stage(tmp_path):
     pruning = json.loads((run / "stage-2" / "pruning.json").read_text())
     assert summary["stages"][1]["choices"] == pruning["kept"] and summary["stages"][1]["size"] == pruning["size"]
     assert (run / "stage-2" / "frequencies.png").exists() and (run / "space-size.png").exists()
-    from supernet.workflow import load_supernet
+    from supernet.runs.load import load_supernet
 
     net, meta = load_supernet(run / "stage-2")
     assert meta["space_choices"] == pruning["kept"]
@@ -128,10 +128,10 @@ def test_prune_killed_between_stages_resumes_in_its_stage(tmp_path):
 def test_cifar10_macro_prune_config_trains_four_epochs_in_a_reachable_window():
     from pathlib import Path
 
-    from supernet.config import load_config
+    from supernet.config.schema import load_config
     from supernet.cost import CostTable
     from supernet.cost.units import parse_quantity
-    from supernet.prune import stage_epochs
+    from supernet.jobs.prune import stage_epochs
     from supernet.space import create_space
 
     cfg = load_config(Path(__file__).parents[2] / "configs" / "padnas-cifar10-nas-bench-macro.yaml")

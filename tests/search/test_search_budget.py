@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
+from supernet.core.errors import SearchError
 from supernet.cost import CostTable
-from supernet.errors import SearchError
 from supernet.search import Problem, constraint_from_cli
 from supernet.search.objectives import Objective
 from supernet.search.strategy import sample_feasible

@@ -19,9 +19,9 @@ def _worker(rank: int, world: int, port: int, table: str, run_dir: str) -> None:
     os.environ.update(
         RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), LOCAL_RANK=str(rank)
     )
-    from supernet.config import load_config
+    from supernet.config.schema import load_config
+    from supernet.jobs.search import search_table
     from supernet.space import create_space
-    from supernet.workflow import search_table
 
     cfg = load_config(None, ["search.population=8", "search.iterations=3"])
     space = create_space("scarlet-s1", preset="fashion-mnist", layers_per_stage=(1, 1, 1, 1, 1, 1))

@@ -2,7 +2,7 @@ import csv
 
 import pytest
 
-from supernet.errors import ConfigError, SearchError
+from supernet.core.errors import ConfigError, SearchError
 from supernet.search import MemoEvaluator, TableEvaluator, as_metrics
 
 

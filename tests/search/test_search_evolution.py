@@ -3,7 +3,7 @@ import statistics
 
 import pytest
 
-from supernet.errors import ConfigError, SearchError
+from supernet.core.errors import ConfigError, SearchError
 from supernet.search import (
     Constraint,
     Evolution,

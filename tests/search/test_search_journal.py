@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from supernet.errors import SearchError
+from supernet.core.errors import SearchError
 from supernet.search import (
     CES_OBJECTIVES,
     SCARLET_OBJECTIVES,

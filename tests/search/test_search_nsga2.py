@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import OP_MACS
 
-from supernet.errors import ConfigError, SearchError
+from supernet.core.errors import ConfigError, SearchError
 from supernet.search import (
     CES_OBJECTIVES,
     SCARLET_OBJECTIVES,

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 from supernet.search import (
     Constraint,
     Objective,

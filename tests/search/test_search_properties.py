@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supernet.errors import SearchError
+from supernet.core.errors import SearchError
 from supernet.search import Constraint, Problem, create_strategy, run_search, sample_feasible
 from supernet.space import Arch, LayerSpec, SearchSpace
 

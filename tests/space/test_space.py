@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supernet.errors import SpaceError
+from supernet.core.errors import SpaceError
 from supernet.space import Arch, create_space, list_spaces
 
 

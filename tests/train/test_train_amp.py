@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from train_helpers import make_trainer, tiny_space
 
-from supernet.device import Runtime
+from supernet.core.device import Runtime
 from supernet.train.loop import TrainHook
 
 
@@ -55,15 +55,15 @@ def test_fp16_grad_scaler_state_is_checkpointed_and_resumed(tmp_path):
 
 
 def _config(tmp_path, **extra):
-    from supernet.config import load_config
+    from supernet.config.schema import load_config
     from tests.conftest import tiny_overrides
 
     return load_config(None, tiny_overrides(train__epochs=2, **extra))
 
 
 def _train_until_first_checkpoint(monkeypatch, cfg, run_dir):
+    from supernet.jobs.train import train_supernet
     from supernet.train.loop import Trainer
-    from supernet.workflow import train_supernet
 
     original = Trainer.save
 
@@ -87,7 +87,7 @@ def _weights(run_dir):
 
 @pytest.mark.usefixtures("_fashion")
 def test_resume_under_another_device_setting_continues_exactly(tmp_path, monkeypatch):
-    from supernet.workflow import train_supernet
+    from supernet.jobs.train import train_supernet
 
     cfg = _config(tmp_path)
     cfg.device = "cpu"
@@ -102,7 +102,7 @@ def test_resume_under_another_device_setting_continues_exactly(tmp_path, monkeyp
 
 @pytest.mark.usefixtures("_fashion")
 def test_fp32_nchw_run_resumes_in_bf16_channels_last(tmp_path, monkeypatch):
-    from supernet.workflow import train_supernet
+    from supernet.jobs.train import train_supernet
 
     cfg = _config(tmp_path, train__channels_last="false")
     cfg.device = "cpu"

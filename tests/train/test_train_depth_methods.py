@@ -8,8 +8,8 @@ import pytest
 import torch
 from train_helpers import make_trainer, tiny_space, trained_like
 
-from supernet.config import load_config
-from supernet.errors import ConfigError
+from supernet.config.schema import load_config
+from supernet.core.errors import ConfigError
 from supernet.model.export import export_model
 from supernet.model.supernet import Supernet, SupernetOptions
 from supernet.space import Arch, create_space
@@ -124,7 +124,7 @@ def test_distilled_paths_learn_the_first_paths_soft_labels(tmp_path):
 
 
 def test_distill_needs_the_sandwich_sampler(tmp_path):
-    from supernet.workflow import train_supernet
+    from supernet.jobs.train import train_supernet
     from tests.conftest import tiny_overrides
 
     cfg = load_config(None, tiny_overrides(train__distill="true"))

@@ -7,11 +7,11 @@ import random
 import pytest
 import torch
 
-from supernet.config import load_config
-from supernet.errors import CheckpointError, ConfigError
+from supernet.config.schema import load_config
+from supernet.core.errors import CheckpointError, ConfigError
 from supernet.model.fewshot import FewShotSupernet, check_few_shot_layers, few_shot_parts
+from supernet.runs.load import checkpoint_digest, load_supernet
 from supernet.space import create_space
-from supernet.supernet_run import checkpoint_digest, load_supernet
 from tests.conftest import assert_one_line_error, run_cli, set_args, tiny_overrides
 
 
@@ -27,7 +27,7 @@ def _overrides(**extra):
 
 @pytest.fixture(scope="module")
 def few_shot_run(tmp_path_factory):
-    from supernet.workflow import train_supernet
+    from supernet.jobs.train import train_supernet
 
     run = tmp_path_factory.mktemp("fewshot") / "run"
     out = train_supernet(load_config(None, _overrides()), run)
@@ -68,7 +68,7 @@ def test_each_arch_runs_on_its_own_part(few_shot_run):
 
 def test_search_and_prediction_on_the_run_directory_agree(few_shot_run, tmp_path):
     run, _ = few_shot_run
-    from supernet.analysis.ranking import predict
+    from supernet.jobs.rank import predict
 
     run_cli("search", "--supernet", str(run), "--run-dir", str(tmp_path / "s"), *set_args(_overrides()), code=0)
     result = json.loads((tmp_path / "s" / "result.json").read_text())

@@ -6,8 +6,8 @@ import pytest
 import torch
 from train_helpers import make_trainer, rand_arch, split_and_perturbed, tiny_space, trained_like
 
+from supernet.core.errors import ConfigError
 from supernet.cost import CostTable, count_macs, count_params
-from supernet.errors import ConfigError
 from supernet.model.export import export_model
 from supernet.model.interchoice import START, layer_contexts
 from supernet.model.supernet import Supernet, SupernetOptions

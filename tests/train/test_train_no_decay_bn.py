@@ -39,6 +39,6 @@ def test_no_decay_bn_exempts_batchnorm_and_bias_vectors(no_decay_bn):
 
 
 def test_no_decay_bn_is_the_default_of_both_training_sections():
-    from supernet.config import Config
+    from supernet.config.schema import Config
 
     assert Config().train.no_decay_bn and Config().standalone.no_decay_bn and OptimConfig(epochs=1, lr=0.1).no_decay_bn

@@ -9,7 +9,7 @@ import torch
 from scipy import stats
 from train_helpers import make_trainer, tiny_space
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 from supernet.model.supernet import MultiPath, Supernet, SupernetOptions
 from supernet.space import Arch
 from supernet.train.sampler import ConstrainedSampler, FairSampler, PathDropoutSampler, create_sampler, step_rng

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from supernet.config import load_config
+from supernet.config.schema import load_config
+from supernet.jobs.train import train_supernet
+from supernet.runs.build import load_data
 from supernet.train import loop
-from supernet.workflow import load_data, train_supernet
 
 SPACE = "{width: 0.25, head_channels: 32, layers_per_stage: [1,2,1,2,1,1], stem_stride: 2}"
 

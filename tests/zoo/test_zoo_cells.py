@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
+from supernet.core.errors import SpaceError
 from supernet.cost import CostTable
 from supernet.cost.counter import count_macs, count_params
-from supernet.errors import SpaceError
 from supernet.model.bn import path_batchnorms, recalibrate_path
 from supernet.model.cell import CellSupernet
 from supernet.model.export import export_model, standalone_config

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from supernet.errors import SpaceError
+from supernet.core.errors import SpaceError
 from supernet.model.export import standalone_config
 from supernet.ops.blocks import build_block
 from supernet.ops.candidates import candidate_config, exported_config

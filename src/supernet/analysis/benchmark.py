@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from supernet.analysis import metrics as M
-from supernet.errors import ConfigError, SpaceError
+from supernet.core.errors import ConfigError, SpaceError
 from supernet.space import Arch, SearchSpace, create_space
 
 BENCHMARKS = {"nas-bench-macro": "nas-bench-macro"}  # benchmark name -> the space it is defined on
@@ -323,7 +323,7 @@ class BenchmarkEvaluator:
     def evaluate(self, arch: Arch) -> float:
         entry = self.bench.entries.get(arch) or self.by_canonical.get(canonical(arch, self.space))
         if entry is None:
-            from supernet.errors import SearchError
+            from supernet.core.errors import SearchError
 
             raise SearchError(
                 f"arch '{self.space.format_arch(arch)}' (and its equivalent forms) is not in "

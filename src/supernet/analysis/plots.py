@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from supernet.extras import pyplot
+from supernet.core.extras import pyplot
 
 
 def _plt():

@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from supernet.errors import ConfigError
-from supernet.extras import pyplot
-from supernet.io import atomic_write_text
-from supernet.rundir import CHECKPOINTS, CONFIG, METRICS, RESULT
+from supernet.core.errors import ConfigError
+from supernet.core.extras import pyplot
+from supernet.core.io import atomic_write_text
+from supernet.core.rundir import CHECKPOINTS, CONFIG, METRICS, RESULT
 
 SKIP_DIRS = {"archs", CHECKPOINTS}
 PIPELINE_ORDER = ("supernet", "search", "export", "standalone")

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from supernet.core.errors import SpaceError
 from supernet.cost.counter import count_all
-from supernet.errors import SpaceError
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from supernet.errors import SpaceError
+from supernet.core.errors import SpaceError
 
 MAX_INPUT_VALUES = 3 * 4096 * 4096  # a 4096 x 4096 RGB image; larger inputs are refused before allocating
 

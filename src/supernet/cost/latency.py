@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from supernet.core.errors import ConfigError, SpaceError
+from supernet.core.extras import require
+from supernet.core.io import atomic_write_text
 from supernet.cost.timing import TimingSettings, time_module
-from supernet.errors import ConfigError, SpaceError
-from supernet.extras import require
-from supernet.io import atomic_write_text
 from supernet.ops.blocks import build_block
 from supernet.ops.candidates import exported_config
 from supernet.space.arch import Arch
@@ -617,7 +617,7 @@ def check_window(
     resolution: float | None = None,
 ) -> None:
     """Raise `SearchError` with the achievable range when no arch's total lies in [low, high]."""
-    from supernet.errors import SearchError
+    from supernet.core.errors import SearchError
 
     values = reachable_values(fixed, rows, resolution)
     lo, hi = -math.inf if low is None else low, math.inf if high is None else high

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from supernet.core.errors import ConfigError, SpaceError
 from supernet.cost import bitops
 from supernet.cost.additive import build_additive_table
 from supernet.cost.counter import count_all
-from supernet.errors import ConfigError, SpaceError
 from supernet.ops.blocks import build_block
 from supernet.ops.candidates import IDENTITY_MODES, exported_config
 from supernet.space.arch import Arch

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from supernet.errors import ConfigError
-from supernet.extras import require
+from supernet.core.errors import ConfigError
+from supernet.core.extras import require
 
 BACKENDS = ("torch", "onnxruntime")
 DEVICES = ("cpu", "cuda")

@@ -6,7 +6,7 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 
 _NUMBER = r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]{1,4}))?"
 _QUANTITY = re.compile(rf"\s*{_NUMBER}\s*((?:[kKmMgGtT]i?)?)\s*", re.ASCII)

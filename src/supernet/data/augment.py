@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from supernet.errors import DatasetError
+from supernet.core.errors import DatasetError
 
 
 @dataclass(frozen=True)

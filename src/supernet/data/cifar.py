@@ -9,8 +9,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from supernet.core.errors import DatasetError
 from supernet.data.tensors import ImageDataset
-from supernet.errors import DatasetError
 
 _LAYOUT = {
     10: (

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from supernet.core.errors import DatasetError
 from supernet.data.stream import ImageFiles
 from supernet.data.tensors import ImageDataset
-from supernet.errors import DatasetError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif", ".tiff"})
 _MODES = {1: "L", 3: "RGB"}

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from supernet.core.errors import DatasetError
 from supernet.data.tensors import ImageDataset
-from supernet.errors import DatasetError
 
 FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = (

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from supernet.core.errors import ConfigError
 from supernet.data.tensors import ImageDataset
-from supernet.errors import ConfigError
 
 Transform = Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from supernet.core.errors import DatasetError
+from supernet.core.registry import Registry
 from supernet.data.cifar import load_cifar
 from supernet.data.folder import decoded_size, list_folder, load_folder
 from supernet.data.idx import FASHION_MNIST_ROOT, load_fashion_mnist, load_mnist
@@ -16,8 +18,6 @@ from supernet.data.loader import derive_seed
 from supernet.data.splits import channel_stats, class_balanced_indices, split_indices, subset
 from supernet.data.stream import SampleTransform, StreamSource, sample_stats
 from supernet.data.tensors import DatasetSplits, ImageDataset
-from supernet.errors import DatasetError
-from supernet.registry import Registry
 
 Split = ImageDataset | StreamSource
 Pair = tuple[Split, Split]

@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
+from supernet.core.errors import DatasetError
 from supernet.data.tensors import ImageDataset
-from supernet.errors import DatasetError
 
 
 def split_indices(n: int, val_size: int | float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

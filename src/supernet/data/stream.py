@@ -19,9 +19,9 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from supernet.core.errors import DatasetError
 from supernet.data.augment import Augmentation
 from supernet.data.loader import BatchOrder, derive_seed
-from supernet.errors import DatasetError
 
 _MODES = {1: "L", 3: "RGB"}
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from supernet.errors import DatasetError
+from supernet.core.errors import DatasetError
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from supernet.device import Runtime
+from supernet.core.device import Runtime
 from supernet.space.arch import Arch
 
 

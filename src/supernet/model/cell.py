@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from supernet.errors import ConfigError, SpaceError
+from supernet.core.errors import ConfigError, SpaceError
 from supernet.model.interchoice import InputBiases, context_layers, split_if_saved_split
 from supernet.model.standalone import StandaloneNet, copy_block_weights
 from supernet.model.supernet import MultiPath, SupernetOptions, SupernetPath

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
+from supernet.core.registry import Registry
 from supernet.model.cell import CellSupernet
 from supernet.model.protocol import SupernetModel
 from supernet.model.supernet import Supernet, SupernetOptions
-from supernet.registry import Registry
 from supernet.space.space import SearchSpace
 
 SUPERNETS: Registry[Callable[[SearchSpace, SupernetOptions], SupernetModel]] = Registry("space topology", ConfigError)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from supernet.errors import ConfigError, SpaceError
+from supernet.core.errors import ConfigError, SpaceError
 from supernet.model.protocol import SupernetModel
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace

@@ -47,7 +47,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 from supernet.space.space import START, SearchSpace  # noqa: F401  (START re-exported)
 
 MODES = ("none", "bias", "split")

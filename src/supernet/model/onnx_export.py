@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from supernet.core.extras import require
+from supernet.core.io import atomic_write
 from supernet.cost.timing import ONNX_OPSET, onnx_bytes, onnx_session
-from supernet.extras import require
-from supernet.io import atomic_write
 from supernet.model.standalone import StandaloneNet
 
 TOLERANCE = 1e-4

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 from supernet.model.fold import fold_standalone_els
 from supernet.model.interchoice import (
     BIAS_PLACES,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from supernet.registry import Registry
+from supernet.core.registry import Registry
 from supernet.space.space import BlockConfig
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {

@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from supernet.core.registry import Registry
 from supernet.ops.blocks import BlockConfig
-from supernet.registry import Registry
 from supernet.space.opnames import IDENTITY, IDENTITY_MODES, scale_name, split_scale  # noqa: F401  (re-exported)
 from supernet.space.space import LayerSpec
 

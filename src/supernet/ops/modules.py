@@ -23,7 +23,7 @@ from typing import Any
 
 from torch import nn
 
-from supernet.errors import SpaceError
+from supernet.core.errors import SpaceError
 from supernet.ops.blocks import register_block
 from supernet.space.space import BlockConfig, LayerSpec, SearchSpace
 

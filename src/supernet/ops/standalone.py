@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
+from supernet.core.registry import Registry
 from supernet.ops.candidates import IDENTITY, candidate_config, exported_config
 from supernet.ops.cells import cell_config
 from supernet.ops.quant import bit_widths, block_bits
-from supernet.registry import Registry
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 

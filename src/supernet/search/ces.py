@@ -26,7 +26,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 from supernet.search.nsga2 import NsgaBase, _check_probability
 from supernet.search.objectives import CostFn, Metrics, Objective, Problem
 from supernet.search.random_search import require_positive

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 import torch.distributed as dist
 
-from supernet.distributed_env import join_process_group
+from supernet.core.distributed_env import join_process_group
 from supernet.search.objectives import Metrics
 from supernet.space.arch import Arch
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from supernet.errors import ConfigError, SearchError, SpaceError
+from supernet.core.errors import ConfigError, SearchError, SpaceError
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 

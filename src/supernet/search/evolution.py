@@ -19,7 +19,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 from supernet.search.objectives import CostFn, Problem
 from supernet.search.random_search import require_positive
 from supernet.search.registry import StrategySpec, register_strategy, set_options

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from supernet.errors import SearchError, SpaceError
+from supernet.core.errors import SearchError, SpaceError
 from supernet.search.objectives import Metrics
 from supernet.search.strategy import SearchResult, Strategy, run_search
 from supernet.space.arch import Arch

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
-from supernet.errors import ConfigError, SearchError
+from supernet.core.errors import ConfigError, SearchError
 from supernet.search.objectives import Constraint, CostFn, Metrics, Objective, Problem, _get, format_number
 from supernet.search.random_search import require_positive
 from supernet.search.registry import StrategySpec, register_strategy, set_options

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 from supernet.space.arch import Arch
 
 Metrics = dict[str, float]

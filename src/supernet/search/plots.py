@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from supernet.extras import MissingExtra, pyplot
+from supernet.core.extras import MissingExtra, pyplot
 from supernet.search.strategy import SearchResult
 
 Points = list[dict[str, float]]

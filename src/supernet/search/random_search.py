@@ -6,7 +6,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 from supernet.search.objectives import CostFn, Problem
 from supernet.search.registry import StrategySpec, register_strategy, set_options
 from supernet.search.strategy import DEFAULT_MAX_DRAWS, StrategyBase, Told

@@ -1,7 +1,7 @@
 """Strategy registry: each strategy module registers a `StrategySpec` under its name.
 
 A spec says how to build the strategy (class and config dataclass), how the config's `search`
-section maps onto its options, and which objectives it optimises; `workflow` reads all three from
+section maps onto its options, and which objectives it optimises; `jobs.search` reads all three from
 here, so adding a strategy is one new module (imported by `supernet.search`) and no if-chain.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from supernet.errors import ConfigError
-from supernet.registry import Registry
+from supernet.core.errors import ConfigError
+from supernet.core.registry import Registry
 from supernet.search.objectives import CostFn, Objective, Problem
 from supernet.search.strategy import Strategy
 from supernet.space.space import SearchSpace

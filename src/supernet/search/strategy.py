@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from supernet.core.errors import SearchError
 from supernet.cost.budget import CostDP
-from supernet.errors import SearchError
 from supernet.search.objectives import Constraint, CostFn, Metrics, Problem, format_number
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace

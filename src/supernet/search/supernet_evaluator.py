@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from supernet.device import Runtime
+from supernet.core.device import Runtime
 from supernet.model.bn import recalibrate_path
 from supernet.model.supernet import Supernet
 from supernet.space.arch import Arch

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from supernet.errors import SpaceError
-from supernet.registry import Registry
+from supernet.core.errors import SpaceError
+from supernet.core.registry import Registry
 from supernet.space.space import SearchSpace
 
 SpaceFactory = Callable[..., SearchSpace]

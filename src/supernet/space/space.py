@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from supernet.errors import SpaceError
+from supernet.core.errors import SpaceError
 from supernet.space.arch import Arch, split_tokens
 from supernet.space.opnames import IDENTITY
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 
-from supernet.errors import CheckpointError
-from supernet.io import atomic_write
-from supernet.rundir import LAST, PREV
+from supernet.core.errors import CheckpointError
+from supernet.core.io import atomic_write
+from supernet.core.rundir import LAST, PREV
 
 FORMAT = "supernet.checkpoint/1"
 PREVIOUS = PREV

@@ -26,8 +26,8 @@ import torch.distributed as dist
 from torch import nn
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
-from supernet.distributed_env import env_world_size, is_main_process, join_process_group
-from supernet.errors import SupernetError
+from supernet.core.distributed_env import env_world_size, is_main_process, join_process_group
+from supernet.core.errors import SupernetError
 
 T = TypeVar("T")
 BUCKET_MB = 25.0  # DDP's default bucket size

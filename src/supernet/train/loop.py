@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from supernet.device import Runtime
-from supernet.errors import ConfigError, SupernetError
-from supernet.rundir import CHECKPOINTS, LAST, METRICS
+from supernet.core.device import Runtime
+from supernet.core.errors import ConfigError, SupernetError
+from supernet.core.rundir import CHECKPOINTS, LAST, METRICS
 from supernet.train.checkpoint import (
     find_checkpoint,
     load_checkpoint,
@@ -374,7 +374,7 @@ class Trainer:
         """Drop log rows written after the checkpoint we resume from, so none are duplicated."""
         if not self.dist.is_main or not self.log_path.exists():
             return
-        from supernet.io import atomic_write_text
+        from supernet.core.io import atomic_write_text
 
         kept = [line for line in self.log_path.read_text().splitlines() if _row_step(line) <= global_step]
         atomic_write_text(self.log_path, "".join(line + "\n" for line in kept))

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from supernet.core.errors import ConfigError, SupernetError
+from supernet.core.registry import Registry
 from supernet.cost.budget import CostDP
-from supernet.errors import ConfigError, SupernetError
 from supernet.model.supernet import MultiPath, SupernetPath
-from supernet.registry import Registry
 from supernet.space.arch import Arch
 from supernet.space.opnames import IDENTITY
 from supernet.space.space import SearchSpace

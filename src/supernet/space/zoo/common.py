@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from supernet.errors import SpaceError
+from supernet.core.errors import SpaceError
 from supernet.space.space import LayerSpec, SearchSpace
 
 # (output channels, number of layers, stride of the first layer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from supernet.errors import SpaceError
+from supernet.core.errors import SpaceError
 from supernet.space.registry import register_space
 from supernet.space.space import SearchSpace
 from supernet.space.zoo.common import check_backbone, classifier_head, make_divisible, options_of, stage_layers

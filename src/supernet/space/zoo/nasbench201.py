@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from supernet.errors import SpaceError
+from supernet.core.errors import SpaceError
 from supernet.space.arch import Arch
 from supernet.space.registry import register_space
 from supernet.space.space import LayerSpec, SearchSpace, _short, register_arch_format

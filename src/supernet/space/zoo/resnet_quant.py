@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from supernet.errors import SpaceError
+from supernet.core.errors import SpaceError
 from supernet.space.opnames import scale_name
 from supernet.space.registry import register_space
 from supernet.space.space import SearchSpace

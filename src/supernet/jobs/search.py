@@ -1,7 +1,4 @@
-"""The toolkit's verbs as library functions: train a supernet, search it, export, retrain.
-
-The CLI only parses arguments and calls these; a notebook can call them the same way.
-"""
+"""The `search` verb: search a trained supernet, a table of accuracies or a benchmark under hard constraints."""
 
 from __future__ import annotations
 
@@ -15,7 +12,14 @@ from typing import TYPE_CHECKING, Any, Self
 
 import torch
 
-from supernet.assemble import (  # noqa: F401  (re-exported: the verbs' building blocks)
+from supernet.config.schema import Config, save_config
+from supernet.core.errors import ConfigError
+from supernet.core.io import atomic_write_text
+from supernet.core.rundir import CONFIG, RESULT
+from supernet.data import DatasetSplits
+from supernet.jobs.retrain import train_standalone  # noqa: F401  (re-exported)
+from supernet.model.supernet import SupernetOptions
+from supernet.runs.build import (  # noqa: F401  (re-exported: the verbs' building blocks)
     EXECUTION_FIELDS,
     STANDALONE_SECTIONS,
     SUPERNET_SECTIONS,
@@ -33,20 +37,7 @@ from supernet.assemble import (  # noqa: F401  (re-exported: the verbs' building
     train_loader,
     val_batches,
 )
-from supernet.config import Config, save_config
-from supernet.data import DatasetSplits
-from supernet.errors import ConfigError
-from supernet.io import atomic_write_text
-from supernet.model.export import export_model
-from supernet.model.factory import build_supernet
-from supernet.model.protocol import SupernetModel
-from supernet.model.standalone import StandaloneNet
-from supernet.model.supernet import SupernetOptions
-from supernet.plugins import describe as describe_imports
-from supernet.retrain import train_standalone  # noqa: F401  (re-exported)
-from supernet.rundir import CONFIG, RESULT
-from supernet.space import Arch, SearchSpace
-from supernet.supernet_run import (  # noqa: F401  (re-exported)
+from supernet.runs.load import (  # noqa: F401  (re-exported)
     checkpoint_digest,
     checkpoint_path,
     load_supernet,
@@ -54,8 +45,7 @@ from supernet.supernet_run import (  # noqa: F401  (re-exported)
     space_of,
     trained_config,
 )
-from supernet.train.loop import Trainer
-from supernet.train.sampler import create_sampler, step_rng
+from supernet.space import Arch, SearchSpace
 
 if TYPE_CHECKING:
     from supernet.analysis.benchmark import BenchmarkSpec
@@ -63,211 +53,7 @@ if TYPE_CHECKING:
     from supernet.search.evaluator import Evaluator
 
 
-# -- supernet training ----------------------------------------------------------------------------
-def train_supernet(
-    cfg: Config,
-    run_dir: Path,
-    resume: bool = False,
-    fallback: bool = False,
-    choices: list[list[str]] | None = None,
-    initial: dict[str, Any] | None = None,
-    splits: DatasetSplits | None = None,
-) -> dict[str, Any]:
-    """Train a supernet with the configured sampler; checkpoints every epoch into `run_dir`.
-
-    `choices` restricts the configured space to those ops per layer (a pruned space, recorded in
-    the checkpoint as `space_choices`); `initial` is a state dict to start from (PAD-NAS's
-    inherited weights) unless the run resumes from its own checkpoint.
-
-    Under torchrun (WORLD_SIZE > 1) every rank trains on its shard of each global batch, gradients
-    are averaged over the ranks (`supernet.train.distributed`), and rank 0 writes the run directory.
-    """
-    from supernet.train.distributed import init_distributed
-    from supernet.train.hooks import HealthProbe, SplitHook
-
-    run_dir = Path(run_dir)
-    runtime = runtime_of(cfg)
-    dist = init_distributed(runtime.device, cfg.train.allreduce_bucket_mb)
-    check_run(run_dir, cfg, resume, SUPERNET_SECTIONS, fallback)
-    torch.manual_seed(cfg.train.seed)
-    splits = splits if splits is not None else load_data(cfg)
-    space = build_space(cfg, splits)
-    if choices is not None:
-        space = space.restrict(choices)
-    options = cfg.supernet
-    train = cfg.train
-    if options.interchoice != "none" and train.sampler == "path-dropout":
-        raise ConfigError("train.sampler=path-dropout runs several ops per layer; it needs supernet.interchoice=none")
-    if train.few_shot_layers and options.interchoice != "none":
-        raise ConfigError("train.few_shot_layers needs supernet.interchoice=none (parts inherit weights by name)")
-    if train.distill and train.sampler != "sandwich":
-        raise ConfigError(
-            f"train.distill needs train.sampler=sandwich (its largest path teaches the others), got {train.sampler!r}"
-        )
-    net = runtime.prepare(build_supernet(space, options))
-    sampler = create_sampler(
-        train.sampler,
-        space,
-        identity=options.identity,
-        constrained_bins=train.constrained_bins,
-        drop_rate=train.drop_rate,
-        sandwich_random=train.sandwich_random,
-    )
-    seed = train.seed
-    meta = {
-        "kind": "supernet",
-        "space": space.name,
-        "space_options": dict(space.options),
-        "space_fingerprint": space.fingerprint(),
-        "space_description": space.to_dict(),
-        "imports": describe_imports(cfg.imports),
-        "supernet": options.to_dict(),
-        "config_hash": config_hash(cfg, SUPERNET_SECTIONS),
-        "config": config_sections(cfg, SUPERNET_SECTIONS),
-        "data": asdict(cfg.data),
-        "mean": list(splits.mean),
-        "std": list(splits.std),
-    }
-    if choices is not None:
-        meta["space_choices"] = [list(layer.choices) for layer in space.layers]
-    if initial is not None:
-        net.load_state_dict(initial)
-    if dist is None:
-        start_run(run_dir, cfg)
-    else:
-        dist.on_main(lambda: start_run(run_dir, cfg))
-    hooks: list[Any] = []
-    if options.interchoice == "split":
-        hooks.append(SplitHook(net, options.split_epoch))
-    if train.health_models > 0:
-        hooks.append(HealthProbe(net, train.health_models, recal_batches(cfg, splits), val_batches(cfg, splits), seed))
-    # batch_size is per rank: under torchrun each global batch is sharded over the ranks
-    loader = require_batches(
-        train_loader(cfg, splits, train.batch_size, seed, *((dist.rank, dist.world_size) if dist else ())),
-        "train.batch_size",
-    )
-    if dist is not None:
-        dist.broadcast_module(net)
-    trainer = Trainer(
-        net,
-        lambda x, a: net(x, a),
-        lambda e, s: sampler.paths(step_rng(seed, e, s)),
-        loader,
-        train,
-        run_dir,
-        meta,
-        hooks=hooks,
-        dist=dist,
-        runtime=runtime,
-        distill=train.distill,
-    )
-    resumed = trainer.resume(fallback) if resume else False
-    start = time.time()
-    epochs = trainer.fit()
-    few_shot = None
-    if train.few_shot_layers and choices is None:
-        from supernet.few_shot import train_few_shot
-
-        few_shot = train_few_shot(cfg, run_dir, net, train_supernet, splits)
-    return {
-        "few_shot": few_shot,
-        "run_dir": str(run_dir),
-        "resumed": resumed,
-        "epochs": epochs,
-        "global_step": trainer.global_step,
-        "seconds": time.time() - start,
-        "rank": 0 if dist is None else dist.rank,
-    }
-
-
-# -- export ----------------------------------------------------------------------------------------
-def export_arch(
-    checkpoint: Path,
-    arch_text: str,
-    out_dir: Path,
-    drop_els: bool = False,
-    onnx: bool = False,
-) -> dict[str, Any]:
-    """Write the stand-alone model of `arch_text` of the supernet at `checkpoint` (see `export_path`)."""
-    net, meta = load_supernet(checkpoint)
-    return export_path(net, meta, parse_arch(net.space, arch_text), out_dir, drop_els=drop_els, onnx=onnx)
-
-
-def export_path(
-    net: SupernetModel,
-    meta: dict[str, Any],
-    arch: Arch,
-    out_dir: Path,
-    drop_els: bool = False,
-    onnx: bool = False,
-) -> dict[str, Any]:
-    """Write the stand-alone model of `arch` with `net`'s weights as they are (the pipeline passes a net whose
-    path BatchNorms it recalibrated): config JSON, inherited weights, and a torch.export program; with `onnx`,
-    also `model.onnx`, checked against PyTorch with onnxruntime (`supernet.model.onnx_export`). `meta` is the
-    checkpoint's (its normalisation goes into `model.json`).
-
-    The model computes what the supernet path computes (trained ELS folded or kept); `drop_els` drops
-    shape-keeping ELS layers instead (SCARLET's rule for retraining; the result says it differs).
-    """
-    model = export_model(net, arch, drop_els=drop_els).eval()
-    dropped = _dropped_els(net, arch) if drop_els else []
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config = {
-        **model.config,
-        "normalisation": {"mean": meta.get("mean"), "std": meta.get("std")},
-        "els_dropped": dropped,
-        "same_function_as_supernet_path": not dropped,
-    }
-    atomic_write_text(out_dir / "model.json", json.dumps(config, indent=1))
-    from supernet.io import atomic_write
-
-    atomic_write(out_dir / "weights.pt", lambda f: torch.save(model.state_dict(), f))
-    program = _try_torch_export(model, out_dir / "model.pt2")
-    out = {
-        "arch": arch.to_string(),
-        "dir": str(out_dir),
-        "config": str(out_dir / "model.json"),
-        "weights": str(out_dir / "weights.pt"),
-        "program": program,
-        "els_folded": len(model.config.get("els_folded", [])),
-        "els_kept": len(model.config.get("els_kept", [])),
-        "els_dropped": len(dropped),
-        "same_function_as_supernet_path": not dropped,
-    }
-    if onnx:
-        from supernet.model.onnx_export import export_onnx
-
-        out["onnx"] = export_onnx(model, out_dir / "model.onnx", meta.get("mean"), meta.get("std"))
-    return out
-
-
-def _dropped_els(net: SupernetModel, arch: Arch) -> list[int]:
-    """Layers whose trained, shape-keeping ELS the paper's rule drops."""
-    if net.options.identity != "els" or net.space.topology != "chain":
-        return []
-    return [i for i, (layer, op) in enumerate(zip(net.space.layers, arch.ops)) if op == "id" and layer.keeps_shape]
-
-
-def _try_torch_export(model: StandaloneNet, path: Path) -> str | None:
-    """A `torch.export` program that loads with plain torch (`torch.export.load`), no supernet code."""
-    try:
-        batch = torch.export.Dim("batch")
-        program = torch.export.export(model, (model.example_input(2),), dynamic_shapes=({0: batch},))
-        from supernet.io import atomic_write
-
-        atomic_write(path, lambda f: torch.export.save(program, f))
-        return str(path)
-    except Exception:  # noqa: BLE001 - optional artefact; the config + weights are the contract
-        return None
-
-
-def load_exported(out_dir: Path) -> StandaloneNet:
-    """Rebuild an exported model from its config and weights (no supernet checkpoint needed)."""
-    config = json.loads((Path(out_dir) / "model.json").read_text())
-    model = StandaloneNet(config)
-    model.load_state_dict(torch.load(Path(out_dir) / "weights.pt", map_location="cpu", weights_only=True))
-    return model
+# -- search ----------------------------------------------------------------------------------------
 
 
 # -- search ----------------------------------------------------------------------------------------
@@ -377,7 +163,7 @@ def search_supernet(
 def searched_config(cfg: Config, meta: dict[str, Any]) -> Config:
     """`cfg` with the searched supernet's own data, space, supernet and train sections (from its
     checkpoint), so that a search's config.yaml records what was searched, not defaults."""
-    from supernet.config import SpaceConfig, config_from_dict
+    from supernet.config.schema import SpaceConfig, config_from_dict
 
     trained = meta.get("config") or {}
     execution = {k: v for k, v in asdict(cfg.train).items() if k in EXECUTION_FIELDS}  # this run's, not the training's
@@ -605,7 +391,7 @@ def _check_journal(
 
 def require_feasible(problem: Problem, best_metrics: dict[str, float], evaluated: int, journal: Path) -> None:
     """A search whose best arch breaks a constraint (e.g. `--min-acc`) found nothing: SearchError."""
-    from supernet.errors import SearchError
+    from supernet.core.errors import SearchError
 
     if problem.check_all(best_metrics):
         return

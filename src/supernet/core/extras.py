@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from supernet.errors import SupernetError
+from supernet.core.errors import SupernetError
 
 EXTRAS: dict[str, str] = {
     "onnx": "onnx",

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 from supernet.model.supernet import SupernetOptions
 from supernet.train.loop import OptimConfig
 
@@ -138,7 +138,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def config_from_dict(raw: Mapping[str, Any]) -> Config:
     """A Config from a mapping of sections; every numeric field is checked for its range."""
-    from supernet.config_rules import validate
+    from supernet.config.rules import validate
 
     config = _build(Config, raw, "")
     validate(config)
@@ -146,7 +146,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
 
 
 def save_config(config: Config, path: Path) -> None:
-    from supernet.io import atomic_write_text
+    from supernet.core.io import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 

@@ -9,7 +9,13 @@ from typing import Any
 
 import torch
 
-from supernet.assemble import (
+from supernet.config.schema import Config
+from supernet.core.io import atomic_write_text
+from supernet.core.rundir import RESULT
+from supernet.data import DatasetSplits
+from supernet.model.export import standalone_config
+from supernet.model.standalone import StandaloneNet
+from supernet.runs.build import (
     EVAL_BATCH_SIZE,
     STANDALONE_SECTIONS,
     check_run,
@@ -22,12 +28,6 @@ from supernet.assemble import (
     start_run,
     train_loader,
 )
-from supernet.config import Config
-from supernet.data import DatasetSplits
-from supernet.io import atomic_write_text
-from supernet.model.export import standalone_config
-from supernet.model.standalone import StandaloneNet
-from supernet.rundir import RESULT
 from supernet.space import Arch, SearchSpace
 from supernet.train.loop import Trainer, accuracy
 

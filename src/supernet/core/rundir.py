@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from supernet.errors import SupernetError
+from supernet.core.errors import SupernetError
 
 LOCK_NAME = ".lock"
 CONFIG = "config.yaml"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 
 
 def is_file_spec(spec: str) -> bool:

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from supernet.config import Config, load_config
-from supernet.errors import CheckpointError, ConfigError, SpaceError
+from supernet.config.schema import Config, load_config
+from supernet.core.errors import CheckpointError, ConfigError, SpaceError
 from supernet.model.factory import build_supernet
 from supernet.model.protocol import SupernetModel
 from supernet.model.supernet import SupernetOptions
-from supernet.rundir import CHECKPOINTS, CONFIG, FEW_SHOT, FEW_SHOT_MANIFEST
+from supernet.core.rundir import CHECKPOINTS, CONFIG, FEW_SHOT, FEW_SHOT_MANIFEST
 from supernet.space import Arch, SearchSpace, create_space
 from supernet.train.checkpoint import (
     LAST,
@@ -55,7 +55,7 @@ def load_supernet(checkpoint: Path) -> tuple[SupernetModel, dict[str, Any]]:
     A space, op or block the checkpoint needs but this process has not registered is a one-line error that
     names the checkpoint's recorded `--import`s; they are never imported from here.
     """
-    from supernet.plugins import missing_import_hint
+    from supernet.core.plugins import missing_import_hint
     from supernet.space import list_spaces
 
     path = checkpoint_path(Path(checkpoint))
@@ -88,7 +88,7 @@ def load_supernet(checkpoint: Path) -> tuple[SupernetModel, dict[str, Any]]:
 
 
 def few_shot_manifest(run_dir: Path) -> dict[str, Any] | None:
-    """A run directory's finished few-shot split (`supernet.few_shot`), read as untrusted; None if none."""
+    """A run directory's finished few-shot split (`supernet.jobs.few_shot`), read as untrusted; None if none."""
     path = run_dir / FEW_SHOT / FEW_SHOT_MANIFEST if run_dir.is_dir() else None
     if path is None or not path.is_file():
         return None

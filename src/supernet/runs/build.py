@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from supernet.config import Config, save_config
+from supernet.config.schema import Config, save_config
 from supernet.data import (
     Augmentation,
     BatchLoader,
@@ -27,10 +27,10 @@ from supernet.data import (
     subset,
 )
 from supernet.data.augment import augmentation_family
-from supernet.device import Runtime, runtime_for
-from supernet.errors import CheckpointError, ConfigError
+from supernet.core.device import Runtime, runtime_for
+from supernet.core.errors import CheckpointError, ConfigError
 from supernet.model.protocol import SupernetModel
-from supernet.rundir import CHECKPOINTS, CONFIG
+from supernet.core.rundir import CHECKPOINTS, CONFIG
 from supernet.space import SearchSpace, create_space
 from supernet.train.checkpoint import (
     find_checkpoint,
@@ -245,7 +245,7 @@ def check_run(run_dir: Path, cfg: Config, resume: bool, sections: tuple[str, ...
 
 def _saved_config(path: Path, sections: tuple[str, ...]) -> dict[str, Any] | None:
     """The run's config.yaml (written when training started), or None if it is missing or unreadable."""
-    from supernet.config import load_config
+    from supernet.config.schema import load_config
 
     try:
         return config_sections(load_config(path), sections)

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from supernet.distributed_env import env_local_rank, env_world_size
-from supernet.errors import ConfigError
+from supernet.core.distributed_env import env_local_rank, env_world_size
+from supernet.core.errors import ConfigError
 
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 AMP_DTYPES: dict[str, torch.dtype | None] = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}

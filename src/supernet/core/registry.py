@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar, overload
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from supernet.config import Config
-from supernet.errors import CheckpointError, ConfigError
-from supernet.io import atomic_write_text
+from supernet.config.schema import Config
+from supernet.core.errors import CheckpointError, ConfigError
+from supernet.core.io import atomic_write_text
 from supernet.space.space import SearchSpace
 from supernet.train.checkpoint import find_checkpoint
 
@@ -96,7 +96,8 @@ def _stage_config(cfg: Config, training_stage: int) -> Config:
 
 def run_prune(cfg: Config, run_dir: Path, resume: bool = False, log: Log = print) -> dict[str, Any]:
     """Run (or resume) all M stages; returns the summary also written to `run_dir/prune.json`."""
-    from supernet.workflow import load_supernet, train_supernet
+    from supernet.jobs.train import train_supernet
+    from supernet.runs.load import load_supernet
 
     run_dir = Path(run_dir)
     _check(cfg, run_dir, resume)
@@ -166,7 +167,7 @@ def _finished(stage_dir: Path, cfg: Config) -> bool:
 
 def _search(cfg: Config, supernet_dir: Path, search_dir: Path) -> dict[str, Any]:
     """CES on `supernet_dir` into `search_dir` (resumed from its journal; reused once finished)."""
-    from supernet.workflow import search_supernet
+    from supernet.jobs.search import search_supernet
 
     done = search_dir / "result.json"
     if done.is_file():
@@ -176,7 +177,7 @@ def _search(cfg: Config, supernet_dir: Path, search_dir: Path) -> dict[str, Any]
 
 def _prune_step(cfg: Config, parent_dir: Path, stage_dir: Path) -> dict[str, Any]:
     """Search the parent, count frequencies, choose the kept ops (`stage_dir/pruning.json`, reused)."""
-    from supernet.workflow import load_supernet
+    from supernet.runs.load import load_supernet
 
     record = stage_dir / "pruning.json"
     if record.is_file():
@@ -207,7 +208,7 @@ def _prune_step(cfg: Config, parent_dir: Path, stage_dir: Path) -> dict[str, Any
 
 def _inherited(parent_dir: Path, kept: list[list[str]]) -> dict[str, torch.Tensor]:
     from supernet.model.factory import build_supernet
-    from supernet.workflow import load_supernet
+    from supernet.runs.load import load_supernet
 
     parent, _ = load_supernet(parent_dir)
     child = build_supernet(parent.space.restrict(kept), parent.options)

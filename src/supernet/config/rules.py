@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from supernet.errors import ConfigError
+from supernet.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def validate(config: Any) -> None:
             path = f"{section_field.name}.{name}"
             rule = rule_for(type(section), name)
             if rule is None:
-                raise ConfigError(f"config field '{path}' has no range rule (supernet.config_rules.RULES)")
+                raise ConfigError(f"config field '{path}' has no range rule (supernet.config.rules.RULES)")
             if value is not None and not rule.contains(_as_float(value)):
                 nullable = " or null" if _allows_none(typing.get_type_hints(type(section))[name]) else ""
                 raise ConfigError(f"config field '{path}' must be {rule.describe()}{nullable}, got {_short(value)}")

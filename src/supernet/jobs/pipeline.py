@@ -9,7 +9,17 @@ from typing import Any
 
 import torch
 
-from supernet.assemble import (
+from supernet.config.schema import Config, save_config
+from supernet.core.io import atomic_write_text
+from supernet.core.rundir import CONFIG, RESULT
+from supernet.data import DatasetSplits
+from supernet.jobs.export import export_path, load_exported
+from supernet.jobs.retrain import train_standalone
+from supernet.jobs.search import search_supernet
+from supernet.jobs.train import train_supernet
+from supernet.model.bn import recalibrate_path
+from supernet.model.protocol import SupernetModel
+from supernet.runs.build import (
     EVAL_BATCH_SIZE,
     STANDALONE_SECTIONS,
     SUPERNET_SECTIONS,
@@ -19,17 +29,9 @@ from supernet.assemble import (
     recal_batches,
     runtime_of,
 )
-from supernet.config import Config, save_config
-from supernet.data import DatasetSplits
-from supernet.io import atomic_write_text
-from supernet.model.bn import recalibrate_path
-from supernet.model.protocol import SupernetModel
-from supernet.retrain import train_standalone
-from supernet.rundir import CONFIG, RESULT
+from supernet.runs.load import load_supernet
 from supernet.space import Arch
-from supernet.supernet_run import load_supernet
 from supernet.train.loop import accuracy
-from supernet.workflow import export_path, load_exported, search_supernet, train_supernet
 
 
 def run_pipeline(cfg: Config, run_dir: Path, resume: bool = False) -> dict[str, Any]:

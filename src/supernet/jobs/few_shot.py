@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from supernet.config import Config
-from supernet.io import atomic_write_text
+from supernet.config.schema import Config
+from supernet.core.io import atomic_write_text
+from supernet.core.rundir import CHECKPOINTS, FEW_SHOT, FEW_SHOT_MANIFEST
 from supernet.model.factory import build_supernet
 from supernet.model.fewshot import check_few_shot_layers, few_shot_parts, inherited_state, part_choices
-from supernet.rundir import CHECKPOINTS, FEW_SHOT, FEW_SHOT_MANIFEST
 
 
 def part_config(cfg: Config) -> Config:
@@ -40,7 +40,7 @@ def train_few_shot(
     cfg: Config, run_dir: Path, net: Any, train_supernet: Callable[..., dict[str, Any]], splits: Any = None
 ) -> list[dict[str, Any]]:
     """Train every part of the split from `net` (the trained one-shot supernet) with `train_supernet`
-    (`supernet.workflow.train_supernet`, passed in: it calls this); resumes finished or interrupted parts
+    (`supernet.jobs.train.train_supernet`, passed in: it calls this); resumes finished or interrupted parts
     from their own checkpoints. Returns one summary per part."""
     layers = list(cfg.train.few_shot_layers)
     check_few_shot_layers(net.space, layers, cfg.supernet.canonical)

@@ -1,0 +1,168 @@
+"""The `train` verb: train a supernet from a run config (few-shot parts after the one-shot stage)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from supernet.config.schema import Config
+from supernet.core.errors import ConfigError
+from supernet.core.plugins import describe as describe_imports
+from supernet.data import DatasetSplits
+from supernet.jobs.retrain import train_standalone  # noqa: F401  (re-exported)
+from supernet.model.factory import build_supernet
+from supernet.runs.build import (  # noqa: F401  (re-exported: the verbs' building blocks)
+    EXECUTION_FIELDS,
+    STANDALONE_SECTIONS,
+    SUPERNET_SECTIONS,
+    build_evaluator,
+    build_space,
+    check_run,
+    config_hash,
+    config_sections,
+    eval_loader,
+    load_data,
+    recal_batches,
+    require_batches,
+    runtime_of,
+    start_run,
+    train_loader,
+    val_batches,
+)
+from supernet.runs.load import (  # noqa: F401  (re-exported)
+    checkpoint_digest,
+    checkpoint_path,
+    load_supernet,
+    parse_arch,
+    space_of,
+    trained_config,
+)
+from supernet.train.loop import Trainer
+from supernet.train.sampler import create_sampler, step_rng
+
+if TYPE_CHECKING:
+    pass
+
+
+# -- supernet training ----------------------------------------------------------------------------
+
+
+# -- supernet training ----------------------------------------------------------------------------
+def train_supernet(
+    cfg: Config,
+    run_dir: Path,
+    resume: bool = False,
+    fallback: bool = False,
+    choices: list[list[str]] | None = None,
+    initial: dict[str, Any] | None = None,
+    splits: DatasetSplits | None = None,
+) -> dict[str, Any]:
+    """Train a supernet with the configured sampler; checkpoints every epoch into `run_dir`.
+
+    `choices` restricts the configured space to those ops per layer (a pruned space, recorded in
+    the checkpoint as `space_choices`); `initial` is a state dict to start from (PAD-NAS's
+    inherited weights) unless the run resumes from its own checkpoint.
+
+    Under torchrun (WORLD_SIZE > 1) every rank trains on its shard of each global batch, gradients
+    are averaged over the ranks (`supernet.train.distributed`), and rank 0 writes the run directory.
+    """
+    from supernet.train.distributed import init_distributed
+    from supernet.train.hooks import HealthProbe, SplitHook
+
+    run_dir = Path(run_dir)
+    runtime = runtime_of(cfg)
+    dist = init_distributed(runtime.device, cfg.train.allreduce_bucket_mb)
+    check_run(run_dir, cfg, resume, SUPERNET_SECTIONS, fallback)
+    torch.manual_seed(cfg.train.seed)
+    splits = splits if splits is not None else load_data(cfg)
+    space = build_space(cfg, splits)
+    if choices is not None:
+        space = space.restrict(choices)
+    options = cfg.supernet
+    train = cfg.train
+    if options.interchoice != "none" and train.sampler == "path-dropout":
+        raise ConfigError("train.sampler=path-dropout runs several ops per layer; it needs supernet.interchoice=none")
+    if train.few_shot_layers and options.interchoice != "none":
+        raise ConfigError("train.few_shot_layers needs supernet.interchoice=none (parts inherit weights by name)")
+    if train.distill and train.sampler != "sandwich":
+        raise ConfigError(
+            f"train.distill needs train.sampler=sandwich (its largest path teaches the others), got {train.sampler!r}"
+        )
+    net = runtime.prepare(build_supernet(space, options))
+    sampler = create_sampler(
+        train.sampler,
+        space,
+        identity=options.identity,
+        constrained_bins=train.constrained_bins,
+        drop_rate=train.drop_rate,
+        sandwich_random=train.sandwich_random,
+    )
+    seed = train.seed
+    meta = {
+        "kind": "supernet",
+        "space": space.name,
+        "space_options": dict(space.options),
+        "space_fingerprint": space.fingerprint(),
+        "space_description": space.to_dict(),
+        "imports": describe_imports(cfg.imports),
+        "supernet": options.to_dict(),
+        "config_hash": config_hash(cfg, SUPERNET_SECTIONS),
+        "config": config_sections(cfg, SUPERNET_SECTIONS),
+        "data": asdict(cfg.data),
+        "mean": list(splits.mean),
+        "std": list(splits.std),
+    }
+    if choices is not None:
+        meta["space_choices"] = [list(layer.choices) for layer in space.layers]
+    if initial is not None:
+        net.load_state_dict(initial)
+    if dist is None:
+        start_run(run_dir, cfg)
+    else:
+        dist.on_main(lambda: start_run(run_dir, cfg))
+    hooks: list[Any] = []
+    if options.interchoice == "split":
+        hooks.append(SplitHook(net, options.split_epoch))
+    if train.health_models > 0:
+        hooks.append(HealthProbe(net, train.health_models, recal_batches(cfg, splits), val_batches(cfg, splits), seed))
+    # batch_size is per rank: under torchrun each global batch is sharded over the ranks
+    loader = require_batches(
+        train_loader(cfg, splits, train.batch_size, seed, *((dist.rank, dist.world_size) if dist else ())),
+        "train.batch_size",
+    )
+    if dist is not None:
+        dist.broadcast_module(net)
+    trainer = Trainer(
+        net,
+        lambda x, a: net(x, a),
+        lambda e, s: sampler.paths(step_rng(seed, e, s)),
+        loader,
+        train,
+        run_dir,
+        meta,
+        hooks=hooks,
+        dist=dist,
+        runtime=runtime,
+        distill=train.distill,
+    )
+    resumed = trainer.resume(fallback) if resume else False
+    start = time.time()
+    epochs = trainer.fit()
+    few_shot = None
+    if train.few_shot_layers and choices is None:
+        from supernet.jobs.few_shot import train_few_shot
+
+        few_shot = train_few_shot(cfg, run_dir, net, train_supernet, splits)
+    return {
+        "few_shot": few_shot,
+        "run_dir": str(run_dir),
+        "resumed": resumed,
+        "epochs": epochs,
+        "global_step": trainer.global_step,
+        "seconds": time.time() - start,
+        "rank": 0 if dist is None else dist.rank,
+    }
