@@ -59,6 +59,11 @@ class Arm:
     budget_factor: int = 1  # training budget in multiples of the size's budget
     few_shot_parts: int = 0  # few-shot: half the budget one-shot, the other half shared by this many parts
     note: str = ""
+    scoring: tuple[str, ...] = ()  # `eval.*` overrides of an eval-only arm (scores the base supernet)
+
+    @property
+    def score_key(self) -> str:
+        return self.name if self.scoring else self.evaluation
 
 
 ARMS = {
@@ -111,6 +116,15 @@ ARMS = {
             few_shot_parts=3,
             note="few-shot split on layer 0 (3 parts); half the budget one-shot, 1/6 per part",
         ),
+        # issue 31: scoring without retraining
+        Arm(
+            "twins-canonical",
+            scoring=("eval.twins=canonical",),
+            note="base supernet, each network by its canonical string",
+        ),
+        Arm("twins-mean", scoring=("eval.twins=mean",), note="base supernet, the mean over a network's spellings"),
+        Arm("bn-batch", scoring=("eval.bn=batch",), note="base supernet, BN with each validation batch's statistics"),
+        Arm("loss", scoring=("eval.metric=loss",), note="base supernet, exp(-validation loss) as the score"),
         Arm("val-2000", evaluation="val2000", note="base supernet, 2000 validation images"),
         Arm("recal-12", evaluation="recal12", note="base supernet, 12 recalibration batches"),
     )
@@ -212,7 +226,8 @@ def arm_config(size: dict, data_root: str, arm: Arm, seed: int) -> Config:
             f"eval.recal_batches={recal}",
             f"eval.val_limit={val}",
         ]
-        + extra,
+        + extra
+        + list(arm.scoring),
     )
 
 
@@ -285,7 +300,7 @@ def run(args: argparse.Namespace, size: dict, out: Path, bench: Benchmark, archs
             log(f"{name} seed {seed}: trained in {cost['cpu_min']:.1f} CPU min (loss {cost['last_loss']:.3f})")
             if args.no_score:
                 continue
-            result = score(cfg, run_dir, archs, bench, arm.evaluation)
+            result = score(cfg, run_dir, archs, bench, arm.score_key)
             log(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in result["metrics"].items()))
 
 
@@ -295,7 +310,7 @@ def summary(size: dict, out: Path, bench: Benchmark, archs: list[Arch]) -> str:
     for name, arm in ARMS.items():
         found = []
         for run_dir in sorted((out / "supernets").glob(f"{TRAIN_KEY[name]}-s*")):
-            s, d = run_dir / f"score-{arm.evaluation}.json", run_dir / "done.json"
+            s, d = run_dir / f"score-{arm.score_key}.json", run_dir / "done.json"
             if s.is_file() and d.is_file():
                 found.append((json.loads(s.read_text()), json.loads(d.read_text())))
         if found:
@@ -325,6 +340,7 @@ def summary(size: dict, out: Path, bench: Benchmark, archs: list[Arch]) -> str:
         cpu = statistics.fmean(f[1]["cpu_min"] for f in found)
         ev = statistics.fmean(f[0]["eval_min"] for f in found)
         lines.append(f"| {name} | {arm.note} | {len(found)} | " + " | ".join(cells) + f" | {cpu:.1f} | {ev:.1f} |")
+    lines += ["", *depth_curves(rows, bench, archs)]
     table = "\n".join(lines)
     atomic_write_text(out / "summary.md", table + "\n")
     if rows:
@@ -333,6 +349,29 @@ def summary(size: dict, out: Path, bench: Benchmark, archs: list[Arch]) -> str:
         plot_scatter({r[0]: r[2][0][0] for r in picked}, bench, archs, out / "scatter.png")
     atomic_write_text(out / "reference.json", json.dumps(M.json_safe(ref), indent=1))
     return table
+
+
+def depth_curve(values: list[float], archs: list[Arch]) -> dict[int, float]:
+    """Mean of `values` per depth (non-identity layers), in percent."""
+    groups: dict[int, list[float]] = {}
+    for v, a in zip(values, archs):
+        groups.setdefault(M.depth(a.ops), []).append(100 * v)
+    return {d: statistics.fmean(vs) for d, vs in sorted(groups.items())}
+
+
+def depth_curves(rows: list, bench: Benchmark, archs: list[Arch]) -> list[str]:
+    """The benchmark's and each arm's mean accuracy per depth (seed mean): where the supernet undervalues depth."""
+    truth = depth_curve(bench.accuracy(archs), archs)
+    curves = {"benchmark": truth}
+    for name, _, found in rows:
+        per_seed = [depth_curve(f[0]["predictions"], archs) for f in found]
+        curves[name] = {d: statistics.fmean(c[d] for c in per_seed) for d in truth}
+    counts = {d: sum(M.depth(a.ops) == d for a in archs) for d in truth}
+    head = "| depth (archs) | " + " | ".join(curves) + " |"
+    lines = ["Mean accuracy (%) per depth:", "", head, "|" + "---|" * (len(curves) + 1)]
+    for d in truth:
+        lines.append(f"| {d} ({counts[d]}) | " + " | ".join(f"{c[d]:.1f}" for c in curves.values()) + " |")
+    return lines
 
 
 def _finite(values: list[float | None]) -> list[float]:

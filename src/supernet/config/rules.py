@@ -112,6 +112,17 @@ RULES: dict[str, dict[str, Range]] = {
 }
 
 
+# section class name -> field -> the allowed words of a string field (the evaluator checks the same words
+# for API callers: `supernet.search.supernet_evaluator`, a test keeps the two equal)
+CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
+    "EvalConfig": {
+        "twins": ("spelling", "canonical", "mean"),
+        "bn": ("recalibrate", "batch"),
+        "metric": ("accuracy", "loss"),
+    },
+}
+
+
 def is_numeric(hint: Any) -> bool:
     """Whether a field's type hint admits an int or a float (bool excluded)."""
     options = typing.get_args(hint) if _is_union(hint) else (hint,)
@@ -146,6 +157,12 @@ def validate(config: Any) -> None:
             if value is not None and not rule.contains(_as_float(value)):
                 nullable = " or null" if _allows_none(typing.get_type_hints(type(section))[name]) else ""
                 raise ConfigError(f"config field '{path}' must be {rule.describe()}{nullable}, got {_short(value)}")
+        for name, allowed in CHOICES.get(type(section).__name__, {}).items():
+            if getattr(section, name) not in allowed:
+                path = f"{section_field.name}.{name}"
+                raise ConfigError(
+                    f"config field '{path}' must be one of {', '.join(allowed)}, got {getattr(section, name)!r}"
+                )
 
 
 def _as_float(value: float) -> float:

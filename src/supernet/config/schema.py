@@ -66,6 +66,9 @@ class EvalConfig:
     val_batch_size: int = 500
     val_limit: int | None = None
     seed: int = 0
+    twins: str = "spelling"  # spelling | canonical | mean: how a network with several spellings is scored
+    bn: str = "recalibrate"  # recalibrate | batch: running statistics re-estimated, or each batch's own
+    metric: str = "accuracy"  # accuracy | loss (exp(-mean cross-entropy))
 
 
 @dataclass

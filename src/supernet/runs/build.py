@@ -278,5 +278,12 @@ def build_evaluator(cfg: Config, net: SupernetModel, splits: DatasetSplits) -> S
     from supernet.search.supernet_evaluator import SupernetEvaluator
 
     return SupernetEvaluator(
-        net, recal_batches(cfg, splits), val_batches(cfg, splits), cfg.eval.recal_reset, runtime_of(cfg)
+        net,
+        recal_batches(cfg, splits) if cfg.eval.bn == "recalibrate" else [],
+        val_batches(cfg, splits),
+        cfg.eval.recal_reset,
+        runtime_of(cfg),
+        twins=cfg.eval.twins,
+        bn=cfg.eval.bn,
+        metric=cfg.eval.metric,
     )

@@ -1,14 +1,41 @@
-"""Score an arch on a trained supernet: recalibrate its BatchNorms, then validation accuracy."""
+"""Score an arch on a trained supernet: recalibrate its BatchNorms, then validation accuracy.
+
+Three scoring choices (issue 31), each a setting of the `eval` section:
+- `twins`: how a network with several spellings is scored. In a chain space with shape-keeping identities,
+  moving an identity inside a stage gives the same network (NAS-Bench-Macro: 6,561 strings, 3,969 networks),
+  but a supernet trained on strings holds different weights for each spelling. `spelling` scores the string
+  as given; `canonical` scores the network's one canonical spelling (identities at the stage's end);
+  `mean` averages over every spelling of the network (at most `MAX_TWINS`, in order).
+- `bn`: `recalibrate` (SPOS: running statistics re-estimated on the recalibration images) or `batch` (each
+  validation batch normalised with its own statistics, Yu et al. 2020; no recalibration).
+- `metric`: `accuracy`, or `loss`: exp(-mean cross-entropy), the geometric-mean probability of the true
+  class, which orders archs as the validation loss does and stays in [0, 1] like an accuracy.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import math
+import statistics
+from collections.abc import Iterator
+
 import torch
+from torch import nn
 
 from supernet.core.device import Runtime
-from supernet.model.bn import recalibrate_path
+from supernet.core.errors import ConfigError
+from supernet.model.bn import path_batchnorms, recalibrate_path
 from supernet.model.supernet import Supernet
 from supernet.space.arch import Arch
+from supernet.space.opnames import IDENTITY
+from supernet.space.space import SearchSpace
 from supernet.train.loop import accuracy
+
+TWINS = ("spelling", "canonical", "mean")
+BN_MODES = ("recalibrate", "batch")
+METRICS = ("accuracy", "loss")
+MAX_TWINS = 64  # `twins: mean` averages over at most this many spellings of one network
 
 
 class SupernetEvaluator:
@@ -26,30 +53,108 @@ class SupernetEvaluator:
         val_batches: list[tuple[torch.Tensor, torch.Tensor]],
         reset: bool = True,
         runtime: Runtime | None = None,
+        twins: str = "spelling",
+        bn: str = "recalibrate",
+        metric: str = "accuracy",
     ) -> None:
+        for name, value, allowed in (("twins", twins, TWINS), ("bn", bn, BN_MODES), ("metric", metric, METRICS)):
+            if value not in allowed:
+                raise ConfigError(f"eval.{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if twins != "spelling" and (supernet.space.topology != "chain" or supernet.options.identity != "skip"):
+            raise ConfigError(
+                f"eval.twins: {twins} needs a chain space with supernet.identity: skip (only there do moved "
+                f"identities give the same network); use eval.twins: spelling"
+            )
         self.runtime = runtime if runtime is not None else Runtime()
         self.supernet = self.runtime.prepare(supernet)
         pin = self.runtime.is_cuda
         self.recal_batches = [x.pin_memory() if pin else x for x in recal_batches]
         self.val_batches = [(x.pin_memory(), y.pin_memory()) if pin else (x, y) for x, y in val_batches]
         self.reset = reset
-        self._by_path: dict[object, float] = {}  # with supernet.canonical: one score per network
+        self.twins, self.bn, self.metric = twins, bn, metric
+        self._by_path: dict[object, float] = {}  # one score per spelling scored (not with twins: spelling)
 
     def evaluate(self, arch: Arch) -> float:
-        if not getattr(self.supernet.options, "canonical", False):
+        if getattr(self.supernet.options, "canonical", False):
+            spellings = [self.supernet.path_of(arch)]  # every spelling of one network runs this path
+        elif self.twins == "spelling":
             return self._score(arch)
-        path = self.supernet.path_of(arch)  # every spelling of one network runs this path
-        if path not in self._by_path:
-            self._by_path[path] = self._score(path)
-        return self._by_path[path]
+        elif self.twins == "canonical":
+            spellings = [self.supernet.space.canonical(arch)]
+        else:
+            spellings = equivalent_spellings(self.supernet.space, arch)
+        for path in spellings:
+            if path not in self._by_path:
+                self._by_path[path] = self._score(path)
+        return statistics.fmean(self._by_path[p] for p in spellings)
 
     def _score(self, arch: Arch) -> float:
         net = self.supernet
-        if self.recal_batches:
+        if self.recal_batches and self.bn == "recalibrate":
             recalibrate_path(net, arch, self.recal_batches, self.reset, self.runtime)
         was_training = net.training
         net.eval()
         try:
-            return accuracy(lambda x: net(x, arch), self.val_batches, self.runtime)
+            with batch_statistics(path_batchnorms(net.path_modules(arch)), self.bn == "batch"):
+                if self.metric == "loss":
+                    return math.exp(-mean_loss(lambda x: net(x, arch), self.val_batches, self.runtime))
+                return accuracy(lambda x: net(x, arch), self.val_batches, self.runtime)
         finally:
             net.train(was_training)
+
+
+@contextlib.contextmanager
+def batch_statistics(batchnorms: list[nn.modules.batchnorm._BatchNorm], on: bool) -> Iterator[None]:
+    """BatchNorms normalise with each batch's own statistics while `on`; running statistics stay untouched."""
+    saved = [(bn.training, bn.momentum, _tracked(bn)) for bn in batchnorms]
+    if on:
+        for bn in batchnorms:
+            bn.train()
+            bn.momentum = 0.0  # running = (1 - 0) * running + 0 * batch: unchanged
+    try:
+        yield
+    finally:
+        for bn, (training, momentum, tracked) in zip(batchnorms, saved):
+            bn.train(training)
+            bn.momentum = momentum
+            if tracked is not None:
+                bn.num_batches_tracked.copy_(tracked)
+
+
+def _tracked(bn: nn.modules.batchnorm._BatchNorm) -> torch.Tensor | None:
+    return bn.num_batches_tracked.clone() if bn.num_batches_tracked is not None else None
+
+
+@torch.no_grad()
+def mean_loss(forward, batches, runtime: Runtime) -> float:  # noqa: ANN001  (as `accuracy`)
+    """Mean cross-entropy of `forward` over `batches`."""
+    total, count = 0.0, 0
+    for x, y in batches:
+        with runtime.autocast():
+            logits = forward(runtime.batch(x))
+        total += nn.functional.cross_entropy(logits.float(), runtime.labels(y), reduction="sum").item()
+        count += len(y)
+    return total / max(1, count)
+
+
+def equivalent_spellings(space: SearchSpace, arch: Arch, limit: int = MAX_TWINS) -> list[Arch]:
+    """Every spelling of `arch`'s network, in order: per stage, its first layer as given and the other
+    layers' non-identity ops in their order at any positions that allow them, identities elsewhere.
+    Only shape-keeping identities move (a stage's layers after its first keep the shape)."""
+    per_stage = []
+    for stage in space.stages():
+        first, rest = stage[0], list(stage[1:])
+        ops = [arch.ops[i] for i in rest if arch.ops[i] != IDENTITY]
+        options = []
+        for where in itertools.combinations(rest, len(ops)):
+            placed = dict(zip(where, ops))
+            spelled = [placed.get(i, IDENTITY) for i in rest]
+            if all(op in space.layers[i].choices for i, op in zip(rest, spelled)):
+                options.append((arch.ops[first], *spelled))
+        per_stage.append(options)
+    out = []
+    for parts in itertools.product(*per_stage):
+        out.append(Arch(tuple(op for part in parts for op in part)))
+        if len(out) == limit:
+            break
+    return out
