@@ -34,10 +34,7 @@ TINY = [
     "eval.recal_batches=2",
     "eval.recal_batch_size=64",
     "eval.val_batch_size=128",
-    "search.population=6",
-    "search.iterations=2",
-    "search.topk=3",
-    "search.num_samples=6",
+    "search.options={population: 6, iterations: 2, topk: 3}",  # 6c377c6: search.population=6 ... (same values)
     "search.max_macs='400k'",
     "standalone.epochs=1",
     "standalone.batch_size=64",

@@ -107,9 +107,7 @@ TINY_RUN = [
     "train.progress=false",
     "eval.recal_batches=2",
     "eval.val_batch_size=200",
-    "search.population=6",
-    "search.iterations=2",
-    "search.topk=3",
+    "search.options={population: 6, iterations: 2, topk: 3}",
 ]
 
 

@@ -68,7 +68,7 @@ EOF
 
 step "2/6 search two generations (population $population)"
 cli search --device "$device" "${sets[@]}" --supernet "$out/supernet" --run-dir "$out/search" \
-  --population "$population" --iterations 2 --set search.topk=2
+  --set "search.options={population: $population, iterations: 2, topk: 2}"
 
 step "3/6 export the best arch"
 cli export --supernet "$out/supernet" --arch "$out/search/result.json" --out "$out/export"

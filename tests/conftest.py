@@ -39,8 +39,18 @@ def tiny_space():
     return create_space("scarlet-s1", **TINY_SPACE)
 
 
+# each strategy's own options (`search.options`) at a seconds-long size
+TINY_SEARCH = {
+    "evolution": {"population": 6, "iterations": 2, "topk": 3},
+    "random": {"num_samples": 6, "topk": 3},
+    "nsga2": {"population": 6, "generations": 2, "topk": 3},
+    "ces": {"population": 6, "iterations": 2, "topk": 3},
+}
+
+
 def tiny_overrides(**extra: object) -> list[str]:
-    """Config overrides for a seconds-long supernet run on a slice of Fashion-MNIST."""
+    """Config overrides for a seconds-long supernet run on a slice of Fashion-MNIST. `search__<option>=v`
+    sets an option of the chosen strategy (`search.options.<option>`)."""
     base = {
         "data.train_limit": 640,
         "data.val_size": 128,
@@ -51,16 +61,29 @@ def tiny_overrides(**extra: object) -> list[str]:
         "eval.recal_batches": 2,
         "eval.recal_batch_size": 64,
         "eval.val_batch_size": 128,
-        "search.population": 6,
-        "search.iterations": 2,
-        "search.topk": 3,
-        "search.num_samples": 6,
         "standalone.epochs": 1,
         "standalone.batch_size": 64,
         "standalone.progress": "false",
     }
+    strategy = str(extra.get("search__strategy", "evolution"))
+    options = dict(TINY_SEARCH.get(strategy, {}))
+    for key in [k for k in extra if k.startswith("search__") and k[8:] in OPTION_NAMES]:
+        options[key[8:]] = extra.pop(key)
+    base["search.options"] = "{" + ", ".join(f"{k}: {v}" for k, v in options.items()) + "}"
     base.update({k.replace("__", "."): v for k, v in extra.items()})
     return [f"{k}={v}" for k, v in base.items()]
+
+
+def search_options(strategy: str = "evolution", population: int = 8, iterations: int = 2, samples: int = 16) -> str:
+    """The override `search.options={...}` of `strategy` at a small size: its population and generations
+    (nsga2 calls them `generations`), or random search's number of samples."""
+    if strategy == "random":
+        return f"search.options={{num_samples: {samples}}}"
+    steps = "generations" if strategy == "nsga2" else "iterations"
+    return f"search.options={{population: {population}, {steps}: {iterations}}}"
+
+
+OPTION_NAMES = {"population", "iterations", "generations", "topk", "num_samples", "mutation_prob"}
 
 
 def cli_env() -> dict[str, str]:

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from supernet.config.schema import options_of
 from supernet.core.device import runtime_for
 from supernet.core.errors import ConfigError, SearchError
 from supernet.cost import CostTable, parse_quantity
@@ -40,7 +41,7 @@ from supernet.search import STRATEGIES, Constraint, Problem, SearchResult, Strat
 from supernet.search.supernet_evaluator import SupernetEvaluator
 from supernet.space import Arch, SearchSpace
 from supernet.train.loop import OptimConfig, Trainer
-from supernet.train.sampler import create_sampler, step_rng
+from supernet.train.sampler import SAMPLERS, create_sampler, step_rng
 
 Data = Dataset | DataLoader
 """What training and search read: a map-style `Dataset` of (image, label) pairs, or a `DataLoader` of batches."""
@@ -105,6 +106,7 @@ def fit(
     batch_size: int = 64,
     lr: float = 0.05,
     sampler: str = "uniform",
+    sampler_options: Mapping[str, Any] | None = None,
     seed: int = 0,
     run_dir: str | Path | None = None,
     resume: bool = False,
@@ -112,9 +114,11 @@ def fit(
     **optim: Any,
 ) -> TrainResult:
     """Train `net` on `data` with a path sampler (`uniform`: SPOS; `fair`: FairNAS; `uniform-constrained`,
-    `path-dropout`); one path per step drawn from (seed, epoch, step). `optim`: other `OptimConfig` fields
-    (momentum, weight_decay, label_smoothing, warmup_steps, grad_clip, progress...). With `run_dir`,
-    checkpoints and `metrics.jsonl` go there and `resume=True` continues it; without, a temporary folder."""
+    `path-dropout`, `depth-balanced`, `sandwich`) and its own `sampler_options` (as the config's
+    `train.sampler_options`, e.g. `{"bins": 5}`); one path per step drawn from (seed, epoch, step).
+    `optim`: other `OptimConfig` fields (momentum, weight_decay, label_smoothing, warmup_steps, grad_clip,
+    progress...). With `run_dir`, checkpoints and `metrics.jsonl` go there and `resume=True` continues it;
+    without, a temporary folder."""
     known = {f.name for f in fields(OptimConfig)}
     unknown = sorted(set(optim) - known)
     if unknown:
@@ -124,7 +128,8 @@ def fit(
     loader = TorchBatches(data, batch_size, seed=seed)
     if len(loader) == 0:
         raise ConfigError(f"batch_size={batch_size} is larger than the data ({len(data)} samples): not one batch")
-    paths = create_sampler(sampler, net.space, identity=net.options.identity)
+    options = options_of(SAMPLERS.get(sampler).options, sampler_options or {}, "sampler_options")
+    paths = create_sampler(sampler, net.space, identity=net.options.identity, **options)
     runtime = runtime_for(device, cfg.amp, cfg.channels_last, cfg.deterministic)
     with tempfile.TemporaryDirectory(prefix="supernet-train-") as scratch:
         folder = Path(run_dir) if run_dir is not None else Path(scratch)

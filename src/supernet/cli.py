@@ -96,6 +96,13 @@ def _benchmark_spec(args: argparse.Namespace):
     )
 
 
+def _yaml_scalar(value: object) -> str:
+    """A command-line value as the YAML scalar of an override (a string stays a string: `1e3` or `on` too)."""
+    import json
+
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
 def _load_config(args: argparse.Namespace):
     """The user's config (its `imports:` run here, after the command line's --import) and overrides."""
     from supernet.config.schema import load_config
@@ -223,31 +230,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from supernet.config.rules import validate
     from supernet.jobs.search import search_benchmark, search_supernet, search_table
 
+    # the flags are overrides after --set's (they win), so the config is checked once with the chosen strategy
+    flags = ("strategy", "max_macs", "min_macs", "max_params", "min_params", "max_bitops", "min_bitops", "min_acc")
+    flags += ("seed", "latency_table", "max_latency", "min_latency")
+    given = [(key, getattr(args, key)) for key in flags if getattr(args, key) is not None]
+    args.overrides = [*(args.overrides or []), *(f"search.{key}={_yaml_scalar(value)}" for key, value in given)]
     cfg = _supernet_config(args, args.supernet) if args.supernet else _load_config(args)
     bench = _benchmark_spec(args)
-    for key in (
-        "strategy",
-        "max_macs",
-        "min_macs",
-        "max_params",
-        "min_params",
-        "max_bitops",
-        "min_bitops",
-        "min_acc",
-        "seed",
-        "population",
-        "iterations",
-        "latency_table",
-        "max_latency",
-        "min_latency",
-    ):
-        value = getattr(args, key)
-        if value is not None:
-            setattr(cfg.search, key, value)
-    validate(cfg)  # the command line's values get the config's range checks (e.g. 0 <= min_acc <= 1)
     if bool(args.supernet) + bool(args.table) + bool(bench) != 1:
         raise ConfigError(
             "give exactly one of --supernet RUN (search a supernet), --table CSV (with --space) or "
@@ -492,9 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue a killed search from its journal")
     p.add_argument(
         "--strategy",
-        choices=_Strategies(),
         metavar="NAME",
-        help="evolution (SPOS), random, nsga2 (SCARLET), ces (PAD-NAS), or any registered strategy",
+        help="evolution (SPOS), random, nsga2 (SCARLET), ces (PAD-NAS), or any registered strategy (also one "
+        "from --import FILE); its own options: --set search.options.NAME=VALUE",
     )
     p.add_argument("--max-macs", help="e.g. 330M")
     p.add_argument("--min-macs")
@@ -506,8 +497,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-table", help="JSON from `supernet latency-table`: adds the latency_ms metric")
     p.add_argument("--max-latency", help="e.g. 12ms (needs --latency-table)")
     p.add_argument("--min-latency", help="e.g. 10ms; with --max-latency PAD-NAS's latency window")
-    p.add_argument("--population", type=int)
-    p.add_argument("--iterations", type=int, help="iterations / generations")
     p.add_argument("--seed", type=int)
     _space_args(p, required=False)
     p.set_defaults(func=cmd_search)
@@ -621,21 +610,6 @@ def build_parser() -> argparse.ArgumentParser:
     for verb in sub.choices.values():  # --import also after the verb (its own dest: argparse would reset ours)
         _add_import_option(verb, "imports_verb")
     return parser
-
-
-class _Strategies:
-    """`--strategy` choices, read from the registry when a value is checked: building the parser (`--help`,
-    `--version`) imports no strategy and so no torch."""
-
-    def __contains__(self, name: object) -> bool:
-        from supernet.search import list_strategies
-
-        return name in list_strategies()
-
-    def __iter__(self):
-        from supernet.search import list_strategies
-
-        return iter(list_strategies())
 
 
 def _version() -> str:

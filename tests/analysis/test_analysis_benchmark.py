@@ -280,7 +280,7 @@ def test_search_a_benchmark_from_the_cli(tmp_path, space):
         "--strategy",
         "random",
         "--set",
-        "search.num_samples=5",
+        "search.options.num_samples=5",
         "--run-dir",
         str(tmp_path / "s"),
     )

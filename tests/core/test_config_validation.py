@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supernet.config.rules import Range, is_numeric, numeric_fields, rule_for
 from supernet.config.schema import Config, config_from_dict, load_config
 from supernet.core.errors import ConfigError
+from supernet.core.ranges import Range, is_numeric, numeric_fields, rule_for
 
 
 def _sections() -> dict[str, type]:

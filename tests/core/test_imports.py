@@ -25,9 +25,7 @@ TINY = [
     "eval.recal_batches=1",
     "eval.recal_batch_size=40",
     "eval.val_batch_size=80",
-    "search.population=4",
-    "search.iterations=1",
-    "search.topk=2",
+    "search.options={population: 4, iterations: 1, topk: 2}",
 ]
 
 

@@ -58,7 +58,7 @@ def test_every_kind_uses_the_registry():
 
 
 def test_cli_strategy_choices_come_from_the_registry(monkeypatch):
-    """A strategy registered from its own module is accepted by `--strategy` and gets its options from its spec."""
+    """A strategy registered from its own module is accepted by `--strategy` and gets `search.options`."""
     from supernet.cli import build_parser
     from supernet.config.schema import Config
     from supernet.jobs.search import search_problem, strategy_options
@@ -66,11 +66,12 @@ def test_cli_strategy_choices_come_from_the_registry(monkeypatch):
     from supernet.search.random_search import RandomSearch, RandomSearchConfig
 
     monkeypatch.setattr(STRATEGIES, "_entries", dict(STRATEGIES._entries))
-    register_strategy("mine", StrategySpec(RandomSearch, RandomSearchConfig, lambda s: {"topk": 7}))
+    register_strategy("mine", StrategySpec(RandomSearch, RandomSearchConfig))
     args = build_parser().parse_args(["search", "--run-dir", "r", "--strategy", "mine"])
     assert args.strategy == "mine"
     cfg = Config()
     cfg.search.strategy = "mine"
+    cfg.search.options = {"topk": 7}
     assert strategy_options(cfg) == {"topk": 7}
     assert [o.metric for o in search_problem(cfg).objectives] == ["accuracy"]
     cfg.search.strategy = "nope"

@@ -34,7 +34,7 @@ def kept(run_dir) -> tuple:
 
 
 def search(trained, run_dir, *extra: str):
-    small = ("--population", "4", "--iterations", "1")  # also small where the run's config is not read
+    small = ("--set", "search.options={population: 4, iterations: 1}")  # also small where the run's config is not read
     return run_main("search", "--supernet", str(trained), "--run-dir", str(run_dir), "--device", "cpu", *small, *extra)
 
 

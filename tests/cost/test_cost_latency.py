@@ -17,6 +17,7 @@ from supernet.cost.latency import (
 )
 from supernet.cost.timing import TimingSettings, time_module
 from supernet.space import create_space
+from tests.conftest import search_options
 
 SMALL = {"preset": "fashion-mnist", "width": 0.25, "head_channels": 32, "layers_per_stage": (1, 1, 1, 1, 1, 1)}
 SPACE_ARGS = [
@@ -178,12 +179,8 @@ def test_window_search_returns_only_archs_inside_the_window(tmp_path, capsys, ma
         "8ms",
         "--max-latency",
         "12ms",
-        "--population",
-        "6",
-        "--iterations",
-        "2",
         "--set",
-        "search.num_samples=12",
+        search_options(strategy, 6, 2, 12),
     )
     assert code == 0, err
     out = json.loads((tmp_path / "s" / "result.json").read_text())

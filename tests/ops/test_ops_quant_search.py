@@ -14,6 +14,7 @@ from supernet.config.schema import load_config
 from supernet.cost import CostTable
 from supernet.jobs.search import search_problem, search_table
 from supernet.space import create_space
+from tests.conftest import search_options
 
 OPTIONS = {"layers_per_stage": [1, 1, 1, 1], "bits": [[1, 2], [4, 4]], "bottleneck_scales": [0.5, 1.5]}
 SPACE = [
@@ -51,9 +52,7 @@ def test_every_strategy_respects_max_bitops(tmp_path, table, strategy):
         [
             f"search.strategy={strategy}",
             f"search.max_bitops={budget}",
-            "search.population=8",
-            "search.iterations=3",
-            "search.num_samples=24",
+            search_options(strategy, 8, 3, 24),
             "search.cost_metric=bitops",
             "search.min_acc=0.0",
         ],

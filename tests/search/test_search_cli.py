@@ -11,7 +11,7 @@ import pytest
 
 from supernet.cost import CostTable
 from supernet.space import create_space
-from tests.conftest import assert_one_line_error, run_cli, run_main
+from tests.conftest import assert_one_line_error, run_cli, run_main, search_options
 
 SPACE = ["--space", "scarlet-s1", "--preset", "fashion-mnist", "--option", "layers_per_stage=[1,1,1,1,1,1]"]
 
@@ -49,12 +49,8 @@ def test_table_search_respects_budget(tmp_path, table, strategy):
         strategy,
         "--max-macs",
         str(budget),
-        "--population",
-        "8",
-        "--iterations",
-        "3",
         "--set",
-        "search.num_samples=24",
+        search_options(strategy, 8, 3, 24),
         "--set",
         "search.min_acc=0.0",
         timeout=120,
@@ -74,7 +70,7 @@ def test_infeasible_budget_is_a_one_line_error(tmp_path, table):
 
 def test_rerun_needs_resume_and_resume_reuses_the_journal(tmp_path, table):
     path, _, _ = table
-    args = ("--population", "8", "--iterations", "2")
+    args = ("--set", search_options())
     first = search_table(path, tmp_path / "s", *args, timeout=60)
     assert first.returncode == 0, first.stderr
     refused = search_table(path, tmp_path / "s", *args, timeout=60)
@@ -96,12 +92,8 @@ def test_min_acc_no_feasible_arch_is_a_one_line_error_naming_the_best(tmp_path, 
         strategy,
         "--min-acc",
         "1",  # the table's best is 0.95; above 1 is refused as out of range
-        "--population",
-        "8",
-        "--iterations",
-        "2",
         "--set",
-        "search.num_samples=16",
+        search_options(strategy, 8, 2, 16),
         "--set",
         "search.progress=false",
         timeout=120,
@@ -123,10 +115,8 @@ def test_nsga2_acc_min_from_the_cli_is_stated_in_result_json(tmp_path, table):
         "nsga2",
         "--min-acc",
         "0.05",
-        "--population",
-        "8",
-        "--iterations",
-        "2",
+        "--set",
+        search_options("nsga2", 8, 2),
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
@@ -155,12 +145,18 @@ def test_search_shows_a_progress_bar_unless_turned_off(tmp_path, table, progress
 
 
 @pytest.mark.parametrize(
-    "args", [("--min-acc", "-1"), ("--min-acc", "1.5"), ("--set", "search.min_acc=-0.5"), ("--population", "0")]
+    "args",
+    [
+        ("--min-acc", "-1"),
+        ("--min-acc", "1.5"),
+        ("--set", "search.min_acc=-0.5"),
+        ("--set", "search.options.population=0"),
+    ],
 )
 def test_out_of_range_search_options_are_one_line_errors(tmp_path, args):
     """Issue 23.19: `--min-acc -1` was accepted (command-line values skipped the config's range checks)."""
     r = run_main("search", "--table", str(tmp_path / "t.csv"), *SPACE, "--run-dir", str(tmp_path / "s"), *args)
-    assert_one_line_error(r, "search.min_acc" if "acc" in " ".join(args) else "search.population", "must be")
+    assert_one_line_error(r, "search.min_acc" if "acc" in " ".join(args) else "search.options.population", "must be")
     assert not (tmp_path / "s").exists()
 
 
@@ -168,7 +164,7 @@ def test_resume_into_another_searchs_run_dir_is_refused_touching_nothing(tmp_pat
     """Issue 23.15: a resume checked only that a journal existed: another search's result.json and
     config.yaml were replaced (another table or benchmark), and changed constraints were accepted."""
     path, _, _ = table
-    args = ("--population", "8", "--iterations", "2", "--max-macs", "30M")
+    args = ("--set", search_options(), "--max-macs", "30M")
     assert search_table(path, tmp_path / "s", *args, timeout=60).returncode == 0
     kept = [(tmp_path / "s" / name).read_bytes() for name in ("result.json", "config.yaml")]
     other = tmp_path / "other.csv"

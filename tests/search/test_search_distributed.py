@@ -23,7 +23,7 @@ def _worker(rank: int, world: int, port: int, table: str, run_dir: str) -> None:
     from supernet.jobs.search import search_table
     from supernet.space import create_space
 
-    cfg = load_config(None, ["search.population=8", "search.iterations=3"])
+    cfg = load_config(None, ["search.options={population: 8, iterations: 3}"])
     space = create_space("scarlet-s1", preset="fashion-mnist", layers_per_stage=(1, 1, 1, 1, 1, 1))
     out = search_table(cfg, __import__("pathlib").Path(table), space, __import__("pathlib").Path(run_dir))
     with open(f"{run_dir}/rank{rank}.json", "w") as f:

@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-from supernet.config.rules import CHOICES
 from supernet.config.schema import load_config
 from supernet.core.errors import ConfigError
 from supernet.model.supernet import Supernet, SupernetOptions
@@ -122,7 +121,3 @@ def test_bad_words_and_twins_without_plain_identities_are_refused(space):
     with pytest.raises(ConfigError, match="identity: skip"):
         E.SupernetEvaluator(els, [], [], twins="canonical")
     assert load_config(None, ["eval.twins=mean", "eval.metric=loss"]).eval.twins == "mean"
-
-
-def test_the_config_words_are_the_evaluators():
-    assert CHOICES["EvalConfig"] == {"twins": E.TWINS, "bn": E.BN_MODES, "metric": E.METRICS}

@@ -89,8 +89,8 @@ def test_sandwich_trains_the_largest_the_smallest_and_random_paths():
     paths = sampler.paths(random.Random(0))
     assert len(paths) == 5 and paths[:2] == [sampler.largest, sampler.smallest]
     assert len(set(paths[2:])) == 3
-    with pytest.raises(ConfigError, match="sandwich_random"):
-        SandwichSampler(space, random_paths=-1)
+    with pytest.raises(ConfigError, match="random_paths"):
+        create_sampler("sandwich", space, random_paths=-1)
 
 
 def test_sandwich_largest_is_the_widest_width_choice():
@@ -166,7 +166,11 @@ def test_trainer_follows_the_linear_schedule(tmp_path):
         ("train.schedule=step", "train.schedule must be one of cosine, linear"),
         ("standalone.schedule=exp", "standalone.schedule must be one of"),
         ("train.warmup_epochs=-1", "train.warmup_epochs"),
-        ("train.sandwich_random=-1", "train.sandwich_random"),
+        (
+            "train.sandwich_random=2",
+            "is now the strategy's or sampler's own option: train.sampler_options.random_paths",
+        ),
+        ("train.sampler_options.random_paths=-1", "unknown config field 'train.sampler_options.random_paths'"),
     ],
 )
 def test_bad_schedule_options_are_refused_when_the_config_is_read(override, message):

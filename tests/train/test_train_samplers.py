@@ -9,6 +9,7 @@ import torch
 from scipy import stats
 from train_helpers import make_trainer, tiny_space
 
+from supernet.config.schema import load_config
 from supernet.core.errors import ConfigError
 from supernet.model.supernet import MultiPath, Supernet, SupernetOptions
 from supernet.space import Arch
@@ -114,9 +115,11 @@ def test_constrained_draws_are_uniform_within_a_bin():
 
 
 def test_constrained_sampler_config():
-    assert len(create_sampler("uniform-constrained", tiny_space(), constrained_bins=2).bins) == 2
-    with pytest.raises(ConfigError, match="constrained_bins"):
-        create_sampler("uniform-constrained", tiny_space(), constrained_bins=0)
+    assert len(create_sampler("uniform-constrained", tiny_space(), bins=2).bins) == 2
+    with pytest.raises(ConfigError, match="train.sampler_options.bins' must be >= 1"):
+        create_sampler("uniform-constrained", tiny_space(), bins=0)
+    with pytest.raises(ConfigError, match="sampler 'uniform-constrained' has no option 'drop_rate'; options: bins"):
+        create_sampler("uniform-constrained", tiny_space(), drop_rate=0.5)
     with pytest.raises(ConfigError, match="known: .*path-dropout"):
         create_sampler("nope", tiny_space())
 
@@ -139,7 +142,9 @@ def test_path_dropout_keeps_at_least_one_candidate_per_layer():
                 kept[rate] += len(ops)
     assert kept[0.0] > kept[0.5] > kept[0.9] > kept[1.0] == 50 * space.num_layers
     with pytest.raises(ConfigError, match="drop_rate"):
-        PathDropoutSampler(space, 1.5)
+        create_sampler("path-dropout", space, drop_rate=1.5)
+    assert create_sampler("path-dropout", space, drop_rate=1.0).drop_rate == 1.0  # the config agrees (issue 27)
+    assert load_config(None, ["train.sampler=path-dropout", "train.sampler_options.drop_rate=1.0"])
 
 
 def test_path_dropout_forward_is_the_sum_of_the_kept_ops():

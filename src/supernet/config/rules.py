@@ -1,55 +1,16 @@
-"""The allowed range of every numeric config field, checked once a config is built.
-
-Every int or float field of every config section needs a rule here (a test generates
-out-of-range values for each field from this table and the dataclasses, so a new numeric field
-without a rule fails it). Rules are looked up along the section's class hierarchy, so sections
-that share a base (supernet and stand-alone training) share its rules.
-"""
+"""The value rules of the run config's sections (registered into the one table, `supernet.core.ranges`), and
+`validate`: every section's fields, then the chosen strategy's and sampler's own options."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import types
-import typing
-from dataclasses import dataclass
 from typing import Any
 
-from supernet.core.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Range:
-    """`low <= value <= high` (either end optional, `open` ends strict); the value must be finite."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def contains(self, value: float) -> bool:
-        if not math.isfinite(value):
-            return False
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return False
-        return self.high is None or (value < self.high if self.high_open else value <= self.high)
-
-    def describe(self) -> str:
-        low = None if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
-        high = None if self.high is None else f"{'<' if self.high_open else '<='} {self.high:g}"
-        if low and high:
-            return f"{low} and {high}"
-        return low or high or "a finite number"
-
-
-AT_LEAST_0 = Range(0)
-AT_LEAST_1 = Range(1)
-POSITIVE = Range(0, low_open=True)
-PROBABILITY = Range(0, 1)
-FINITE = Range()
+from supernet.core.ranges import AT_LEAST_0, AT_LEAST_1, POSITIVE, PROBABILITY, Range, check_fields, register_rules
+from supernet.search.supernet_evaluator import BN_MODES, METRICS, TWINS
 
 # section class name -> field -> rule (None stays allowed where the field's type allows it)
-RULES: dict[str, dict[str, Range]] = {
+CONFIG_RULES: dict[str, dict[str, Range]] = {
     "DataConfig": {
         "val_size": AT_LEAST_0,
         "split_seed": AT_LEAST_0,
@@ -79,11 +40,8 @@ RULES: dict[str, dict[str, Range]] = {
         "max_steps_per_epoch": AT_LEAST_1,
     },
     "TrainConfig": {
-        "constrained_bins": AT_LEAST_1,
-        "sandwich_random": AT_LEAST_0,
         "few_shot_epochs": AT_LEAST_1,
         "few_shot_lr": POSITIVE,
-        "drop_rate": Range(0, 1, high_open=True),
         "health_models": AT_LEAST_0,
         "allreduce_bucket_mb": POSITIVE,
     },
@@ -97,11 +55,6 @@ RULES: dict[str, dict[str, Range]] = {
     "SearchConfig": {
         "min_acc": PROBABILITY,  # an accuracy (issue 23.19: -1 was accepted)
         "seed": AT_LEAST_0,
-        "population": AT_LEAST_1,
-        "iterations": AT_LEAST_1,
-        "topk": AT_LEAST_1,
-        "mutation_prob": PROBABILITY,
-        "num_samples": AT_LEAST_1,
     },
     "PruneConfig": {
         "stages": Range(2),
@@ -112,74 +65,19 @@ RULES: dict[str, dict[str, Range]] = {
 }
 
 
-# section class name -> field -> the allowed words of a string field (the evaluator checks the same words
-# for API callers: `supernet.search.supernet_evaluator`, a test keeps the two equal)
-CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
-    "EvalConfig": {
-        "twins": ("spelling", "canonical", "mean"),
-        "bn": ("recalibrate", "batch"),
-        "metric": ("accuracy", "loss"),
-    },
+# section class name -> field -> the allowed words of a string field
+CONFIG_CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
+    "EvalConfig": {"twins": TWINS, "bn": BN_MODES, "metric": METRICS},
 }
 
 
-def is_numeric(hint: Any) -> bool:
-    """Whether a field's type hint admits an int or a float (bool excluded)."""
-    options = typing.get_args(hint) if _is_union(hint) else (hint,)
-    return any(option in (int, float) for option in options)
-
-
-def rule_for(section: type, name: str) -> Range | None:
-    for klass in section.__mro__:
-        rule = RULES.get(klass.__name__, {}).get(name)
-        if rule is not None:
-            return rule
-    return None
-
-
-def numeric_fields(section: type) -> list[str]:
-    hints = typing.get_type_hints(section)
-    return [f.name for f in dataclasses.fields(section) if is_numeric(hints[f.name])]
+for _section, _ranges in CONFIG_RULES.items():
+    register_rules(_section, _ranges, CONFIG_CHOICES.get(_section))
 
 
 def validate(config: Any) -> None:
-    """Raise ConfigError naming the first numeric field outside its range."""
+    """Raise ConfigError naming the first field of any section outside its rule."""
     for section_field in dataclasses.fields(config):
         section = getattr(config, section_field.name)
-        if not dataclasses.is_dataclass(section):  # a top-level list such as `imports`
-            continue
-        for name in numeric_fields(type(section)):
-            value = getattr(section, name)
-            path = f"{section_field.name}.{name}"
-            rule = rule_for(type(section), name)
-            if rule is None:
-                raise ConfigError(f"config field '{path}' has no range rule (supernet.config.rules.RULES)")
-            if value is not None and not rule.contains(_as_float(value)):
-                nullable = " or null" if _allows_none(typing.get_type_hints(type(section))[name]) else ""
-                raise ConfigError(f"config field '{path}' must be {rule.describe()}{nullable}, got {_short(value)}")
-        for name, allowed in CHOICES.get(type(section).__name__, {}).items():
-            if getattr(section, name) not in allowed:
-                path = f"{section_field.name}.{name}"
-                raise ConfigError(
-                    f"config field '{path}' must be one of {', '.join(allowed)}, got {getattr(section, name)!r}"
-                )
-
-
-def _as_float(value: float) -> float:
-    try:
-        return float(value)
-    except OverflowError:  # an int beyond float range is out of every range
-        return math.inf
-
-
-def _short(value: float) -> str:
-    text = repr(value)
-    return text if len(text) <= 24 else f"{text[:12]}...({len(text)} digits)"
-
-
-def _allows_none(hint: Any) -> bool:
-    return _is_union(hint) and type(None) in typing.get_args(hint)
-
-
-def _is_union(hint: Any) -> bool:
-    return isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+        if dataclasses.is_dataclass(section):  # not a top-level list such as `imports`
+            check_fields(section, section_field.name)

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from supernet.config.rules import validate
 from supernet.core.errors import ConfigError
 from supernet.model.supernet import SupernetOptions
 from supernet.train.loop import OptimConfig
@@ -47,13 +48,13 @@ class SpaceConfig:
 @dataclass
 class TrainConfig(OptimConfig):
     sampler: str = "uniform"  # uniform | fair | uniform-constrained | path-dropout | depth-balanced | sandwich
-    sandwich_random: int = 2  # sandwich: random paths per step beside the largest and the smallest (BigNAS: 2)
     few_shot_layers: list[int] = field(default_factory=list)  # few-shot NAS: split on these layers' choices
     few_shot_epochs: int = 1  # fine-tuning epochs of each sub-supernet after the one-shot training
     few_shot_lr: float | None = None  # their lr (None: train.lr, a warm restart of the schedule)
     distill: bool = False  # in-place distillation: the step's first path (sandwich: the largest) teaches the rest
-    constrained_bins: int = 5  # uniform-constrained: equal-width MACs bins over the achievable range
-    drop_rate: float = 0.5  # path-dropout: probability of dropping each candidate
+    # the sampler's own options, checked by its options dataclass: uniform-constrained `bins` (5),
+    # path-dropout `drop_rate` (0.5), sandwich `random_paths` (BigNAS: 2)
+    sampler_options: dict[str, Any] = field(default_factory=dict)
     health_models: int = 0  # per epoch: val accuracies of this many sampled one-shot models
     allreduce_bucket_mb: float = 25.0  # torchrun: gradients are averaged in flattened buckets of this size
 
@@ -86,11 +87,10 @@ class SearchConfig:
     max_latency: str | None = None  # e.g. 12ms (needs latency_table); with min_latency PAD-NAS's window
     min_latency: str | None = None
     seed: int = 0
-    population: int | None = None  # None: the strategy's paper default (SPOS 50, SCARLET 70, CES 64)
-    iterations: int | None = None  # None: SPOS 20, SCARLET 120 generations, CES 40
-    topk: int | None = None  # None: SPOS top-k 10; NSGA-II/CES: K models picked from the Pareto front
-    mutation_prob: float = 0.1
-    num_samples: int = 1000
+    # the strategy's own options, checked by its options dataclass (`search.options.population=20`); unset
+    # ones keep the paper defaults (population: SPOS 50, SCARLET 70, CES 64; iterations: SPOS 20, CES 40,
+    # SCARLET `generations` 120; random `num_samples` 1000)
+    options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True  # a tqdm bar on stderr; off: a plain line every 10 evaluations
 
 
@@ -141,11 +141,41 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def config_from_dict(raw: Mapping[str, Any]) -> Config:
     """A Config from a mapping of sections; every numeric field is checked for its range."""
-    from supernet.config.rules import validate
-
     config = _build(Config, raw, "")
     validate(config)
+    check_owned_options(config)
     return config
+
+
+def options_of(cls: type, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """`raw` checked by the options dataclass `cls` (a strategy's or a sampler's): unknown names refused,
+    values coerced to the fields' types and checked by the one rules table; returns the coerced values."""
+    built = _build(cls, raw, where)
+    return {name: getattr(built, name) for name in raw}
+
+
+def check_owned_options(config: Config) -> None:
+    """The chosen strategy's and sampler's own options, checked now when they are registered already (a
+    plugin's are checked when its module is imported and the strategy or sampler is built)."""
+    from supernet.search import STRATEGIES
+    from supernet.train.sampler import SAMPLERS
+
+    if config.search.strategy in STRATEGIES:
+        options_of(STRATEGIES.get(config.search.strategy).config, config.search.options, "search.options")
+    if config.train.sampler in SAMPLERS:
+        options_of(SAMPLERS.get(config.train.sampler).options, config.train.sampler_options, "train.sampler_options")
+
+
+# fields that became a strategy's or a sampler's own option: named in the error for an old config
+MOVED = {
+    **{
+        f"search.{n}": f"search.options.{n}"
+        for n in ("population", "iterations", "topk", "mutation_prob", "num_samples")
+    },
+    "train.sandwich_random": "train.sampler_options.random_paths",
+    "train.constrained_bins": "train.sampler_options.bins",
+    "train.drop_rate": "train.sampler_options.drop_rate",
+}
 
 
 def save_config(config: Config, path: Path) -> None:
@@ -282,6 +312,8 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         where = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        if where in MOVED:
+            raise ConfigError(f"config field '{where}' is now the strategy's or sampler's own option: {MOVED[where]}")
         raise ConfigError(f"unknown config field '{where}'; known: {', '.join(sorted(fields))}")
     hints = typing.get_type_hints(cls)
     values = {}

@@ -124,10 +124,16 @@ def search_cost_table(cfg: Config, space: SearchSpace, identity: str) -> Any:
 
 
 def strategy_options(cfg: Config) -> dict[str, Any]:
-    """The search section mapped onto the strategy's options by its registered spec."""
+    """`search.options` checked by the strategy's options dataclass; a strategy that applies `search.min_acc`
+    itself (SCARLET's acc_min) gets it as its option."""
+    from supernet.config.schema import options_of
     from supernet.search import STRATEGIES
 
-    return STRATEGIES.get(cfg.search.strategy).options(cfg.search)
+    spec = STRATEGIES.get(cfg.search.strategy)
+    options = options_of(spec.config, cfg.search.options, "search.options")
+    if spec.applies_min_acc and cfg.search.min_acc is not None:
+        options["acc_min"] = cfg.search.min_acc
+    return options
 
 
 def search_supernet(

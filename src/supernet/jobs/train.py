@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from supernet.config.schema import Config
+from supernet.config.schema import Config, options_of
 from supernet.core.errors import ConfigError
 from supernet.core.plugins import describe as describe_imports
 from supernet.data import DatasetSplits
@@ -42,7 +42,7 @@ from supernet.runs.load import (  # noqa: F401  (re-exported)
     trained_config,
 )
 from supernet.train.loop import Trainer
-from supernet.train.sampler import create_sampler, step_rng
+from supernet.train.sampler import SAMPLERS, create_sampler, step_rng
 
 if TYPE_CHECKING:
     pass
@@ -93,14 +93,8 @@ def train_supernet(
             f"train.distill needs train.sampler=sandwich (its largest path teaches the others), got {train.sampler!r}"
         )
     net = runtime.prepare(build_supernet(space, options))
-    sampler = create_sampler(
-        train.sampler,
-        space,
-        identity=options.identity,
-        constrained_bins=train.constrained_bins,
-        drop_rate=train.drop_rate,
-        sandwich_random=train.sandwich_random,
-    )
+    sampler_options = options_of(SAMPLERS.get(train.sampler).options, train.sampler_options, "train.sampler_options")
+    sampler = create_sampler(train.sampler, space, identity=options.identity, **sampler_options)
     seed = train.seed
     meta = {
         "kind": "supernet",

@@ -26,11 +26,10 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from supernet.core.errors import ConfigError
-from supernet.search.nsga2 import NsgaBase, _check_probability
+from supernet.core.ranges import AT_LEAST_0, AT_LEAST_1, PROBABILITY, check_fields, register_rules
+from supernet.search.nsga2 import NsgaBase
 from supernet.search.objectives import CostFn, Metrics, Objective, Problem
-from supernet.search.random_search import require_positive
-from supernet.search.registry import StrategySpec, register_strategy, set_options
+from supernet.search.registry import StrategySpec, register_strategy
 from supernet.search.strategy import DEFAULT_MAX_DRAWS
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
@@ -56,15 +55,22 @@ class CesConfig:
     ranges: Mapping[str, tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("population", "topk", "max_attempts", "max_draws"):
-            require_positive(name, getattr(self, name))
-        if not isinstance(self.iterations, int) or self.iterations < 0:
-            raise ConfigError(f"iterations must be a non-negative integer, got {self.iterations!r}")
-        _check_probability("crossover_prob", self.crossover_prob)
-        if self.mutation_prob is not None:
-            _check_probability("mutation_prob", self.mutation_prob)
-        if not isinstance(self.eta, (int, float)) or not math.isfinite(self.eta) or self.eta < 0:
-            raise ConfigError(f"eta must be a non-negative number, got {self.eta!r}")
+        check_fields(self, "search.options")
+
+
+register_rules(
+    CesConfig,
+    {
+        "population": AT_LEAST_1,
+        "iterations": AT_LEAST_0,
+        "topk": AT_LEAST_1,
+        "crossover_prob": PROBABILITY,
+        "mutation_prob": PROBABILITY,
+        "eta": AT_LEAST_0,
+        "max_attempts": AT_LEAST_1,
+        "max_draws": AT_LEAST_1,
+    },
+)
 
 
 class Ces(NsgaBase):
@@ -134,7 +140,6 @@ register_strategy(
     StrategySpec(
         Ces,
         CesConfig,
-        lambda s: set_options(s, population="population", topk="topk", iterations="iterations"),
         objectives=(Objective("accuracy", True), Objective("macs", False)),
     ),
 )

@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from supernet.core.errors import ConfigError
+from supernet.core.ranges import AT_LEAST_0, AT_LEAST_1, PROBABILITY, check_fields, register_rules
 from supernet.search.objectives import CostFn, Problem
-from supernet.search.random_search import require_positive
-from supernet.search.registry import StrategySpec, register_strategy, set_options
+from supernet.search.registry import StrategySpec, register_strategy
 from supernet.search.strategy import DEFAULT_MAX_DRAWS, StrategyBase, Told
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
@@ -44,16 +44,7 @@ class EvolutionConfig:
     ranges: Mapping[str, tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("population", "iterations", "topk", "max_draws"):
-            require_positive(name, getattr(self, name))
-        if self.max_attempts is not None:
-            require_positive("max_attempts", self.max_attempts)
-        if not 0.0 <= self.mutation_prob <= 1.0:
-            raise ConfigError(f"mutation_prob must be in [0, 1], got {self.mutation_prob!r}")
-        for name in ("crossover_num", "mutation_num"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 0):
-                raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+        check_fields(self, "search.options")
         if self.n_crossover + self.n_mutation > self.population:
             raise ConfigError(
                 f"crossover_num + mutation_num ({self.n_crossover} + {self.n_mutation}) "
@@ -167,15 +158,17 @@ class Evolution(StrategyBase):
         return Arch(tuple(ops))
 
 
-register_strategy(
-    "evolution",
-    StrategySpec(
-        Evolution,
-        EvolutionConfig,
-        lambda s: {
-            **set_options(s, population="population", topk="topk"),
-            "mutation_prob": s.mutation_prob,
-            **set_options(s, iterations="iterations"),
-        },
-    ),
+register_rules(
+    EvolutionConfig,
+    {
+        "population": AT_LEAST_1,
+        "iterations": AT_LEAST_1,
+        "topk": AT_LEAST_1,
+        "mutation_prob": PROBABILITY,
+        "crossover_num": AT_LEAST_0,
+        "mutation_num": AT_LEAST_0,
+        "max_attempts": AT_LEAST_1,
+        "max_draws": AT_LEAST_1,
+    },
 )
+register_strategy("evolution", StrategySpec(Evolution, EvolutionConfig))

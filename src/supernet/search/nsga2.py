@@ -50,9 +50,9 @@ import numpy as np
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from supernet.core.errors import ConfigError, SearchError
+from supernet.core.ranges import AT_LEAST_0, AT_LEAST_1, PROBABILITY, check_fields, register_rules
 from supernet.search.objectives import Constraint, CostFn, Metrics, Objective, Problem, _get, format_number
-from supernet.search.random_search import require_positive
-from supernet.search.registry import StrategySpec, register_strategy, set_options
+from supernet.search.registry import StrategySpec, register_strategy
 from supernet.search.strategy import DEFAULT_MAX_DRAWS, SearchResult, StrategyBase, Told
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
@@ -333,11 +333,6 @@ def _roulette(rng: random.Random, items: list[str], weights: list[float]) -> str
     return rng.choices(items, weights=weights)[0]
 
 
-def _check_probability(name: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{name} must be in [0, 1], got {value!r}")
-
-
 # -- SCARLET -------------------------------------------------------------------------------------
 
 
@@ -362,18 +357,24 @@ class Nsga2Config:
     ranges: Mapping[str, tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("population", "topk", "max_rounds", "max_attempts", "max_draws"):
-            require_positive(name, getattr(self, name))
-        if not isinstance(self.generations, int) or self.generations < 0:
-            raise ConfigError(f"generations must be a non-negative integer, got {self.generations!r}")
-        for name in ("mutation_ratio", "p_rm", "p_re", "p_pr", "p_m", "p_km"):
-            _check_probability(name, getattr(self, name))
+        check_fields(self, "search.options")
         if not math.isclose(self.p_rm + self.p_re + self.p_pr, 1.0, abs_tol=1e-9):
             raise ConfigError(f"p_rm + p_re + p_pr must be 1, got {self.p_rm + self.p_re + self.p_pr:g}")
         if not math.isclose(self.p_m + self.p_km, 1.0, abs_tol=1e-9):
             raise ConfigError(f"p_m + p_km must be 1, got {self.p_m + self.p_km:g}")
-        if self.acc_min is not None and not (isinstance(self.acc_min, (int, float)) and math.isfinite(self.acc_min)):
-            raise ConfigError(f"acc_min must be a number or None, got {self.acc_min!r}")
+
+
+register_rules(
+    Nsga2Config,
+    {
+        "population": AT_LEAST_1,
+        "generations": AT_LEAST_0,
+        "topk": AT_LEAST_1,
+        "acc_min": PROBABILITY,
+        **dict.fromkeys(("mutation_ratio", "p_rm", "p_re", "p_pr", "p_m", "p_km"), PROBABILITY),
+        **dict.fromkeys(("max_rounds", "max_attempts", "max_draws"), AT_LEAST_1),
+    },
+)
 
 
 def with_min_accuracy(problem: Problem, acc_min: float | None, metric: str = "accuracy") -> Problem:
@@ -482,7 +483,6 @@ register_strategy(
     StrategySpec(
         Nsga2,
         Nsga2Config,
-        lambda s: set_options(s, population="population", topk="topk", generations="iterations", acc_min="min_acc"),
         objectives=SCARLET_OBJECTIVES,
         applies_min_acc=True,
     ),

@@ -6,9 +6,9 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from supernet.core.errors import ConfigError
+from supernet.core.ranges import AT_LEAST_1, check_fields, register_rules
 from supernet.search.objectives import CostFn, Problem
-from supernet.search.registry import StrategySpec, register_strategy, set_options
+from supernet.search.registry import StrategySpec, register_strategy
 from supernet.search.strategy import DEFAULT_MAX_DRAWS, StrategyBase, Told
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
@@ -25,13 +25,7 @@ class RandomSearchConfig:
     ranges: Mapping[str, tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("num_samples", "batch_size", "topk", "max_draws"):
-            require_positive(name, getattr(self, name))
-
-
-def require_positive(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        check_fields(self, "search.options")
 
 
 class RandomSearch(StrategyBase):
@@ -69,9 +63,8 @@ class RandomSearch(StrategyBase):
             self.told += 1
 
 
-register_strategy(
-    "random",
-    StrategySpec(
-        RandomSearch, RandomSearchConfig, lambda s: {"num_samples": s.num_samples, **set_options(s, topk="topk")}
-    ),
+register_rules(
+    RandomSearchConfig,
+    {"num_samples": AT_LEAST_1, "batch_size": AT_LEAST_1, "topk": AT_LEAST_1, "max_draws": AT_LEAST_1},
 )
+register_strategy("random", StrategySpec(RandomSearch, RandomSearchConfig))

@@ -1,8 +1,9 @@
 """Strategy registry: each strategy module registers a `StrategySpec` under its name.
 
-A spec says how to build the strategy (class and config dataclass), how the config's `search`
-section maps onto its options, and which objectives it optimises; `jobs.search` reads all three from
-here, so adding a strategy is one new module (imported by `supernet.search`) and no if-chain.
+A spec says how to build the strategy (class and options dataclass) and which objectives it optimises.
+The strategy owns its options: the config's `search.options` mapping is checked by its options dataclass
+(unknown names refused, ranges from the one rules table, `supernet.core.ranges`, which the module
+registers beside the dataclass), so adding a strategy with options is one new module and no if-chain.
 """
 
 from __future__ import annotations
@@ -19,15 +20,11 @@ from supernet.search.objectives import CostFn, Objective, Problem
 from supernet.search.strategy import Strategy
 from supernet.space.space import SearchSpace
 
-SearchOptions = Callable[[Any], dict[str, Any]]
-"""The config's `search` section -> the strategy's options (unset numbers keep the paper defaults)."""
-
 
 @dataclass(frozen=True)
 class StrategySpec:
     strategy: Callable[..., Strategy]  # (space, problem, costs, rng, config) -> Strategy
-    config: type  # the options dataclass; unknown options are refused
-    options: SearchOptions
+    config: type  # the options dataclass (`search.options`); unknown options are refused
     objectives: tuple[Objective, ...] = (Objective("accuracy", True),)
     applies_min_acc: bool = False  # the strategy enforces search.min_acc itself (SCARLET's acc_min)
 
@@ -48,12 +45,6 @@ def create_strategy(
 ) -> Strategy:
     spec = STRATEGIES.get(name)
     return spec.strategy(space, problem, costs, rng, make_config(name, spec.config, config))
-
-
-def set_options(section: Any, **fields: str) -> dict[str, Any]:
-    """`{option: section.<field>}` for the fields that are set (not None)."""
-    values = {option: getattr(section, field) for option, field in fields.items()}
-    return {k: v for k, v in values.items() if v is not None}
 
 
 def make_config(strategy: str, cls: type, config: dict[str, Any]) -> Any:

@@ -6,12 +6,14 @@ from (seed, epoch, step), so every rank of a distributed run and a resumed run d
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from supernet.core.errors import ConfigError, SupernetError
+from supernet.core.ranges import AT_LEAST_0, AT_LEAST_1, PROBABILITY, check_fields, register_rules
 from supernet.core.registry import Registry
 from supernet.cost.budget import CostDP
 from supernet.model.supernet import MultiPath, SupernetPath
@@ -147,8 +149,6 @@ class PathDropoutSampler:
     name = "path-dropout"
 
     def __init__(self, space: SearchSpace, drop_rate: float = 0.5) -> None:
-        if not 0.0 <= drop_rate <= 1.0:
-            raise ConfigError(f"train.drop_rate must be in [0, 1], got {drop_rate}")
         self.space, self.drop_rate = space, drop_rate
 
     def paths(self, rng: random.Random) -> list[MultiPath]:
@@ -198,8 +198,6 @@ class SandwichSampler:
     name = "sandwich"
 
     def __init__(self, space: SearchSpace, identity: str = "skip", random_paths: int = 2, table: Any = None) -> None:
-        if random_paths < 0:
-            raise ConfigError(f"train.sandwich_random must be >= 0, got {random_paths}")
         if table is None:
             from supernet.cost import CostTable
 
@@ -216,28 +214,82 @@ class SandwichSampler:
 
 
 @dataclass(frozen=True)
-class SamplerSettings:
-    """The `train` options samplers read (each sampler takes the ones it needs)."""
-
-    identity: str = "skip"
-    constrained_bins: int = 5
-    drop_rate: float = 0.5
-    sandwich_random: int = 2
+class NoOptions:
+    """A sampler without options."""
 
 
-SamplerFactory = Callable[[SearchSpace, SamplerSettings], Sampler]
-SAMPLERS: Registry[SamplerFactory] = Registry("sampler", ConfigError, hint="train.sampler")
-SAMPLERS.register("uniform", lambda space, s: UniformSampler(space))
-SAMPLERS.register("fair", lambda space, s: FairSampler(space))
-SAMPLERS.register("uniform-constrained", lambda space, s: ConstrainedSampler(space, s.identity, s.constrained_bins))
-SAMPLERS.register("path-dropout", lambda space, s: PathDropoutSampler(space, s.drop_rate))
-SAMPLERS.register("depth-balanced", lambda space, s: DepthBalancedSampler(space))
-SAMPLERS.register("sandwich", lambda space, s: SandwichSampler(space, s.identity, s.sandwich_random))
+@dataclass(frozen=True)
+class ConstrainedOptions:
+    bins: int = 5  # equal-width cost bins over the achievable range (SPOS section 3)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "train.sampler_options")
 
 
-def create_sampler(name: str, space: SearchSpace, **settings: Any) -> Sampler:
-    """The registered sampler `name` over `space`; `settings` are `SamplerSettings` fields."""
-    return SAMPLERS.get(name)(space, SamplerSettings(**settings))
+@dataclass(frozen=True)
+class PathDropoutOptions:
+    drop_rate: float = 0.5  # probability of dropping each candidate (1: uniform single-path sampling)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "train.sampler_options")
+
+
+@dataclass(frozen=True)
+class SandwichOptions:
+    random_paths: int = 2  # uniform paths per step beside the largest and the smallest (BigNAS: 2)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "train.sampler_options")
+
+
+register_rules(ConstrainedOptions, {"bins": AT_LEAST_1})
+register_rules(PathDropoutOptions, {"drop_rate": PROBABILITY})
+register_rules(SandwichOptions, {"random_paths": AT_LEAST_0})
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """How to build a sampler: `build(space, identity, options)` and its options dataclass (the config's
+    `train.sampler_options`, unknown names refused)."""
+
+    build: Callable[[SearchSpace, str, Any], Sampler]
+    options: type = NoOptions
+
+
+SAMPLERS: Registry[SamplerSpec] = Registry("sampler", ConfigError, hint="train.sampler")
+
+
+def register_sampler(name: str, spec: SamplerSpec) -> SamplerSpec:
+    return SAMPLERS.register(name, spec)
+
+
+register_sampler("uniform", SamplerSpec(lambda space, identity, o: UniformSampler(space)))
+register_sampler("fair", SamplerSpec(lambda space, identity, o: FairSampler(space)))
+register_sampler(
+    "uniform-constrained",
+    SamplerSpec(lambda space, identity, o: ConstrainedSampler(space, identity, o.bins), ConstrainedOptions),
+)
+register_sampler(
+    "path-dropout", SamplerSpec(lambda space, identity, o: PathDropoutSampler(space, o.drop_rate), PathDropoutOptions)
+)
+register_sampler("depth-balanced", SamplerSpec(lambda space, identity, o: DepthBalancedSampler(space)))
+register_sampler(
+    "sandwich",
+    SamplerSpec(lambda space, identity, o: SandwichSampler(space, identity, o.random_paths), SandwichOptions),
+)
+
+
+def create_sampler(name: str, space: SearchSpace, identity: str = "skip", **options: Any) -> Sampler:
+    """The registered sampler `name` over `space`; `options` are its options dataclass's fields."""
+    spec = SAMPLERS.get(name)
+    known = [f.name for f in dataclasses.fields(spec.options)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"sampler '{name}' has no option '{unknown[0]}'; options: {', '.join(known) or 'none'} "
+            f"(train.sampler_options)"
+        )
+    return spec.build(space, identity, spec.options(**options))
 
 
 def step_rng(seed: int, epoch: int, step: int) -> random.Random:
