@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from supernet.core.errors import ConfigError, SupernetError
 from supernet.core.registry import Registry
+from supernet.cost.bitops import METRIC as BITOPS
 from supernet.cost.budget import CostDP
 from supernet.model.supernet import MultiPath, SupernetPath
 from supernet.space.arch import Arch
@@ -190,14 +191,16 @@ class SandwichSampler:
     trains the largest path, the smallest path and `random` uniformly drawn ones, the largest first (with
     `train.distill` it teaches the others, in-place distillation).
 
-    In spaces with identities and width choices "largest" and "smallest" are by MACs: in every layer the
-    candidate with the most MACs (no identity, the widest width, the largest expansion and kernel) and the
-    one with the fewest (the identity wherever a layer offers one). Ties go to the earlier choice.
+    "Largest" and "smallest" are BigNAS's and once-for-all's: the maximum (minimum) in every dimension of a
+    layer's candidates (depth: no identity; width, expansion, kernel, bit widths), the cost (BitOps in
+    quantized spaces, else MACs) only between candidates that do not compare (`supernet.train.corners`).
     """
 
     name = "sandwich"
 
     def __init__(self, space: SearchSpace, identity: str = "skip", random_paths: int = 2, table: Any = None) -> None:
+        from supernet.train.corners import sandwich_corners
+
         if random_paths < 0:
             raise ConfigError(f"train.sandwich_random must be >= 0, got {random_paths}")
         if table is None:
@@ -205,11 +208,8 @@ class SandwichSampler:
 
             table = CostTable.build(space, identity)
         self.space, self.random_paths = space, random_paths
-        macs = table.layer_values("macs")
-        pick = lambda best: Arch(  # noqa: E731
-            tuple(layer.choices[best(range(len(row)), key=row.__getitem__)] for layer, row in zip(space.layers, macs))
-        )
-        self.largest, self.smallest = pick(max), pick(min)
+        metric = BITOPS if BITOPS in table.metrics else "macs"
+        self.largest, self.smallest = sandwich_corners(space, identity, table.layer_values(metric))
 
     def paths(self, rng: random.Random) -> list[Arch]:
         return [self.largest, self.smallest, *(self.space.sample(rng) for _ in range(self.random_paths))]
