@@ -387,3 +387,32 @@ def test_rank_a_pruned_supernet_with_benchmark_from_the_cli(tmp_path, macro_supe
     info, error = r.stderr.strip().splitlines()  # the left-out line, then the one-line error
     assert "4 of its 12 archs are outside" in info and "Traceback" not in r.stderr
     assert "arch '00000001'" in error and "outside the supernet's space: layer 7 has no 'e3k3'" in error
+
+
+@needs_fashion
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [(["--sample", "1"], "--sample 1 of benchmark nas-bench-macro"), (["--archs"], "--archs ")],
+)
+def test_rank_of_one_benchmark_arch_is_worded_for_a_person(tmp_path, macro_supernet, extra, named):
+    """Issue 28.15: the error printed `BenchmarkSpec(name=..., path=..., ...) lists 1 archs`."""
+    path = write(tmp_path, {"00000000": entry(50), "00000001": entry(60)})
+    if extra == ["--archs"]:
+        (tmp_path / "archs.txt").write_text("00000001\n")
+        extra = ["--archs", str(tmp_path / "archs.txt")]
+    r = run(
+        "rank",
+        "--supernet",
+        str(macro_supernet),
+        "--benchmark",
+        "nas-bench-macro",
+        "--benchmark-file",
+        str(path),
+        *extra,
+        "--run-dir",
+        str(tmp_path / "rank"),
+        code=2,
+    )
+    line = r.stderr.strip()
+    assert len(line.splitlines()) == 1 and "BenchmarkSpec" not in line, line
+    assert named in line and str(path) in line and "gives 1 arch in" in line and "at least 2" in line

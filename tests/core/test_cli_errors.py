@@ -62,3 +62,10 @@ def _with_func(parser, func):
         for sub in action.choices.values():
             sub.set_defaults(func=func)
     return parser
+
+
+def test_cost_of_an_arch_with_an_empty_entry_names_the_layer():
+    """Issue 28.15: `e3k3,,e3k3,...` was read with the entry dropped ('has 18 layers')."""
+    arch = "e3k3,,e3k3," + ",".join(["e3k3"] * 17)
+    r = run_main("cost", "--space", "scarlet-s1", "--arch", arch)
+    assert_one_line_error(r, "empty entry at layer 1")

@@ -177,3 +177,33 @@ def test_plugin_calling_sys_exit_is_a_one_line_error_not_a_silent_exit(tmp_path,
             import_one("quitting_mod")
         finally:
             sys.path.remove(str(package))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "owner"),
+    [
+        (r"^e(?P<e>\d+)k(?P<k>\d+)$", "e1k3", "_se)?$"),  # the MobileNet ops (first name in order)
+        (r"^(id|idx)$", "id", "^id$"),
+        (r"^skip.*$", "skip", "skip_connect|skip"),
+    ],
+)
+def test_plugin_op_pattern_overlapping_a_builtin_op_name_is_a_one_line_error(tmp_path, pattern, name, owner):
+    """Issue 28.14: the plugin's pattern was registered and silently never used for the built-in names."""
+    plugin = tmp_path / "overlap.py"
+    plugin.write_text(
+        "from supernet.ops.candidates import register_op\n"
+        f"register_op({pattern!r}, lambda m, layer, identity: {{'type': 'identity'}})\n"
+    )
+    r = run_cli("--import", str(plugin), "spaces")
+    assert_one_line_error(r, "overlap.py failed: line 2:", repr(pattern), repr(name), owner)
+    assert r.stdout == ""
+
+
+def test_plugin_op_pattern_of_new_names_is_accepted(tmp_path):
+    plugin = tmp_path / "fresh.py"
+    plugin.write_text(
+        "from supernet.ops.candidates import OP_PATTERNS, register_op\n"
+        "register_op(r'^fresh(?P<n>\\d)$', lambda m, layer, identity: {'type': 'identity'})\n"
+        "assert r'^fresh(?P<n>\\d)$' in OP_PATTERNS.names()\n"
+    )
+    run_cli("--import", str(plugin), "spaces", code=0)

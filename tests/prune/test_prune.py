@@ -141,3 +141,76 @@ def test_cifar10_macro_prune_config_trains_four_epochs_in_a_reachable_window():
     space = create_space(cfg.space.name, preset=cfg.space.preset)
     low, high = CostTable.build(space).range("macs")
     assert low < parse_quantity(cfg.search.min_macs) < parse_quantity(cfg.search.max_macs) < high
+
+
+def _tree(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _no_training(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("a refused resume must not train")
+
+    monkeypatch.setattr("supernet.jobs.train.train_supernet", refuse)
+
+
+@pytest.mark.parametrize(
+    ("changed", "named"),
+    [
+        (["prune.threshold=0.5"], ["prune.threshold: 0.3 -> 0.5"]),
+        (
+            ["prune.stages=4", "prune.epochs=[1,1,1]", "prune.lrs=[0.1,0.1,0.1]"],
+            ["prune.stages: 3 -> 4", "prune.epochs"],
+        ),
+        (["prune.lrs=[0.1,0.2]", "prune.max_rank=5"], ["prune.lrs", "prune.max_rank: 10 -> 5"]),
+    ],
+)
+def test_prune_resume_with_changed_prune_settings_is_refused_touching_nothing(tmp_path, monkeypatch, changed, named):
+    from supernet.config.schema import load_config
+    from supernet.jobs.prune import prune_settings
+    from tests.conftest import assert_one_line_error, run_main
+
+    run = tmp_path / "p"
+    (run / "stage-1").mkdir(parents=True)
+    args = _prune_args(run)
+    recorded = prune_settings(load_config(None, [a for a in args[3:] if a != "--set"]))
+    summary = {"stages": [{"stage": 1}], "threshold": 0.3, "max_rank": 10, "settings": recorded}
+    (run / "prune.json").write_text(json.dumps(summary))
+    before = _tree(run)
+    _no_training(monkeypatch)
+    result = run_main(*args, *[a for s in changed for a in ("--set", s)], "--resume")
+    assert_one_line_error(result, "cannot resume", *named)
+    assert _tree(run) == before
+
+
+def test_prune_resume_of_a_summary_without_settings_still_checks_threshold_and_max_rank(tmp_path, monkeypatch):
+    from tests.conftest import assert_one_line_error, run_main
+
+    run = tmp_path / "p"
+    (run / "stage-1").mkdir(parents=True)
+    (run / "prune.json").write_text(json.dumps({"stages": [{"stage": 1}], "threshold": 0.3, "max_rank": 10}))
+    before = _tree(run)
+    _no_training(monkeypatch)
+    result = run_main(*_prune_args(run), "--set", "prune.threshold=0.2", "--resume")
+    assert_one_line_error(result, "prune.threshold: 0.3 -> 0.2")
+    assert _tree(run) == before
+
+
+def test_prune_resume_with_the_recorded_settings_goes_on_to_train(tmp_path, monkeypatch):
+    from supernet.config.schema import load_config
+    from supernet.jobs.prune import prune_settings, run_prune
+
+    run = tmp_path / "p"
+    (run / "stage-1").mkdir(parents=True)
+    cfg = load_config(None, [a for a in _prune_args(run)[3:] if a != "--set"])
+    (run / "prune.json").write_text(json.dumps({"stages": [], "settings": prune_settings(cfg)}))
+
+    class Trained(Exception):
+        pass
+
+    def train(*args, **kwargs):
+        raise Trained
+
+    monkeypatch.setattr("supernet.jobs.train.train_supernet", train)
+    with pytest.raises(Trained):
+        run_prune(cfg, run, resume=True, log=lambda m: None)

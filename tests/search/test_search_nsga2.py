@@ -302,3 +302,27 @@ def test_polynomial_mutation_of_choice_indices(small_space, costs):
     assert s.mutate(arch) == arch
     child = s.crossover(arch, small_space.sample(random.Random(2)))
     assert len(child) == len(arch)
+
+
+def test_readme_states_scarlets_table_7_setting_and_the_ppo_deviation_beside_it():
+    """Issue 28.9: the PPO -> roulette replacement was said only in nsga2.py's docstring."""
+    from pathlib import Path
+
+    from supernet.search.nsga2 import SCARLET_OBJECTIVES, Nsga2Config
+
+    text = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    start = text.index("`--strategy nsga2` is SCARLET's")
+    paragraph = text[start : text.index("`search/nsga2.py`", start)]
+    c = Nsga2Config()
+    for stated in (
+        "Table 7",
+        f"population {c.population}",
+        f"{c.generations} generations",
+        f"p_M {c.p_m} / p_K-M {c.p_km}",
+        f"mutation ratio {c.mutation_ratio}",
+        f"p_rm {c.p_rm} / p_re {c.p_re} / p_pr {c.p_pr}",
+        "objective weights " + " / ".join(f"{o.weight}" for o in SCARLET_OBJECTIVES),
+        "PPO controller",
+        "roulette wheel",
+    ):
+        assert stated in paragraph, stated

@@ -85,3 +85,27 @@ def test_any_string_parses_or_raises_space_error(text):
         assert "\n" not in str(e)
     else:
         assert space.validate(arch) == arch
+
+
+@pytest.mark.parametrize(
+    ("text", "layer"),
+    [
+        ("e3k3,,e3k3," + ",".join(["e3k3"] * 17), 1),  # 20 entries written, one empty: 19 ops left
+        (",".join(["e3k3"] * 5) + ", ," + ",".join(["e3k3"] * 14), 5),
+        ("," + ",".join(["0"] * 19), 0),
+        (",".join(["0"] * 19) + ",", 19),
+        ("e3k3 e3k5,,e3k3", 2),  # whitespace-separated entries count too
+    ],
+)
+def test_arch_with_an_empty_entry_is_refused_naming_its_layer(text, layer):
+    """Issue 28.15: the empty entry was dropped, shifting every later op a layer (or 'has 18 layers')."""
+    with pytest.raises(SpaceError, match=rf"has an empty entry at layer {layer} \("):
+        create_space("scarlet-s1").parse_arch(text)
+
+
+def test_arch_separators_without_empty_entries_still_parse():
+    space = create_space("scarlet-s1")
+    ops = ["e3k3", "e6k7", "id"] * 6 + ["e3k5"]
+    expected = Arch(tuple(ops))
+    assert space.parse_arch(", ".join(ops)) == expected
+    assert space.parse_arch(" | ".join(" ".join(ops[i : i + 4]) for i in range(0, 19, 4))) == expected

@@ -178,3 +178,62 @@ def test_bad_schedule_options_are_refused_when_the_config_is_read(override, mess
         load_config(None, [override])
     with pytest.raises(ConfigError, match="not both"):
         load_config(None, ["train.warmup_steps=3", "train.warmup_epochs=1"])
+
+
+def _quant():
+    return create_space("resnet18-quant", preset="fashion-mnist", width=0.125)
+
+
+def test_sandwich_corners_take_the_maximum_in_every_dimension_not_the_first_of_equal_macs():
+    """Issue 28.10: every bit width of a width has the same MACs, so by MACs (ties to the first choice)
+    the largest path was w1a2@1.5 in every layer; BigNAS/OFA take the maximum in bits and width too."""
+    space = _quant()
+    sampler = create_sampler("sandwich", space, random_paths=0)
+    assert sampler.largest == Arch(("w4a4@1.5",) * space.num_layers)
+    assert sampler.smallest == Arch(("w1a2@0.5",) * space.num_layers)
+    from supernet.cost import CostTable
+
+    table = CostTable.build(space)
+    assert table.value(sampler.largest, "bitops") == max(table.range("bitops"))
+    assert table.value(sampler.smallest, "bitops") == min(table.range("bitops"))
+
+
+def test_sandwich_corners_fall_back_to_the_cost_only_between_incomparable_candidates():
+    from supernet.train.corners import sandwich_corners
+
+    full = tiny_space()
+    space = full.restrict([["e3k7", "e6k5", "id"]] + [list(layer.choices) for layer in full.layers[1:]])
+    rest = [[0.0] * len(layer.choices) for layer in space.layers[1:]]  # all equal: the dimensions alone decide
+    largest, smallest = sandwich_corners(space, "skip", [[1.0, 2.0, 0.0], *rest])
+    assert (largest[0], smallest[0]) == ("e6k5", "id")  # e3k7 and e6k5 do not compare: the cost decides
+    assert all(op == "e6k7" for op in largest[1:]) and all(op == "id" for op in smallest[1:])
+    largest, smallest = sandwich_corners(space, "skip", [[2.0, 1.0, 5.0], *rest])
+    assert (largest[0], smallest[0]) == ("e3k7", "id")  # an identity is the smallest whatever it costs
+
+
+def test_sandwich_run_on_resnet18_quant_distils_from_the_highest_precision_widest_path(tmp_path, monkeypatch):
+    """Issue 28 done-when: the teacher of in-place distillation is the w4a4@1.5 path, not w1a2@1.5."""
+    import supernet.train.loop as loop
+
+    space = _quant()
+    net = Supernet(space, SupernetOptions())
+    sampler = create_sampler("sandwich", space, random_paths=1)
+    seen, teachers = [], []
+
+    def forward(x, arch):
+        logits = net(x, arch)
+        seen.append((arch, logits.detach().float().softmax(1)))
+        return logits
+
+    def spy(logits, teacher):
+        teachers.append(teacher)
+        return soft_cross_entropy(logits, teacher)
+
+    monkeypatch.setattr(loop, "soft_cross_entropy", spy)
+    trainer = make_trainer(net, tmp_path, sampler=sampler, steps=1, epochs=1, forward=forward)
+    trainer.distill = True
+    trainer.fit()
+    widest_w4a4 = Arch(("w4a4@1.5",) * space.num_layers)
+    assert [arch for arch, _ in seen[:2]] == [widest_w4a4, Arch(("w1a2@0.5",) * space.num_layers)]
+    assert len(seen) == 3 and len(teachers) == 2
+    assert all(torch.allclose(t, seen[0][1]) for t in teachers)  # both students learn the w4a4@1.5 path's labels

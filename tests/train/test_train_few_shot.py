@@ -104,3 +104,21 @@ def test_few_shot_layers_are_checked():
         check_few_shot_layers(space, [8], canonical=False)
     with pytest.raises(ConfigError, match="few_shot_epochs"):
         load_config(None, ["train.few_shot_epochs=0"])
+
+
+@pytest.mark.parametrize(
+    ("epochs", "set_epochs", "expected"), [(8, None, 4), (7, None, 4), (5, None, 3), (1, None, 1), (8, 3, 3)]
+)
+def test_parts_default_to_zhao_et_als_fine_tuning_schedule(epochs, set_epochs, expected):
+    """Issue 28.12: a part trained one epoch whatever the one-shot training; the authors' code fine-tunes each
+    sub-supernet half the one-shot epochs (300 of 600), a new schedule at the same lr without warm-up."""
+    from supernet.jobs.few_shot import part_config
+
+    sets = [f"train.epochs={epochs}", "train.lr=0.2", "train.warmup_epochs=1", "train.few_shot_layers=[1]"]
+    if set_epochs is not None:
+        sets.append(f"train.few_shot_epochs={set_epochs}")
+    cfg = load_config(None, sets)
+    part = part_config(cfg).train
+    assert part.epochs == expected and part.lr == 0.2 and part.schedule == cfg.train.schedule
+    assert (part.warmup_epochs, part.warmup_steps, part.few_shot_layers) == (0.0, 0, [])
+    assert part_config(load_config(None, [*sets, "train.few_shot_lr=0.05"])).train.lr == 0.05

@@ -281,6 +281,11 @@ class BenchmarkSpec:
     seed: int = 0
     archs_file: str | None = None
 
+    def describe(self) -> str:
+        """The archs asked for, as a person wrote them (for messages)."""
+        chosen = f"--archs {self.archs_file}" if self.archs_file is not None else f"--sample {self.sample}"
+        return f"{chosen} of benchmark {self.name} ({self.path})"
+
     def archs(self, bench: Benchmark, space: SearchSpace) -> list[Arch]:
         from supernet.analysis.groundtruth import read_arch_file
 

@@ -49,8 +49,10 @@ class SpaceConfig:
 class TrainConfig(OptimConfig):
     sampler: str = "uniform"  # uniform | fair | uniform-constrained | path-dropout | depth-balanced | sandwich
     few_shot_layers: list[int] = field(default_factory=list)  # few-shot NAS: split on these layers' choices
-    few_shot_epochs: int = 1  # fine-tuning epochs of each sub-supernet after the one-shot training
-    few_shot_lr: float | None = None  # their lr (None: train.lr, a warm restart of the schedule)
+    # fine-tuning epochs of each sub-supernet after the one-shot training (None: half of train.epochs, as the
+    # few-shot NAS code trains each NAS-Bench-201 sub-supernet 300 epochs after a 600-epoch one-shot supernet)
+    few_shot_epochs: int | None = None
+    few_shot_lr: float | None = None  # their lr (None: train.lr, a warm restart of the schedule, no warm-up)
     distill: bool = False  # in-place distillation: the step's first path (sandwich: the largest) teaches the rest
     # the sampler's own options, checked by its options dataclass: uniform-constrained `bins` (5),
     # path-dropout `drop_rate` (0.5), sandwich `random_paths` (BigNAS: 2)

@@ -1,6 +1,7 @@
 """Few-shot supernet training (Zhao et al., ICML 2021): after the one-shot supernet is trained, one
 sub-supernet per op combination of `train.few_shot_layers`, each initialised from the one-shot weights
-and fine-tuned `train.few_shot_epochs` epochs on its part of the space (`supernet.model.fewshot`).
+and fine-tuned on its part of the space (`supernet.model.fewshot`); `part_config`: by default half the
+one-shot epochs, restarting the schedule at `train.lr` without warm-up, as the authors' code does.
 
 Layout: `RUN/few-shot/part-<k>/` is an ordinary (restricted) supernet run per part; `RUN/few-shot/few-shot.json`
 is written once every part is trained, and from then on `load_supernet(RUN)` returns the few-shot supernet,
@@ -11,23 +12,38 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from supernet.config.schema import Config
+from supernet.config.schema import Config, TrainConfig
 from supernet.core.io import atomic_write_text
 from supernet.core.rundir import CHECKPOINTS, FEW_SHOT, FEW_SHOT_MANIFEST
 from supernet.model.factory import build_supernet
 from supernet.model.fewshot import check_few_shot_layers, few_shot_parts, inherited_state, part_choices
 
+FEW_SHOT_EPOCH_FRACTION = 0.5
+"""A part's epochs as a fraction of the one-shot supernet's when `train.few_shot_epochs` is unset: the few-shot
+NAS code (github.com/aoiang/few-shot-NAS, NAS-Bench-201 configs) trains the one-shot supernet 600 epochs and
+each sub-supernet 300, from the one-shot weights with a new optimizer and a new cosine schedule at the same lr
+(0.025), no warm-up."""
+
+
+def part_epochs(train: TrainConfig) -> int:
+    """`train.few_shot_epochs`, or half of `train.epochs` (rounded up) where it is unset."""
+    if train.few_shot_epochs is not None:
+        return train.few_shot_epochs
+    return max(1, math.ceil(train.epochs * FEW_SHOT_EPOCH_FRACTION))
+
 
 def part_config(cfg: Config) -> Config:
-    """A part's training: `few_shot_epochs` at `few_shot_lr` (default: `train.lr`, a warm restart), no warm-up."""
+    """A part's training (Zhao et al.'s fine-tuning schedule): `part_epochs` at `few_shot_lr` (default
+    `train.lr`: a warm restart of the one-shot schedule), no warm-up."""
     t = cfg.train
     train = dataclasses.replace(
         t,
-        epochs=t.few_shot_epochs,
+        epochs=part_epochs(t),
         lr=t.few_shot_lr or t.lr,
         warmup_steps=0,
         warmup_epochs=0.0,

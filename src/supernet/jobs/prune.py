@@ -16,6 +16,7 @@ idempotent and finds its finished output on disk, so a killed run resumes in its
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -102,7 +103,12 @@ def run_prune(cfg: Config, run_dir: Path, resume: bool = False, log: Log = print
     run_dir = Path(run_dir)
     _check(cfg, run_dir, resume)
     run_dir.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"stages": [], "threshold": cfg.prune.threshold, "max_rank": cfg.prune.max_rank}
+    summary: dict[str, Any] = {
+        "stages": [],
+        "threshold": cfg.prune.threshold,
+        "max_rank": cfg.prune.max_rank,
+        "settings": prune_settings(cfg),
+    }
     stage_dir = run_dir / "stage-1"
     log(f"prune stage 1/{cfg.prune.stages}: train the supernet")
     train_supernet(_stage_config(cfg, 0), stage_dir, resume=_has_checkpoint(stage_dir))
@@ -150,6 +156,38 @@ def _check(cfg: Config, run_dir: Path, resume: bool) -> None:
         raise ConfigError(
             f"{run_dir} already holds a prune run; pass --resume to continue it "
             f"or choose another --run-dir (nothing was overwritten)"
+        )
+    if resume:
+        _check_same_settings(cfg, run_dir)
+
+
+def prune_settings(cfg: Config) -> dict[str, Any]:
+    """The `prune` section as plain JSON values: what a resumed run must share with the one it continues."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg.prune)))
+
+
+def _check_same_settings(cfg: Config, run_dir: Path) -> None:
+    """Refuse to resume a run whose `prune.json` recorded other prune settings: its finished stages were
+    pruned and trained with those, and the summary would record the new ones beside them. A run killed
+    before `prune.json` exists has used only stage 1's epochs and lr, which its checkpoint checks."""
+    path = run_dir / SUMMARY
+    if not path.is_file():
+        return
+    try:
+        recorded = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read {path} to resume the prune run ({exc}); nothing was changed") from None
+    if not isinstance(recorded, dict):
+        raise ConfigError(f"{path} is not a prune summary (expected a JSON object); nothing was changed")
+    before = recorded.get("settings")
+    if not isinstance(before, dict):  # written before the settings were recorded
+        before = {k: recorded[k] for k in ("threshold", "max_rank") if k in recorded}
+    now = prune_settings(cfg)
+    changed = [f"prune.{k}: {before[k]!r} -> {now[k]!r}" for k in now if k in before and before[k] != now[k]]
+    if changed:
+        raise ConfigError(
+            f"cannot resume {run_dir} with other prune settings ({', '.join(changed)}); resume with the "
+            f"run's own settings or choose another --run-dir (nothing was changed)"
         )
 
 

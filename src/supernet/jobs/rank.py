@@ -73,7 +73,9 @@ def rank_supernets(
     truth = resolve_groundtruth(groundtruth, space, identity, log)
     archs, true, test = truth.archs, truth.accuracy, truth.test
     if len(archs) < 2:
-        raise ConfigError(f"{groundtruth} lists {len(archs)} archs; ranking needs at least 2")
+        source = groundtruth.describe() if isinstance(groundtruth, BenchmarkSpec) else str(groundtruth)
+        number = f"{len(archs)} arch" + ("" if len(archs) == 1 else "s")
+        raise ConfigError(f"{source} gives {number} in the supernet's space; ranking needs at least 2")
     k = M.default_k(len(archs)) if k is None else k
     if not 1 <= k <= len(archs):
         raise ConfigError(f"--topk must be in 1..{len(archs)}, got {k}")

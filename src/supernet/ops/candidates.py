@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from supernet.core.errors import SupernetError
 from supernet.core.registry import Registry
 from supernet.ops.blocks import BlockConfig
 from supernet.space.opnames import IDENTITY, IDENTITY_MODES, scale_name, split_scale  # noqa: F401  (re-exported)
@@ -27,7 +28,52 @@ OP_PATTERNS: Registry[tuple[re.Pattern[str], OpResolver]] = Registry("op pattern
 
 
 def register_op(pattern: str, resolver: OpResolver) -> None:
-    OP_PATTERNS.register(pattern, (re.compile(pattern), resolver))
+    """Resolve the op names `pattern` matches with `resolver`. Patterns are tried in registration order, so
+    one that matches a name an earlier pattern already resolves would never be used for it: refused."""
+    compiled = re.compile(pattern)
+    _refuse_overlap(compiled)
+    OP_PATTERNS.register(pattern, (compiled, resolver))
+
+
+def _refuse_overlap(pattern: re.Pattern[str]) -> None:
+    for name in sorted(_known_op_names()):
+        if not pattern.match(name):
+            continue
+        owner = next((p for _, (p, _r) in OP_PATTERNS.items() if p.match(name)), None)
+        if owner is not None:
+            raise ValueError(
+                f"op pattern {pattern.pattern!r} matches the op name {name!r}, which the registered pattern "
+                f"{owner.pattern!r} already resolves (the first match wins, so yours would be ignored for it); "
+                f"give your ops names no registered pattern matches"
+            )
+
+
+_NAMES_CACHE: dict[tuple[str, ...], frozenset[str]] = {}
+
+
+def _known_op_names() -> frozenset[str]:
+    """The op names of every registered space (its defaults and each preset; computed once per set of
+    registered spaces); a space that cannot be built without options of its own is skipped."""
+    from supernet.space.registry import SPACES
+
+    key = tuple(SPACES.names())
+    if key not in _NAMES_CACHE:
+        _NAMES_CACHE[key] = frozenset(_space_op_names(key))
+    return _NAMES_CACHE[key]
+
+
+def _space_op_names(spaces: tuple[str, ...]) -> set[str]:
+    from supernet.space.registry import SPACES, create_space
+
+    names: set[str] = set()
+    for entry in [SPACES.get(n) for n in spaces]:
+        for preset in [None, *entry.presets]:
+            try:
+                space = create_space(entry.name, preset=preset)
+            except (SupernetError, TypeError, ValueError):
+                continue
+            names.update(op for layer in space.layers for op in layer.choices)
+    return names
 
 
 def _ibn(m: re.Match[str], layer: LayerSpec, identity: str) -> BlockConfig:

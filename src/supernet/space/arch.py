@@ -45,3 +45,18 @@ class Arch:
 def split_tokens(text: str) -> list[str]:
     """Split an arch string on commas, whitespace or stage bars `|`."""
     return [t for t in _SEPARATORS.split(text.strip()) if t]
+
+
+def empty_entry(text: str) -> int | None:
+    """The 0-based layer of the first empty comma-separated entry (`e3k3,,e3k3`: 1; a leading or trailing
+    comma counts), or None: splitting would drop it silently and shift every later op a layer."""
+    pieces = text.split(",")
+    if len(pieces) < 2:
+        return None
+    before = 0
+    for piece in pieces:
+        tokens = split_tokens(piece)
+        if not tokens:
+            return before
+        before += len(tokens)
+    return None

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from supernet.core.errors import SpaceError
-from supernet.space.arch import Arch, split_tokens
+from supernet.space.arch import Arch, empty_entry, split_tokens
 from supernet.space.opnames import IDENTITY
 
 START = "start"
@@ -92,7 +92,7 @@ class SearchSpace:
             parsed = self._arch_format()[0](text, self) if self.arch_format else None
             if parsed is not None:
                 return self.parse_arch(list(parsed))
-            tokens = split_tokens(text)
+            tokens = _arch_tokens(text)
             if (
                 self.compact_digits
                 and len(tokens) == 1
@@ -197,6 +197,17 @@ class SearchSpace:
         """A stable hash of the space's structure (used to match checkpoints to spaces)."""
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _arch_tokens(text: str) -> list[str]:
+    """The entries of an arch string; an empty one (`e3k3,,e3k3`) is refused naming its layer."""
+    layer = empty_entry(text)
+    if layer is not None:
+        raise SpaceError(
+            f"arch '{_short(text)}' has an empty entry at layer {layer} (two commas with nothing between, or "
+            f"a comma at either end); give one op name or index per layer"
+        )
+    return split_tokens(text)
 
 
 def _short(text: object, limit: int = 60) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from supernet.core.errors import ConfigError, SupernetError
 from supernet.core.ranges import AT_LEAST_0, AT_LEAST_1, PROBABILITY, check_fields, register_rules
 from supernet.core.registry import Registry
+from supernet.cost.bitops import METRIC as BITOPS
 from supernet.cost.budget import CostDP
 from supernet.model.supernet import MultiPath, SupernetPath
 from supernet.space.arch import Arch
@@ -79,7 +80,7 @@ class ConstrainedSampler:
     per-layer MACs quantised to `units` steps; a proposal is kept if its exact MACs fall in the bin.
     That is rejection sampling with a better proposal: the result is uniform over the archs of the
     bin, as with the paper's redraws, at a few proposals per step. After `max_redraws` misses the
-    sampler raises SupernetError (e.g. a bin that holds no arch: use fewer `train.constrained_bins`).
+    sampler raises SupernetError (e.g. a bin that holds no arch: use fewer `train.sampler_options.bins`).
     """
 
     name = "uniform-constrained"
@@ -94,7 +95,7 @@ class ConstrainedSampler:
         max_redraws: int = 1000,
     ) -> None:
         if bins < 1:
-            raise ConfigError(f"train.constrained_bins must be >= 1, got {bins}")
+            raise ConfigError(f"train.sampler_options.bins must be >= 1, got {bins}")
         if table is None:
             from supernet.cost import CostTable
 
@@ -127,7 +128,7 @@ class ConstrainedSampler:
                 return b, arch
         raise SupernetError(
             f"uniform-constrained sampling: no arch with MACs in [{lo}, {hi}) after "
-            f"{self.max_redraws} redraws; use fewer train.constrained_bins"
+            f"{self.max_redraws} redraws; use fewer train.sampler_options.bins"
         )
 
     def _propose(self, rng: random.Random, low: int, high: int) -> Arch | None:
@@ -190,24 +191,23 @@ class SandwichSampler:
     trains the largest path, the smallest path and `random` uniformly drawn ones, the largest first (with
     `train.distill` it teaches the others, in-place distillation).
 
-    In spaces with identities and width choices "largest" and "smallest" are by MACs: in every layer the
-    candidate with the most MACs (no identity, the widest width, the largest expansion and kernel) and the
-    one with the fewest (the identity wherever a layer offers one). Ties go to the earlier choice.
+    "Largest" and "smallest" are BigNAS's and once-for-all's: the maximum (minimum) in every dimension of a
+    layer's candidates (depth: no identity; width, expansion, kernel, bit widths), the cost (BitOps in
+    quantized spaces, else MACs) only between candidates that do not compare (`supernet.train.corners`).
     """
 
     name = "sandwich"
 
     def __init__(self, space: SearchSpace, identity: str = "skip", random_paths: int = 2, table: Any = None) -> None:
+        from supernet.train.corners import sandwich_corners
+
         if table is None:
             from supernet.cost import CostTable
 
             table = CostTable.build(space, identity)
         self.space, self.random_paths = space, random_paths
-        macs = table.layer_values("macs")
-        pick = lambda best: Arch(  # noqa: E731
-            tuple(layer.choices[best(range(len(row)), key=row.__getitem__)] for layer, row in zip(space.layers, macs))
-        )
-        self.largest, self.smallest = pick(max), pick(min)
+        metric = BITOPS if BITOPS in table.metrics else "macs"
+        self.largest, self.smallest = sandwich_corners(space, identity, table.layer_values(metric))
 
     def paths(self, rng: random.Random) -> list[Arch]:
         return [self.largest, self.smallest, *(self.space.sample(rng) for _ in range(self.random_paths))]
