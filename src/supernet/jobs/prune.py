@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from supernet.config.schema import Config
-from supernet.core.errors import CheckpointError, ConfigError
+from supernet.core.errors import ConfigError
 from supernet.core.io import atomic_write_text
+from supernet.model.inherit import inherit_state
 from supernet.space.space import SearchSpace
 from supernet.train.checkpoint import find_checkpoint
 
@@ -56,18 +57,6 @@ def kept_ops(space: SearchSpace, frequencies: Sequence[Mapping[str, float]], thr
         ops = [op for op in layer.choices if freq[op] > threshold]
         kept.append(ops or [max(layer.choices, key=lambda op: freq[op])])
     return kept
-
-
-def inherit_state(parent: torch.nn.Module, child: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The child's state dict filled with copies of the parent's tensors of the same names (every
-    child entry must exist in the parent with the same shape: a pruned supernet only loses ops)."""
-    source = parent.state_dict()
-    state = {}
-    for name, value in child.state_dict().items():
-        if name not in source or source[name].shape != value.shape:
-            raise CheckpointError(f"pruned supernet entry {name!r} has no counterpart in the parent supernet")
-        state[name] = source[name].detach().clone()
-    return state
 
 
 # -- the stages ---------------------------------------------------------------------------------------------
@@ -212,7 +201,7 @@ def _inherited(parent_dir: Path, kept: list[list[str]]) -> dict[str, torch.Tenso
 
     parent, _ = load_supernet(parent_dir)
     child = build_supernet(parent.space.restrict(kept), parent.options)
-    return inherit_state(parent, child)
+    return inherit_state(parent.state_dict(), child, "pruned supernet")
 
 
 def _stage_row(k: int, space: SearchSpace, stage_dir: Path) -> dict[str, Any]:
