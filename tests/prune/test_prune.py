@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from supernet.core.errors import ConfigError
-from supernet.jobs.prune import kept_ops, op_frequencies
+from supernet.jobs.prune import counted_archs, kept_ops, network_key, op_frequencies
 from supernet.model.fewshot import part_choices
 from supernet.model.inherit import inherit_state
 from supernet.model.supernet import Supernet, SupernetOptions
@@ -231,3 +231,48 @@ def test_cifar10_macro_prune_config_trains_four_epochs_in_a_reachable_window():
     space = create_space(cfg.space.name, preset=cfg.space.preset)
     low, high = CostTable.build(space).range("macs")
     assert low < parse_quantity(cfg.search.min_macs) < parse_quantity(cfg.search.max_macs) < high
+
+
+def _macro():
+    from supernet.space import create_space
+
+    return create_space("nas-bench-macro", width=0.125, resolution=16, head_channels=32)
+
+
+def test_a_network_counts_once_however_many_spellings_ranked():
+    space = _macro()  # stages [0, 1], [2, 3, 4], [5, 6, 7]
+    spellings = ["10201201", "10210210", "10201210"]  # one network, three spellings
+    other = "22222222"
+    ranks = {**{space.format_arch(space.parse_arch(t)): 0 for t in spellings}, other: 0}
+    net = Supernet(space, SupernetOptions())
+    freq = op_frequencies(space, ranks, max_rank=10, network=network_key(net))
+    assert freq[0] == {"id": 0.0, "e3k3": 0.5, "e6k5": 0.5}  # two networks: each counts one half
+    assert freq[0] != op_frequencies(space, ranks, max_rank=10)[0]  # spelling by spelling: 3/4 for e3k3
+    assert len(counted_archs(space, ranks, 10, network_key(net))) == 2
+    assert network_key(Supernet(space, SupernetOptions(identity="els"))) is None  # ELS: spellings differ
+
+
+def test_canonical_supernet_refuses_a_space_not_closed_under_the_move():
+    space = _macro()
+    kept = [list(layer.choices) for layer in space.layers]
+    kept[3], kept[4] = ["id", "e3k3"], ["e6k5"]  # id,e3k3 | e6k5: e6k5 would move into layer 3
+    pruned = space.restrict(kept)
+    with pytest.raises(ConfigError, match="supernet.canonical.*e6k5"):
+        Supernet(pruned, SupernetOptions(canonical=True))
+    Supernet(pruned, SupernetOptions())  # without the move it is an ordinary space
+    kept[3], kept[4] = list(space.layers[3].choices), ["id", "e3k3"]
+    Supernet(space.restrict(kept), SupernetOptions(canonical=True))  # closed: accepted
+
+
+def test_closure_check_agrees_with_enumeration():
+    import itertools
+    import random
+
+    space, rng = _macro(), random.Random(0)
+    for _ in range(60):
+        sub = space.restrict([rng.sample(layer.choices, rng.randint(1, 3)) for layer in space.layers])
+        archs = (sub.from_indices(ix) for ix in itertools.product(*[range(len(la.choices)) for la in sub.layers]))
+        closed = all(sub.contains(sub.canonical(a)) for a in archs)
+        outside = sub.canonical_outside()
+        assert (outside is None) == closed
+        assert outside is None or (sub.contains(outside) and not sub.contains(sub.canonical(outside)))

@@ -116,6 +116,17 @@ class SupernetOptions:
         return asdict(self)
 
 
+def _check_closed(space: SearchSpace) -> None:
+    """`supernet.canonical` runs each arch as its canonical form, which must be a path of the supernet."""
+    outside = space.canonical_outside()
+    if outside is not None:
+        raise ConfigError(
+            f"supernet.canonical needs a space that holds the canonical form of each of its archs (identities "
+            f"moved to each stage's end); space '{space.name}' holds {outside} but not its form "
+            f"{space.canonical(outside)} (a pruned space?): set supernet.canonical=false"
+        )
+
+
 class Supernet(nn.Module):
     """All candidates of all layers; the architecture is an argument of `forward`, never state."""
 
@@ -128,6 +139,8 @@ class Supernet(nn.Module):
                 f"space '{space.name}' has topology '{space.topology}'; this supernet runs chain spaces "
                 f"(stem, one candidate per layer, head)"
             )
+        if options.canonical:
+            _check_closed(space)
         self.space = space
         self.options = options
         affine = options.bn_affine
