@@ -17,7 +17,7 @@ from supernet.cost.counter import count_all
 from supernet.cost.value import BUILTIN_METRICS, Cost, Number
 from supernet.ops.blocks import build_block
 from supernet.ops.candidates import IDENTITY, exported_config
-from supernet.ops.standalone import with_input
+from supernet.ops.standalone import let_head, with_input
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 
@@ -132,12 +132,8 @@ class LetCostTable:
 
 
 def _head_cost(space: SearchSpace, channels: int, shape: tuple[int, ...]) -> dict[str, int]:
-    head = [dict(b) for b in space.head]
-    first = next((i for i, b in enumerate(head) if "in" in b), None)
-    if first is not None:
-        head[first] = with_input(head[first], channels)
     cost, shape = {"macs": 0, "params": 0}, (channels, *shape[1:])
-    for config in head:
+    for config in let_head(space, channels):
         macs, params, shape = count_all(build_block(config), shape)
         cost["macs"] += macs
         cost["params"] += params

@@ -63,13 +63,18 @@ def let_standalone_config(space: SearchSpace, arch: Arch) -> dict[str, Any]:
             continue
         blocks.append(with_input(exported_config(op, layer, "els"), channels))
         channels = layer.out_channels
+    config = _config(space, arch, blocks + let_head(space, channels))
+    config["let"] = True
+    return config
+
+
+def let_head(space: SearchSpace, channels: int | None) -> list[dict[str, Any]]:
+    """The space's head taking `channels` input channels (its first block with an `in` adjusted)."""
     head = [dict(b) for b in space.head]
     first = next((i for i, b in enumerate(head) if "in" in b), None)
     if first is not None:
         head[first] = with_input(head[first], channels)
-    config = _config(space, arch, blocks + head)
-    config["let"] = True
-    return config
+    return head
 
 
 def with_input(block: Mapping[str, Any], channels: int | None) -> dict[str, Any]:
