@@ -340,7 +340,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         space, identity = _space_from_args(args), args.identity
     arch = parse_arch(space, args.arch)
     with _lock(args.run_dir):
-        out = train_standalone(cfg, Path(args.run_dir), space, arch, identity, resume=args.resume)
+        let = False if args.strided_els else None
+        out = train_standalone(cfg, Path(args.run_dir), space, arch, identity, resume=args.resume, let=let)
     print(f"{out['arch']}: val acc {out['val_acc']:.4f}, test acc {out['test_acc']:.4f}")
     return 0
 
@@ -546,6 +547,11 @@ def build_parser() -> argparse.ArgumentParser:
     _space_args(p, required=False)
     p.add_argument("--run-dir", required=True)
     p.add_argument("--resume", action="store_true")
+    p.add_argument(
+        "--strided-els",
+        action="store_true",
+        help="ELS spaces: keep shape-changing identities as strided 1x1 ELS convs (default: the LET paper's model)",
+    )
     p.set_defaults(func=cmd_retrain)
 
     p = sub.add_parser("pipeline", help="the main job: train supernet, search, export, retrain, report")

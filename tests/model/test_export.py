@@ -1,5 +1,6 @@
 import json
 import random
+import re
 
 import pytest
 import torch
@@ -10,8 +11,9 @@ from supernet.model.bn import recalibrate_path
 from supernet.model.export import export_model, standalone_config
 from supernet.model.standalone import StandaloneNet
 from supernet.model.supernet import Supernet, SupernetOptions
+from supernet.ops.standalone import let_standalone_config
 from supernet.space import create_space
-from tests.conftest import randomize_batchnorm
+from tests.conftest import needs_fashion, randomize_batchnorm, run_cli, tiny_overrides
 
 
 @pytest.mark.parametrize("bn_affine", [False, True])
@@ -118,11 +120,12 @@ def test_export_keeps_the_supernet_paths_function_with_trained_els(options):
 @pytest.mark.parametrize("identity", ["skip", "els"])
 def test_exported_costs_equal_cost_model(identity):
     space = create_space("scarlet-s1", preset="fashion-mnist", identity_in="all", layers_per_stage=(1, 2, 1, 1, 2, 1))
-    table = CostTable.build(space, identity)
+    table = CostTable.build(space, "let" if identity == "els" else identity)
     net = Supernet(space, SupernetOptions(identity))
     rng = random.Random(0)
-    for _ in range(4):
-        arch = space.sample(rng)
+    downsampling_id = space.parse_arch(",".join("id" if i in (0, 1, 3) else "e3k3" for i in range(space.num_layers)))
+    assert not space.layers[1].keeps_shape and space.layers[1].stride == 2
+    for arch in [downsampling_id, *(space.sample(rng) for _ in range(4))]:
         model = export_model(net, arch, drop_els=True)  # the cost model prices the paper's stand-alone model
         cost = table.query(arch)
         assert count_macs(model, space.input_shape) == cost.macs
@@ -136,3 +139,91 @@ def test_config_rebuilds_model_from_json_alone(tiny_space):
     assert model(model.example_input(2)).shape == (2, tiny_space.num_classes)
     with pytest.raises(ValueError, match="not a stand-alone config"):
         StandaloneNet({"format": "other"})
+
+
+def _bare_convs(model):
+    """Top-level bare convs: what an ELS exports as."""
+    return [m for m in model if type(m) is torch.nn.Conv2d]
+
+
+def test_drop_els_builds_the_let_papers_model_for_a_downsampling_identity(tmp_path):
+    from supernet.jobs.export import export_path, load_exported
+
+    space = _export_space()
+    net = _perturb_els(randomize_batchnorm(Supernet(space, SupernetOptions("els"))))
+    stride2 = [i for i, layer in enumerate(space.layers) if layer.stride == 2]
+    widen = next(i for i, layer in enumerate(space.layers) if layer.in_channels != layer.out_channels)
+    ops = ["id" if i in (*stride2[:2], widen) else "e3k5" for i in range(space.num_layers)]
+    arch = space.parse_arch(",".join(ops))
+    assert _bare_convs(export_model(net, arch))  # the exact export keeps the strided ELS convs
+    out = export_path(net, {}, arch, tmp_path / "let", drop_els=True)
+    model = load_exported(tmp_path / "let").eval()
+    blocks = model.config["blocks"]
+    assert not _bare_convs(model) and not any(b["type"] == "els" for b in blocks)
+    assert out["els_dropped"] == ops.count("id") and not out["same_function_as_supernet_path"]
+    first = len(space.stem)
+    assert [blocks[first + i]["type"] for i in stride2[:2]] == ["subsample", "subsample"]
+    nxt = next(i for i in range(stride2[1] + 1, space.num_layers) if ops[i] != "id")
+    assert blocks[first + nxt]["in"] == space.layers[0].in_channels  # every layer before it was dropped
+    x = torch.randn(2, *space.input_shape)
+    assert model(x).shape == (2, space.num_classes)
+    cost = CostTable.build(space, "let").query(arch)
+    assert (count_macs(model, space.input_shape), count_params(model)) == (cost.macs, cost.params)
+    assert cost.macs < CostTable.build(space, "els").query(arch).macs  # no ELS convs left to pay for
+
+
+def test_let_costs_every_arch_exactly_and_its_range_is_tight():
+    import itertools
+
+    space = create_space("scarlet-s1", preset="fashion-mnist", width=0.25, head_channels=32, layers_per_stage=(1,) * 6)
+    table = CostTable.build(space, "let")
+    archs = [space.from_indices(ix) for ix in itertools.product(*[range(len(la.choices)) for la in space.layers])]
+    values = sorted(table.query(a).macs for a in archs)
+    assert table.range("macs") == (values[0], values[-1])
+    rng = random.Random(0)
+    for arch in rng.sample(archs, 6):
+        model = StandaloneNet(let_standalone_config(space, arch))
+        assert count_macs(model, space.input_shape) == table.query(arch).macs
+
+
+def test_all_identity_let_model_is_the_els_papers_23m_flops_model():
+    """SCARLET (ELS paper) Table 8: the all-identity model, "only the stem and the tail", has 23M FLOPs:
+    the tail runs at 7x7, so a downsampling identity keeps its downsampling."""
+    space = create_space("scarlet-s1")
+    arch = space.parse_arch(",".join(["id"] * space.num_layers))
+    macs = count_macs(StandaloneNet(let_standalone_config(space, arch)), space.input_shape)
+    assert round(macs / 1e6) == 23
+
+
+def test_retrain_builds_the_let_model_for_els_spaces_unless_told_otherwise(tiny_space):
+    from supernet.core.errors import ConfigError
+    from supernet.ops.standalone import retrain_config
+
+    arch = tiny_space.parse_arch(",".join("id" if la.stride == 2 else "e3k3" for la in tiny_space.layers))
+    let = retrain_config(tiny_space, arch, "els")
+    assert not any(b["type"] == "els" for b in let["blocks"]) and let.get("let")
+    assert any(b["type"] == "els" for b in retrain_config(tiny_space, arch, "els", let=False)["blocks"])
+    assert retrain_config(tiny_space, arch, "skip") == standalone_config(tiny_space, arch, "skip")
+    with pytest.raises(ConfigError, match="LET model"):
+        retrain_config(tiny_space, arch, "skip", let=True)
+
+
+@needs_fashion
+def test_retrain_cli_trains_the_let_model_by_default_and_the_strided_els_one_on_request(tmp_path):
+    from supernet.train.checkpoint import load_checkpoint
+
+    space = [
+        *("--space", "scarlet-s1", "--preset", "fashion-mnist", "--identity", "els"),
+        *("--option", "width=0.25", "--option", "head_channels=32", "--option", "stem_stride=2"),
+        *("--option", "layers_per_stage=[1,2,1,2,1,1]", "--arch", "id,e3k3,e3k3,id,e3k3,e3k3,id,e3k3"),
+    ]
+    sets = tiny_overrides(data__train_limit=128, data__val_size=64, standalone__epochs=1)
+    sets = [a for s in sets if not s.startswith("space.") for a in ("--set", s)]
+    for flag, model in (([], "let"), (["--strided-els"], "els")):
+        run = tmp_path / model
+        run_cli("retrain", *space, "--run-dir", str(run), *sets, *flag, code=0)
+        checkpoint = load_checkpoint(run / "checkpoints" / "last.pt")
+        assert checkpoint.meta["model"] == model
+        weights = checkpoint.state["model"]
+        bare = [k for k, v in weights.items() if re.fullmatch(r"\d+\.weight", k) and v.dim() == 4]  # ELS convs
+        assert bool(bare) == (model == "els")

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from supernet.core.errors import ConfigError
-from supernet.jobs.prune import inherit_state, kept_ops, op_frequencies
+from supernet.jobs.prune import counted_archs, kept_ops, network_key, op_frequencies
+from supernet.model.fewshot import part_choices
+from supernet.model.inherit import inherit_state
 from supernet.model.supernet import Supernet, SupernetOptions
 from tests.conftest import (
     cli,
@@ -53,7 +55,7 @@ def test_pruned_supernet_inherits_the_surviving_weights_bit_for_bit(tiny_space):
     kept = [list(layer.choices[1::2]) for layer in tiny_space.layers]
     pruned = tiny_space.restrict(kept)
     child = Supernet(pruned, SupernetOptions("els"))
-    child.load_state_dict(inherit_state(parent, child))
+    child.load_state_dict(inherit_state(parent.state_dict(), child))
     child.eval()
     for i, layer in enumerate(pruned.layers):
         assert sorted(child.choices[i]) == sorted(layer.choices)
@@ -72,6 +74,62 @@ def test_pruned_supernet_inherits_the_surviving_weights_bit_for_bit(tiny_space):
         assert torch.equal(child(x, arch), parent(x, arch))
 
 
+WIDTH_SPACES = {
+    "spos-shufflenet": {"preset": "fashion-mnist", "channels": "search", "layers_per_stage": (1, 1, 1, 1)},
+    "resnet18-quant": {"preset": "fashion-mnist", "layers_per_stage": (1, 1, 1, 1)},
+}
+
+
+def _without_widest(space) -> list[list[str]]:
+    """Per layer, its choices but the widest (the last scale, in these spaces' choice order) of each op."""
+    from supernet.space.opnames import split_scale
+
+    def widest(choices):
+        top = max(split_scale(op)[1] for op in choices)
+        return [op for op in choices if split_scale(op)[1] < top]
+
+    return [widest(layer.choices) for layer in space.layers]
+
+
+@pytest.mark.parametrize("name", sorted(WIDTH_SPACES))
+@pytest.mark.parametrize("restriction", ["pruned", "few-shot part"])
+def test_a_width_choice_space_restricted_inherits_the_leading_slices(name, restriction):
+    from supernet.space import create_space
+
+    torch.manual_seed(0)
+    space = create_space(name, **WIDTH_SPACES[name])
+    parent = randomize_batchnorm(Supernet(space, SupernetOptions()))
+    for p in parent.parameters():
+        p.data.normal_()
+    if restriction == "pruned":
+        kept = _without_widest(space)
+    else:  # split on layer 1 at a narrow width: the part's shared block is built at that width
+        kept = part_choices(space, [1], [space.layers[1].choices[0]])
+    small = space.restrict(kept)
+    child = Supernet(small, SupernetOptions())
+    child.load_state_dict(inherit_state(parent.state_dict(), child))
+    child.eval()
+    shapes = {k: v.shape for k, v in parent.state_dict().items()}
+    assert any(v.shape != shapes[k] for k, v in child.state_dict().items())  # some shared block got narrower
+    x = torch.randn(2, *space.input_shape)
+    rng = __import__("random").Random(0)
+    for _ in range(4):
+        arch = small.sample(rng)
+        with torch.no_grad():
+            assert torch.equal(child(x, arch), parent(x, arch)), arch
+
+
+def test_an_entry_wider_than_its_parents_is_refused(tiny_space):
+    from supernet.core.errors import CheckpointError
+
+    parent = Supernet(tiny_space, SupernetOptions())
+    state = parent.state_dict()
+    name = next(k for k, v in state.items() if v.dim() == 4)
+    state[name] = state[name][:1]
+    with pytest.raises(CheckpointError, match=name.replace(".", r"\.")):
+        inherit_state(state, Supernet(tiny_space, SupernetOptions()))
+
+
 def _prune_args(run_dir) -> list[str]:
     sets = tiny_overrides(
         data__train_limit=256,
@@ -83,6 +141,38 @@ def _prune_args(run_dir) -> list[str]:
     )
     sets += ["prune.stages=3", "prune.epochs=[1,1]", "prune.lrs=[0.1,0.1]", "prune.threshold=0.3"]
     return ["prune", "--run-dir", str(run_dir)] + [a for s in sets for a in ("--set", s)]
+
+
+WIDTH_PRUNE = {
+    "spos-shufflenet": "{layers_per_stage: [1,1,1,1], channels: search}",
+    "resnet18-quant": "{layers_per_stage: [1,1,1,1]}",
+}
+
+
+@needs_fashion
+@pytest.mark.parametrize("name", sorted(WIDTH_PRUNE))
+def test_prune_completes_on_a_width_choice_space(tmp_path, name):
+    """Stage 2 inherits by slicing where a layer lost its widest choice (PAD-NAS on SPOS's channel search)."""
+    run = tmp_path / "p"
+    args = _prune_args(run)[:3] + [
+        arg
+        for s in ["prune.stages=3", "prune.epochs=[1,1]", "prune.lrs=[0.1,0.1]", "prune.threshold=0.5"]
+        + tiny_overrides(
+            space__name=name,
+            space__options=WIDTH_PRUNE[name],
+            data__train_limit=128,
+            data__val_size=64,
+            eval__recal_batches=1,
+            search__population=4,
+            search__iterations=1,
+            train__max_steps_per_epoch=1,
+        )
+        for arg in ("--set", s)
+    ]
+    run_cli(*args, code=0, timeout=600)
+    stages = json.loads((run / "prune.json").read_text())["stages"]
+    before, after = (row["choices"] for row in stages)
+    assert any(kept[-1] != choices[-1] for kept, choices in zip(after, before))  # a widest choice went
 
 
 @needs_fashion
@@ -214,3 +304,48 @@ def test_prune_resume_with_the_recorded_settings_goes_on_to_train(tmp_path, monk
     monkeypatch.setattr("supernet.jobs.train.train_supernet", train)
     with pytest.raises(Trained):
         run_prune(cfg, run, resume=True, log=lambda m: None)
+
+
+def _macro():
+    from supernet.space import create_space
+
+    return create_space("nas-bench-macro", width=0.125, resolution=16, head_channels=32)
+
+
+def test_a_network_counts_once_however_many_spellings_ranked():
+    space = _macro()  # stages [0, 1], [2, 3, 4], [5, 6, 7]
+    spellings = ["10201201", "10210210", "10201210"]  # one network, three spellings
+    other = "22222222"
+    ranks = {**{space.format_arch(space.parse_arch(t)): 0 for t in spellings}, other: 0}
+    net = Supernet(space, SupernetOptions())
+    freq = op_frequencies(space, ranks, max_rank=10, network=network_key(net))
+    assert freq[0] == {"id": 0.0, "e3k3": 0.5, "e6k5": 0.5}  # two networks: each counts one half
+    assert freq[0] != op_frequencies(space, ranks, max_rank=10)[0]  # spelling by spelling: 3/4 for e3k3
+    assert len(counted_archs(space, ranks, 10, network_key(net))) == 2
+    assert network_key(Supernet(space, SupernetOptions(identity="els"))) is None  # ELS: spellings differ
+
+
+def test_canonical_supernet_refuses_a_space_not_closed_under_the_move():
+    space = _macro()
+    kept = [list(layer.choices) for layer in space.layers]
+    kept[3], kept[4] = ["id", "e3k3"], ["e6k5"]  # id,e3k3 | e6k5: e6k5 would move into layer 3
+    pruned = space.restrict(kept)
+    with pytest.raises(ConfigError, match="supernet.canonical.*e6k5"):
+        Supernet(pruned, SupernetOptions(canonical=True))
+    Supernet(pruned, SupernetOptions())  # without the move it is an ordinary space
+    kept[3], kept[4] = list(space.layers[3].choices), ["id", "e3k3"]
+    Supernet(space.restrict(kept), SupernetOptions(canonical=True))  # closed: accepted
+
+
+def test_closure_check_agrees_with_enumeration():
+    import itertools
+    import random
+
+    space, rng = _macro(), random.Random(0)
+    for _ in range(60):
+        sub = space.restrict([rng.sample(layer.choices, rng.randint(1, 3)) for layer in space.layers])
+        archs = (sub.from_indices(ix) for ix in itertools.product(*[range(len(la.choices)) for la in sub.layers]))
+        closed = all(sub.contains(sub.canonical(a)) for a in archs)
+        outside = sub.canonical_outside()
+        assert (outside is None) == closed
+        assert outside is None or (sub.contains(outside) and not sub.contains(sub.canonical(outside)))

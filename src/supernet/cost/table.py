@@ -17,7 +17,6 @@ import os
 import tempfile
 import types
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,41 +26,13 @@ from supernet.core.errors import ConfigError, SpaceError
 from supernet.cost import bitops
 from supernet.cost.additive import build_additive_table
 from supernet.cost.counter import count_all
+from supernet.cost.value import BUILTIN_METRICS, Cost, Number
 from supernet.ops.blocks import build_block
 from supernet.ops.candidates import IDENTITY_MODES, exported_config
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 
 TABLE_FORMAT = "supernet.cost-table/1"
-BUILTIN_METRICS = ("macs", "params")
-Number = int | float
-_EMPTY: Mapping[str, Number] = types.MappingProxyType({})
-
-
-@dataclass(frozen=True)
-class Cost:
-    """The cost of one stand-alone model. `extra` holds plugged-in metrics (e.g. `latency_ms`)."""
-
-    macs: int
-    params: int
-    extra: Mapping[str, Number] = field(default_factory=lambda: _EMPTY, hash=False, repr=False)
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items())
-        return f"Cost({fields})"
-
-    def __getitem__(self, name: str) -> Number:
-        if name == "macs":
-            return self.macs
-        if name == "params":
-            return self.params
-        try:
-            return self.extra[name]
-        except KeyError:
-            raise KeyError(f"no metric {name!r}; have: {', '.join(('macs', 'params', *self.extra))}") from None
-
-    def to_dict(self) -> dict[str, Number]:
-        return {"macs": self.macs, "params": self.params, **self.extra}
 
 
 class CostTable:
@@ -108,10 +79,15 @@ class CostTable:
         """Count the fixed part and every (layer, op) exported block with a real counter.
 
         With `cache_dir`, the table is read from / written to a JSON file keyed by the space's
-        fingerprint and the identity mode.
+        fingerprint and the identity mode. `identity="let"` prices the LET paper's stand-alone models of an
+        ELS space instead (`supernet.cost.let.LetCostTable`, not cached: no sum of per-layer values).
         """
+        if identity == "let":
+            from supernet.cost.let import LetCostTable
+
+            return LetCostTable.build(space)
         if identity not in IDENTITY_MODES:
-            raise ConfigError(f"identity must be one of {IDENTITY_MODES}, got {identity!r}")
+            raise ConfigError(f"identity must be one of {(*IDENTITY_MODES, 'let')}, got {identity!r}")
         path = None
         if cache_dir is not None:
             path = Path(cache_dir) / f"cost-{space.name}-{space.fingerprint()}-{identity}.json"

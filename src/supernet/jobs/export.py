@@ -74,8 +74,9 @@ def export_path(
     also `model.onnx`, checked against PyTorch with onnxruntime (`supernet.model.onnx_export`). `meta` is the
     checkpoint's (its normalisation goes into `model.json`).
 
-    The model computes what the supernet path computes (trained ELS folded or kept); `drop_els` drops
-    shape-keeping ELS layers instead (SCARLET's rule for retraining; the result says it differs).
+    The model computes what the supernet path computes (trained ELS folded or kept); `drop_els` builds the
+    LET paper's model for retraining instead (every identity dropped, the next block's input channels
+    adjusted, a strided one's downsampling kept as a subsampling; the result says it differs).
     """
     model = export_model(net, arch, drop_els=drop_els).eval()
     dropped = _dropped_els(net, arch) if drop_els else []
@@ -111,10 +112,10 @@ def export_path(
 
 
 def _dropped_els(net: SupernetModel, arch: Arch) -> list[int]:
-    """Layers whose trained, shape-keeping ELS the paper's rule drops."""
+    """Layers whose trained ELS the LET model drops (every identity; `let_standalone_config`)."""
     if net.options.identity != "els" or net.space.topology != "chain":
         return []
-    return [i for i, (layer, op) in enumerate(zip(net.space.layers, arch.ops)) if op == "id" and layer.keeps_shape]
+    return [i for i, op in enumerate(net.path_of(arch).ops) if op == "id"]
 
 
 def _try_torch_export(model: StandaloneNet, path: Path) -> str | None:

@@ -21,7 +21,8 @@ from supernet.config.schema import Config, TrainConfig
 from supernet.core.io import atomic_write_text
 from supernet.core.rundir import CHECKPOINTS, FEW_SHOT, FEW_SHOT_MANIFEST
 from supernet.model.factory import build_supernet
-from supernet.model.fewshot import check_few_shot_layers, few_shot_parts, inherited_state, part_choices
+from supernet.model.fewshot import check_few_shot_layers, few_shot_parts, part_choices
+from supernet.model.inherit import inherit_state
 
 FEW_SHOT_EPOCH_FRACTION = 0.5
 """A part's epochs as a fraction of the one-shot supernet's when `train.few_shot_epochs` is unset: the few-shot
@@ -67,7 +68,7 @@ def train_few_shot(
     for k, ops in enumerate(few_shot_parts(net.space, layers)):
         part_dir = root / f"part-{k}"
         choices = part_choices(net.space, layers, ops)
-        initial = inherited_state(state, build_supernet(net.space.restrict(choices), net.options))
+        initial = inherit_state(state, build_supernet(net.space.restrict(choices), net.options), "few-shot part")
         resume = (part_dir / CHECKPOINTS).is_dir()
         out = train_supernet(sub_cfg, part_dir, resume=resume, choices=choices, initial=initial, splits=splits)
         results.append({"ops": list(ops), "dir": part_dir.name, "global_step": out["global_step"]})

@@ -21,6 +21,7 @@ from supernet.config.schema import Config, save_config
 from supernet.core.errors import ConfigError
 from supernet.core.io import atomic_write_text
 from supernet.core.rundir import CONFIG, RESULT
+from supernet.ops.standalone import retrain_mode
 from supernet.space import Arch, SearchSpace
 
 
@@ -80,7 +81,7 @@ def run_groundtruth(
                     continue
                 result = train_standalone(cfg, folder, space, arch, identity, resume=True)
                 if not tables:
-                    tables.append(CostTable.build(space, identity, cache_dir=run_dir))
+                    tables.append(CostTable.build(space, retrain_mode(space, identity), cache_dir=run_dir))
                 cost = tables[0].query(arch)
                 result.update(index=index, macs=cost.macs, params=cost.params)
                 atomic_write_text(folder / RESULT, json.dumps(result, indent=1))

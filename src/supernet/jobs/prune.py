@@ -2,10 +2,11 @@
 
 Stage 1 trains the supernet. Each stage k = 2..M-1 searches the previous stage's supernet with
 CES under the configured constraints (the latency window, or MACs/params bounds), counts each
-layer's op frequencies over the evaluated archs whose non-domination rank is below
-`prune.max_rank`, drops the ops chosen at or below `prune.threshold` (never a layer's last op),
-builds the pruned supernet with the surviving weights copied bit for bit, and fine-tunes it.
-Stage M searches the last supernet with CES and returns the best archs.
+layer's op frequencies over the evaluated networks (each once, however many spellings it was
+evaluated in) whose non-domination rank is below `prune.max_rank`, drops the ops chosen at or
+below `prune.threshold` (never a layer's last op), builds the pruned supernet with the surviving
+weights copied bit for bit, and fine-tunes it. Stage M searches the last supernet with CES and
+returns the best archs.
 
 Run directory: `stage-<k>/` per stage (`checkpoints/` of the stage's supernet, `search/` of the
 CES search that pruned it, `pruning.json` with frequencies and kept ops, `frequencies.png`),
@@ -19,7 +20,7 @@ import copy
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,10 @@ import numpy as np
 import torch
 
 from supernet.config.schema import Config
-from supernet.core.errors import CheckpointError, ConfigError
+from supernet.core.errors import ConfigError
 from supernet.core.io import atomic_write_text
+from supernet.model.inherit import inherit_state
+from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 from supernet.train.checkpoint import find_checkpoint
 
@@ -37,9 +40,27 @@ Log = Callable[[str], None]
 
 
 # -- the pruning rule ---------------------------------------------------------------------------------------
-def op_frequencies(space: SearchSpace, ranks: Mapping[str, int], max_rank: int) -> list[dict[str, float]]:
-    """Per layer, each op's share of the archs with non-domination rank < `max_rank` (PAD-NAS 3.2)."""
-    chosen = [space.parse_arch(arch) for arch, rank in sorted(ranks.items()) if rank < max_rank]
+def counted_archs(
+    space: SearchSpace, ranks: Mapping[str, int], max_rank: int, network: Callable[[Arch], Hashable] | None = None
+) -> list[Arch]:
+    """The archs with non-domination rank < `max_rank`, one per network: spellings with the same `network`
+    key (e.g. `SearchSpace.canonical` with skip identities) count once, as their best-ranked spelling
+    (ties: the first in text order). Without `network`, every spelling is its own network."""
+    key = network or (lambda arch: arch)
+    chosen: dict[Hashable, Arch] = {}
+    for text, rank in sorted(ranks.items(), key=lambda item: (item[1], item[0])):
+        arch = space.parse_arch(text)
+        if rank < max_rank:
+            chosen.setdefault(key(arch), arch)
+    return list(chosen.values())
+
+
+def op_frequencies(
+    space: SearchSpace, ranks: Mapping[str, int], max_rank: int, network: Callable[[Arch], Hashable] | None = None
+) -> list[dict[str, float]]:
+    """Per layer, each op's share of the networks with non-domination rank < `max_rank` (PAD-NAS 3.2),
+    each counted once (`counted_archs`)."""
+    chosen = counted_archs(space, ranks, max_rank, network)
     if not chosen:
         raise ConfigError(f"no searched arch has non-domination rank < {max_rank}; raise prune.max_rank")
     counts = [dict.fromkeys(layer.choices, 0) for layer in space.layers]
@@ -47,6 +68,15 @@ def op_frequencies(space: SearchSpace, ranks: Mapping[str, int], max_rank: int) 
         for i, op in enumerate(arch.ops):
             counts[i][op] += 1
     return [{op: n / len(chosen) for op, n in row.items()} for row in counts]
+
+
+def network_key(net: Any) -> Callable[[Arch], Hashable] | None:
+    """How spellings of one network are told apart: with skip identities a chain space's spellings that
+    differ only in where a stage's shape-keeping identities sit are one network (`SearchSpace.canonical`);
+    an ELS identity computes something, so there every spelling is its own network (None)."""
+    if net.space.topology == "chain" and net.options.identity == "skip":
+        return net.space.canonical
+    return None
 
 
 def kept_ops(space: SearchSpace, frequencies: Sequence[Mapping[str, float]], threshold: float) -> list[list[str]]:
@@ -57,18 +87,6 @@ def kept_ops(space: SearchSpace, frequencies: Sequence[Mapping[str, float]], thr
         ops = [op for op in layer.choices if freq[op] > threshold]
         kept.append(ops or [max(layer.choices, key=lambda op: freq[op])])
     return kept
-
-
-def inherit_state(parent: torch.nn.Module, child: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The child's state dict filled with copies of the parent's tensors of the same names (every
-    child entry must exist in the parent with the same shape: a pruned supernet only loses ops)."""
-    source = parent.state_dict()
-    state = {}
-    for name, value in child.state_dict().items():
-        if name not in source or source[name].shape != value.shape:
-            raise CheckpointError(f"pruned supernet entry {name!r} has no counterpart in the parent supernet")
-        state[name] = source[name].detach().clone()
-    return state
 
 
 # -- the stages ---------------------------------------------------------------------------------------------
@@ -223,7 +241,8 @@ def _prune_step(cfg: Config, parent_dir: Path, stage_dir: Path) -> dict[str, Any
     result = _search(cfg, parent_dir, stage_dir / "search")
     parent, _ = load_supernet(parent_dir)
     space = parent.space
-    freq = op_frequencies(space, result.get("ranks") or {}, cfg.prune.max_rank)
+    ranks, network = result.get("ranks") or {}, network_key(parent)
+    freq = op_frequencies(space, ranks, cfg.prune.max_rank, network)
     kept = kept_ops(space, freq, cfg.prune.threshold)
     pruned = [[op for op in layer.choices if op not in keep] for layer, keep in zip(space.layers, kept)]
     out = {
@@ -232,7 +251,7 @@ def _prune_step(cfg: Config, parent_dir: Path, stage_dir: Path) -> dict[str, Any
         "pruned": pruned,
         "parent_size": space.size,
         "size": math.prod(len(k) for k in kept),
-        "archs_counted": sum(r < cfg.prune.max_rank for r in result["ranks"].values()),
+        "archs_counted": len(counted_archs(space, ranks, cfg.prune.max_rank, network)),
     }
     _plot_frequencies(
         space,
@@ -250,7 +269,7 @@ def _inherited(parent_dir: Path, kept: list[list[str]]) -> dict[str, torch.Tenso
 
     parent, _ = load_supernet(parent_dir)
     child = build_supernet(parent.space.restrict(kept), parent.options)
-    return inherit_state(parent, child)
+    return inherit_state(parent.state_dict(), child, "pruned supernet")
 
 
 def _stage_row(k: int, space: SearchSpace, stage_dir: Path) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from supernet.config.schema import Config
 from supernet.core.io import atomic_write_text
 from supernet.core.rundir import RESULT
 from supernet.data import DatasetSplits
-from supernet.model.export import standalone_config
 from supernet.model.standalone import StandaloneNet
+from supernet.ops.standalone import retrain_config, retrain_mode
 from supernet.runs.build import (
     EVAL_BATCH_SIZE,
     STANDALONE_SECTIONS,
@@ -41,19 +41,23 @@ def train_standalone(
     resume: bool = False,
     initial: StandaloneNet | None = None,
     splits: DatasetSplits | None = None,
+    let: bool | None = None,
 ) -> dict[str, Any]:
     """Train the stand-alone model of `arch` (from scratch unless `initial` is given); report accuracies.
-    `splits`: the configured data, when the caller has it loaded already."""
+    `splits`: the configured data, when the caller has it loaded already. With ELS identities the model
+    is the LET paper's (identities dropped, `supernet.ops.standalone.let_standalone_config`) unless `let`
+    is False."""
     run_dir = Path(run_dir)
     check_run(run_dir, cfg, resume, STANDALONE_SECTIONS)
     standalone = cfg.standalone
     runtime = runtime_of(cfg, standalone)
     torch.manual_seed(standalone.seed)
     splits = splits if splits is not None else load_data(cfg)
-    model = initial if initial is not None else StandaloneNet(standalone_config(space, arch, identity))
+    model = initial if initial is not None else StandaloneNet(retrain_config(space, arch, identity, let))
     meta = {
         "kind": "standalone",
         "arch": arch.to_string(),
+        "model": "given" if initial is not None else retrain_mode(space, identity, let),
         "space_fingerprint": space.fingerprint(),
         "config_hash": config_hash(cfg, STANDALONE_SECTIONS),
         "config": config_sections(cfg, STANDALONE_SECTIONS),

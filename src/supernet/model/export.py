@@ -11,7 +11,8 @@ from supernet.space.arch import Arch
 def export_model(supernet: SupernetModel, arch: Arch, drop_els: bool = False) -> StandaloneNet:
     """Stand-alone model for `arch` carrying the supernet's weights for that path (`supernet.export`).
 
-    `drop_els` applies SCARLET's rule to shape-keeping ELS (dropped: a different function, meant for
-    retraining); by default they are folded or kept, so the model computes what the supernet path does.
+    `drop_els` builds the LET paper's model (every ELS identity dropped, `let_standalone_config`: a
+    different function, meant for retraining); by default they are folded or kept, so the model computes
+    what the supernet path does.
     """
     return supernet.export(arch, drop_els=drop_els)

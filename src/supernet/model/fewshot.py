@@ -49,15 +49,6 @@ def part_choices(space: SearchSpace, layers: Sequence[int], ops: Sequence[str]) 
     return [[fixed[i]] if i in fixed else list(layer.choices) for i, layer in enumerate(space.layers)]
 
 
-def inherited_state(full: Mapping[str, torch.Tensor], part: nn.Module) -> dict[str, torch.Tensor]:
-    """The one-shot weights a part starts from: every entry of the part's state, copied from `full`."""
-    own = part.state_dict()
-    missing = [k for k in own if k not in full or full[k].shape != own[k].shape]
-    if missing:
-        raise ConfigError(f"few-shot part entry {missing[0]!r} has no counterpart in the one-shot supernet")
-    return {k: full[k].clone() for k in own}
-
-
 class FewShotSupernet(nn.Module):
     """The sub-supernets of a few-shot split; `forward(x, arch)` runs `arch` on the part whose split
     layers hold its ops. Satisfies `SupernetModel` (the parts' interface, by delegation)."""

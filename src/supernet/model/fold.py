@@ -119,3 +119,28 @@ def _fold_into(els: nn.Module, block: nn.Module) -> nn.Module | None:
     except ValueError:  # residual, depthwise first, or shapes that do not chain: keep the ELS
         return None
     return None
+
+
+def compose_els(els: nn.Module, pending: torch.Tensor | None) -> torch.Tensor:
+    """The channel map `els` (a 1x1 conv, possibly strided: spatially a subsampling) after `pending`."""
+    if not isinstance(els, nn.Conv2d) or els.kernel_size != (1, 1) or els.groups != 1 or els.bias is not None:
+        raise ValueError(f"an ELS is a bias-free 1x1 conv, got {els}")
+    w = els.weight.detach()[:, :, 0, 0]
+    return w if pending is None else w @ pending
+
+
+def fold_els_map(source: nn.Module, target: nn.Module, pending: torch.Tensor) -> None:
+    """Load into `target` (the block after dropped shape-changing ELS in the LET model, its input channels
+    adjusted) `source`'s weights with the dropped ELS maps `pending` folded into its first conv (Lemma 2,
+    W3 = W2 W1), each tensor cut to the target's width (an inverted bottleneck's hidden width is its
+    expansion times its input channels, so it narrows with them): a start for retraining, not the path's
+    function."""
+    from supernet.ops.slicing import copy_leading_slices
+
+    name, conv = next(((n, m) for n, m in source.named_modules() if isinstance(m, nn.Conv2d)), (None, None))
+    if conv is None or conv.groups != 1 or conv.in_channels != pending.shape[0]:
+        raise ValueError(f"cannot fold the dropped ELS into {type(source).__name__}: its first conv is {conv}")
+    key = f"{name}.weight" if name else "weight"
+    state = {k: v.detach().clone() for k, v in source.state_dict().items()}
+    state[key] = torch.einsum("cpij,pu->cuij", state[key], pending)
+    copy_leading_slices(state, target)

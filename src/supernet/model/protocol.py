@@ -43,8 +43,8 @@ class SupernetModel(Protocol):
         """All weights of candidate `op` of `layer`."""
 
     def export(self, arch: Arch, drop_els: bool = False) -> StandaloneNet:
-        """The stand-alone model of `arch` with the supernet's weights for that path (`drop_els`: SCARLET's
-        rule for shape-keeping ELS, a different function meant for retraining)."""
+        """The stand-alone model of `arch` with the supernet's weights for that path (`drop_els`: the LET
+        paper's model, every identity dropped: a different function meant for retraining)."""
 
     def split_interchoice(self) -> dict[nn.Parameter, nn.Parameter]:
         """Inter-choice `split`: copy every op per previous choice; returns copy -> origin."""

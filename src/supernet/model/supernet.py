@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from supernet.core.errors import ConfigError
-from supernet.model.fold import fold_standalone_els
+from supernet.model.fold import compose_els, fold_els_map, fold_standalone_els
 from supernet.model.interchoice import (
     BIAS_PLACES,
     MODES,
@@ -28,9 +28,9 @@ from supernet.model.interchoice import (
 )
 from supernet.model.standalone import StandaloneNet, copy_block_weights
 from supernet.ops.blocks import ConvBNAct, build_block, split_copies
-from supernet.ops.candidates import IDENTITY_MODES, candidate_config, supernet_candidate
+from supernet.ops.candidates import IDENTITY, IDENTITY_MODES, candidate_config, supernet_candidate
 from supernet.ops.slicing import copy_leading_slices, parameter_shapes, slice_masks
-from supernet.ops.standalone import standalone_config
+from supernet.ops.standalone import let_standalone_config, standalone_config
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 
@@ -116,6 +116,17 @@ class SupernetOptions:
         return asdict(self)
 
 
+def _check_closed(space: SearchSpace) -> None:
+    """`supernet.canonical` runs each arch as its canonical form, which must be a path of the supernet."""
+    outside = space.canonical_outside()
+    if outside is not None:
+        raise ConfigError(
+            f"supernet.canonical needs a space that holds the canonical form of each of its archs (identities "
+            f"moved to each stage's end); space '{space.name}' holds {outside} but not its form "
+            f"{space.canonical(outside)} (a pruned space?): set supernet.canonical=false"
+        )
+
+
 class Supernet(nn.Module):
     """All candidates of all layers; the architecture is an argument of `forward`, never state."""
 
@@ -128,6 +139,8 @@ class Supernet(nn.Module):
                 f"space '{space.name}' has topology '{space.topology}'; this supernet runs chain spaces "
                 f"(stem, one candidate per layer, head)"
             )
+        if options.canonical:
+            _check_closed(space)
         self.space = space
         self.options = options
         affine = options.bn_affine
@@ -350,28 +363,58 @@ class Supernet(nn.Module):
         Width choices copy the leading slices of their shared block.
         """
         arch = self.path_of(arch)
+        let = drop_els and self.options.identity == "els"
         keep = self.options.identity == "els" and not drop_els
-        config = standalone_config(self.space, arch, self.options.identity, keep_els=keep)
+        if let:  # the LET paper's model for retraining: every identity dropped
+            config = let_standalone_config(self.space, arch)
+        else:
+            config = standalone_config(self.space, arch, self.options.identity, keep_els=keep)
         model = StandaloneNet(config)
-        selects = [{}] * len(self.space.stem) + [self.select(i, op) for i, op in enumerate(arch.ops)]
-        selects += [{}] * len(self.space.head)
-        kept = [
-            (m, s)
-            for m, s, b in zip(self.path_modules(arch), selects, config["blocks"], strict=True)
-            if b["type"] != "identity"
-        ]
-        for target, (source, select) in zip(model, kept, strict=True):
-            if select:  # a width choice: the leading slices of the shared block
-                copy_leading_slices(source.state_dict(), target)
-            else:
-                copy_block_weights(source, target)
+        self._copy_path_weights(arch, config, model, let)
         biases = self.path_biases(arch)
+        if (
+            let
+            and any(b is not None for b in biases)
+            and config["blocks"] != standalone_config(self.space, arch, "els")["blocks"]
+        ):
+            raise ConfigError(
+                f"export --drop-els of {arch}: the LET model drops an identity that changes the shape, and the "
+                f"inter-choice biases are not carried into it (export without --drop-els)"
+            )
         if any(b is not None for b in biases):
             fold = fold_pre_activation_biases if self.options.interchoice_bias_at == "pre_act" else apply_input_biases
             model = fold(model, config, len(self.space.stem), biases)
         if keep:
             model, _ = fold_standalone_els(model, model.config)
         return model
+
+    def _copy_path_weights(self, arch: Arch, config: Mapping[str, Any], model: StandaloneNet, let: bool) -> None:
+        """Load `arch`'s path weights into `model` (built from `config`). In the LET model (`let`) the block
+        after dropped shape-changing ELS absorbs their maps (`supernet.model.fold.fold_els_map`)."""
+        selects = [{}] * len(self.space.stem) + [self.select(i, op) for i, op in enumerate(arch.ops)]
+        selects += [{}] * len(self.space.head)
+        pending: torch.Tensor | None = None  # the dropped shape-changing ELS maps since the last kept block
+        targets = iter(model)
+        for k, (source, select, block) in enumerate(
+            zip(self.path_modules(arch), selects, config["blocks"], strict=True)
+        ):
+            layer = k - len(self.space.stem)
+            if let and 0 <= layer < len(arch) and arch.ops[layer] == IDENTITY:
+                if block["type"] != "identity":
+                    next(targets)  # a subsample: no weights
+                if not self.space.layers[layer].keeps_shape:
+                    pending = compose_els(source, pending)
+                continue
+            if block["type"] == "identity":
+                continue
+            target = next(targets)
+            if select:  # a width choice: the leading slices of the shared block
+                copy_leading_slices(source.state_dict(), target)
+            elif pending is not None:
+                fold_els_map(source, target, pending)
+            else:
+                copy_block_weights(source, target)
+            pending = None
 
     def candidate_parameters(self, layer: int, op: str) -> Iterator[nn.Parameter]:
         """All weights of `op` in `layer` (after a split: of all its copies; a width choice: the

@@ -126,6 +126,18 @@ class ChannelBias(nn.Module):
         return x + self.bias.view(1, -1, *([1] * (x.dim() - 2)))
 
 
+class Subsample(nn.Module):
+    """Every `stride`-th pixel (what a strided 1x1 conv does spatially): the downsampling of a strided
+    identity in the LET paper's stand-alone model (`supernet.ops.standalone.let_standalone_config`)."""
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = int(stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, :: self.stride, :: self.stride]
+
+
 class GlobalPool(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean((2, 3))
@@ -175,6 +187,7 @@ BLOCKS.register("els", _els)
 BLOCKS.register("identity", lambda c, a: nn.Identity())
 BLOCKS.register("bias", lambda c, a: ChannelBias(c["channels"]))
 BLOCKS.register("pool", lambda c, a: GlobalPool())
+BLOCKS.register("subsample", lambda c, a: Subsample(c["stride"]))
 BLOCKS.register("dropout", lambda c, a: nn.Dropout(c.get("p", 0.0)))
 BLOCKS.register("linear", lambda c, a: nn.Linear(c["in"], c["out"], bias=c.get("bias", True)))
 

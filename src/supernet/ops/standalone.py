@@ -6,7 +6,7 @@ model layer builds them (`StandaloneNet`) and the cost layer counts them, neithe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from supernet.core.errors import ConfigError
@@ -45,6 +45,67 @@ def chain_standalone_config(
     if any(block_bits(b) is not None for b in blocks):  # quantized (SPOS Table 6): list every layer's bits
         config["bit_widths"] = bit_widths(blocks)
     return config
+
+
+def let_standalone_config(space: SearchSpace, arch: Arch) -> dict[str, Any]:
+    """The LET paper's model for stand-alone training (SCARLET-NAS LET, Fig. 2, right) of an arch of a chain
+    space with ELS identities: every identity layer is dropped and the next block takes the channels that
+    reach it (its input channels adjusted, n3 >= n2 >= n1). A strided identity keeps its downsampling as
+    a parameter-free `subsample` (what its strided 1x1 conv does spatially), so the resolution schedule
+    stays: the ELS paper's all-identity model (Table 8, 23M FLOPs) is the stem and the tail at 7x7.
+    One block per layer (`identity` or `subsample` for a dropped identity), as in `chain_standalone_config`."""
+    arch = space.validate(arch)
+    blocks = [dict(b) for b in space.stem]
+    channels = space.layers[0].in_channels if space.layers else None
+    for layer, op in zip(space.layers, arch.ops):
+        if op == IDENTITY:
+            blocks.append({"type": "subsample", "stride": layer.stride} if layer.stride > 1 else {"type": "identity"})
+            continue
+        blocks.append(with_input(exported_config(op, layer, "els"), channels))
+        channels = layer.out_channels
+    config = _config(space, arch, blocks + let_head(space, channels))
+    config["let"] = True
+    return config
+
+
+def let_head(space: SearchSpace, channels: int | None) -> list[dict[str, Any]]:
+    """The space's head taking `channels` input channels (its first block with an `in` adjusted)."""
+    head = [dict(b) for b in space.head]
+    first = next((i for i, b in enumerate(head) if "in" in b), None)
+    if first is not None:
+        head[first] = with_input(head[first], channels)
+    return head
+
+
+def with_input(block: Mapping[str, Any], channels: int | None) -> dict[str, Any]:
+    """`block` taking `channels` input channels (a depthwise conv keeps its groups equal to them)."""
+    out = dict(block)
+    if channels is None or out.get("in") == channels:
+        return out
+    if out.get("groups", 1) != 1:
+        raise ConfigError(f"the LET model cannot change the input channels of a grouped block {out}")
+    out["in"] = channels
+    return out
+
+
+def retrain_mode(space: SearchSpace, identity: str, let: bool | None = None) -> str:
+    """How an arch's model for training from scratch treats identities: `let` (the LET paper's model, the
+    default for a chain space with ELS identities) or the supernet's `identity` mode; `let=False` keeps
+    the strided 1x1 ELS convs, `let=True` asks for the LET model."""
+    can = identity == "els" and space.topology == "chain"
+    if let and not can:
+        raise ConfigError(
+            f"the LET model is for chain spaces with ELS identities; space '{space.name}' "
+            f"({space.topology}) has identity {identity!r}"
+        )
+    return "let" if can and let is not False else identity
+
+
+def retrain_config(space: SearchSpace, arch: Arch, identity: str, let: bool | None = None) -> dict[str, Any]:
+    """The config of the model `supernet retrain` trains from scratch (`retrain_mode`)."""
+    if retrain_mode(space, identity, let) == "let":
+        return let_standalone_config(space, arch)
+    return standalone_config(space, arch, identity)
 
 
 def is_cell(block: Any) -> bool:

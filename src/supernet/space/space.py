@@ -169,6 +169,48 @@ class SearchSpace:
             ops += [first, *[o for o in rest if o != IDENTITY], *[o for o in rest if o == IDENTITY]]
         return Arch(tuple(ops))
 
+    def canonical_outside(self) -> Arch | None:
+        """An arch of the space whose canonical form is not in it; None when the space is closed under
+        `canonical` (every zoo space; a pruned one need not be: layer 3 = {id, e3k3}, layer 4 = {e6k5}
+        moves e6k5 into layer 3). Exact, without enumerating: per stage, an op of a later layer lands in an
+        earlier one when identities can fill the layers between, and the last layers must offer an identity
+        where the fewest possible non-identities leave them."""
+        base = [layer.choices[0] for layer in self.layers]
+        for stage in self.stages():
+            rest = list(stage)[1:]
+            found = self._stage_outside(rest, base)
+            if found is not None:
+                return found
+        return None
+
+    def _stage_outside(self, rest: list[int], base: list[str]) -> Arch | None:
+        choices = [self.layers[k].choices for k in rest]
+        ops = [[c for c in layer if c != IDENTITY] for layer in choices]
+        has_id = [IDENTITY in layer for layer in choices]
+
+        def arch(moved: int, upto: int, tail: dict[int, str]) -> Arch:
+            """Non-identities where forced and in the first `moved` free layers before `upto`, `tail` after."""
+            out, free = list(base), 0
+            for p, k in enumerate(rest[:upto]):
+                use = not has_id[p] or (bool(ops[p]) and free < moved)
+                free += has_id[p] and use
+                out[k] = ops[p][0] if use else IDENTITY
+            for p, k in enumerate(rest[upto:], upto):
+                out[k] = tail.get(p, IDENTITY if has_id[p] else choices[p][0])
+            return Arch(tuple(out))
+
+        for j in range(len(rest)):
+            forced = sum(not h for h in has_id[:j])
+            flexible = sum(bool(o) and h for o, h in zip(ops[:j], has_id[:j]))
+            for i in range(forced, min(forced + flexible, j - 1) + 1):
+                for op in ops[j]:
+                    if op not in choices[i]:
+                        return arch(i - forced, j, {j: op})
+        fewest = sum(not h for h in has_id)
+        if not all(has_id[fewest:]):
+            return arch(0, len(rest), {})
+        return None
+
     def restrict(self, choices: Sequence[Sequence[str]]) -> SearchSpace:
         """A layer-wise sub-space with fewer candidates per layer (e.g. after pruning)."""
         layers = []
