@@ -17,11 +17,13 @@ from tests.conftest import assert_one_line_error, run_cli, set_args, tiny_overri
 
 def _overrides(**extra):
     return tiny_overrides(
-        space__options="{width: 0.25, head_channels: 32, layers_per_stage: [1,1,1,1,1,1], stem_stride: 2}",
-        train__epochs=1,
-        train__few_shot_layers="[1]",
-        train__few_shot_epochs=1,
-        **extra,
+        **{
+            "space__options": "{width: 0.25, head_channels: 32, layers_per_stage: [1,1,1,1,1,1], stem_stride: 2}",
+            "train__epochs": 1,
+            "train__few_shot_layers": "[1]",
+            "train__few_shot_epochs": 1,
+            **extra,
+        }
     )
 
 
@@ -104,3 +106,27 @@ def test_few_shot_layers_are_checked():
         check_few_shot_layers(space, [8], canonical=False)
     with pytest.raises(ConfigError, match="few_shot_epochs"):
         load_config(None, ["train.few_shot_epochs=0"])
+
+
+@pytest.mark.parametrize("layers", ["[8]", "[-1]", "[1,1]", "[a]", "[1.0]", "[true]", "[0,1,2]"])
+def test_a_bad_split_is_refused_before_the_first_step(tmp_path, layers):
+    from tests.conftest import run_main
+
+    run = tmp_path / "run"
+    r = run_main("train", "--run-dir", str(run), *set_args(_overrides(train__few_shot_layers=layers)))
+    assert_one_line_error(r, "train.few_shot_layers")
+    assert not (run / "checkpoints").exists() and not (run / "config.yaml").exists()  # nothing trained or recorded
+
+
+def test_the_part_count_is_said_and_bounded(capsys):
+    from supernet.jobs.train import _announce_few_shot
+
+    space = create_space("nas-bench-macro", width=0.125, resolution=16, head_channels=32)
+    assert check_few_shot_layers(space, [0, 2], canonical=False, max_parts=9) == 9
+    with pytest.raises(ConfigError, match="into 27 parts.*few_shot_max_parts=26"):
+        check_few_shot_layers(space, [0, 1, 2], canonical=False, max_parts=26)
+    cfg = load_config(None, ["train.few_shot_layers=[0,1,2]", "train.few_shot_max_parts=27"])  # forced
+    _announce_few_shot(cfg, space)
+    assert "into 27 parts" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="few_shot_max_parts"):
+        load_config(None, ["train.few_shot_max_parts=0"])

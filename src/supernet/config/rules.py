@@ -83,6 +83,7 @@ RULES: dict[str, dict[str, Range]] = {
         "sandwich_random": AT_LEAST_0,
         "few_shot_epochs": AT_LEAST_1,
         "few_shot_lr": POSITIVE,
+        "few_shot_max_parts": AT_LEAST_1,
         "drop_rate": Range(0, 1, high_open=True),
         "health_models": AT_LEAST_0,
         "allreduce_bucket_mb": POSITIVE,

@@ -51,6 +51,7 @@ class TrainConfig(OptimConfig):
     few_shot_layers: list[int] = field(default_factory=list)  # few-shot NAS: split on these layers' choices
     few_shot_epochs: int = 1  # fine-tuning epochs of each sub-supernet after the one-shot training
     few_shot_lr: float | None = None  # their lr (None: train.lr, a warm restart of the schedule)
+    few_shot_max_parts: int = 64  # refuse a split into more parts than this (a guard; raise it to force)
     distill: bool = False  # in-place distillation: the step's first path (sandwich: the largest) teaches the rest
     constrained_bins: int = 5  # uniform-constrained: equal-width MACs bins over the achievable range
     drop_rate: float = 0.5  # path-dropout: probability of dropping each candidate

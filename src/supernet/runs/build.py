@@ -179,7 +179,16 @@ def eval_loader(cfg: Config, splits: DatasetSplits, which: str, batch_size: int,
 # How a run executes, not what it computes: a checkpoint resumes under other values of these
 # (a GPU run in fp16 resumes on a CPU in bf16 or fp32).
 # Decode processes (`data.workers`) change speed, never a batch.
-EXECUTION_FIELDS = ("progress", "workers", "amp", "channels_last", "deterministic", "allreduce_bucket_mb")
+# `few_shot_max_parts` is a guard, not a setting: raising it to force a large split changes nothing trained.
+EXECUTION_FIELDS = (
+    "progress",
+    "workers",
+    "amp",
+    "channels_last",
+    "deterministic",
+    "allreduce_bucket_mb",
+    "few_shot_max_parts",
+)
 
 
 def config_hash(cfg: Config, sections: tuple[str, ...]) -> str:
