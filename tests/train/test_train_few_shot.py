@@ -130,3 +130,55 @@ def test_the_part_count_is_said_and_bounded(capsys):
     assert "into 27 parts" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="few_shot_max_parts"):
         load_config(None, ["train.few_shot_max_parts=0"])
+
+
+def _copy_run(run, tmp_path, strip_digests=False):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True)
+    manifest = copy / "few-shot" / "few-shot.json"
+    data = json.loads(manifest.read_text())
+    if strip_digests:  # a manifest written before parts recorded their digest
+        data["parts"] = [{k: v for k, v in p.items() if k != "digest"} for p in data["parts"]]
+        manifest.write_text(json.dumps(data))
+    return copy, manifest, data
+
+
+def test_the_manifest_records_each_parts_digest(few_shot_run, tmp_path):
+    run, _ = few_shot_run
+    copy, _, data = _copy_run(run, tmp_path)
+    assert all(len(p["digest"]) == 16 for p in data["parts"])
+    part0, part1 = copy / "few-shot" / "part-0", copy / "few-shot" / "part-1"
+    (part0 / "checkpoints" / "last.pt").write_bytes((part1 / "checkpoints" / "last.pt").read_bytes())
+    with pytest.raises(CheckpointError, match="part-0 .*digest differs"):
+        load_supernet(copy)
+
+
+@pytest.mark.parametrize("tamper", ["swap", "one-shot", "link", "no-layers"])
+def test_parts_that_do_not_match_the_manifest_are_one_line(few_shot_run, tmp_path, tamper):
+    from tests.conftest import run_main
+
+    run, _ = few_shot_run
+    copy, manifest, data = _copy_run(run, tmp_path, strip_digests=True)
+    parts = copy / "few-shot"
+    if tamper == "swap":
+        (parts / "part-0").rename(parts / "tmp")
+        (parts / "part-1").rename(parts / "part-0")
+        (parts / "tmp").rename(parts / "part-1")
+        expected = "another space"
+    elif tamper == "one-shot":
+        (parts / "part-0" / "checkpoints" / "last.pt").write_bytes((copy / "checkpoints" / "last.pt").read_bytes())
+        expected = "another space"
+    elif tamper == "link":
+        outside = tmp_path / "outside"
+        (parts / "part-1").rename(outside)
+        (parts / "part-1").symlink_to(outside, target_is_directory=True)
+        expected = "links are not followed"
+    else:
+        manifest.write_text(json.dumps({**data, "layers": [], "parts": [{"ops": [], "dir": "part-0"}]}))
+        expected = "not a few-shot manifest"
+    with pytest.raises(CheckpointError, match=expected):
+        load_supernet(copy)
+    r = run_main("export", "--supernet", str(copy), "--arch", "0,0,0,0,0,0", "--out", str(tmp_path / "e"))
+    assert_one_line_error(r, expected)

@@ -20,6 +20,7 @@ from supernet.core.io import atomic_write_text
 from supernet.core.rundir import CHECKPOINTS, FEW_SHOT, FEW_SHOT_MANIFEST
 from supernet.model.factory import build_supernet
 from supernet.model.fewshot import check_few_shot_layers, few_shot_parts, inherited_state, part_choices
+from supernet.runs.load import checkpoint_path, file_digest
 
 
 def part_config(cfg: Config) -> Config:
@@ -54,8 +55,9 @@ def train_few_shot(
         initial = inherited_state(state, build_supernet(net.space.restrict(choices), net.options))
         resume = (part_dir / CHECKPOINTS).is_dir()
         out = train_supernet(sub_cfg, part_dir, resume=resume, choices=choices, initial=initial, splits=splits)
-        results.append({"ops": list(ops), "dir": part_dir.name, "global_step": out["global_step"]})
-    parts = [{"ops": r["ops"], "dir": r["dir"]} for r in results]
+        digest = file_digest(checkpoint_path(part_dir))
+        results.append({"ops": list(ops), "dir": part_dir.name, "digest": digest, "global_step": out["global_step"]})
+    parts = [{"ops": r["ops"], "dir": r["dir"], "digest": r["digest"]} for r in results]
     manifest = {"layers": layers, "epochs": sub_cfg.train.epochs, "lr": sub_cfg.train.lr, "parts": parts}
     atomic_write_text(root / FEW_SHOT_MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return results
