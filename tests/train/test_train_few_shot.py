@@ -182,3 +182,36 @@ def test_parts_that_do_not_match_the_manifest_are_one_line(few_shot_run, tmp_pat
         load_supernet(copy)
     r = run_main("export", "--supernet", str(copy), "--arch", "0,0,0,0,0,0", "--out", str(tmp_path / "e"))
     assert_one_line_error(r, expected)
+
+
+def test_similarity_runs_each_candidate_on_its_own_part(few_shot_run, tmp_path):
+    from supernet.analysis.similarity import candidate_features
+    from supernet.space import Arch
+    from tests.conftest import run_main
+
+    run, _ = few_shot_run
+    r = run_main("similarity", "--supernet", str(run), "--layer", "0", "--run-dir", str(tmp_path / "sim"))
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads((tmp_path / "sim" / "similarity.json").read_text())["ops"]) == 7
+    net, _ = load_supernet(run)
+    x = torch.randn(4, *net.space.input_shape)
+    prefix = Arch(tuple(layer.choices[0] for layer in net.space.layers))
+    feats = candidate_features(net, 1, x, prefix, batch_stats=False)  # the split layer: one part per candidate
+    for op, feat in zip(net.space.layers[1].choices, feats):
+        part = net.parts[net.keys.index((op,))]
+        with torch.no_grad():
+            expected = part.run_layer(1, prefix.replace(1, op).ops, part.run_layer(0, prefix.ops, part.stem(x)))
+        assert torch.equal(feat, expected)
+
+
+def test_an_unfinished_split_says_it_uses_the_one_shot_weights(few_shot_run, tmp_path, capsys):
+    from tests.conftest import run_main
+
+    run, _ = few_shot_run
+    copy, manifest, _ = _copy_run(run, tmp_path)
+    manifest.unlink()  # as if the parts were still training
+    net, _ = load_supernet(copy)
+    assert not isinstance(net, FewShotSupernet)
+    assert "few-shot split is not finished" in capsys.readouterr().err
+    r = run_main("search", "--supernet", str(copy), "--run-dir", str(tmp_path / "s"), *set_args(_overrides()))
+    assert r.returncode == 0 and "using the one-shot supernet's weights" in r.stderr, r.stderr

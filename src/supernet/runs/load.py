@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,21 @@ def load_supernet(checkpoint: Path) -> tuple[SupernetModel, dict[str, Any]]:
     if manifest is not None:
         net = _few_shot_net(Path(checkpoint), net, manifest)
         meta = {**meta, "few_shot": manifest}
+    elif Path(checkpoint).is_dir() and _split_layers(meta):
+        print(
+            f"note: {checkpoint} was trained with train.few_shot_layers={_split_layers(meta)} but its few-shot "
+            f"split is not finished (no {FEW_SHOT}/{FEW_SHOT_MANIFEST}): using the one-shot supernet's weights; "
+            f"finish it with `supernet train --resume`",
+            file=sys.stderr,
+        )
     return net, meta
+
+
+def _split_layers(meta: dict[str, Any]) -> list[int]:
+    """The few-shot layers a one-shot checkpoint was trained to be split on ([] if none or unreadable)."""
+    train = (meta.get("config") or {}).get("train") if isinstance(meta.get("config"), dict) else None
+    layers = train.get("few_shot_layers") if isinstance(train, dict) else None
+    return [i for i in layers if type(i) is int][:64] if isinstance(layers, list) else []
 
 
 def _load_one(checkpoint: Path) -> tuple[SupernetModel, dict[str, Any]]:
