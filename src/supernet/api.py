@@ -293,7 +293,9 @@ def export(
     return net.export(arch, drop_els=drop_els).eval()
 
 
-def load_exported(out_dir: str | Path) -> StandaloneNet:
-    """An exported model rebuilt from `model.json` and `weights.pt`: no supernet, no registration; a user
-    module is imported by the name recorded in `model.json` (one-line SpaceError when it is not importable)."""
-    return _load_exported(Path(out_dir)).eval()
+def load_exported(out_dir: str | Path, trust_modules: Sequence[str] = ()) -> StandaloneNet:
+    """An exported model rebuilt from `model.json` and `weights.pt`: no supernet, no registration. Both files
+    are untrusted: a user module named in `model.json` must already be imported by this process, or be named
+    in `trust_modules` (importing runs its code; nothing is imported otherwise); a bad file is one
+    CheckpointError/SpaceError line."""
+    return _load_exported(Path(out_dir), trust_modules).eval()
