@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from supernet.config.schema import options_of
+from supernet.config.schema import Config, TrainConfig, options_of
 from supernet.core.device import runtime_for
 from supernet.core.errors import ConfigError, SearchError
 from supernet.cost import CostTable, parse_quantity
@@ -37,10 +37,12 @@ from supernet.model.factory import build_supernet as _build_supernet
 from supernet.model.protocol import SupernetModel
 from supernet.model.standalone import StandaloneNet
 from supernet.model.supernet import SupernetOptions
+from supernet.runs.build import check_run, config_hash, config_sections
 from supernet.search import STRATEGIES, Constraint, Problem, SearchResult, Strategy, create_strategy, run_search
 from supernet.search.supernet_evaluator import SupernetEvaluator
 from supernet.space import Arch, SearchSpace
-from supernet.train.loop import OptimConfig, Trainer
+from supernet.train.checkpoint import find_checkpoint, load_checkpoint
+from supernet.train.loop import OptimConfig, Trainer, TrainingDiverged
 from supernet.train.sampler import SAMPLERS, create_sampler, step_rng
 
 Data = Dataset | DataLoader
@@ -124,13 +126,22 @@ def fit(
     if unknown:
         raise ConfigError(f"fit() has no option {unknown[0]!r}; options: {', '.join(sorted(known))}")
     optim.setdefault("progress", False)
-    cfg = OptimConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, **optim)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, sampler=sampler, **optim)
+    settings = Config(train=cfg)  # what a checkpoint records and a resume must match, as in the CLI
+    if run_dir is not None:
+        check_run(Path(run_dir), settings, resume, FIT_SECTIONS, flags=("resume=True", "run_dir"))
     loader = TorchBatches(data, batch_size, seed=seed)
     if len(loader) == 0:
         raise ConfigError(f"batch_size={batch_size} is larger than the data ({len(data)} samples): not one batch")
     options = options_of(SAMPLERS.get(sampler).options, sampler_options or {}, "sampler_options")
     paths = create_sampler(sampler, net.space, identity=net.options.identity, **options)
     runtime = runtime_for(device, cfg.amp, cfg.channels_last, cfg.deterministic)
+    meta = {
+        **_meta(net),
+        "config_hash": config_hash(settings, FIT_SECTIONS),
+        "config": config_sections(settings, FIT_SECTIONS),
+    }
+    initial = {k: v.detach().clone() for k, v in net.state_dict().items()}
     with tempfile.TemporaryDirectory(prefix="supernet-train-") as scratch:
         folder = Path(run_dir) if run_dir is not None else Path(scratch)
         trainer = Trainer(
@@ -140,14 +151,38 @@ def fit(
             loader,
             cfg,
             folder,
-            _meta(net),
+            meta,
             runtime=runtime,
         )
         if resume:
             trainer.resume()
         start = time.time()
-        summaries = trainer.fit()
+        try:
+            summaries = trainer.fit()
+        except TrainingDiverged as e:
+            raise _diverged(net, trainer, initial, e, kept=run_dir is not None) from None
     return TrainResult(summaries, trainer.global_step, time.time() - start, None if run_dir is None else str(run_dir))
+
+
+FIT_SECTIONS = ("train",)
+"""The config section a `fit` checkpoint records (the space is checked by its fingerprint)."""
+
+
+def _diverged(
+    net: SupernetModel, trainer: Trainer, initial: dict[str, torch.Tensor], error: TrainingDiverged, kept: bool
+) -> TrainingDiverged:
+    """Put the last good weights (the last checkpoint's, else those `fit` started from) back into `net`, whose
+    weights and BatchNorm statistics the diverged step spoiled, and say what was kept."""
+    path = find_checkpoint(trainer.ckpt_dir)
+    if path is not None:
+        ckpt = load_checkpoint(path)
+        net.load_state_dict(ckpt.state["model"])
+        restored = f"net holds the weights of its last checkpoint again (step {ckpt.meta.get('global_step')})"
+    else:
+        net.load_state_dict(initial)
+        restored = "net holds the weights it had when fit() started again"
+    where = f"the checkpoint is kept in {trainer.ckpt_dir}" if kept and path is not None else "nothing was kept on disk"
+    return TrainingDiverged(f"{error.what}; stopped: {restored}; {where} (lower lr or set grad_clip)", error.what)
 
 
 def _meta(net: SupernetModel) -> dict[str, Any]:
@@ -298,7 +333,9 @@ def export(
     return net.export(arch, drop_els=drop_els).eval()
 
 
-def load_exported(out_dir: str | Path) -> StandaloneNet:
-    """An exported model rebuilt from `model.json` and `weights.pt`: no supernet, no registration; a user
-    module is imported by the name recorded in `model.json` (one-line SpaceError when it is not importable)."""
-    return _load_exported(Path(out_dir)).eval()
+def load_exported(out_dir: str | Path, trust_modules: Sequence[str] = ()) -> StandaloneNet:
+    """An exported model rebuilt from `model.json` and `weights.pt`: no supernet, no registration. Both files
+    are untrusted: a user module named in `model.json` must already be imported by this process, or be named
+    in `trust_modules` (importing runs its code; nothing is imported otherwise); a bad file is one
+    CheckpointError/SpaceError line."""
+    return _load_exported(Path(out_dir), trust_modules).eval()

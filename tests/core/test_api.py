@@ -119,14 +119,19 @@ def test_module_space_trains_searches_exports_and_reloads_in_a_fresh_process(can
     x = val_set.tensors[0][:5]
     torch.save({"x": x, "y": model(x).detach()}, tmp_path / "io.pt")
     code = (
-        "import sys, torch, supernet; io = torch.load(sys.argv[1]); m = supernet.load_exported(sys.argv[2]); "
+        "import sys, torch, supernet; io = torch.load(sys.argv[1]); "
+        "m = supernet.load_exported(sys.argv[2], trust_modules=['api_test_candidates']); "
         "print(torch.allclose(m(io['x']), io['y'], atol=1e-6), 'api_test_candidates' in sys.modules)"
     )
     code = code.replace("sys.argv[1]", repr(str(tmp_path / "io.pt"))).replace("sys.argv[2]", repr(str(out)))
     reloaded = python(code, folder)
     assert reloaded.returncode == 0, reloaded.stderr
-    assert reloaded.stdout.split() == ["True", "True"]  # the module was imported by the name model.json records
-    missing = python(code)  # the same in a process where the user's module is not importable
+    assert reloaded.stdout.split() == ["True", "True"]  # the trusted module was imported by the name model.json records
+    untrusted = python(code.replace(", trust_modules=['api_test_candidates']", ""), folder)
+    assert untrusted.returncode == 1
+    last = untrusted.stderr.strip().splitlines()[-1]
+    assert "not imported by this process and not trusted" in last and "trust_modules" in last
+    missing = python(code)  # trusted, in a process where the user's module is not importable
     assert missing.returncode == 1
     last = missing.stderr.strip().splitlines()[-1]
     assert last.startswith("supernet.core.errors.SpaceError: module block api_test_candidates:")

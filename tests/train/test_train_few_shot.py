@@ -17,11 +17,13 @@ from tests.conftest import assert_one_line_error, run_cli, set_args, tiny_overri
 
 def _overrides(**extra):
     return tiny_overrides(
-        space__options="{width: 0.25, head_channels: 32, layers_per_stage: [1,1,1,1,1,1], stem_stride: 2}",
-        train__epochs=1,
-        train__few_shot_layers="[1]",
-        train__few_shot_epochs=1,
-        **extra,
+        **{
+            "space__options": "{width: 0.25, head_channels: 32, layers_per_stage: [1,1,1,1,1,1], stem_stride: 2}",
+            "train__epochs": 1,
+            "train__few_shot_layers": "[1]",
+            "train__few_shot_epochs": 1,
+            **extra,
+        }
     )
 
 
@@ -122,3 +124,112 @@ def test_parts_default_to_zhao_et_als_fine_tuning_schedule(epochs, set_epochs, e
     assert part.epochs == expected and part.lr == 0.2 and part.schedule == cfg.train.schedule
     assert (part.warmup_epochs, part.warmup_steps, part.few_shot_layers) == (0.0, 0, [])
     assert part_config(load_config(None, [*sets, "train.few_shot_lr=0.05"])).train.lr == 0.05
+
+
+@pytest.mark.parametrize("layers", ["[8]", "[-1]", "[1,1]", "[a]", "[1.0]", "[true]", "[0,1,2]"])
+def test_a_bad_split_is_refused_before_the_first_step(tmp_path, layers):
+    from tests.conftest import run_main
+
+    run = tmp_path / "run"
+    r = run_main("train", "--run-dir", str(run), *set_args(_overrides(train__few_shot_layers=layers)))
+    assert_one_line_error(r, "train.few_shot_layers")
+    assert not (run / "checkpoints").exists() and not (run / "config.yaml").exists()  # nothing trained or recorded
+
+
+def test_the_part_count_is_said_and_bounded(capsys):
+    from supernet.jobs.train import _announce_few_shot
+
+    space = create_space("nas-bench-macro", width=0.125, resolution=16, head_channels=32)
+    assert check_few_shot_layers(space, [0, 2], canonical=False, max_parts=9) == 9
+    with pytest.raises(ConfigError, match="into 27 parts.*few_shot_max_parts=26"):
+        check_few_shot_layers(space, [0, 1, 2], canonical=False, max_parts=26)
+    cfg = load_config(None, ["train.few_shot_layers=[0,1,2]", "train.few_shot_max_parts=27"])  # forced
+    _announce_few_shot(cfg, space)
+    assert "into 27 parts" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="few_shot_max_parts"):
+        load_config(None, ["train.few_shot_max_parts=0"])
+
+
+def _copy_run(run, tmp_path, strip_digests=False):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True)
+    manifest = copy / "few-shot" / "few-shot.json"
+    data = json.loads(manifest.read_text())
+    if strip_digests:  # a manifest written before parts recorded their digest
+        data["parts"] = [{k: v for k, v in p.items() if k != "digest"} for p in data["parts"]]
+        manifest.write_text(json.dumps(data))
+    return copy, manifest, data
+
+
+def test_the_manifest_records_each_parts_digest(few_shot_run, tmp_path):
+    run, _ = few_shot_run
+    copy, _, data = _copy_run(run, tmp_path)
+    assert all(len(p["digest"]) == 16 for p in data["parts"])
+    part0, part1 = copy / "few-shot" / "part-0", copy / "few-shot" / "part-1"
+    (part0 / "checkpoints" / "last.pt").write_bytes((part1 / "checkpoints" / "last.pt").read_bytes())
+    with pytest.raises(CheckpointError, match="part-0 .*digest differs"):
+        load_supernet(copy)
+
+
+@pytest.mark.parametrize("tamper", ["swap", "one-shot", "link", "no-layers"])
+def test_parts_that_do_not_match_the_manifest_are_one_line(few_shot_run, tmp_path, tamper):
+    from tests.conftest import run_main
+
+    run, _ = few_shot_run
+    copy, manifest, data = _copy_run(run, tmp_path, strip_digests=True)
+    parts = copy / "few-shot"
+    if tamper == "swap":
+        (parts / "part-0").rename(parts / "tmp")
+        (parts / "part-1").rename(parts / "part-0")
+        (parts / "tmp").rename(parts / "part-1")
+        expected = "another space"
+    elif tamper == "one-shot":
+        (parts / "part-0" / "checkpoints" / "last.pt").write_bytes((copy / "checkpoints" / "last.pt").read_bytes())
+        expected = "another space"
+    elif tamper == "link":
+        outside = tmp_path / "outside"
+        (parts / "part-1").rename(outside)
+        (parts / "part-1").symlink_to(outside, target_is_directory=True)
+        expected = "links are not followed"
+    else:
+        manifest.write_text(json.dumps({**data, "layers": [], "parts": [{"ops": [], "dir": "part-0"}]}))
+        expected = "not a few-shot manifest"
+    with pytest.raises(CheckpointError, match=expected):
+        load_supernet(copy)
+    r = run_main("export", "--supernet", str(copy), "--arch", "0,0,0,0,0,0", "--out", str(tmp_path / "e"))
+    assert_one_line_error(r, expected)
+
+
+def test_similarity_runs_each_candidate_on_its_own_part(few_shot_run, tmp_path):
+    from supernet.analysis.similarity import candidate_features
+    from supernet.space import Arch
+    from tests.conftest import run_main
+
+    run, _ = few_shot_run
+    r = run_main("similarity", "--supernet", str(run), "--layer", "0", "--run-dir", str(tmp_path / "sim"))
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads((tmp_path / "sim" / "similarity.json").read_text())["ops"]) == 7
+    net, _ = load_supernet(run)
+    x = torch.randn(4, *net.space.input_shape)
+    prefix = Arch(tuple(layer.choices[0] for layer in net.space.layers))
+    feats = candidate_features(net, 1, x, prefix, batch_stats=False)  # the split layer: one part per candidate
+    for op, feat in zip(net.space.layers[1].choices, feats):
+        part = net.parts[net.keys.index((op,))]
+        with torch.no_grad():
+            expected = part.run_layer(1, prefix.replace(1, op).ops, part.run_layer(0, prefix.ops, part.stem(x)))
+        assert torch.equal(feat, expected)
+
+
+def test_an_unfinished_split_says_it_uses_the_one_shot_weights(few_shot_run, tmp_path, capsys):
+    from tests.conftest import run_main
+
+    run, _ = few_shot_run
+    copy, manifest, _ = _copy_run(run, tmp_path)
+    manifest.unlink()  # as if the parts were still training
+    net, _ = load_supernet(copy)
+    assert not isinstance(net, FewShotSupernet)
+    assert "few-shot split is not finished" in capsys.readouterr().err
+    r = run_main("search", "--supernet", str(copy), "--run-dir", str(tmp_path / "s"), *set_args(_overrides()))
+    assert r.returncode == 0 and "using the one-shot supernet's weights" in r.stderr, r.stderr

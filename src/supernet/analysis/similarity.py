@@ -13,19 +13,21 @@ import numpy as np
 import torch
 
 from supernet.core.errors import ConfigError
+from supernet.model.fewshot import FewShotSupernet
 from supernet.model.supernet import Supernet
 from supernet.space import Arch
 
 
 def candidate_similarity(
-    net: Supernet, layer: int, x: torch.Tensor, prefix: Arch, batch_stats: bool = True
+    net: Supernet | FewShotSupernet, layer: int, x: torch.Tensor, prefix: Arch, batch_stats: bool = True
 ) -> tuple[list[str], np.ndarray]:
     """(op names, C x C matrix of batch-mean cosine similarities between layer `layer`'s candidates).
 
     `prefix` fixes the ops of the layers before `layer` (its later ops are ignored). With
     `batch_stats` BatchNorm normalises with the batch's own statistics, as in supernet training
     (the running statistics of a weight-sharing supernet mix many paths); the net's buffers are
-    restored afterwards, so the call has no side effects.
+    restored afterwards, so the call has no side effects. On a few-shot supernet each candidate runs on the
+    part that holds its path (the prefix through that part's own stem and layers).
     """
     if not 0 <= layer < net.space.num_layers:
         raise ConfigError(f"--layer must be in 0..{net.space.num_layers - 1}, got {layer}")
@@ -38,7 +40,7 @@ def candidate_similarity(
 
 
 def candidate_features(
-    net: Supernet, layer: int, x: torch.Tensor, prefix: Arch, batch_stats: bool = True
+    net: Supernet | FewShotSupernet, layer: int, x: torch.Tensor, prefix: Arch, batch_stats: bool = True
 ) -> torch.Tensor:
     """The outputs of every candidate of `layer` on the same input: C x B x channels x H x W."""
     saved = [(b, b.detach().clone()) for b in net.buffers()]
@@ -46,16 +48,31 @@ def candidate_features(
     net.train(batch_stats)
     try:
         with torch.no_grad():
-            h = net.stem(x)
-            for i in range(layer):
-                h = _run_layer(net, i, prefix.ops, h)
-            return torch.stack(
-                [_run_layer(net, layer, prefix.replace(layer, op).ops, h) for op in net.space.layers[layer].choices]
-            )
+            inputs: dict[int, torch.Tensor] = {}  # the input of `layer`, per (sub-)supernet
+            outputs = []
+            for op in net.space.layers[layer].choices:
+                path = prefix.replace(layer, op)
+                model = _model_of(net, path)
+                if id(model) not in inputs:
+                    inputs[id(model)] = _prefix_output(model, layer, prefix.ops, x)
+                outputs.append(_run_layer(model, layer, path.ops, inputs[id(model)]))
+            return torch.stack(outputs)
     finally:
         net.train(was_training)
         for buf, value in saved:
             buf.copy_(value)
+
+
+def _model_of(net: Supernet | FewShotSupernet, path: Arch) -> Supernet:
+    """The supernet that scores `path`: a few-shot supernet's part that holds it (its own stem and layers)."""
+    return net.part(path) if isinstance(net, FewShotSupernet) else net
+
+
+def _prefix_output(net: Supernet, layer: int, ops: tuple[str, ...], x: torch.Tensor) -> torch.Tensor:
+    h = net.stem(x)
+    for i in range(layer):
+        h = _run_layer(net, i, ops, h)
+    return h
 
 
 def _run_layer(net: Supernet, i: int, ops: tuple[str, ...], h: torch.Tensor) -> torch.Tensor:

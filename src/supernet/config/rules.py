@@ -42,6 +42,7 @@ CONFIG_RULES: dict[str, dict[str, Range]] = {
     "TrainConfig": {
         "few_shot_epochs": AT_LEAST_1,
         "few_shot_lr": POSITIVE,
+        "few_shot_max_parts": AT_LEAST_1,
         "health_models": AT_LEAST_0,
         "allreduce_bucket_mb": POSITIVE,
     },

@@ -53,6 +53,7 @@ class TrainConfig(OptimConfig):
     # few-shot NAS code trains each NAS-Bench-201 sub-supernet 300 epochs after a 600-epoch one-shot supernet)
     few_shot_epochs: int | None = None
     few_shot_lr: float | None = None  # their lr (None: train.lr, a warm restart of the schedule, no warm-up)
+    few_shot_max_parts: int = 64  # refuse a split into more parts than this (a guard; raise it to force)
     distill: bool = False  # in-place distillation: the step's first path (sandwich: the largest) teaches the rest
     # the sampler's own options, checked by its options dataclass: uniform-constrained `bins` (5),
     # path-dropout `drop_rate` (0.5), sandwich `random_paths` (BigNAS: 2)

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import nn
 
+from supernet.core.errors import CheckpointError, SupernetError
 from supernet.core.io import atomic_write_text
 from supernet.jobs.retrain import train_standalone  # noqa: F401  (re-exported)
 from supernet.model.export import export_model
 from supernet.model.protocol import SupernetModel
 from supernet.model.standalone import StandaloneNet
+from supernet.ops.blocks import build_block
+from supernet.ops.modules import trusted_modules
+from supernet.ops.standalone import CONFIG_FORMAT
 from supernet.runs.build import (  # noqa: F401  (re-exported: the verbs' building blocks)
     EXECUTION_FIELDS,
     STANDALONE_SECTIONS,
@@ -131,9 +137,148 @@ def _try_torch_export(model: StandaloneNet, path: Path) -> str | None:
         return None
 
 
-def load_exported(out_dir: Path) -> StandaloneNet:
-    """Rebuild an exported model from its config and weights (no supernet checkpoint needed)."""
-    config = json.loads((Path(out_dir) / "model.json").read_text())
-    model = StandaloneNet(config)
-    model.load_state_dict(torch.load(Path(out_dir) / "weights.pt", map_location="cpu", weights_only=True))
+MAX_MODEL_JSON_BYTES = 16 << 20
+"""A `model.json` larger than this is refused unread (an exported model's is a few kB)."""
+MAX_BLOCK_INT = 1 << 20
+"""No integer in a block config (channels, kernel, stride, groups...) may exceed this: sizes are bounded
+before anything is built."""
+MAX_BLOCKS = 10_000
+
+
+def load_exported(out_dir: Path, trust_modules: Sequence[str] = ()) -> StandaloneNet:
+    """Rebuild an exported model from its config and weights (no supernet checkpoint needed).
+
+    Both files are untrusted (SECURITY.md): `model.json` is strict JSON (no NaN/Infinity, no key given
+    twice) with bounded sizes; a `module` block's class comes only from a module this process has already
+    imported or one named in `trust_modules` (nothing is imported from the model's folder); the model is
+    first built on the `meta` device (no memory) and must match `weights.pt` key for key and shape for shape
+    before it is built for real. Every problem is one CheckpointError/SpaceError line naming the file."""
+    out_dir = Path(out_dir)
+    config_path, weights_path = out_dir / "model.json", out_dir / "weights.pt"
+    config = _read_model_json(config_path)
+    weights = _read_weights(weights_path)
+    with trusted_modules(trust_modules):
+        skeleton = _build_blocks(config, config_path, torch.device("meta"))
+        _check_weights(skeleton, weights, weights_path)
+        model = StandaloneNet(config)
+    model.load_state_dict(weights)
     return model
+
+
+def _read_model_json(path: Path) -> dict[str, Any]:
+    def no_constants(text: str) -> None:
+        raise ValueError(f"{text} is not a number")
+
+    try:
+        if path.stat().st_size > MAX_MODEL_JSON_BYTES:
+            raise CheckpointError(f"{path} is larger than {MAX_MODEL_JSON_BYTES >> 20} MiB; not an exported model")
+        config = json.loads(path.read_bytes(), parse_constant=no_constants, object_pairs_hook=_unique_keys)
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise CheckpointError(f"{path} is not valid JSON: {str(e).splitlines()[0][:200]}") from None
+    _check_config(config, path)
+    return config
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key[:60]!r} given twice")
+        out[key] = value
+    return out
+
+
+def _check_config(config: Any, path: Path) -> None:
+    """The shape of an exported config, and every integer in its blocks bounded, before anything is built."""
+    expected = f"an exported model ({{format: {CONFIG_FORMAT!r}, input_shape: [C, H, W], blocks: [{{type, ...}}]}})"
+    if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
+        raise CheckpointError(f"{path} is not {expected}")
+    shape, blocks = config.get("input_shape"), config.get("blocks")
+    if not (
+        isinstance(shape, list) and 1 <= len(shape) <= 4 and all(type(v) is int and 1 <= v <= 1 << 16 for v in shape)
+    ):
+        raise CheckpointError(f"{path}: input_shape must be 1 to 4 ints in 1..65536, got {str(shape)[:80]}")
+    if not (isinstance(blocks, list) and 0 < len(blocks) <= MAX_BLOCKS):
+        raise CheckpointError(f"{path}: blocks must be a list of 1 to {MAX_BLOCKS} block configs")
+    for i, block in enumerate(blocks):
+        if not (isinstance(block, dict) and isinstance(block.get("type"), str)):
+            raise CheckpointError(f"{path}: block {i} is not a block config ({{type: str, ...}})")
+        too_big = _first_large_int(block)
+        if too_big is not None:
+            raise CheckpointError(
+                f"{path}: block {i} ({block['type'][:40]!r}) has {too_big[0]}={too_big[1]}, "
+                f"beyond the size bound {MAX_BLOCK_INT}"
+            )
+
+
+def _first_large_int(value: Any, key: str = "") -> tuple[str, int] | None:
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = ((f"{key}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return (key, value) if type(value) is int and abs(value) > MAX_BLOCK_INT else None
+    for k, v in items:
+        found = _first_large_int(v, str(k)[:40])
+        if found is not None:
+            return found
+    return None
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """`weights.pt` as a state dict of dense tensors (an expanded view could claim more memory than the
+    file holds), without torch's multi-line advice to load untrusted files unsafely."""
+    what = "an exported weights file (a state dict of tensors written by `supernet export`)"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} not found: {what} is needed beside model.json") from None
+    except Exception:  # noqa: BLE001 - unpickling errors of every kind: the file is not ours
+        raise CheckpointError(f"{path} is not {what}; refused (nothing of it was run)") from None
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) and _is_dense(v) for k, v in state.items()
+    ):
+        raise CheckpointError(f"{path} is not {what}")
+    return state
+
+
+def _is_dense(t: torch.Tensor) -> bool:
+    return t.untyped_storage().nbytes() >= t.numel() * t.element_size()
+
+
+def _build_blocks(config: dict[str, Any], path: Path, device: torch.device) -> nn.Sequential:
+    """The model's blocks built one by one on `device` (`meta`: shapes only, no memory), each failure one
+    line naming the block."""
+    blocks = []
+    for i, block in enumerate(config["blocks"]):
+        if block["type"] == "identity":  # StandaloneNet drops them
+            continue
+        try:
+            with device:
+                blocks.append(build_block(block))
+        except SupernetError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a builder's KeyError/TypeError/ValueError on a bad field
+            raise CheckpointError(
+                f"{path}: block {i} ({block['type'][:40]!r}) cannot be built: "
+                f"{type(e).__name__} {(str(e).splitlines() or [''])[0][:160]}"
+            ) from None
+    return nn.Sequential(*blocks)
+
+
+def _check_weights(skeleton: nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    if missing or unexpected:
+        first = f"missing {missing[0]!r}" if missing else f"unexpected {unexpected[0][:80]!r}"
+        raise CheckpointError(
+            f"{path} does not match model.json ({len(missing)} missing, {len(unexpected)} unexpected entries; {first})"
+        )
+    for key, shape in expected.items():
+        if tuple(weights[key].shape) != shape:
+            raise CheckpointError(
+                f"{path}: {key!r} has shape {list(weights[key].shape)}, model.json's model needs {list(shape)}"
+            )

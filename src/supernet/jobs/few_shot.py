@@ -23,6 +23,7 @@ from supernet.core.rundir import CHECKPOINTS, FEW_SHOT, FEW_SHOT_MANIFEST
 from supernet.model.factory import build_supernet
 from supernet.model.fewshot import check_few_shot_layers, few_shot_parts, part_choices
 from supernet.model.inherit import inherit_state
+from supernet.runs.load import checkpoint_path, file_digest
 
 FEW_SHOT_EPOCH_FRACTION = 0.5
 """A part's epochs as a fraction of the one-shot supernet's when `train.few_shot_epochs` is unset: the few-shot
@@ -71,8 +72,9 @@ def train_few_shot(
         initial = inherit_state(state, build_supernet(net.space.restrict(choices), net.options), "few-shot part")
         resume = (part_dir / CHECKPOINTS).is_dir()
         out = train_supernet(sub_cfg, part_dir, resume=resume, choices=choices, initial=initial, splits=splits)
-        results.append({"ops": list(ops), "dir": part_dir.name, "global_step": out["global_step"]})
-    parts = [{"ops": r["ops"], "dir": r["dir"]} for r in results]
+        digest = file_digest(checkpoint_path(part_dir))
+        results.append({"ops": list(ops), "dir": part_dir.name, "digest": digest, "global_step": out["global_step"]})
+    parts = [{"ops": r["ops"], "dir": r["dir"], "digest": r["digest"]} for r in results]
     manifest = {"layers": layers, "epochs": sub_cfg.train.epochs, "lr": sub_cfg.train.lr, "parts": parts}
     atomic_write_text(root / FEW_SHOT_MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return results

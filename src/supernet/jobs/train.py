@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -15,6 +16,7 @@ from supernet.core.plugins import describe as describe_imports
 from supernet.data import DatasetSplits
 from supernet.jobs.retrain import train_standalone  # noqa: F401  (re-exported)
 from supernet.model.factory import build_supernet
+from supernet.model.fewshot import check_few_shot_layers
 from supernet.runs.build import (  # noqa: F401  (re-exported: the verbs' building blocks)
     EXECUTION_FIELDS,
     STANDALONE_SECTIONS,
@@ -45,13 +47,23 @@ from supernet.train.loop import Trainer
 from supernet.train.sampler import SAMPLERS, create_sampler, step_rng
 
 if TYPE_CHECKING:
-    pass
+    from supernet.space import SearchSpace
 
 
 # -- supernet training ----------------------------------------------------------------------------
+def _announce_few_shot(cfg: Config, space: SearchSpace) -> None:
+    """Check the few-shot split before the first step (a bad one used to surface only after the one-shot
+    training, losing it) and say on stderr how many parts it makes."""
+    train = cfg.train
+    layers = list(train.few_shot_layers)
+    count = check_few_shot_layers(space, layers, cfg.supernet.canonical, train.few_shot_max_parts)
+    print(
+        f"few-shot: layers {layers} split the space into {count} parts, each fine-tuned "
+        f"{train.few_shot_epochs} epoch(s) after the one-shot training",
+        file=sys.stderr,
+    )
 
 
-# -- supernet training ----------------------------------------------------------------------------
 def train_supernet(
     cfg: Config,
     run_dir: Path,
@@ -92,6 +104,8 @@ def train_supernet(
         raise ConfigError(
             f"train.distill needs train.sampler=sandwich (its largest path teaches the others), got {train.sampler!r}"
         )
+    if train.few_shot_layers and choices is None:
+        _announce_few_shot(cfg, space)
     net = runtime.prepare(build_supernet(space, options))
     sampler_options = options_of(SAMPLERS.get(train.sampler).options, train.sampler_options, "train.sampler_options")
     sampler = create_sampler(train.sampler, space, identity=options.identity, **sampler_options)

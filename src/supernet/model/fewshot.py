@@ -9,6 +9,7 @@ search, ranking, BN recalibration and export use it like any supernet, the arch 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -26,12 +27,17 @@ def few_shot_parts(space: SearchSpace, layers: Sequence[int]) -> list[tuple[str,
     return list(itertools.product(*(space.layers[i].choices for i in layers)))
 
 
-def check_few_shot_layers(space: SearchSpace, layers: Sequence[int], canonical: bool) -> None:
-    """A one-line ConfigError for split layers that do not exist, repeat, or that `supernet.canonical`
-    may move an op into (identities move within a stage, so only a stage's first layer keeps its op)."""
-    if len(set(layers)) != len(layers) or not all(isinstance(i, int) and 0 <= i < space.num_layers for i in layers):
+def check_few_shot_layers(
+    space: SearchSpace, layers: Sequence[int], canonical: bool, max_parts: int | None = None
+) -> int:
+    """A one-line ConfigError for split layers that are not ints (bools and floats included), do not exist,
+    repeat, or that `supernet.canonical` may move an op into (identities move within a stage, so only a
+    stage's first layer keeps its op); and, given `max_parts`, for a split into more parts than that (each
+    part is a fine-tuned supernet of its own). Returns the number of parts."""
+    if len(set(layers)) != len(layers) or not all(type(i) is int and 0 <= i < space.num_layers for i in layers):
         raise ConfigError(
-            f"train.few_shot_layers must be distinct layer indices in 0..{space.num_layers - 1}, got {list(layers)}"
+            f"train.few_shot_layers must be distinct layer indices in 0..{space.num_layers - 1} (ints), "
+            f"got {list(layers)!r:.200}"
         )
     if canonical:
         firsts = {stage[0] for stage in space.stages()}
@@ -41,6 +47,14 @@ def check_few_shot_layers(space: SearchSpace, layers: Sequence[int], canonical: 
                 f"train.few_shot_layers {moved}: with supernet.canonical only a stage's first layer keeps its op "
                 f"(stage starts: {sorted(firsts)})"
             )
+    count = math.prod(len(space.layers[i].choices) for i in layers)
+    if max_parts is not None and count > max_parts:
+        raise ConfigError(
+            f"train.few_shot_layers {list(layers)} split the space into {count} parts, more than "
+            f"train.few_shot_max_parts={max_parts} (each part is a supernet fine-tuned on its own); "
+            f"split on fewer layers or raise train.few_shot_max_parts"
+        )
+    return count
 
 
 def part_choices(space: SearchSpace, layers: Sequence[int], ops: Sequence[str]) -> list[list[str]]:

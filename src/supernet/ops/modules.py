@@ -3,8 +3,8 @@
 A candidate is an `nn.Module` subclass called as `cls(in_channels, out_channels, stride, **kwargs)`, or a
 `functools.partial` of one with keyword arguments that are JSON values. Its block config records the
 class by import path (`{"type": "module", "factory": "package.module:Class", "kwargs": {...}}`), so a model
-exported from such a space rebuilds in a fresh process wherever that module is importable, with no
-registration; where it is not, building fails with one line naming it.
+exported from such a space rebuilds in a fresh process that has imported that module (or trusts it:
+`load_exported(..., trust_modules=[...])`), with no registration; otherwise building fails with one line naming it.
 
 Such a space is an ordinary chain `SearchSpace` (stem conv, one chosen module per layer, pooling and a
 linear head): the chain supernet runs it, the cost table counts its MACs and parameters on the modules
@@ -13,11 +13,15 @@ themselves, and its archs are op names (a candidate's name, e.g. `conv_kernel5`)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+import inspect
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,31 +160,72 @@ def factory_path(factory: ModuleFactory) -> tuple[str, dict[str, Any]]:
     return f"{factory.__module__}:{factory.__qualname__}", kwargs
 
 
-def load_factory(path: str) -> type[nn.Module]:
-    """The class a block config names (`module:qualname`), imported by module name (never from a file).
+_TRUSTED: ContextVar[frozenset[str]] = ContextVar("trusted_modules", default=frozenset())
 
-    Only `nn.Module` subclasses are accepted: a `model.json` from someone else can make this import an
-    installed module, never call an arbitrary function (SECURITY.md)."""
+
+@contextlib.contextmanager
+def trusted_modules(names: Iterable[str]) -> Iterator[None]:
+    """Within the block, `load_factory` may also import these modules (and their submodules): the explicit
+    opt-in of `load_exported(..., trust_modules=[...])` for a module this process has not imported yet."""
+    names = [str(n) for n in names]
+    bad = [n for n in names if not _MODULE_PATH.match(n)]
+    if bad:
+        raise SpaceError(f"trust_modules: {bad[0][:80]!r} is not a module name (package.module)")
+    token = _TRUSTED.set(_TRUSTED.get() | frozenset(names))
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(token)
+
+
+def _is_trusted(module_name: str) -> bool:
+    trusted = _TRUSTED.get()
+    parts = module_name.split(".")
+    return any(".".join(parts[:k]) in trusted for k in range(1, len(parts) + 1))
+
+
+def load_factory(path: str) -> type[nn.Module]:
+    """The class a block config names (`module:qualname`), looked up by module name (never from a file).
+
+    A block config may come from someone else's `model.json`, and importing a module runs its top-level code
+    (the current folder is on the import path): only a module this process has already imported is used,
+    or one named in `trusted_modules` (SECURITY.md). Only `nn.Module` subclasses are accepted, found as
+    plain attributes (no module `__getattr__` runs), so such a config never calls an arbitrary function."""
     module_name, _, qualname = str(path).partition(":")
     if not _MODULE_PATH.match(module_name) or not qualname:
         raise SpaceError(f"module block: factory {str(path)[:120]!r} is not 'package.module:Class'")
+    target: Any = sys.modules.get(module_name)
+    if target is None:
+        target = _import_trusted(str(path), module_name)
+    for part in qualname.split("."):
+        found = inspect.getattr_static(target, part, _MISSING)
+        if found is _MISSING:
+            where = " (a script run as __main__: define the class in an importable module)" * (
+                module_name == "__main__"
+            )
+            raise SpaceError(f"module block {path}: module {module_name!r} has no {qualname!r}{where}")
+        target = found
+    if not (isinstance(target, type) and issubclass(target, nn.Module)):
+        raise SpaceError(f"module block {path}: not an nn.Module subclass; refused")
+    return target
+
+
+_MISSING = object()
+
+
+def _import_trusted(path: str, module_name: str) -> Any:
+    if not _is_trusted(module_name):
+        raise SpaceError(
+            f"module block {path[:120]}: module {module_name!r} is not imported by this process and not trusted; "
+            f"import it yourself first or pass trust_modules=[{module_name!r}] (importing runs its code)"
+        )
     try:
-        target: Any = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ModuleNotFoundError as e:
         raise SpaceError(
             f"module block {path}: no module named {e.name!r}; make {module_name!r} importable "
             f"(install it or add its folder to PYTHONPATH) before loading this model"
         ) from None
-    for part in qualname.split("."):
-        if not hasattr(target, part):
-            where = " (a script run as __main__: define the class in an importable module)" * (
-                module_name == "__main__"
-            )
-            raise SpaceError(f"module block {path}: module {module_name!r} has no {qualname!r}{where}")
-        target = getattr(target, part)
-    if not (isinstance(target, type) and issubclass(target, nn.Module)):
-        raise SpaceError(f"module block {path}: not an nn.Module subclass; refused")
-    return target
 
 
 def _module_block(config: BlockConfig, bn_affine: bool) -> nn.Module:

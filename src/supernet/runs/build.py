@@ -179,7 +179,16 @@ def eval_loader(cfg: Config, splits: DatasetSplits, which: str, batch_size: int,
 # How a run executes, not what it computes: a checkpoint resumes under other values of these
 # (a GPU run in fp16 resumes on a CPU in bf16 or fp32).
 # Decode processes (`data.workers`) change speed, never a batch.
-EXECUTION_FIELDS = ("progress", "workers", "amp", "channels_last", "deterministic", "allreduce_bucket_mb")
+# `few_shot_max_parts` is a guard, not a setting: raising it to force a large split changes nothing trained.
+EXECUTION_FIELDS = (
+    "progress",
+    "workers",
+    "amp",
+    "channels_last",
+    "deterministic",
+    "allreduce_bucket_mb",
+    "few_shot_max_parts",
+)
 
 
 def config_hash(cfg: Config, sections: tuple[str, ...]) -> str:
@@ -213,15 +222,24 @@ def config_sections(cfg: Config, sections: tuple[str, ...]) -> dict[str, dict[st
     return json.loads(json.dumps(blob, default=str))
 
 
-def check_run(run_dir: Path, cfg: Config, resume: bool, sections: tuple[str, ...], fallback: bool = False) -> None:
+def check_run(
+    run_dir: Path,
+    cfg: Config,
+    resume: bool,
+    sections: tuple[str, ...],
+    fallback: bool = False,
+    flags: tuple[str, str] = ("--resume", "--run-dir"),
+) -> None:
     """Refuse, before anything is written, a run directory that holds a training run we must not touch:
     without `resume` any checkpoint; with `resume` a checkpoint made with another config (the error
-    names the fields that differ). An unreadable checkpoint is left to the resume that reports it."""
+    names the fields that differ). An unreadable checkpoint is left to the resume that reports it.
+    `flags`: how the caller spells resume and the run directory (the Python API: `resume=True`, `run_dir`)."""
     ckpt_dir = run_dir / CHECKPOINTS
+    resume_flag, dir_flag = flags
     if not resume and find_checkpoint(ckpt_dir) is not None:
         raise CheckpointError(
-            f"{run_dir} already holds a training run; pass --resume to continue it "
-            f"or choose another --run-dir (nothing was overwritten)"
+            f"{run_dir} already holds a training run; pass {resume_flag} to continue it "
+            f"or choose another {dir_flag} (nothing was overwritten)"
         )
     if resume and fallback:
         require_previous(ckpt_dir)
@@ -239,7 +257,7 @@ def check_run(run_dir: Path, cfg: Config, resume: bool, sections: tuple[str, ...
     what = ", ".join(changed) if changed else "the config differs from the one it was trained with"
     raise CheckpointError(
         f"cannot resume {run_dir} with another config ({what}); resume with the run's own "
-        f"config or choose another --run-dir (nothing was written)"
+        f"config or choose another {dir_flag} (nothing was written)"
     )
 
 

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -50,15 +51,40 @@ def default_config(supernet: str | Path, config: str | Path | None = None, overr
 
 
 def load_supernet(checkpoint: Path) -> tuple[SupernetModel, dict[str, Any]]:
-    """Rebuild a supernet from a checkpoint (file or run directory) and load its weights.
+    """Rebuild a supernet from a checkpoint (file or run directory) and load its weights; a run directory
+    with a finished few-shot split gives the few-shot supernet.
 
     A space, op or block the checkpoint needs but this process has not registered is a one-line error that
     names the checkpoint's recorded `--import`s; they are never imported from here.
     """
+    net, meta = _load_one(Path(checkpoint))
+    manifest = few_shot_manifest(Path(checkpoint))
+    if manifest is not None:
+        net = _few_shot_net(Path(checkpoint), net, manifest)
+        meta = {**meta, "few_shot": manifest}
+    elif Path(checkpoint).is_dir() and _split_layers(meta):
+        print(
+            f"note: {checkpoint} was trained with train.few_shot_layers={_split_layers(meta)} but its few-shot "
+            f"split is not finished (no {FEW_SHOT}/{FEW_SHOT_MANIFEST}): using the one-shot supernet's weights; "
+            f"finish it with `supernet train --resume`",
+            file=sys.stderr,
+        )
+    return net, meta
+
+
+def _split_layers(meta: dict[str, Any]) -> list[int]:
+    """The few-shot layers a one-shot checkpoint was trained to be split on ([] if none or unreadable)."""
+    train = (meta.get("config") or {}).get("train") if isinstance(meta.get("config"), dict) else None
+    layers = train.get("few_shot_layers") if isinstance(train, dict) else None
+    return [i for i in layers if type(i) is int][:64] if isinstance(layers, list) else []
+
+
+def _load_one(checkpoint: Path) -> tuple[SupernetModel, dict[str, Any]]:
+    """The supernet of one checkpoint (file or run directory), never a few-shot split."""
     from supernet.core.plugins import missing_import_hint
     from supernet.space import list_spaces
 
-    path = checkpoint_path(Path(checkpoint))
+    path = checkpoint_path(checkpoint)
     ckpt = load_checkpoint(path, expect={"kind": "supernet"})
     meta = ckpt.meta
     hint = missing_import_hint(meta.get("imports"))
@@ -80,10 +106,6 @@ def load_supernet(checkpoint: Path) -> tuple[SupernetModel, dict[str, Any]]:
         raise CheckpointError(f"checkpoint {path}: cannot build its supernet ({str(e)[:200]}){hint}") from None
     net.load_state_dict(ckpt.state["model"])
     net.eval()
-    manifest = few_shot_manifest(Path(checkpoint))
-    if manifest is not None:
-        net = _few_shot_net(Path(checkpoint), net.space, manifest)
-        meta = {**meta, "few_shot": manifest}
     return net, meta
 
 
@@ -95,35 +117,71 @@ def few_shot_manifest(run_dir: Path) -> dict[str, Any] | None:
     try:
         manifest = json.loads(path.read_text())
         layers, parts = manifest["layers"], manifest["parts"]
-        ok = isinstance(layers, list) and all(type(i) is int for i in layers) and isinstance(parts, list)
-        ok = ok and all(
-            isinstance(p, dict)
-            and re.fullmatch(r"part-\d{1,6}", str(p.get("dir")))
-            and isinstance(p.get("ops"), list)
-            and all(isinstance(op, str) for op in p["ops"])
-            for p in parts
-        )
+        ok = isinstance(layers, list) and len(layers) > 0 and all(type(i) is int for i in layers)
+        ok = ok and isinstance(parts, list) and all(_is_part_entry(p, len(layers)) for p in parts)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         ok = False
     if not ok:
-        raise CheckpointError(f"{path}: not a few-shot manifest (layers: [int], parts: [{{ops, dir: part-<k>}}])")
+        raise CheckpointError(
+            f"{path}: not a few-shot manifest (layers: [int, ...] (at least one), "
+            f"parts: [{{ops: one per layer, dir: part-<k>, digest}}])"
+        )
     return manifest
 
 
-def _few_shot_net(run_dir: Path, space: SearchSpace, manifest: dict[str, Any]) -> SupernetModel:
+def _is_part_entry(part: Any, num_layers: int) -> bool:
+    return (
+        isinstance(part, dict)
+        and re.fullmatch(r"part-\d{1,6}", str(part.get("dir"))) is not None
+        and isinstance(part.get("ops"), list)
+        and len(part["ops"]) == num_layers
+        and all(isinstance(op, str) for op in part["ops"])
+        and (part.get("digest") is None or re.fullmatch(r"[0-9a-f]{16}", str(part["digest"])) is not None)
+    )
+
+
+def _few_shot_net(run_dir: Path, one_shot: SupernetModel, manifest: dict[str, Any]) -> SupernetModel:
     from supernet.model.fewshot import FewShotSupernet, check_few_shot_layers, few_shot_parts
 
-    layers = manifest["layers"]
+    where = run_dir / FEW_SHOT / FEW_SHOT_MANIFEST
+    space, layers = one_shot.space, manifest["layers"]
     try:
         check_few_shot_layers(space, layers, canonical=False)
     except ConfigError as e:
-        raise CheckpointError(f"{run_dir / FEW_SHOT / FEW_SHOT_MANIFEST}: {e}") from None
-    parts = {tuple(p["ops"]): load_supernet(run_dir / FEW_SHOT / p["dir"])[0] for p in manifest["parts"]}
-    if sorted(parts) != sorted(few_shot_parts(space, layers)):
-        raise CheckpointError(
-            f"{run_dir / FEW_SHOT / FEW_SHOT_MANIFEST}: its parts do not cover the op combinations of layers {layers}"
-        )
+        raise CheckpointError(f"{where}: {e}") from None
+    keys = [tuple(p["ops"]) for p in manifest["parts"]]
+    if sorted(keys) != sorted(few_shot_parts(space, layers)):
+        raise CheckpointError(f"{where}: its parts do not cover the op combinations of layers {layers}")
+    parts = {tuple(p["ops"]): _few_shot_part(run_dir, one_shot, layers, p) for p in manifest["parts"]}
     return FewShotSupernet(space, layers, parts).eval()
+
+
+def _few_shot_part(run_dir: Path, one_shot: SupernetModel, layers: list[int], entry: dict[str, Any]) -> SupernetModel:
+    """One part of a few-shot split, checked against the manifest: a real folder inside `few-shot/` (no
+    link), the one-shot space with the manifest's ops fixed in the split layers, the one-shot's supernet
+    options, and (manifests since issue 29) the recorded checkpoint digest."""
+    from supernet.model.fewshot import part_choices
+
+    root = run_dir / FEW_SHOT
+    part_dir = root / entry["dir"]
+    what = f"few-shot part {entry['dir']} of {run_dir}"
+    if root.is_symlink() or part_dir.is_symlink() or not part_dir.is_dir():
+        raise CheckpointError(f"{what}: not a folder inside {root} (links are not followed)")
+    path = checkpoint_path(part_dir)
+    if path.is_symlink() or not path.resolve().is_relative_to(part_dir.resolve()):
+        raise CheckpointError(f"{what}: its checkpoint {path.name} is a link (links are not followed)")
+    if entry.get("digest") is not None and file_digest(path) != entry["digest"]:
+        raise CheckpointError(f"{what}: its checkpoint is not the one the manifest recorded (digest differs)")
+    net, _ = _load_one(part_dir)
+    expected = one_shot.space.restrict(part_choices(one_shot.space, layers, entry["ops"]))
+    if net.space.fingerprint() != expected.fingerprint():
+        raise CheckpointError(
+            f"{what}: trained on another space than the one-shot space with {entry['ops']} fixed in layers "
+            f"{layers} (a part of another run, a swapped part or a one-shot checkpoint)"
+        )
+    if net.options != one_shot.options:
+        raise CheckpointError(f"{what}: trained with other supernet options than the one-shot supernet")
+    return net
 
 
 def _first_difference(recorded: Any, current: dict[str, Any]) -> str:
@@ -165,14 +223,24 @@ def checkpoint_path(path: Path) -> Path:
 def checkpoint_digest(path: Path) -> str:
     """Content hash of a checkpoint file (the evaluation cache key's first part); of a run directory with a
     few-shot split, of the one-shot checkpoint and every part's."""
-    h = hashlib.sha256()
-    with checkpoint_path(Path(path)).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    h = _hash_file(checkpoint_path(Path(path)))
     manifest = few_shot_manifest(Path(path))
     for part in manifest["parts"] if manifest else []:
         h.update(checkpoint_digest(Path(path) / FEW_SHOT / part["dir"]).encode())
     return h.hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    """Content hash of one checkpoint file (what a few-shot manifest records per part)."""
+    return _hash_file(path).hexdigest()[:16]
+
+
+def _hash_file(path: Path) -> Any:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h
 
 
 def parse_arch(space: SearchSpace, text: str) -> Arch:

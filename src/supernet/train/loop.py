@@ -32,7 +32,11 @@ Forward = Callable[[torch.Tensor, Any], torch.Tensor]
 
 
 class TrainingDiverged(SupernetError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite; `what` says where, without what was kept (the caller's to say)."""
+
+    def __init__(self, message: str, what: str = "") -> None:
+        super().__init__(message)
+        self.what = what or message
 
 
 @dataclass
@@ -322,9 +326,11 @@ class Trainer:
             else:
                 loss_value, acc_value = loss.item(), acc.item()
             if not math.isfinite(loss_value):
+                what = f"loss became {loss_value} at epoch {epoch} step {step} (arch {arch})"
                 raise TrainingDiverged(
-                    f"loss became {loss_value} at epoch {epoch} step {step} (arch {arch}); stopped, the last "
-                    f"good checkpoint is kept in {self.ckpt_dir} (lower train.lr or set train.grad_clip)"
+                    f"{what}; stopped, the last good checkpoint is kept in {self.ckpt_dir} "
+                    f"(lower train.lr or set train.grad_clip)",
+                    what,
                 )
             self.scaler.scale(loss).backward()
             losses.append(loss_value)
