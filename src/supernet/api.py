@@ -126,14 +126,16 @@ def fit(
     if unknown:
         raise ConfigError(f"fit() has no option {unknown[0]!r}; options: {', '.join(sorted(known))}")
     optim.setdefault("progress", False)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, sampler=sampler, **optim)
+    options = options_of(SAMPLERS.get(sampler).options, sampler_options or {}, "sampler_options")
+    cfg = TrainConfig(
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, sampler=sampler, sampler_options=options, **optim
+    )
     settings = Config(train=cfg)  # what a checkpoint records and a resume must match, as in the CLI
     if run_dir is not None:
         check_run(Path(run_dir), settings, resume, FIT_SECTIONS, flags=("resume=True", "run_dir"))
     loader = TorchBatches(data, batch_size, seed=seed)
     if len(loader) == 0:
         raise ConfigError(f"batch_size={batch_size} is larger than the data ({len(data)} samples): not one batch")
-    options = options_of(SAMPLERS.get(sampler).options, sampler_options or {}, "sampler_options")
     paths = create_sampler(sampler, net.space, identity=net.options.identity, **options)
     runtime = runtime_for(device, cfg.amp, cfg.channels_last, cfg.deterministic)
     meta = {
