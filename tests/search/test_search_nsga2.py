@@ -25,7 +25,13 @@ from supernet.search import (
     list_strategies,
     run_search,
 )
-from supernet.search.nsga2 import equally_spaced, nondominated_fronts, select_survivors, weighted_crowding
+from supernet.search.nsga2 import (
+    equally_spaced,
+    nondominated_fronts,
+    objective_matrix,
+    select_survivors,
+    weighted_crowding,
+)
 
 SCARLET = Problem(SCARLET_OBJECTIVES, (Constraint("macs", max=110e6),))
 
@@ -302,3 +308,18 @@ def test_polynomial_mutation_of_choice_indices(small_space, costs):
     assert s.mutate(arch) == arch
     child = s.crossover(arch, small_space.sample(random.Random(2)))
     assert len(child) == len(arch)
+
+
+def test_ces_reports_its_final_population_with_ranks_within_it(small_space, make_target_eval):
+    evaluate = make_target_eval(small_space.sample(random.Random(4)))
+    problem = Problem(CES_OBJECTIVES, (Constraint("latency_ms", max=60),))
+    strategy = create_strategy("ces", small_space, problem, latency_costs, random.Random(0), population=8, iterations=4)
+    result = run_search(strategy, evaluate)
+    population = result.population_ranks
+    assert population is not None and set(population) == {a.to_string() for a, _ in strategy.parents}
+    assert len(population) == 8 < len(result.ranks) and set(population) <= set(result.ranks)
+    metrics = {r["arch"]: r["metrics"] for r in result.history}
+    members = sorted(population)
+    fronts = nondominated_fronts(objective_matrix(CES_OBJECTIVES, [metrics[a] for a in members]))
+    assert population == {members[i]: rank for rank, front in enumerate(fronts, 1) for i in front}
+    assert json.loads(json.dumps(result.to_dict()))["population_ranks"] == population

@@ -14,8 +14,9 @@ cheap constraints, as ask/tell.
   choice index is treated as a real value in [-0.5, C - 0.5], perturbed with distribution index
   `eta` and rounded to the nearest choice (pymoo's integer recipe, which uses eta = 3).
 * Population 64 and 40 iterations (PAD-NAS section 4).
-* The result's `ranks` maps every evaluated arch to its 1-based non-domination rank among all
-  evaluated archs (PAD-NAS estimates operation frequencies from the archs with rank < 10);
+* The result's `population_ranks` maps each arch of the final population to its 1-based
+  non-domination rank (PAD-NAS counts operation frequencies over the archs after the search with
+  rank < 10), `ranks` every evaluated arch to its rank among all evaluated archs (the archive);
   `pareto` is the rank-1 front, `topk` the most accurate archs satisfying the constraints.
 """
 
