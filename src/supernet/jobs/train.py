@@ -126,7 +126,7 @@ def train_supernet(
         dist.on_main(lambda: start_run(run_dir, cfg))
     hooks: list[Any] = []
     if options.interchoice == "split":
-        hooks.append(SplitHook(net, options.split_epoch))
+        hooks.append(SplitHook(net, options.split_epoch_for(train.epochs)))
     if train.health_models > 0:
         hooks.append(HealthProbe(net, train.health_models, recal_batches(cfg, splits), val_batches(cfg, splits), seed))
     # batch_size is per rank: under torchrun each global batch is sharded over the ranks
