@@ -25,3 +25,11 @@ def test_padnas_configs_are_found():
 def test_spos_and_padnas_configs_retrain_with_linear_decay(name: str):
     # SPOS section 4 and PAD-NAS section 4 retrain the found arch with linear lr decay to zero
     assert _load(name).standalone.schedule == "linear"
+
+
+def test_spos_config_recalibrates_bn_from_scratch_on_20000_images():
+    # SPOS section 3: "recalculated on a random subset of training data (20000 images on ImageNet)"
+    from supernet.runs.build import recal_reset
+
+    cfg = _load("imagenet-folder-spos.yaml")
+    assert cfg.eval.recal_batches * cfg.eval.recal_batch_size == 20000 and recal_reset(cfg) is True

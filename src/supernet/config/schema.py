@@ -62,7 +62,7 @@ class TrainConfig(OptimConfig):
 class EvalConfig:
     recal_batches: int = 20
     recal_batch_size: int = 128
-    recal_reset: bool = True
+    recal_reset: bool | None = None  # None: by method, true unless supernet.interchoice is bias/split
     val_batch_size: int = 500
     val_limit: int | None = None
     seed: int = 0

@@ -29,6 +29,7 @@ from supernet.data import (
 from supernet.data.augment import augmentation_family
 from supernet.core.device import Runtime, runtime_for
 from supernet.core.errors import CheckpointError, ConfigError
+from supernet.model.bn import default_recal_reset
 from supernet.model.protocol import SupernetModel
 from supernet.core.rundir import CHECKPOINTS, CONFIG
 from supernet.space import SearchSpace, create_space
@@ -155,6 +156,13 @@ def recal_batches(cfg: Config, splits: DatasetSplits) -> list[torch.Tensor]:
     return [x for _, (x, _) in zip(range(min(evaluation.recal_batches, len(loader))), loader.iter_epoch(0))]
 
 
+def recal_reset(cfg: Config) -> bool:
+    """`eval.recal_reset`, or when unset the method's default (`supernet.model.bn.default_recal_reset`)."""
+    if cfg.eval.recal_reset is not None:
+        return cfg.eval.recal_reset
+    return default_recal_reset(cfg.supernet.interchoice)
+
+
 def val_batches(cfg: Config, splits: DatasetSplits) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The validation batches candidates are scored on (the first `eval.val_limit` images)."""
     return list(eval_loader(cfg, splits, "val", cfg.eval.val_batch_size, cfg.eval.val_limit))
@@ -278,5 +286,5 @@ def build_evaluator(cfg: Config, net: SupernetModel, splits: DatasetSplits) -> S
     from supernet.search.supernet_evaluator import SupernetEvaluator
 
     return SupernetEvaluator(
-        net, recal_batches(cfg, splits), val_batches(cfg, splits), cfg.eval.recal_reset, runtime_of(cfg)
+        net, recal_batches(cfg, splits), val_batches(cfg, splits), recal_reset(cfg), runtime_of(cfg)
     )

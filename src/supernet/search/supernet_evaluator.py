@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from supernet.core.device import Runtime
-from supernet.model.bn import recalibrate_path
+from supernet.model.bn import default_recal_reset, recalibrate_path
 from supernet.model.supernet import Supernet
 from supernet.space.arch import Arch
 from supernet.train.loop import accuracy
@@ -24,7 +24,7 @@ class SupernetEvaluator:
         supernet: Supernet,
         recal_batches: list[torch.Tensor],
         val_batches: list[tuple[torch.Tensor, torch.Tensor]],
-        reset: bool = True,
+        reset: bool | None = None,
         runtime: Runtime | None = None,
     ) -> None:
         self.runtime = runtime if runtime is not None else Runtime()
@@ -32,7 +32,7 @@ class SupernetEvaluator:
         pin = self.runtime.is_cuda
         self.recal_batches = [x.pin_memory() if pin else x for x in recal_batches]
         self.val_batches = [(x.pin_memory(), y.pin_memory()) if pin else (x, y) for x, y in val_batches]
-        self.reset = reset
+        self.reset = default_recal_reset(supernet.options.interchoice) if reset is None else reset
         self._by_path: dict[object, float] = {}  # with supernet.canonical: one score per network
 
     def evaluate(self, arch: Arch) -> float:
