@@ -33,3 +33,9 @@ def test_spos_config_recalibrates_bn_from_scratch_on_20000_images():
 
     cfg = _load("imagenet-folder-spos.yaml")
     assert cfg.eval.recal_batches * cfg.eval.recal_batch_size == 20000 and recal_reset(cfg) is True
+
+
+@pytest.mark.parametrize("name", SPOS)
+def test_spos_configs_train_with_uniform_constraint_sampling(name: str):
+    # SPOS section 3: "uniform constraint sampling ... we use it by default in this paper"
+    assert _load(name).train.sampler == "uniform-constrained"
