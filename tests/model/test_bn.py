@@ -38,12 +38,15 @@ def test_recalibration_touches_only_the_path(tiny_space):
 def test_recalibration_resets_by_method_unless_the_config_says(tiny_space, interchoice, reset):
     # SPOS re-estimates BN statistics from scratch; the inter-choice paper (App. B) found resetting harmful
     from supernet.config.schema import load_config
-    from supernet.runs.build import recal_reset
+    from supernet.runs.build import eval_settings, recal_reset
     from supernet.search.supernet_evaluator import SupernetEvaluator
 
-    assert recal_reset(load_config(overrides=[f"supernet.interchoice={interchoice}"])) is reset
+    by_method = load_config(overrides=[f"supernet.interchoice={interchoice}"])
+    assert recal_reset(by_method) is reset
+    assert eval_settings(by_method)["recal_reset"] is reset  # what search results and journal keys record
     for forced in (True, False):
         sets = [f"supernet.interchoice={interchoice}", f"eval.recal_reset={str(forced).lower()}"]
         assert recal_reset(load_config(overrides=sets)) is forced
     net = Supernet(tiny_space, SupernetOptions(interchoice=interchoice, interchoice_bias_at="pre_act"))
+    assert recal_reset(load_config(), net) is reset  # the scored supernet's method, whatever the config says
     assert SupernetEvaluator(net, [], []).reset is reset  # the Python API's evaluator follows the same default

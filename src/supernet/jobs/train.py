@@ -129,8 +129,8 @@ def train_supernet(
     if options.interchoice == "split":
         hooks.append(SplitHook(net, options.split_epoch_for(train.epochs)))
     if train.health_models > 0:
-        recal = recal_batches(cfg, splits)
-        hooks.append(HealthProbe(net, train.health_models, recal, val_batches(cfg, splits), seed, recal_reset(cfg)))
+        recal, val = recal_batches(cfg, splits), val_batches(cfg, splits)
+        hooks.append(HealthProbe(net, train.health_models, recal, val, seed, recal_reset(cfg, net)))
     # batch_size is per rank: under torchrun each global batch is sharded over the ranks
     loader = require_batches(
         train_loader(cfg, splits, train.batch_size, seed, *((dist.rank, dist.world_size) if dist else ())),

@@ -156,11 +156,18 @@ def recal_batches(cfg: Config, splits: DatasetSplits) -> list[torch.Tensor]:
     return [x for _, (x, _) in zip(range(min(evaluation.recal_batches, len(loader))), loader.iter_epoch(0))]
 
 
-def recal_reset(cfg: Config) -> bool:
-    """`eval.recal_reset`, or when unset the method's default (`supernet.model.bn.default_recal_reset`)."""
+def recal_reset(cfg: Config, net: SupernetModel | None = None) -> bool:
+    """`eval.recal_reset`, or when unset the default of the supernet's method (`default_recal_reset` of
+    `net`'s options where given: a config may describe another supernet than the one scored)."""
     if cfg.eval.recal_reset is not None:
         return cfg.eval.recal_reset
-    return default_recal_reset(cfg.supernet.interchoice)
+    return default_recal_reset((net.options if net is not None else cfg.supernet).interchoice)
+
+
+def eval_settings(cfg: Config) -> dict[str, Any]:
+    """The `eval` section as it acts: `recal_reset` resolved for the method. What search results, journals
+    and their cache keys record, so that an unset `recal_reset` and its explicit value are one estimator."""
+    return {**asdict(cfg.eval), "recal_reset": recal_reset(cfg)}
 
 
 def val_batches(cfg: Config, splits: DatasetSplits) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -286,5 +293,5 @@ def build_evaluator(cfg: Config, net: SupernetModel, splits: DatasetSplits) -> S
     from supernet.search.supernet_evaluator import SupernetEvaluator
 
     return SupernetEvaluator(
-        net, recal_batches(cfg, splits), val_batches(cfg, splits), recal_reset(cfg), runtime_of(cfg)
+        net, recal_batches(cfg, splits), val_batches(cfg, splits), recal_reset(cfg, net), runtime_of(cfg)
     )
