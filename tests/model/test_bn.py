@@ -1,9 +1,10 @@
 import random
 
+import pytest
 import torch
 
 from supernet.model.bn import path_batchnorms, recalibrate_path
-from supernet.model.supernet import Supernet
+from supernet.model.supernet import Supernet, SupernetOptions
 
 
 def test_recalibration_resets_and_averages_exactly(tiny_space):
@@ -31,3 +32,21 @@ def test_recalibration_touches_only_the_path(tiny_space):
     for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             assert torch.equal(before[id(m)], m.running_mean) == (id(m) not in on_path)
+
+
+@pytest.mark.parametrize("interchoice, reset", [("none", True), ("bias", False), ("split", False)])
+def test_recalibration_resets_by_method_unless_the_config_says(tiny_space, interchoice, reset):
+    # SPOS re-estimates BN statistics from scratch; the inter-choice paper (App. B) found resetting harmful
+    from supernet.config.schema import load_config
+    from supernet.runs.build import eval_settings, recal_reset
+    from supernet.search.supernet_evaluator import SupernetEvaluator
+
+    by_method = load_config(overrides=[f"supernet.interchoice={interchoice}"])
+    assert recal_reset(by_method) is reset
+    assert eval_settings(by_method)["recal_reset"] is reset  # what search results and journal keys record
+    for forced in (True, False):
+        sets = [f"supernet.interchoice={interchoice}", f"eval.recal_reset={str(forced).lower()}"]
+        assert recal_reset(load_config(overrides=sets)) is forced
+    net = Supernet(tiny_space, SupernetOptions(interchoice=interchoice, interchoice_bias_at="pre_act"))
+    assert recal_reset(load_config(), net) is reset  # the scored supernet's method, whatever the config says
+    assert SupernetEvaluator(net, [], []).reset is reset  # the Python API's evaluator follows the same default

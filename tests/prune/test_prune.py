@@ -349,3 +349,40 @@ def test_closure_check_agrees_with_enumeration():
         outside = sub.canonical_outside()
         assert (outside is None) == closed
         assert outside is None or (sub.contains(outside) and not sub.contains(sub.canonical(outside)))
+
+
+def _fake_ces_result(space) -> dict:
+    """A CES result whose final population chose only each layer's first op, while the archive
+    (every evaluated arch) holds as many archs of each layer's second op."""
+    first = space.from_indices([0] * space.num_layers).to_string()
+    seconds = [space.from_indices([1] * space.num_layers).to_string()]
+    seconds += [space.from_indices([1] * (space.num_layers - 1) + [0]).to_string()]
+    return {
+        "ranks": {first: 1, seconds[0]: 2, seconds[1]: 3},
+        "population_ranks": {first: 1},
+        "best": first,
+    }
+
+
+@pytest.mark.parametrize("source, counted, second_share", [("population", 1, 0.0), ("archive", 3, 2 / 3)])
+def test_prune_counts_the_final_ces_population_by_default(
+    tiny_space, tmp_path, monkeypatch, source, counted, second_share
+):
+    from supernet.config.schema import load_config
+    from supernet.jobs import prune
+
+    overrides = [] if source == "population" else [f"prune.frequency_from={source}"]
+    cfg = load_config(overrides=overrides)
+    monkeypatch.setattr(prune, "_search", lambda *a: _fake_ces_result(tiny_space))
+    monkeypatch.setattr("supernet.runs.load.load_supernet", lambda d: (Supernet(tiny_space, SupernetOptions()), {}))
+    monkeypatch.setattr(prune, "_plot_frequencies", lambda *a: None)
+    out = prune._prune_step(cfg, tmp_path / "parent", tmp_path / "stage-2")
+    assert out["archs_counted"] == counted and out["frequency_from"] == source
+    assert out["frequencies"][0][tiny_space.layers[0].choices[1]] == pytest.approx(second_share)
+
+
+def test_prune_frequency_source_is_checked():
+    from supernet.config.schema import load_config
+
+    with pytest.raises(ConfigError, match="prune.frequency_from must be one of population, archive, got 'final'"):
+        load_config(overrides=["prune.frequency_from=final"])

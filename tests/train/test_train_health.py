@@ -12,6 +12,7 @@ from supernet.model.supernet import Supernet
 from supernet.train.checkpoint import load_checkpoint
 from supernet.train.hooks import HealthProbe
 from supernet.train.loop import TrainingDiverged
+from tests.conftest import needs_fashion, tiny_overrides
 
 
 @pytest.mark.parametrize("how", ["injected", "huge-lr"])
@@ -77,3 +78,33 @@ def test_health_probe_writes_a_histogram_and_leaves_training_state_alone(tmp_pat
     assert [r["health_hist"] for r in logged if r["type"] == "epoch"] == [r["health_hist"] for r in epochs]
     a, b = net.state_dict(), plain.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)  # probing changed no weight and no BN statistic
+
+
+@needs_fashion
+def test_inter_choice_runs_recalibrate_without_reset_by_default(tmp_path, monkeypatch):
+    # inter-choice weights App. B: resetting the BN statistics before scoring was detrimental for the method
+    from supernet.config.schema import load_config
+    from supernet.jobs.train import train_supernet
+    from supernet.runs.build import build_evaluator, load_data
+    from supernet.runs.load import load_supernet
+
+    resets = []
+
+    class Recording(HealthProbe):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            resets.append(self.reset)
+
+    monkeypatch.setattr("supernet.train.hooks.HealthProbe", Recording)
+    overrides = tiny_overrides(
+        train__epochs=1,
+        train__max_steps_per_epoch=1,
+        train__health_models=1,
+        data__train_limit=256,
+        supernet__interchoice="bias",
+        supernet__interchoice_bias_at="pre_act",
+    )
+    cfg = load_config(None, overrides)
+    train_supernet(cfg, tmp_path / "run")
+    net, _ = load_supernet(tmp_path / "run")
+    assert resets == [False] and build_evaluator(cfg, net, load_data(cfg)).reset is False

@@ -15,6 +15,7 @@ from supernet.space import Arch
 from supernet.train.checkpoint import load_checkpoint
 from supernet.train.hooks import SplitHook
 from supernet.train.loop import TrainHook
+from tests.conftest import needs_fashion, tiny_overrides
 
 pytestmark = pytest.mark.filterwarnings("ignore:supernet.interchoice=bias at the layer input is inert")
 
@@ -318,3 +319,35 @@ def test_resume_across_the_split_continues_exactly(tmp_path, stop_at, split_refe
     # Each copy has its own optimizer state (at the split, a copy of the original's momentum).
     bufs = [st["momentum_buffer"] for st in trainer.optimizer.state.values() if "momentum_buffer" in st]
     assert len({b.data_ptr() for b in bufs}) == len(bufs) > 0
+
+
+def test_split_defaults_to_half_of_the_training_and_an_explicit_epoch_wins():
+    # the paper splits at 125, 175 or 200 of 250 epochs; the default is its earliest, half the training
+    assert SupernetOptions(interchoice="split").split_epoch_for(250) == 125
+    assert SupernetOptions(interchoice="split", split_at=0.8).split_epoch_for(250) == 200
+    assert SupernetOptions(interchoice="split", split_epoch=3).split_epoch_for(250) == 3
+    from supernet.config.schema import load_config
+
+    with pytest.raises(ConfigError, match="supernet.split_at' must be >= 0 and < 1"):
+        load_config(overrides=["supernet.split_at=1"])
+
+
+@needs_fashion
+def test_supernet_training_splits_at_half_of_its_epochs_by_default(tmp_path, monkeypatch):
+    from supernet.config.schema import load_config
+    from supernet.jobs.train import train_supernet
+
+    given = []
+
+    class Recording(SplitHook):
+        def __init__(self, net, split_epoch):
+            given.append(split_epoch)
+            super().__init__(net, split_epoch)
+
+    monkeypatch.setattr("supernet.train.hooks.SplitHook", Recording)
+    overrides = tiny_overrides(
+        train__epochs=4, train__max_steps_per_epoch=1, data__train_limit=256, supernet__interchoice="split"
+    )
+    train_supernet(load_config(None, overrides), tmp_path / "run")
+    assert given == [2]  # 4 epochs: 2 shared, then 2 split
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt").meta["interchoice_split"]

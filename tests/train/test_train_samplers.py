@@ -171,3 +171,28 @@ def test_path_dropout_forward_is_the_sum_of_the_kept_ops():
         for op, block in layer.items():
             grads = [p.grad is not None for p in block.parameters()]
             assert all(grads) if op in ops else not any(grads), (i, op)
+
+
+def test_constrained_sampler_bins_quantized_spaces_by_bitops():
+    # bit-widths change no MACs: MACs bins of resnet18-quant overlap heavily in BitOps, so SPOS's
+    # uniform constraint sampling there bins the space's cost metric, BitOps
+    from supernet.space import create_space
+
+    options = {"layers_per_stage": [1, 1, 1, 1], "bits": [[1, 2], [4, 4]], "bottleneck_scales": [0.5, 1.5]}
+    space = create_space("resnet18-quant", preset="fashion-mnist", **options)
+    sampler = create_sampler("uniform-constrained", space, constrained_bins=4)
+    low, high = sampler.table.range("bitops")
+    assert sampler.metric == "bitops" and sampler.bins[0][0] == low and sampler.bins[-1][1] == high + 1
+    rng = random.Random(0)
+    for _ in range(100):
+        b, arch = sampler.draw(rng)
+        lo, hi = sampler.bins[b]
+        assert lo <= sampler.table.value(arch, "bitops") < hi
+
+
+def test_constrained_sampler_keeps_binning_macs_spaces_by_macs(constrained):
+    space, sampler = constrained
+    assert sampler.metric == "macs"
+    by_macs = ConstrainedSampler(space, "skip", bins=5, table=sampler.table, metric="macs")
+    assert by_macs.bins == sampler.bins
+    assert [by_macs.draw(step_rng(0, 0, s)) for s in range(50)] == [sampler.draw(step_rng(0, 0, s)) for s in range(50)]

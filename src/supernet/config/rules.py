@@ -24,7 +24,11 @@ CONFIG_RULES: dict[str, dict[str, Range]] = {
         "crop_scale_min": Range(0, 1, low_open=True),
         "eval_crop": Range(0, 1, low_open=True),
     },
-    "SupernetOptions": {"interchoice_depth": AT_LEAST_1, "split_epoch": AT_LEAST_0},
+    "SupernetOptions": {
+        "interchoice_depth": AT_LEAST_1,
+        "split_epoch": AT_LEAST_0,
+        "split_at": Range(0, 1, high_open=True),  # a fraction of train.epochs; 1 would never split
+    },
     "OptimConfig": {
         "epochs": AT_LEAST_1,
         "batch_size": AT_LEAST_1,

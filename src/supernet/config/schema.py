@@ -66,7 +66,7 @@ class TrainConfig(OptimConfig):
 class EvalConfig:
     recal_batches: int = 20
     recal_batch_size: int = 128
-    recal_reset: bool = True
+    recal_reset: bool | None = None  # None: by method, true unless supernet.interchoice is bias/split
     val_batch_size: int = 500
     val_limit: int | None = None
     seed: int = 0
@@ -97,6 +97,9 @@ class SearchConfig:
     progress: bool = True  # a tqdm bar on stderr; off: a plain line every 10 evaluations
 
 
+FREQUENCY_SOURCES = ("population", "archive")
+
+
 @dataclass
 class PruneConfig:
     """PAD-NAS progressive space pruning (`supernet prune`); defaults from PAD-NAS section 4."""
@@ -107,6 +110,14 @@ class PruneConfig:
     epochs: list[int] = field(default_factory=lambda: [120, 80, 40])  # per training stage
     lrs: list[float] = field(default_factory=lambda: [0.5, 0.1, 0.1])  # per training stage
     epoch_scale: float = 1.0  # scales `epochs` (rounded, at least 1) for small runs
+    # which archs the frequencies count: CES's final population (PAD-NAS 3.2) or every arch it evaluated
+    frequency_from: str = "population"  # population | archive
+
+    def __post_init__(self) -> None:
+        if self.frequency_from not in FREQUENCY_SOURCES:
+            raise ConfigError(
+                f"prune.frequency_from must be one of {', '.join(FREQUENCY_SOURCES)}, got {self.frequency_from!r}"
+            )
 
 
 @dataclass

@@ -27,6 +27,7 @@ from supernet.runs.build import (
     eval_loader,
     load_data,
     recal_batches,
+    recal_reset,
     runtime_of,
 )
 from supernet.runs.load import load_supernet
@@ -91,7 +92,7 @@ def _one_shot_accuracy(cfg: Config, net: SupernetModel, arch: Arch, splits: Data
     Recalibrates the path's BatchNorms of `net` in place."""
     runtime = runtime_of(cfg)
     net = runtime.prepare(net)
-    recalibrate_path(net, arch, recal_batches(cfg, splits), cfg.eval.recal_reset, runtime)
+    recalibrate_path(net, arch, recal_batches(cfg, splits), recal_reset(cfg, net), runtime)
     net.eval()
     with torch.no_grad():
         return accuracy(lambda x: net(x, arch), eval_loader(cfg, splits, "test", EVAL_BATCH_SIZE), runtime)

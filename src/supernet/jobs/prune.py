@@ -2,11 +2,11 @@
 
 Stage 1 trains the supernet. Each stage k = 2..M-1 searches the previous stage's supernet with
 CES under the configured constraints (the latency window, or MACs/params bounds), counts each
-layer's op frequencies over the evaluated networks (each once, however many spellings it was
-evaluated in) whose non-domination rank is below `prune.max_rank`, drops the ops chosen at or
-below `prune.threshold` (never a layer's last op), builds the pruned supernet with the surviving
-weights copied bit for bit, and fine-tunes it. Stage M searches the last supernet with CES and
-returns the best archs.
+layer's op frequencies over the networks of CES's final population (each once, however many
+spellings it was evaluated in; `prune.frequency_from: archive`: every evaluated arch) whose
+non-domination rank is below `prune.max_rank`, drops the ops chosen at or below `prune.threshold`
+(never a layer's last op), builds the pruned supernet with the surviving weights copied bit for
+bit, and fine-tunes it. Stage M searches the last supernet with CES and returns the best archs.
 
 Run directory: `stage-<k>/` per stage (`checkpoints/` of the stage's supernet, `search/` of the
 CES search that pruned it, `pruning.json` with frequencies and kept ops, `frequencies.png`),
@@ -77,6 +77,20 @@ def network_key(net: Any) -> Callable[[Arch], Hashable] | None:
     if net.space.topology == "chain" and net.options.identity == "skip":
         return net.space.canonical
     return None
+
+
+def counted_ranks(result: Mapping[str, Any], source: str) -> dict[str, int]:
+    """The archs whose ops are counted, with their non-domination ranks: the search's final
+    population (`population`, PAD-NAS 3.2: the architectures after the search) or every arch it
+    evaluated (`archive`)."""
+    key = "population_ranks" if source == "population" else "ranks"
+    ranks = result.get(key)
+    if ranks is None:
+        raise ConfigError(
+            f"the CES result has no {key!r} (written by an older version?); "
+            f"set prune.frequency_from={'archive' if source == 'population' else 'population'} or rerun the search"
+        )
+    return dict(ranks)
 
 
 def kept_ops(space: SearchSpace, frequencies: Sequence[Mapping[str, float]], threshold: float) -> list[list[str]]:
@@ -241,7 +255,7 @@ def _prune_step(cfg: Config, parent_dir: Path, stage_dir: Path) -> dict[str, Any
     result = _search(cfg, parent_dir, stage_dir / "search")
     parent, _ = load_supernet(parent_dir)
     space = parent.space
-    ranks, network = result.get("ranks") or {}, network_key(parent)
+    ranks, network = counted_ranks(result, cfg.prune.frequency_from), network_key(parent)
     freq = op_frequencies(space, ranks, cfg.prune.max_rank, network)
     kept = kept_ops(space, freq, cfg.prune.threshold)
     pruned = [[op for op in layer.choices if op not in keep] for layer, keep in zip(space.layers, kept)]
@@ -251,6 +265,7 @@ def _prune_step(cfg: Config, parent_dir: Path, stage_dir: Path) -> dict[str, Any
         "pruned": pruned,
         "parent_size": space.size,
         "size": math.prod(len(k) for k in kept),
+        "frequency_from": cfg.prune.frequency_from,
         "archs_counted": len(counted_archs(space, ranks, cfg.prune.max_rank, network)),
     }
     _plot_frequencies(

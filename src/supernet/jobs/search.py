@@ -29,6 +29,7 @@ from supernet.runs.build import (  # noqa: F401  (re-exported: the verbs' buildi
     config_hash,
     config_sections,
     eval_loader,
+    eval_settings,
     load_data,
     recal_batches,
     require_batches,
@@ -161,7 +162,7 @@ def search_supernet(
         Path(run_dir),
         resume,
         shared,
-        {"checkpoint": str(checkpoint), "evaluation": asdict(cfg.eval)},  # the estimator its scores come from
+        {"checkpoint": str(checkpoint), "evaluation": eval_settings(cfg)},  # the estimator its scores come from
         evaluator.runtime.device,
     )
 
@@ -250,7 +251,7 @@ def _search_known(
 def _evaluation_key(cfg: Config, checkpoint: Path) -> str:
     from supernet.search import evaluation_key
 
-    return evaluation_key(checkpoint_digest(checkpoint), {"eval": asdict(cfg.eval), "data": asdict(cfg.data)})
+    return evaluation_key(checkpoint_digest(checkpoint), {"eval": eval_settings(cfg), "data": asdict(cfg.data)})
 
 
 class SearchProgress:

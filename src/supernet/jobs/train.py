@@ -29,6 +29,7 @@ from supernet.runs.build import (  # noqa: F401  (re-exported: the verbs' buildi
     eval_loader,
     load_data,
     recal_batches,
+    recal_reset,
     require_batches,
     runtime_of,
     start_run,
@@ -134,9 +135,10 @@ def train_supernet(
         dist.on_main(lambda: start_run(run_dir, cfg))
     hooks: list[Any] = []
     if options.interchoice == "split":
-        hooks.append(SplitHook(net, options.split_epoch))
+        hooks.append(SplitHook(net, options.split_epoch_for(train.epochs)))
     if train.health_models > 0:
-        hooks.append(HealthProbe(net, train.health_models, recal_batches(cfg, splits), val_batches(cfg, splits), seed))
+        recal, val = recal_batches(cfg, splits), val_batches(cfg, splits)
+        hooks.append(HealthProbe(net, train.health_models, recal, val, seed, recal_reset(cfg, net)))
     # batch_size is per rank: under torchrun each global batch is sharded over the ranks
     loader = require_batches(
         train_loader(cfg, splits, train.batch_size, seed, *((dist.rank, dist.world_size) if dist else ())),

@@ -15,6 +15,14 @@ def path_batchnorms(modules: Iterable[nn.Module]) -> list[nn.modules.batchnorm._
     return [m for block in modules for m in block.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
+def default_recal_reset(interchoice: str) -> bool:
+    """Whether BN recalibration starts from fresh statistics when the config does not say: yes for
+    plain supernets (SPOS section 3 re-estimates them on a random subset of the training data), no
+    with inter-choice weights (`bias`/`split`), whose paper (Appendix B) updates the supernet's
+    statistics with 20 forward passes and found resetting them "detrimental in nearly all tested cases"."""
+    return interchoice == "none"
+
+
 @torch.no_grad()
 def recalibrate_bn(
     forward: Callable[[torch.Tensor], torch.Tensor],

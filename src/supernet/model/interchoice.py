@@ -5,8 +5,9 @@ the tuple (choice_{l-D}, ..., choice_{l-1}, choice_l) is added. All vectors are 
 (zero-initialised), one `nn.Parameter` each, so an optimizer and DDP see a fixed parameter set and a
 vector off the step's path gets no gradient at all (`grad` stays None: no momentum, no weight decay).
 
-`split` (D = 1): after `split_epoch` epochs every op's weights are copied once per choice of the
-previous layer and trained separately from then on (`Supernet.split_interchoice`).
+`split` (D = 1): after `split_at` of the training (or `split_epoch` epochs) every op's weights are
+copied once per choice of the previous layer and trained separately from then on
+(`Supernet.split_interchoice`).
 
 "Previous" choices: a space may define `previous(layer) -> tuple[int, ...]`, the layers whose
 choices precede `layer` (nearest last); otherwise the chain order `0..layer-1` is used. Layers with

@@ -6,6 +6,7 @@ A path is a value: an `Arch` (one op per layer) or, for the path-dropout baselin
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -71,7 +72,9 @@ class SupernetOptions:
         residual branch adds unit-variance noise that is uncorrelated across candidates.
     interchoice: inter-choice dependent weights (inter-choice paper section 3.3): `none`, `bias`
         (an input bias per (D previous choices, current choice), D = `interchoice_depth`) or
-        `split` (after `split_epoch` epochs, op weights are copied per previous choice).
+        `split` (op weights are copied per previous choice after `split_at` of the training, a
+        fraction of `train.epochs`: the paper splits at 125, 175 or 200 of 250 epochs; default 0.5,
+        its earliest; `split_epoch`, when set, is an explicit epoch instead).
     interchoice_bias_at: `input` (the paper's placement; inert in MobileNet-block chains, see
         `supernet.model.interchoice`) or `pre_act` (after each block's first BatchNorm).
     canonical: every path runs as its canonical form (`SearchSpace.canonical`: in each stage, the
@@ -86,7 +89,8 @@ class SupernetOptions:
     interchoice: str = "none"
     interchoice_depth: int = 1
     interchoice_bias_at: str = "input"
-    split_epoch: int = 1
+    split_at: float = 0.5
+    split_epoch: int | None = None
     canonical: bool = False
 
     def __post_init__(self) -> None:
@@ -109,8 +113,15 @@ class SupernetOptions:
             raise ConfigError(
                 f"supernet.interchoice_bias_at must be one of {BIAS_PLACES}, got {self.interchoice_bias_at!r}"
             )
-        if self.split_epoch < 0:
+        if self.split_epoch is not None and self.split_epoch < 0:
             raise ConfigError(f"config field 'supernet.split_epoch' must be >= 0, got {self.split_epoch}")
+
+    def split_epoch_for(self, epochs: int) -> int:
+        """The epoch at whose start a `split` supernet splits: `split_epoch` when set, else the first
+        epoch after `split_at` of `epochs` (0.5 of 250: epoch 125, after 125 shared epochs)."""
+        if self.split_epoch is not None:
+            return self.split_epoch
+        return math.floor(self.split_at * epochs)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -29,6 +29,7 @@ from supernet.data import (
 from supernet.data.augment import augmentation_family
 from supernet.core.device import Runtime, runtime_for
 from supernet.core.errors import CheckpointError, ConfigError
+from supernet.model.bn import default_recal_reset
 from supernet.model.protocol import SupernetModel
 from supernet.core.rundir import CHECKPOINTS, CONFIG
 from supernet.space import SearchSpace, create_space
@@ -153,6 +154,20 @@ def recal_batches(cfg: Config, splits: DatasetSplits) -> list[torch.Tensor]:
         train_loader(cfg, splits, evaluation.recal_batch_size, evaluation.seed), "eval.recal_batch_size"
     )
     return [x for _, (x, _) in zip(range(min(evaluation.recal_batches, len(loader))), loader.iter_epoch(0))]
+
+
+def recal_reset(cfg: Config, net: SupernetModel | None = None) -> bool:
+    """`eval.recal_reset`, or when unset the default of the supernet's method (`default_recal_reset` of
+    `net`'s options where given: a config may describe another supernet than the one scored)."""
+    if cfg.eval.recal_reset is not None:
+        return cfg.eval.recal_reset
+    return default_recal_reset((net.options if net is not None else cfg.supernet).interchoice)
+
+
+def eval_settings(cfg: Config) -> dict[str, Any]:
+    """The `eval` section as it acts: `recal_reset` resolved for the method. What search results, journals
+    and their cache keys record, so that an unset `recal_reset` and its explicit value are one estimator."""
+    return {**asdict(cfg.eval), "recal_reset": recal_reset(cfg)}
 
 
 def val_batches(cfg: Config, splits: DatasetSplits) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -299,7 +314,7 @@ def build_evaluator(cfg: Config, net: SupernetModel, splits: DatasetSplits) -> S
         net,
         recal_batches(cfg, splits) if cfg.eval.bn == "recalibrate" else [],
         val_batches(cfg, splits),
-        cfg.eval.recal_reset,
+        recal_reset(cfg, net),
         runtime_of(cfg),
         twins=cfg.eval.twins,
         bn=cfg.eval.bn,

@@ -326,7 +326,16 @@ class NsgaBase(StrategyBase):
             list(self.history),
             [(a, dict(m)) for a, m in pareto],
             ranks,
+            self._population_ranks(),
         )
+
+    def _population_ranks(self) -> dict[str, int] | None:
+        """The final population (P after the last environmental selection), arch string -> 1-based
+        non-domination rank. Whole fronts are kept, so a member's rank within P equals its rank in
+        the pool it was selected from."""
+        if not self.parents:
+            return None
+        return {a.to_string(): rank + 1 for (a, _), rank in zip(self.parents, self.parent_rank, strict=True)}
 
 
 def _roulette(rng: random.Random, items: list[str], weights: list[float]) -> str:

@@ -31,8 +31,9 @@ class SearchResult:
     (string), "metrics", "feasible", "best" (best arch so far, string) and "best_score".
 
     Multi-objective strategies also fill `pareto` (the first non-dominated front of every
-    feasible evaluated arch) and `ranks` (arch string -> 1-based non-domination rank of every
-    evaluated arch; 1 = Pareto front). Both stay out of `to_dict()` when None."""
+    feasible evaluated arch), `ranks` (arch string -> 1-based non-domination rank of every
+    evaluated arch; 1 = Pareto front) and `population_ranks` (the same for the final population
+    only, the archs the search ends with). They stay out of `to_dict()` when None."""
 
     best: Arch
     best_metrics: Metrics
@@ -40,6 +41,7 @@ class SearchResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     pareto: list[tuple[Arch, Metrics]] | None = None
     ranks: dict[str, int] | None = None
+    population_ranks: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -52,6 +54,8 @@ class SearchResult:
             out["pareto"] = [{"arch": a.to_string(), "metrics": dict(m)} for a, m in self.pareto]
         if self.ranks is not None:
             out["ranks"] = dict(self.ranks)
+        if self.population_ranks is not None:
+            out["population_ranks"] = dict(self.population_ranks)
         return out
 
 

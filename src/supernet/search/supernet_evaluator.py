@@ -25,7 +25,7 @@ from torch import nn
 
 from supernet.core.device import Runtime
 from supernet.core.errors import ConfigError
-from supernet.model.bn import path_batchnorms, recalibrate_path
+from supernet.model.bn import default_recal_reset, path_batchnorms, recalibrate_path
 from supernet.model.supernet import Supernet
 from supernet.space.arch import Arch
 from supernet.space.opnames import IDENTITY
@@ -51,7 +51,7 @@ class SupernetEvaluator:
         supernet: Supernet,
         recal_batches: list[torch.Tensor],
         val_batches: list[tuple[torch.Tensor, torch.Tensor]],
-        reset: bool = True,
+        reset: bool | None = None,
         runtime: Runtime | None = None,
         twins: str = "spelling",
         bn: str = "recalibrate",
@@ -70,7 +70,7 @@ class SupernetEvaluator:
         pin = self.runtime.is_cuda
         self.recal_batches = [x.pin_memory() if pin else x for x in recal_batches]
         self.val_batches = [(x.pin_memory(), y.pin_memory()) if pin else (x, y) for x, y in val_batches]
-        self.reset = reset
+        self.reset = default_recal_reset(supernet.options.interchoice) if reset is None else reset
         self.twins, self.bn, self.metric = twins, bn, metric
         self._by_path: dict[object, float] = {}  # one score per spelling scored (not with twins: spelling)
 

@@ -49,8 +49,10 @@ class HealthProbe(TrainHook):
         recal: Sequence[torch.Tensor],
         val: Sequence[tuple[torch.Tensor, torch.Tensor]],
         seed: int = 0,
+        reset: bool = True,
     ) -> None:
         self.net, self.k, self.recal, self.val, self.seed = net, k, list(recal), list(val), seed
+        self.reset = reset  # recalibrate from fresh statistics (`eval.recal_reset` as resolved for the method)
 
     def epoch_end(self, trainer: Trainer, epoch: int) -> dict[str, Any]:
         if not trainer.dist.is_main or self.k <= 0:
@@ -64,7 +66,7 @@ class HealthProbe(TrainHook):
         try:
             for arch in archs:
                 if self.recal:
-                    recalibrate_path(net, arch, self.recal, runtime=trainer.runtime)
+                    recalibrate_path(net, arch, self.recal, self.reset, trainer.runtime)
                 net.eval()
                 accs.append(accuracy(lambda x, a=arch: net(x, a), self.val, trainer.runtime))
         finally:

@@ -70,14 +70,16 @@ class FairSampler:
 
 
 class ConstrainedSampler:
-    """SPOS section 3, uniform constraint sampling: pick one of `bins` MACs ranges uniformly, then
+    """SPOS section 3, uniform constraint sampling: pick one of `bins` cost ranges uniformly, then
     redraw uniform archs until one falls in it. One path per step.
 
-    The ranges are `bins` equal-width bins over the space's achievable MACs range [min, max] (the
+    The cost is the space's cost metric (`metric`; default BitOps where the cost table has them,
+    i.e. quantized spaces such as resnet18-quant, whose bit-widths change no MACs; MACs otherwise).
+    The ranges are `bins` equal-width bins over the space's achievable range [min, max] (the
     last one closed). In the large spaces the outer bins hold a tiny share of the archs (scarlet-s1:
     about 1 in 10^4 uniform draws), so redraws are not plain uniform draws but proposals from the
     uniform distribution restricted to a slightly widened range, computed by dynamic programming over
-    per-layer MACs quantised to `units` steps; a proposal is kept if its exact MACs fall in the bin.
+    per-layer costs quantised to `units` steps; a proposal is kept if its exact cost falls in the bin.
     That is rejection sampling with a better proposal: the result is uniform over the archs of the
     bin, as with the paper's redraws, at a few proposals per step. After `max_redraws` misses the
     sampler raises SupernetError (e.g. a bin that holds no arch: use fewer `train.sampler_options.bins`).
@@ -93,6 +95,7 @@ class ConstrainedSampler:
         table: Any = None,
         units: int = 4096,
         max_redraws: int = 1000,
+        metric: str | None = None,
     ) -> None:
         if bins < 1:
             raise ConfigError(f"train.sampler_options.bins must be >= 1, got {bins}")
@@ -101,13 +104,14 @@ class ConstrainedSampler:
 
             table = CostTable.build(space, identity)
         self.space, self.table, self.max_redraws = space, table, max_redraws
-        lo, hi = table.macs_range()
+        self.metric = metric if metric is not None else cost_metric_of(table)
+        lo, hi = (int(v) for v in table.range(self.metric))
         self.edges = [lo + (hi - lo) * i // bins for i in range(bins)] + [hi + 1]  # bin i: [e_i, e_{i+1})
-        self.dp = CostDP(self._layer_macs(), table.fixed("macs"), units)
+        self.dp = CostDP(self._layer_costs(), table.fixed(self.metric), units)
         self.targets = [self.dp.target(a, b) for a, b in zip(self.edges[:-1], self.edges[1:])]
 
-    def _layer_macs(self) -> list[list[int]]:
-        dense = self.table.layer_costs("macs")
+    def _layer_costs(self) -> list[list[int]]:
+        dense = self.table.layer_costs(self.metric)
         order = [list(c) for c in self.table.choices]
         return [
             [int(dense[l, order[l].index(op)]) for op in layer.choices] for l, layer in enumerate(self.space.layers)
@@ -115,24 +119,24 @@ class ConstrainedSampler:
 
     @property
     def bins(self) -> list[tuple[int, int]]:
-        """The MACs ranges [low, high)."""
+        """The cost ranges [low, high)."""
         return list(zip(self.edges[:-1], self.edges[1:]))
 
     def draw(self, rng: random.Random) -> tuple[int, Arch]:
-        """One (bin, arch) draw; the arch's MACs lie in `bins[bin]`."""
+        """One (bin, arch) draw; the arch's cost lies in `bins[bin]`."""
         b = rng.randrange(len(self.edges) - 1)
         lo, hi = self.edges[b], self.edges[b + 1]
         for _ in range(self.max_redraws):
             arch = self._propose(rng, *self.targets[b])
-            if arch is not None and lo <= self.table.value(arch, "macs") < hi:
+            if arch is not None and lo <= self.table.value(arch, self.metric) < hi:
                 return b, arch
         raise SupernetError(
-            f"uniform-constrained sampling: no arch with MACs in [{lo}, {hi}) after "
+            f"uniform-constrained sampling: no arch with {self.metric} in [{lo}, {hi}) after "
             f"{self.max_redraws} redraws; use fewer train.sampler_options.bins"
         )
 
     def _propose(self, rng: random.Random, low: int, high: int) -> Arch | None:
-        """A uniform arch among those whose quantised MACs sum lies in [low, high]."""
+        """A uniform arch among those whose quantised cost sum lies in [low, high]."""
         indices = self.dp.propose(rng, (low, high))
         if indices is None:
             return None
@@ -140,6 +144,11 @@ class ConstrainedSampler:
 
     def paths(self, rng: random.Random) -> list[Arch]:
         return [self.draw(rng)[1]]
+
+
+def cost_metric_of(table: Any) -> str:
+    """The cost a space is budgeted in: BitOps where its cost table counts them (quantized spaces), else MACs."""
+    return BITOPS if BITOPS in table.metrics else "macs"
 
 
 class PathDropoutSampler:
