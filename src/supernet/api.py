@@ -43,7 +43,8 @@ from supernet.search.supernet_evaluator import SupernetEvaluator
 from supernet.space import Arch, SearchSpace
 from supernet.train.checkpoint import find_checkpoint, load_checkpoint
 from supernet.train.loop import OptimConfig, Trainer, TrainingDiverged
-from supernet.train.sampler import SAMPLERS, create_sampler, step_rng
+from supernet.train.sampler import SAMPLERS, create_sampler
+from supernet.train.wiring import supernet_trainer
 
 Data = Dataset | DataLoader
 """What training and search read: a map-style `Dataset` of (image, label) pairs, or a `DataLoader` of batches."""
@@ -146,16 +147,7 @@ def fit(
     initial = {k: v.detach().clone() for k, v in net.state_dict().items()}
     with tempfile.TemporaryDirectory(prefix="supernet-train-") as scratch:
         folder = Path(run_dir) if run_dir is not None else Path(scratch)
-        trainer = Trainer(
-            net,
-            lambda x, a: net(x, a),
-            lambda e, s: paths.paths(step_rng(seed, e, s)),
-            loader,
-            cfg,
-            folder,
-            meta,
-            runtime=runtime,
-        )
+        trainer = supernet_trainer(net, paths, loader, cfg, folder, meta, runtime)
         if resume:
             trainer.resume()
         start = time.time()

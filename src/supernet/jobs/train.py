@@ -44,8 +44,8 @@ from supernet.runs.load import (  # noqa: F401  (re-exported)
     space_of,
     trained_config,
 )
-from supernet.train.loop import Trainer
-from supernet.train.sampler import SAMPLERS, create_sampler, step_rng
+from supernet.train.sampler import SAMPLERS, create_sampler
+from supernet.train.wiring import supernet_trainer
 
 if TYPE_CHECKING:
     from supernet.space import SearchSpace
@@ -146,19 +146,7 @@ def train_supernet(
     )
     if dist is not None:
         dist.broadcast_module(net)
-    trainer = Trainer(
-        net,
-        lambda x, a: net(x, a),
-        lambda e, s: sampler.paths(step_rng(seed, e, s)),
-        loader,
-        train,
-        run_dir,
-        meta,
-        hooks=hooks,
-        dist=dist,
-        runtime=runtime,
-        distill=train.distill,
-    )
+    trainer = supernet_trainer(net, sampler, loader, train, run_dir, meta, runtime, hooks=hooks, dist=dist)
     resumed = trainer.resume(fallback) if resume else False
     start = time.time()
     epochs = trainer.fit()
