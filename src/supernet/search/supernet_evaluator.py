@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+
 import torch
 
 from supernet.core.device import Runtime
 from supernet.model.bn import recalibrate_path
 from supernet.model.supernet import Supernet
+from supernet.search.prefix_tree import DEFAULT_CHUNK_IMAGES, PrefixTreeScorer, paths_by_part, unsplittable_reason
 from supernet.space.arch import Arch
 from supernet.train.loop import accuracy
 
@@ -26,6 +30,7 @@ class SupernetEvaluator:
         val_batches: list[tuple[torch.Tensor, torch.Tensor]],
         reset: bool = True,
         runtime: Runtime | None = None,
+        chunk_images: int = DEFAULT_CHUNK_IMAGES,
     ) -> None:
         self.runtime = runtime if runtime is not None else Runtime()
         self.supernet = self.runtime.prepare(supernet)
@@ -34,6 +39,8 @@ class SupernetEvaluator:
         self.val_batches = [(x.pin_memory(), y.pin_memory()) if pin else (x, y) for x, y in val_batches]
         self.reset = reset
         self._by_path: dict[object, float] = {}  # with supernet.canonical: one score per network
+        self.chunk_images = chunk_images
+        self._said_fallback = False
 
     def evaluate(self, arch: Arch) -> float:
         if not getattr(self.supernet.options, "canonical", False):
@@ -42,6 +49,32 @@ class SupernetEvaluator:
         if path not in self._by_path:
             self._by_path[path] = self._score(path)
         return self._by_path[path]
+
+    def evaluate_many(self, archs: Sequence[Arch]) -> list[float]:
+        """The scores `evaluate` gives, computed together on the archs' prefix tree
+        (`supernet.search.prefix_tree`); one at a time where the supernet cannot be split by layer."""
+        groups = list(paths_by_part(self.supernet, archs))
+        reason = next((r for net, _ in groups if (r := unsplittable_reason(net, self.reset))), None)
+        if reason is not None:
+            self._say_fallback(reason)
+            return [self.evaluate(a) for a in archs]
+        canonical = getattr(self.supernet.options, "canonical", False)
+        scores: list[float] = [0.0] * len(archs)
+        for net, idx in groups:
+            paths = [net.path_of(archs[i]) for i in idx]
+            todo = [p for p in dict.fromkeys(paths) if not canonical or p not in self._by_path]
+            scorer = PrefixTreeScorer(net, self.recal_batches, self.val_batches, self.runtime, self.chunk_images)
+            found = dict(zip(todo, scorer.score([p.ops for p in todo]), strict=True))
+            if canonical:
+                self._by_path.update(found)
+            for i, path in zip(idx, paths, strict=True):
+                scores[i] = found[path] if path in found else self._by_path[path]
+        return scores
+
+    def _say_fallback(self, reason: str) -> None:
+        if not self._said_fallback:
+            print(f"evaluate: scoring one arch at a time, not on the prefix tree: {reason}", file=sys.stderr)
+            self._said_fallback = True
 
     def _score(self, arch: Arch) -> float:
         net = self.supernet
