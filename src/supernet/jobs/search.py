@@ -157,6 +157,7 @@ def search_supernet(
         shared,
         {"checkpoint": str(checkpoint), "evaluation": asdict(cfg.eval)},  # the estimator its scores come from
         evaluator.runtime.device,
+        lambda archs: [{"accuracy": s} for s in evaluator.evaluate_many(archs)],  # a generation on its prefix tree
     )
 
 
@@ -291,7 +292,10 @@ def _run_search(
     shared_cache: Path | None,
     source: dict[str, str],
     device: torch.device | None = None,
+    evaluate_many: Any = None,
 ) -> dict[str, Any]:
+    """`evaluate(arch) -> metrics`; `evaluate_many(archs) -> [metrics]`, when given, scores each generation's
+    missing archs together (on each rank, its share of them)."""
     import random
     from contextlib import ExitStack
 
@@ -339,6 +343,16 @@ def _run_search(
             spent["evaluate"] += time.time() - t
             return metrics
 
+        def timed_many(archs: list[Arch]) -> list[dict[str, float]]:
+            t = time.time()
+            metrics = evaluate_many(archs)
+            spent["evaluate"] += time.time() - t
+            return metrics
+
+        many = timed_many if evaluate_many is not None else None
+        if distributed:
+            many = split_evaluate(timed, many)
+
         progress = stack.enter_context(SearchProgress(cfg.search.progress and is_main_rank()))
 
         def record(arch: Arch, metrics: dict[str, float]) -> None:
@@ -347,9 +361,7 @@ def _run_search(
                 journal.record(key, arch, metrics, step if isinstance(step, int) else None)
             progress.update(metrics, step)
 
-        result = run_search(
-            strategy, timed, record if is_main_rank() else None, cache, split_evaluate(timed) if distributed else None
-        )
+        result = run_search(strategy, timed, record if is_main_rank() else None, cache, many)
     applied = getattr(strategy, "problem", problem)  # nsga2 adds its acc_min constraint
     require_feasible(applied, result.best_metrics, len(result.history), journal_path)
     out = {
