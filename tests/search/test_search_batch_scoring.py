@@ -84,3 +84,28 @@ def test_rank_reuses_what_a_search_scored(trained, tmp_path):
     with Journal(checkpoint_path(trained).parent / "eval-cache.sqlite") as journal:  # as `search` records it
         journal.record(_evaluation_key(searched_config(cfg, meta), trained), arch, {"accuracy": 0.123})
     assert predict(cfg, trained, [arch.to_string()]) == [0.123]
+
+
+def test_racing_search_picks_what_a_full_search_picks(trained, tmp_path):
+    sets = _sets(eval__val_batch_size=16, search__iterations=3)
+    raced = search_supernet(load_config(None, [*sets, "search.racing=true"]), trained, tmp_path / "raced")
+    full = search_supernet(load_config(None, sets), trained, tmp_path / "full")
+    assert raced["best"] == full["best"] and [r["arch"] for r in raced["topk"]] == [r["arch"] for r in full["topk"]]
+    images = [r["metrics"]["images"] for r in raced["history"]]
+    assert images and all(0 < n <= 128 for n in images)
+    _, meta = load_supernet(trained)
+    key = _evaluation_key(searched_config(load_config(None, sets), meta), trained)
+    with Journal(checkpoint_path(trained).parent / "eval-cache.sqlite") as cache:
+        rows = {a.to_string(): m for a, m in cache.lookup(key).items()}
+    partial = {r["arch"] for r in raced["history"] if r["metrics"]["images"] < 128}
+    assert not partial & set(rows)  # a raced score never reaches the shared cache ...
+    assert all("images" not in m for m in rows.values())  # ... which keeps its format
+
+
+def test_racing_needs_an_accuracy_only_strategy(trained, tmp_path):
+    from supernet.core.errors import ConfigError
+
+    cfg = load_config(None, [*_sets(), "search.racing=true", "search.strategy=nsga2"])
+    with pytest.raises(ConfigError, match="search.racing needs"):
+        search_supernet(cfg, trained, tmp_path / "s")
+    assert not (tmp_path / "s").exists()

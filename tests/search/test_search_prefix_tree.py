@@ -166,3 +166,28 @@ def test_falls_back_to_one_at_a_time_and_says_so_once(case, capsys):
     assert err.count("one arch at a time") == 1, err
     if reset:  # without reset each score depends on the ones before, so only compare with reset
         assert got == [SupernetEvaluator(net, recal, val).evaluate(a) for a in archs]
+
+
+def _val(batches: int, seed: int = 5):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(8, 1, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g)) for _ in range(batches)]
+
+
+def test_racing_keeps_every_score_that_can_reach_the_threshold_exact():
+    net = NETS["els"]
+    recal, _ = _data()
+    val = _val(6)
+    archs = _archs(net.space, 6)
+    evaluator = SupernetEvaluator(net, recal, val)
+    full = evaluator.evaluate_many(archs)
+    threshold = max(full)
+    raced = evaluator.race_many(archs, threshold)
+    for (score, images), exact in zip(raced, full):
+        if images == evaluator.val_images:
+            assert score == exact  # not dropped: the full score, bit for bit
+        else:
+            assert exact < threshold and score < threshold  # dropped: could not have reached it
+    assert all(n == evaluator.val_images for (_, n), exact in zip(raced, full) if exact == threshold)
+    # a threshold nothing reaches stops every arch with an error in the first batch after that batch
+    assert {n for _, n in evaluator.race_many(archs, 1.0)} == {8}
+    assert evaluator.race_many(archs, None) == [(s, evaluator.val_images) for s in full]

@@ -89,6 +89,9 @@ class SearchConfig:
     mutation_prob: float = 0.1
     num_samples: int = 1000
     progress: bool = True  # a tqdm bar on stderr; off: a plain line every 10 evaluations
+    # racing (issue 30.2; off until measured): a candidate that cannot reach the current top-k even with every
+    # remaining validation image right stops early (checked after each validation batch); the top-k is unchanged
+    racing: bool = False
 
 
 @dataclass

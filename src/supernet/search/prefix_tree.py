@@ -112,26 +112,40 @@ class PrefixTreeScorer:
         self._correct: dict[tuple[str, ...], torch.Tensor] = {}
 
     @torch.no_grad()
-    def score(self, paths: Sequence[tuple[str, ...]]) -> list[float]:
+    def score(self, paths: Sequence[tuple[str, ...]], threshold: float | None = None) -> list[float]:
+        """Accuracy of each path; `images_used` holds how many validation images each score used.
+
+        Racing (`threshold`): the validation set is walked one batch at a time, and after each batch the
+        paths that cannot reach `threshold` even if they classify every remaining image correctly are
+        dropped, their score the accuracy on the images they saw (below that bound, so below
+        `threshold`). Paths that are not dropped get exactly their full score."""
+        self.images_used: list[int] = []
         unique = list(dict.fromkeys(tuple(p) for p in paths))
         if not unique:
             return []
         for ops in unique:
             if len(ops) != len(self.net.choices):
                 raise ValueError(f"arch has {len(ops)} layers, supernet has {len(self.net.choices)}")
-        root = prefix_tree(unique)
-        chunks = _chunks(self.val_batches, self.chunk_images)
+        chunks = _chunks(self.val_batches, 1 if threshold is not None else self.chunk_images)
+        total = sum(len(y) for _, y in self.val_batches)
         self._saved, self._correct = {}, {ops: torch.zeros((), dtype=torch.long) for ops in unique}
+        seen, live = dict.fromkeys(unique, 0), unique
         was_training = self.net.training
         self.net.eval()
         try:
             for c, chunk in enumerate(chunks):
-                self._walk_chunk(root, chunk, first=c == 0, keep=len(chunks) > 1)
+                self._walk_chunk(prefix_tree(live), chunk, first=c == 0, keep=len(chunks) > 1)
+                for ops in live:
+                    seen[ops] += sum(len(y) for _, y in chunk)
+                if threshold is not None:
+                    live = [p for p in live if (self._correct[p].item() + total - seen[p]) / total >= threshold]
+                    if not live:
+                        break
         finally:
             self.net.train(was_training)
             self._saved = {}
-        total = max(1, sum(len(y) for _, y in self.val_batches))
-        return [self._correct[tuple(p)].item() / total for p in paths]
+        self.images_used = [seen[tuple(p)] for p in paths]
+        return [self._correct[tuple(p)].item() / max(1, seen[tuple(p)]) for p in paths]
 
     def _walk_chunk(self, root: Node, chunk: list[tuple], first: bool, keep: bool) -> None:
         recal = [self.runtime.batch(x) for x in self.recal_batches] if first else None

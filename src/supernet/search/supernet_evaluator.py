@@ -50,26 +50,38 @@ class SupernetEvaluator:
             self._by_path[path] = self._score(path)
         return self._by_path[path]
 
+    @property
+    def val_images(self) -> int:
+        return sum(len(y) for _, y in self.val_batches)
+
     def evaluate_many(self, archs: Sequence[Arch]) -> list[float]:
         """The scores `evaluate` gives, computed together on the archs' prefix tree
         (`supernet.search.prefix_tree`); one at a time where the supernet cannot be split by layer."""
+        return [score for score, _ in self.race_many(archs, None)]
+
+    def race_many(self, archs: Sequence[Arch], threshold: float | None) -> list[tuple[float, int]]:
+        """(score, validation images it used) per arch, as `evaluate_many` but racing against `threshold`
+        (`PrefixTreeScorer.score`): an arch that cannot reach it stops early with its partial accuracy;
+        every other arch gets its full score. Without the prefix tree, every score is full."""
+        full = self.val_images
         groups = list(paths_by_part(self.supernet, archs))
         reason = next((r for net, _ in groups if (r := unsplittable_reason(net, self.reset))), None)
         if reason is not None:
             self._say_fallback(reason)
-            return [self.evaluate(a) for a in archs]
+            return [(self.evaluate(a), full) for a in archs]
         canonical = getattr(self.supernet.options, "canonical", False)
-        scores: list[float] = [0.0] * len(archs)
+        out: list[tuple[float, int]] = [(0.0, 0)] * len(archs)
         for net, idx in groups:
             paths = [net.path_of(archs[i]) for i in idx]
             todo = [p for p in dict.fromkeys(paths) if not canonical or p not in self._by_path]
             scorer = PrefixTreeScorer(net, self.recal_batches, self.val_batches, self.runtime, self.chunk_images)
-            found = dict(zip(todo, scorer.score([p.ops for p in todo]), strict=True))
-            if canonical:
-                self._by_path.update(found)
+            scores = scorer.score([p.ops for p in todo], threshold)
+            found = {p: (s, n) for p, s, n in zip(todo, scores, scorer.images_used, strict=True)}
+            if canonical:  # only full scores are remembered
+                self._by_path.update({p: s for p, (s, n) in found.items() if n == full})
             for i, path in zip(idx, paths, strict=True):
-                scores[i] = found[path] if path in found else self._by_path[path]
-        return scores
+                out[i] = found[path] if path in found else (self._by_path[path], full)
+        return out
 
     def _say_fallback(self, reason: str) -> None:
         if not self._said_fallback:
