@@ -72,7 +72,8 @@ def supernet(*args: str) -> None:
 
 
 def fingerprints(work: Path, smoke: bool) -> dict[str, str]:
-    sets = [a for item in (TINY + (["train.epochs=1"] if smoke else [])) for a in ("--set", item)]
+    smoke_sets = ["train.epochs=1", "train.max_steps_per_epoch=2"] if smoke else []
+    sets = [a for item in (TINY + smoke_sets) for a in ("--set", item)]
     train, search, pipe = work / "train", work / "search", work / "pipeline"
     dirs = (str(pipe), str(search), str(train))
     supernet("train", "--run-dir", str(train), *sets)
@@ -91,7 +92,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--save", help="write the fingerprints to this JSON file")
     p.add_argument("--check", help="compare with fingerprints saved earlier; exit 1 if any differs")
-    p.add_argument("--smoke", action="store_true", help="one one-epoch tiny training only (seconds)")
+    p.add_argument("--smoke", action="store_true", help="one two-step tiny training only (seconds)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         found = fingerprints(Path(tmp), args.smoke)

@@ -7,7 +7,7 @@ interleaved repeats of wall time per step (one torch thread unless --threads). T
 `train.channels_last: auto` (see `supernet.core.device.runtime_for`).
 
 Run: PYTHONPATH=src python benchmarks/channels_last.py [--repeats 5] [--steps 3] [--batch 128]
-         [--spaces nas-bench-macro:cifar10,scarlet-s1:fashion-mnist]
+         [--spaces nas-bench-macro:cifar10,scarlet-s1:fashion-mnist] [--smoke]
 """
 
 from __future__ import annotations
@@ -86,7 +86,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--spaces", default=DEFAULT_SPACES, help="name:preset,... ")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds): does it still run?")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats, args.steps, args.batch, args.spaces = 1, 1, 2, "nas-bench-macro:fashion-mnist"
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.repeats} x {args.steps} steps")
     for item in args.spaces.split(","):

@@ -10,7 +10,7 @@ Printed: the first step (includes compilation), the median of the later steps, a
 CPU build needs a C++ compiler for inductor; a compile failure is reported, not fatal.
 
 Run: PYTHONPATH=src python benchmarks/compile_single_path.py [--space nas-bench-macro] [--preset fashion-mnist]
-         [--steps 12] [--batch 64] [--threads 1] [--device auto]
+         [--steps 12] [--batch 64] [--threads 1] [--device auto] [--smoke]
 """
 
 from __future__ import annotations
@@ -58,7 +58,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", default="off")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, eager loops only (seconds)")
     args = parser.parse_args()
+    if args.smoke:
+        args.steps, args.batch, args.device = 2, 2, "cpu"
     torch.set_num_threads(args.threads)
     runtime = runtime_for(args.device, args.amp, "auto")
     space = create_space(args.space, preset=args.preset)
@@ -77,6 +80,9 @@ def main() -> None:
         ("stand-alone eager", False, True),
         ("stand-alone compiled", True, True),
     ):
+        if compiled and args.smoke:  # compiling takes minutes on a CPU
+            print(f"{label:<22} not run (--smoke)")
+            continue
         torch.manual_seed(0)
         torch._dynamo.reset()
         net = runtime.prepare(build_supernet(space, SupernetOptions()).train())

@@ -1,10 +1,11 @@
 """Cost-table benchmark: build time for full-size scarlet-s1 and the time of one query.
 
-Run: PYTHONPATH=src python benchmarks/cost_query.py
+Run: PYTHONPATH=src python benchmarks/cost_query.py [--smoke]
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import time
 
@@ -16,8 +17,8 @@ from supernet.model.standalone import StandaloneNet
 from supernet.space import create_space
 
 
-def main(n_queries: int = 100_000, n_archs: int = 1000) -> None:
-    space = create_space("scarlet-s1")  # 224x224, 1000 classes
+def main(n_queries: int = 100_000, n_archs: int = 1000, preset: str | None = None) -> None:
+    space = create_space("scarlet-s1", preset=preset)  # default: 224x224, 1000 classes
     for identity in ("skip", "els"):
         start = time.perf_counter()
         table = CostTable.build(space, identity)
@@ -53,7 +54,8 @@ def main(n_queries: int = 100_000, n_archs: int = 1000) -> None:
         f"{(time.perf_counter() - start) / (reps // 10 * n_archs) * 1e6:.2f} us"
     )
 
-    named = {"all e3k3": ",".join(["e3k3"] * 19), "all e6k7": ",".join(["e6k7"] * 19)}
+    n = space.num_layers
+    named = {"all e3k3": ",".join(["e3k3"] * n), "all e6k7": ",".join(["e6k7"] * n)}
     named.update({f"random {i}": archs[i].to_string() for i in range(2)})
     for name, text in named.items():
         arch = space.parse_arch(text)
@@ -67,4 +69,9 @@ def main(n_queries: int = 100_000, n_archs: int = 1000) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds): does it still run?")
+    if parser.parse_args().smoke:
+        main(n_queries=200, n_archs=20, preset="fashion-mnist")
+    else:
+        main()

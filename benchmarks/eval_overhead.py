@@ -4,14 +4,16 @@ Evaluating one arch = BN recalibration forwards + validation forwards + bookkeep
 BN statistics, argmax, Python). We time `SupernetEvaluator.evaluate` and, on the same batches,
 the bare forward passes, and report the difference as the overhead share.
 
-    PYTHONPATH=src python benchmarks/eval_overhead.py
+    PYTHONPATH=src python benchmarks/eval_overhead.py [--smoke]
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -19,10 +21,14 @@ from supernet.config.schema import load_config
 from supernet.model.supernet import Supernet
 from supernet.runs.build import build_evaluator, build_space, load_data
 
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ["data.train_limit=200", "data.val_size=64", "eval.recal_batches=1", "eval.recal_batch_size=32"]
 
-def main(archs: int = 20) -> None:
+
+def main(archs: int = 20, smoke: bool = False) -> None:
     torch.set_num_threads(1)
-    cfg = load_config("configs/fashion-mnist-demo.yaml", ["data.train_limit=6000", "data.val_size=2000"])
+    overrides = ["data.train_limit=6000", "data.val_size=2000", *(SMOKE if smoke else [])]
+    cfg = load_config(ROOT / "configs" / "fashion-mnist-demo.yaml", overrides)
     splits = load_data(cfg)
     space = build_space(cfg, splits)
     net = Supernet(space)
@@ -55,4 +61,9 @@ def main(archs: int = 20) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds): does it still run?")
+    if parser.parse_args().smoke:
+        main(archs=2, smoke=True)
+    else:
+        main()

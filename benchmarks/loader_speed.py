@@ -8,7 +8,7 @@ shared machine: other processes' load is in the numbers; the last lines give the
 time per image of one process, which that load does not change.
 
 Run: PYTHONPATH=src python benchmarks/loader_speed.py [--root DIR] [--resolutions 32 224] [--workers 1 2 4]
-     [--batch 128] [--batches 20]
+     [--batch 128] [--batches 20] [--smoke]
 """
 
 from __future__ import annotations
@@ -80,7 +80,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds): does it still run?")
     args = parser.parse_args()
+    samples = 256
+    if args.smoke:
+        args.resolutions, args.workers, args.batch, args.batches, samples = [32], [1], 4, 2, 8
     torch.set_num_threads(1)
     print(
         f"{args.root}: batch {args.batch}, {args.batches} batches after warm-up, {os.cpu_count()} CPUs, "
@@ -92,7 +96,7 @@ def main() -> None:
             rate = images_per_second(args.root, resolution, workers, args.batch, args.batches)
             print(f"{resolution:>10} {workers:>8} {rate:>10.0f}", flush=True)
     for resolution in args.resolutions:
-        ms = cpu_ms_per_image(args.root, resolution)
+        ms = cpu_ms_per_image(args.root, resolution, samples)
         print(
             f"resolution {resolution}: {ms:.3f} CPU ms per image to decode and augment "
             f"(one free core: {1000 / ms:.0f} images/s)"

@@ -5,7 +5,9 @@ each arch's `flops` (MACs of convolutions and linear layers) and `params` (Batch
 exactly. Prints the number of archs checked, the mismatches (at most 20) and the ceiling/zero-cost
 reference over all archs.
 
-    PYTHONPATH=src python benchmarks/macro_cost_check.py [--benchmark-file PATH]
+    PYTHONPATH=src python benchmarks/macro_cost_check.py [--benchmark-file PATH] [--smoke]
+
+`--smoke` checks the first 50 archs (a synthetic file when the published one is not installed).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _smoke import benchmark_file  # noqa: E402
 
 from supernet.analysis.benchmark import cost_mismatches, load_benchmark, reference
 from supernet.space import create_space
@@ -28,12 +33,16 @@ BENCH_FILE = str(
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--benchmark-file", default=BENCH_FILE)
+    p.add_argument("--smoke", action="store_true", help="the first 50 archs only (seconds)")
+    p.add_argument("--out", default="runs/macro-cost-check", help="where --smoke writes its synthetic file")
     args = p.parse_args()
     space = create_space("nas-bench-macro", preset="cifar10")
     start = time.time()
-    bench = load_benchmark("nas-bench-macro", args.benchmark_file, space)
-    bad = cost_mismatches(bench, space)
-    print(f"{len(bench.entries)} archs checked in {time.time() - start:.1f}s: {len(bad)} mismatches")
+    path = benchmark_file(args.benchmark_file, args.smoke, Path(args.out))
+    bench = load_benchmark("nas-bench-macro", path, space)
+    checked = list(bench.entries)[:50] if args.smoke else list(bench.entries)
+    bad = cost_mismatches(bench, space, checked)
+    print(f"{len(checked)} archs checked in {time.time() - start:.1f}s: {len(bad)} mismatches")
     for row in bad[:20]:
         print(
             f"  {row['arch']}: macs {row['macs']} vs flops {row['flops']}, params {row['params']} vs "

@@ -94,6 +94,19 @@ SIZES = {
         checkpoint_every=0,
         gt_repeat=3,
     ),
+    # smoke: does it still run end to end (seconds; `tests/core/test_benchmarks_smoke.py`)
+    "smoke": dict(
+        train_limit=200,
+        val_size=64,
+        supernet_epochs=1,
+        standalone_epochs=1,
+        archs=2,
+        seeds=1,
+        recal_batches=1,
+        checkpoint_every=0,
+        gt_repeat=2,
+        arm_count=1,  # the first arm only
+    ),
 }
 
 
@@ -182,7 +195,8 @@ def supernet_phase(size: dict, out: Path, fair_budget: str) -> None:
     """Every arm's supernets: the `none` arms first, seed-major within each interchoice setting, so an
     interrupted run has the four base arms at equal seed counts."""
     order = sorted(
-        ((arm[2] != "none", seed, arm) for arm in arms() for seed in range(size["seeds"])), key=lambda t: t[:2]
+        ((arm[2] != "none", seed, arm) for arm in arms()[: size.get("arm_count")] for seed in range(size["seeds"])),
+        key=lambda t: t[:2],
     )
     for _, seed, arm in order:
         run_dir = out / "supernets" / f"{arm_name(arm)}-s{seed}"
@@ -202,7 +216,7 @@ def rank_phase(size: dict, out: Path, space: SearchSpace, fair_budget: str) -> d
     results = {}
     gt_csv = out / "groundtruth" / "groundtruth.csv"
     layer = next(i for i, spec in enumerate(space.layers) if "id" in spec.choices and spec.keeps_shape)
-    for arm in arms():
+    for arm in arms()[: size.get("arm_count")]:
         name = arm_name(arm)
         runs = [out / "supernets" / f"{name}-s{seed}" for seed in range(size["seeds"])]
         runs = [r for r in runs if (r / "done.json").is_file()]  # --seeds N ranks what an interrupted run has
@@ -245,6 +259,7 @@ def _same_runs(rank_json: Path, runs: list[Path]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: an end-to-end check in a few minutes")
+    p.add_argument("--smoke", action="store_true", help="tinier sizes: does it still run (seconds)")
     p.add_argument("--out", help="output folder (default runs/ranking-experiment[-quick])")
     p.add_argument("--data-root", help="Fashion-MNIST folder (default: the toolkit's default location)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
@@ -254,11 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gt-repeat", type=int, help="ground-truth archs trained again with seed 1 (default 12; quick 3)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    size = dict(SIZES["quick" if args.quick else "full"])
+    size = dict(SIZES["smoke" if args.smoke else "quick" if args.quick else "full"])
     for key in ("archs", "seeds", "gt_repeat"):
         size[key] = getattr(args, key) if getattr(args, key) is not None else size[key]
     size["data_root"] = args.data_root
-    out = Path(args.out or ROOT / "runs" / ("ranking-experiment-quick" if args.quick else "ranking-experiment"))
+    suffix = "-smoke" if args.smoke else "-quick" if args.quick else ""
+    out = Path(args.out or ROOT / "runs" / f"ranking-experiment{suffix}")
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
     gt, space, archs = groundtruth_phase(size, out)

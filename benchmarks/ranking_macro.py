@@ -37,8 +37,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
+from _smoke import benchmark_file  # noqa: E402
 
 from supernet.analysis import metrics as M
 from supernet.analysis.benchmark import Benchmark, load_benchmark, reference, stratified_sample
@@ -177,6 +179,17 @@ SIZES = {
     },
 }
 
+# --smoke: on top of a copy of "quick"
+SMOKE_SIZE = {
+    "max_per_class": 12,
+    "val_size": 20,
+    "budget": 2,
+    "archs": 4,
+    "batch": 8,
+    "width": 0.25,
+    "recal_batch": 16,
+}
+
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -197,7 +210,7 @@ def base_overrides(size: dict, data_root: str) -> list[str]:
         f"train.warmup_steps={size['warmup']}",
         "train.progress=false",
         f"train.checkpoint_every_steps={size['ckpt']}",
-        "eval.recal_batch_size=128",
+        f"eval.recal_batch_size={size.get('recal_batch', 128)}",
         "eval.val_batch_size=250",
     ]
 
@@ -411,6 +424,7 @@ def _mean_spread(values: list[float]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: an end-to-end check, its numbers are noise")
+    p.add_argument("--smoke", action="store_true", help="--quick, tinier still (seconds), a synthetic benchmark file")
     p.add_argument("--size", choices=sorted(SIZES), help="the study's size (default full; --quick: quick)")
     p.add_argument("--out", help="results folder (default runs/ranking-macro[-quick])")
     p.add_argument("--arms", default="base", help=f"comma-separated, in order; known: {', '.join(ARMS)}")
@@ -430,7 +444,9 @@ def main() -> None:
     if unknown:
         sys.exit(f"unknown arm {unknown[0]}; known: {', '.join(ARMS)}")
     torch.set_num_threads(args.threads)
-    size = dict(SIZES[args.size or ("quick" if args.quick else "full")])
+    size = dict(SIZES[args.size or ("quick" if args.quick or args.smoke else "full")])
+    if args.smoke:  # the quick size, tinier (a copy: the study's sizes stay as they are)
+        size.update(SMOKE_SIZE)
     if args.budget:
         size["budget"] = args.budget
     if args.width:
@@ -439,6 +455,7 @@ def main() -> None:
         size["budget"] = round(args.epochs * (size["max_per_class"] * 10 - size["val_size"]) // size["batch"])
     out = Path(args.out or ROOT / ("runs/ranking-macro-quick" if args.quick else "runs/ranking-macro"))
     out.mkdir(parents=True, exist_ok=True)
+    args.benchmark_file = benchmark_file(args.benchmark_file, args.smoke, out)
     from supernet.runs.build import build_space
 
     space = build_space(load_config(None, ["space.name=nas-bench-macro", "space.preset=cifar10"]))

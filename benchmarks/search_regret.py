@@ -14,6 +14,7 @@ benchmark's: overall, within each depth group (pair-weighted mean; what depth ca
 The searches share the supernet run's evaluation cache, so later budgets reuse earlier evaluations.
 
     PYTHONPATH=src python benchmarks/search_regret.py --supernet RUN --out runs/regret [--set eval.val_limit=1000]
+    PYTHONPATH=src python benchmarks/search_regret.py --smoke --out DIR   # a tiny supernet trained here (seconds)
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import torch
+from _smoke import benchmark_file  # noqa: E402
 
 from supernet.analysis import metrics as M
 from supernet.analysis.benchmark import BenchmarkEvaluator, load_benchmark
@@ -39,6 +42,34 @@ from supernet.runs.load import default_config, load_supernet
 from supernet.space import Arch
 
 BENCH_FILE = str(ROOT.parent / "shared" / "data" / "nas-bench-macro" / "nas-bench-macro_cifar10.json")
+
+
+SMOKE_SEARCH = ["search.population=4", "search.iterations=1", "search.topk=2"]
+
+
+def smoke_supernet(run_dir: Path) -> Path:
+    """A nas-bench-macro supernet (fashion-mnist preset) trained for two steps."""
+    from supernet.config.schema import load_config
+    from supernet.jobs.train import train_supernet
+
+    if not (run_dir / "checkpoints").is_dir():
+        cfg = load_config(
+            None,
+            [
+                "space.name=nas-bench-macro",
+                "data.train_limit=100",
+                "data.val_size=32",
+                "train.epochs=1",
+                "train.max_steps_per_epoch=2",
+                "train.batch_size=16",
+                "train.progress=false",
+                "eval.recal_batches=1",
+                "eval.recal_batch_size=16",
+                "eval.val_batch_size=32",
+            ],
+        )
+        train_supernet(cfg, run_dir)
+    return run_dir
 
 
 def log(msg: str) -> None:
@@ -92,18 +123,25 @@ def depth_taus(evaluated: dict[Arch, float], lookup: BenchmarkEvaluator) -> dict
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--supernet", required=True, help="a trained supernet run directory")
+    p.add_argument("--supernet", help="a trained supernet run directory (required unless --smoke)")
     p.add_argument("--out", required=True)
     p.add_argument("--benchmark-file", default=BENCH_FILE)
     p.add_argument("--percentiles", default="25,50,75,100")
     p.add_argument("--set", action="append", default=[], help="config override for the searches (section.field=v)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--smoke", action="store_true", help="train a tiny supernet here, one small search (seconds)")
     args = p.parse_args()
+    if not args.supernet and not args.smoke:
+        p.error("--supernet is required (or --smoke)")
     torch.set_num_threads(args.threads)
-    supernet, out = Path(args.supernet), Path(args.out)
+    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.smoke:
+        args.supernet = args.supernet or str(smoke_supernet(out / "supernet"))
+        args.percentiles, args.set = "100", [*SMOKE_SEARCH, *args.set]
+    supernet = Path(args.supernet)
     net, _ = load_supernet(supernet)
-    bench = load_benchmark("nas-bench-macro", args.benchmark_file, net.space)
+    bench = load_benchmark("nas-bench-macro", benchmark_file(args.benchmark_file, args.smoke, out), net.space)
     lookup = BenchmarkEvaluator(bench, net.space)
     table = CostTable.build(net.space, net.options.identity)
     archs = sorted(bench.entries)

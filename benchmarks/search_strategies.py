@@ -5,7 +5,7 @@ every arch of a 3-ops-per-layer sub-space scored by the supernet (BN recalibrati
 accuracy) and written to CSV. The strategies then search that sub-space through the table, over
 several seeds, and we print best-found accuracy after 25/50/100/200 evaluations.
 
-    PYTHONPATH=src python benchmarks/search_strategies.py [--out runs/bench-strategies] [--seeds 5]
+    PYTHONPATH=src python benchmarks/search_strategies.py [--out runs/bench-strategies] [--seeds 5] [--smoke]
 
 Resumable: the supernet checkpoint and the table are reused when present.
 """
@@ -40,10 +40,28 @@ OVERRIDES = [
     "eval.val_limit=1000",
     "eval.val_batch_size=1000",
 ]
+# --smoke: a seconds-long supernet, 2 ops per layer of 6 layers, small searches
+SMOKE = {
+    "keep": ("e3k3", "id"),
+    "budgets": (5, 10),
+    "overrides": [
+        *OVERRIDES,
+        "data.train_limit=300",
+        "data.val_size=64",
+        "train.epochs=1",
+        "space.options={stem_stride: 2, layers_per_stage: [1,1,1,1,1,1], width: 0.25, head_channels: 32}",
+        "eval.recal_batches=1",
+        "eval.recal_batch_size=32",
+        "eval.val_limit=64",
+        "eval.val_batch_size=64",
+    ],
+    "population": 4,
+    "iterations": 2,
+}
 
 
-def make_table(out: Path) -> Path:
-    cfg = load_config(None, OVERRIDES)
+def make_table(out: Path, overrides: list[str], keep: tuple[str, ...]) -> Path:
+    cfg = load_config(None, overrides)
     if not (out / "supernet" / "checkpoints" / "last.pt").exists():
         train_supernet(cfg, out / "supernet")
     table = out / "table.csv"
@@ -51,11 +69,9 @@ def make_table(out: Path) -> Path:
         return table
     net, _ = load_supernet(out / "supernet")
     evaluator = build_evaluator(cfg, net, load_data(cfg))
-    space = sub_space(net.space)
-    rows = []
-    for indices in itertools.product(*[range(len(layer.choices)) for layer in space.layers]):
-        arch = space.from_indices(indices)
-        rows.append((arch.to_string(), evaluator.evaluate(arch)))
+    space = sub_space(net.space, keep)
+    archs = [space.from_indices(i) for i in itertools.product(*[range(len(layer.choices)) for layer in space.layers])]
+    rows = [(a.to_string(), score) for a, score in zip(archs, evaluator.evaluate_many(archs))]  # prefix tree
     with table.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["arch", "accuracy"])
@@ -63,8 +79,8 @@ def make_table(out: Path) -> Path:
     return table
 
 
-def sub_space(space):
-    return space.restrict([[op for op in KEEP if op in layer.choices] for layer in space.layers])
+def sub_space(space, keep: tuple[str, ...] = KEEP):
+    return space.restrict([[op for op in keep if op in layer.choices] for layer in space.layers])
 
 
 def best_after(history: list[dict], budget: int) -> float:
@@ -82,12 +98,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/bench-strategies")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds): does it still run?")
     args = parser.parse_args()
+    smoke = SMOKE if args.smoke else {}
+    keep, budgets = smoke.get("keep", KEEP), smoke.get("budgets", BUDGETS)
+    population, iterations = smoke.get("population", 20), smoke.get("iterations", 10)
+    seeds = 1 if args.smoke else args.seeds
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    table_path = make_table(out)
+    table_path = make_table(out, smoke.get("overrides", OVERRIDES), keep)
     net, _ = load_supernet(out / "supernet")
-    space = sub_space(net.space)
+    space = sub_space(net.space, keep)
     table = TableEvaluator(table_path, space)
     costs_table = CostTable.build(space, net.options.identity)
     costs = lambda a: costs_table.query(a).to_dict()  # noqa: E731
@@ -95,21 +116,24 @@ def main() -> None:
         table.evaluate(space.from_indices(i)) for i in itertools.product(*[range(len(l.choices)) for l in space.layers])
     )
     settings = {
-        "random": ({"num_samples": 200, "topk": 10}, (Objective("accuracy", True),)),
-        "evolution": ({"population": 20, "iterations": 10}, (Objective("accuracy", True),)),
-        "nsga2": ({"population": 20, "generations": 10, "acc_min": None}, SCARLET_OBJECTIVES),
-        "ces": ({"population": 20, "iterations": 10}, (Objective("accuracy", True), Objective("macs", False))),
+        "random": ({"num_samples": population * iterations, "topk": 10}, (Objective("accuracy", True),)),
+        "evolution": ({"population": population, "iterations": iterations}, (Objective("accuracy", True),)),
+        "nsga2": ({"population": population, "generations": iterations, "acc_min": None}, SCARLET_OBJECTIVES),
+        "ces": (
+            {"population": population, "iterations": iterations},
+            (Objective("accuracy", True), Objective("macs", False)),
+        ),
     }
     print(f"sub-space of {space.size} archs; best accuracy in the table {best_possible:.4f}")
-    print(f"{'strategy':<10}" + "".join(f"{'@' + str(b):>16}" for b in BUDGETS))
+    print(f"{'strategy':<10}" + "".join(f"{'@' + str(b):>16}" for b in budgets))
     for name, (options, objectives) in settings.items():
-        curves = {b: [] for b in BUDGETS}
-        for seed in range(args.seeds):
+        curves = {b: [] for b in budgets}
+        for seed in range(seeds):
             strategy = create_strategy(
                 name, space, Problem(objectives=objectives), costs, random.Random(seed), **options
             )
             result = run_search(strategy, lambda a: {"accuracy": table.evaluate(a)})
-            for b in BUDGETS:
+            for b in budgets:
                 curves[b].append(best_after(result.history, b))
         print(
             f"{name:<10}" + "".join(f"{statistics.mean(v):>9.4f}±{statistics.pstdev(v):.4f}" for v in curves.values())

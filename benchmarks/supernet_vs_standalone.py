@@ -7,7 +7,7 @@ synthetic batch on the chosen device, channels-last, under `off` (fp32) and `bf1
 first `--warmup` steps (cuDNN autotuning, allocator) are not timed; the rest are, synchronised.
 
 Run: PYTHONPATH=src python benchmarks/supernet_vs_standalone.py (--supernet RUN | --space S [--preset P])
-         [--arch A] [--batch 256] [--steps 30] [--warmup 5] [--device auto] [--threads N]
+         [--arch A] [--batch 256] [--steps 30] [--warmup 5] [--device auto] [--threads N] [--smoke]
 """
 
 from __future__ import annotations
@@ -70,7 +70,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU (seconds): does it still run?")
     args = parser.parse_args()
+    if args.smoke:
+        args.space, args.preset, args.batch, args.steps, args.warmup, args.device = (
+            "nas-bench-macro",
+            "fashion-mnist",
+            2,
+            1,
+            1,
+            "cpu",
+        )
     if args.threads:
         torch.set_num_threads(args.threads)
     from supernet.runs.load import load_supernet, parse_arch

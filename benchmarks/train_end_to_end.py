@@ -12,7 +12,7 @@ Each variant (channels-last on/off) runs `--repeats` times, interleaved; medians
 shared machine run it when the load is low, and read the spread.
 
 Run: PYTHONPATH=src python benchmarks/train_end_to_end.py [--space scarlet-s1] [--steps 20] [--batch 128]
-         [--repeats 3] [--threads 1] [--device auto] [--amp off]
+         [--repeats 3] [--threads 1] [--device auto] [--amp off] [--smoke]
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def make_config(args: argparse.Namespace, channels_last: bool) -> Config:
         "train.progress=false",
         f"train.channels_last={str(channels_last).lower()}",
         f"train.amp={args.amp}",
-        f"data.train_limit={args.batch * args.steps + 2000}",
-        "data.val_size=2000",
+        f"data.train_limit={args.batch * args.steps + args.val_size}",
+        f"data.val_size={args.val_size}",
     ]
     cfg = load_config(None, overrides)
     cfg.device = args.device
@@ -122,7 +122,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", default="off")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU (seconds): does it still run?")
     args = parser.parse_args()
+    args.val_size = 2000
+    if args.smoke:
+        args.space, args.steps, args.batch, args.repeats, args.device, args.val_size = (
+            "nas-bench-macro",
+            2,
+            8,
+            1,
+            "cpu",
+            32,
+        )
     torch.set_num_threads(args.threads)
     splits = load_data(make_config(args, True))
     images = args.steps * args.batch

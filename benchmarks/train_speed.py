@@ -7,7 +7,10 @@ set_to_none, forward, label-smoothed cross-entropy, backward, step). Variants: p
 `els`, inter-choice `bias` with D = 1, 2, 3, and `split` (after the split). Timings are medians over
 interleaved repeats of the thread's CPU time, one torch thread (the machine is shared).
 
-Run: PYTHONPATH=src python benchmarks/train_speed.py [--repeats 15] [--steps 5] [--batch 64]
+Run: PYTHONPATH=src python benchmarks/train_speed.py [--repeats 15] [--steps 5] [--batch 64] [--smoke]
+
+A space that fails is reported and the script exits 1 (it used to print "skipped" and exit 0, so a
+broken benchmark went unnoticed).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -50,7 +54,7 @@ def build(space, options: SupernetOptions) -> nn.Module:
 def stepper(
     model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor
 ) -> Callable[[], None]:
-    opt = make_optimizer(model.parameters(), OptimConfig(epochs=1, lr=0.01))
+    opt = make_optimizer(model, OptimConfig(epochs=1, lr=0.01))
     crit = nn.CrossEntropyLoss(label_smoothing=0.1)
 
     def step() -> None:
@@ -127,17 +131,26 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds): does it still run?")
     args = parser.parse_args()
+    if args.smoke:  # and three variants (plain, inter-choice bias, split)
+        args.repeats, args.steps, args.batch = 1, 1, 2
+        for label in ("els", "bias D=2", "bias D=3"):
+            del VARIANTS[label]
     torch.set_num_threads(1)
     registered = {e.name for e in list_spaces()}
+    failed = []
     for name, options in SPACES.items():
         if name not in registered:
             print(f"\n{name}: not registered, skipped")
             continue
         try:
             bench_space(name, options, args.batch, args.repeats, args.steps)
-        except Exception as e:  # noqa: BLE001 - a space this supernet cannot build is reported, not fatal
-            print(f"\n{name}: skipped ({type(e).__name__}: {e})")
+        except Exception as e:  # noqa: BLE001 - reported, then the exit status says it
+            print(f"\n{name}: FAILED ({type(e).__name__}: {e})")
+            failed.append(name)
+    if failed:
+        sys.exit(f"train_speed: {len(failed)} space(s) failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -281,13 +281,16 @@ def search_arch(
     if evaluate is None:
         if isinstance(target, SearchSpace) or data is None:
             raise ConfigError("search_arch() needs a supernet and its validation data, or a space and evaluate=")
-        evaluate = evaluator(target, data, train_data=train_data, seed=seed).evaluate
+        scorer = evaluator(target, data, train_data=train_data, seed=seed)
+        evaluate, many = scorer.evaluate, lambda archs: [_metrics(s) for s in scorer.evaluate_many(archs)]
+    else:
+        many = None
     bounds = constraints(max_macs, min_macs, max_params, min_params, min_acc)
     table = CostTable.build(space, identity)
     found = _strategy(space, strategy, bounds, table, seed, options)
     as_metrics = lambda a: _metrics(evaluate(a))  # noqa: E731
     tell = lambda a, m: [cb(a, {**table.query(a).to_dict(), **m}) for cb in callbacks]  # noqa: E731
-    result = run_search(found, as_metrics, tell)
+    result = run_search(found, as_metrics, tell, evaluate_many=many)  # a generation at once (prefix tree)
     problem = getattr(found, "problem", Problem(constraints=bounds))
     if not problem.check_all(result.best_metrics):
         wanted = " and ".join(c.describe() for c in problem.constraints)

@@ -95,6 +95,9 @@ class SearchConfig:
     # SCARLET `generations` 120; random `num_samples` 1000)
     options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True  # a tqdm bar on stderr; off: a plain line every 10 evaluations
+    # racing (issue 30.2; off until measured): a candidate that cannot reach the current top-k even with every
+    # remaining validation image right stops early (checked after each validation batch); the top-k is unchanged
+    racing: bool = False
 
 
 FREQUENCY_SOURCES = ("population", "archive")

@@ -5,6 +5,7 @@ What it writes and the pure pieces (ground truth, common space, the printed tabl
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -22,29 +23,75 @@ from supernet.core.errors import ConfigError
 from supernet.core.io import atomic_write_text
 from supernet.runs.load import (
     checkpoint_digest,
+    checkpoint_path,
     load_supernet,
     supernet_run_dir,
     trained_config,
 )
 from supernet.space import Arch
 
+RANK_CHUNK = 20  # archs scored together on their prefix tree, then written to the evaluation cache
+
 
 def predict(
-    cfg: Config, checkpoint: str | Path, archs: Sequence[Arch | str], log: Callable[[str], None] | None = None
+    cfg: Config,
+    checkpoint: str | Path,
+    archs: Sequence[Arch | str],
+    log: Callable[[str], None] | None = None,
+    run_dir: Path | None = None,
 ) -> list[float]:
-    """Supernet accuracy of each arch (BN recalibrated per `cfg.eval`), on the supernet's own data."""
-    from supernet.runs.build import build_evaluator, load_data
+    """Supernet accuracy of each arch (BN recalibrated per `cfg.eval`), on the supernet's own data.
+
+    Scores come from, and go to, the evaluation cache beside the checkpoint that `search` keeps (same key:
+    checkpoint digest and evaluation settings; in `run_dir` where that folder is read-only, none without
+    one), so a stopped `rank` resumes and `rank` and `search` reuse each other's scores. The missing archs
+    are scored in prefix order, `RANK_CHUNK` at a time on their prefix tree, each chunk cached when done."""
+    from supernet.jobs.search import _evaluation_key
+    from supernet.search import Journal
 
     net, meta = load_supernet(Path(checkpoint))
     cfg = trained_config(cfg, meta)  # evaluate on the data the supernet was trained on
+    parsed = [net.space.parse_arch(a) for a in archs]
+    key = _evaluation_key(cfg, Path(checkpoint))
+    path = _cache_path(Path(checkpoint), run_dir)
+    with contextlib.ExitStack() as stack:
+        journal = stack.enter_context(Journal(path)) if path is not None else None
+        known = {a: m["accuracy"] for a, m in (journal.lookup(key, net.space) if journal else {}).items()}
+        missing = sorted({a for a in parsed if a not in known}, key=lambda a: a.ops)
+        if log and len(missing) < len(set(parsed)):
+            log(f"  {checkpoint}: {len(set(parsed)) - len(missing)} archs scored earlier ({path})")
+        if missing:
+            say = (lambda m: log(f"  {checkpoint}: {m}")) if log else (lambda m: None)
+            known.update(_score_missing(cfg, net, missing, journal, key, say))
+    return [float(known[a]) for a in parsed]
+
+
+def _cache_path(checkpoint: Path, run_dir: Path | None) -> Path | None:
+    from supernet.jobs.search import _evaluation_cache, writable_dir
+
+    folder = checkpoint_path(checkpoint).parent
+    if run_dir is not None:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        return _evaluation_cache(folder, Path(run_dir))
+    return folder / "eval-cache.sqlite" if writable_dir(folder) else None
+
+
+def _score_missing(
+    cfg: Config, net: Any, missing: list[Arch], journal: Any, key: str, log: Callable[[str], Any]
+) -> dict[Arch, float]:
+    from supernet.runs.build import build_evaluator, load_data
+
     evaluator = build_evaluator(cfg, net, load_data(cfg))
-    out = []
+    found: dict[Arch, float] = {}
     start = time.time()
-    for i, arch in enumerate(archs, 1):
-        out.append(float(evaluator.evaluate(net.space.parse_arch(arch))))
-        if log and (i % 10 == 0 or i == len(archs)):
-            log(f"  {checkpoint}: {i}/{len(archs)} archs evaluated ({time.time() - start:.0f}s)")
-    return out
+    for i in range(0, len(missing), RANK_CHUNK):
+        chunk = missing[i : i + RANK_CHUNK]
+        for arch, score in zip(chunk, evaluator.evaluate_many(chunk), strict=True):
+            found[arch] = float(score)
+            if journal is not None:
+                journal.record(key, arch, {"accuracy": float(score)})
+        log(f"{len(found)}/{len(missing)} archs evaluated ({time.time() - start:.0f}s)")
+    return found
 
 
 def rank_supernets(
@@ -85,7 +132,7 @@ def rank_supernets(
     supernets = []
     for label, ckpt in zip(labels, checkpoints):
         start = time.time()
-        pred = predict(cfg, ckpt, arch_texts, log)
+        pred = predict(cfg, ckpt, arch_texts, log, run_dir)
         predictions[label] = pred
         entry = {
             "label": label,

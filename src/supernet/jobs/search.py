@@ -153,6 +153,7 @@ def search_supernet(
     table = search_cost_table(cfg, net.space, net.options.identity)
     key = _evaluation_key(cfg, checkpoint)
     shared = _evaluation_cache(checkpoint_path(Path(checkpoint)).parent, Path(run_dir))
+    race = _racing(cfg, evaluator) if cfg.search.racing else None
     return _run_search(
         cfg,
         net.space,
@@ -164,7 +165,30 @@ def search_supernet(
         shared,
         {"checkpoint": str(checkpoint), "evaluation": eval_settings(cfg)},  # the estimator its scores come from
         evaluator.runtime.device,
+        lambda archs: [{"accuracy": s} for s in evaluator.evaluate_many(archs)],  # a generation on its prefix tree
+        race,
     )
+
+
+def _racing(cfg: Config, evaluator: Any) -> Any:
+    """`(archs, threshold) -> metrics` with the images each score used (`SupernetEvaluator.race_many`); only
+    for strategies whose one objective is accuracy (their top-k is what racing keeps)."""
+    objectives = search_problem(cfg).objectives
+    if [o.metric for o in objectives] != ["accuracy"]:
+        raise ConfigError(
+            f"search.racing needs a strategy whose only objective is accuracy (evolution, random); "
+            f"{cfg.search.strategy} optimises {', '.join(o.metric for o in objectives)}"
+        )
+    return lambda archs, threshold: [
+        {"accuracy": s, "images": n} for s, n in evaluator.race_many(archs, threshold)
+    ], evaluator.val_images
+
+
+def racing_threshold(strategy: Any) -> float | None:
+    """The accuracy an arch must reach to enter the strategy's current top-k (None: fewer than k known yet)."""
+    board, k = getattr(strategy, "board", None), getattr(strategy, "k", None)
+    top = board.top(k) if board is not None and k else []
+    return min(m["accuracy"] for _, m in top) if top and len(top) >= k else None
 
 
 def searched_config(cfg: Config, meta: dict[str, Any]) -> Config:
@@ -298,7 +322,13 @@ def _run_search(
     shared_cache: Path | None,
     source: dict[str, str],
     device: torch.device | None = None,
+    evaluate_many: Any = None,
+    race: tuple[Any, int] | None = None,
 ) -> dict[str, Any]:
+    """`evaluate(arch) -> metrics`; `evaluate_many(archs) -> [metrics]`, when given, scores each generation's
+    missing archs together (on each rank, its share of them). `race`: (`(archs, threshold) -> metrics` with
+    `images`, the full number of validation images): racing against the strategy's top-k; a score that
+    used fewer images is journaled in the run's journal only, never in the shared evaluation cache."""
     import random
     from contextlib import ExitStack
 
@@ -346,17 +376,32 @@ def _run_search(
             spent["evaluate"] += time.time() - t
             return metrics
 
+        def timed_many(archs: list[Arch]) -> list[dict[str, float]]:
+            t = time.time()
+            metrics = evaluate_many(archs)
+            spent["evaluate"] += time.time() - t
+            return metrics
+
+        if race is not None:
+            evaluate_many = lambda archs: race[0](archs, racing_threshold(strategy))  # noqa: E731
+        many = timed_many if evaluate_many is not None else None
+        if distributed:
+            many = split_evaluate(timed, many)
+
         progress = stack.enter_context(SearchProgress(cfg.search.progress and is_main_rank()))
 
         def record(arch: Arch, metrics: dict[str, float]) -> None:
             step = getattr(strategy, "generation", None)
             for journal in journals:
-                journal.record(key, arch, metrics, step if isinstance(step, int) else None)
+                row = metrics
+                if journal.path == shared_cache and race is not None:
+                    if metrics.get("images") != race[1]:
+                        continue  # a raced score is this search's, not the checkpoint's
+                    row = {k: v for k, v in metrics.items() if k != "images"}
+                journal.record(key, arch, row, step if isinstance(step, int) else None)
             progress.update(metrics, step)
 
-        result = run_search(
-            strategy, timed, record if is_main_rank() else None, cache, split_evaluate(timed) if distributed else None
-        )
+        result = run_search(strategy, timed, record if is_main_rank() else None, cache, many)
     applied = getattr(strategy, "problem", problem)  # nsga2 adds its acc_min constraint
     require_feasible(applied, result.best_metrics, len(result.history), journal_path)
     out = {

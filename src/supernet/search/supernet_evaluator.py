@@ -18,7 +18,8 @@ import contextlib
 import itertools
 import math
 import statistics
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -27,6 +28,7 @@ from supernet.core.device import Runtime
 from supernet.core.errors import ConfigError
 from supernet.model.bn import default_recal_reset, path_batchnorms, recalibrate_path
 from supernet.model.supernet import Supernet
+from supernet.search.prefix_tree import DEFAULT_CHUNK_IMAGES, PrefixTreeScorer, paths_by_part, unsplittable_reason
 from supernet.space.arch import Arch
 from supernet.space.opnames import IDENTITY
 from supernet.space.space import SearchSpace
@@ -56,6 +58,7 @@ class SupernetEvaluator:
         twins: str = "spelling",
         bn: str = "recalibrate",
         metric: str = "accuracy",
+        chunk_images: int = DEFAULT_CHUNK_IMAGES,
     ) -> None:
         for name, value, allowed in (("twins", twins, TWINS), ("bn", bn, BN_MODES), ("metric", metric, METRICS)):
             if value not in allowed:
@@ -73,6 +76,8 @@ class SupernetEvaluator:
         self.reset = default_recal_reset(supernet.options.interchoice) if reset is None else reset
         self.twins, self.bn, self.metric = twins, bn, metric
         self._by_path: dict[object, float] = {}  # one score per spelling scored (not with twins: spelling)
+        self.chunk_images = chunk_images
+        self._said_fallback = False
 
     def evaluate(self, arch: Arch) -> float:
         if getattr(self.supernet.options, "canonical", False):
@@ -87,6 +92,54 @@ class SupernetEvaluator:
             if path not in self._by_path:
                 self._by_path[path] = self._score(path)
         return statistics.fmean(self._by_path[p] for p in spellings)
+
+    @property
+    def val_images(self) -> int:
+        return sum(len(y) for _, y in self.val_batches)
+
+    def evaluate_many(self, archs: Sequence[Arch]) -> list[float]:
+        """The scores `evaluate` gives, computed together on the archs' prefix tree
+        (`supernet.search.prefix_tree`); one at a time where the supernet cannot be split by layer."""
+        return [score for score, _ in self.race_many(archs, None)]
+
+    def race_many(self, archs: Sequence[Arch], threshold: float | None) -> list[tuple[float, int]]:
+        """(score, validation images it used) per arch, as `evaluate_many` but racing against `threshold`
+        (`PrefixTreeScorer.score`): an arch that cannot reach it stops early with its partial accuracy;
+        every other arch gets its full score. Without the prefix tree, every score is full."""
+        full = self.val_images
+        groups = list(paths_by_part(self.supernet, archs))
+        reason = self._scoring_choice() or next(
+            (r for net, _ in groups if (r := unsplittable_reason(net, self.reset))), None
+        )
+        if reason is not None:
+            self._say_fallback(reason)
+            return [(self.evaluate(a), full) for a in archs]
+        canonical = getattr(self.supernet.options, "canonical", False)
+        out: list[tuple[float, int]] = [(0.0, 0)] * len(archs)
+        for net, idx in groups:
+            paths = [net.path_of(archs[i]) for i in idx]
+            todo = [p for p in dict.fromkeys(paths) if not canonical or p not in self._by_path]
+            scorer = PrefixTreeScorer(net, self.recal_batches, self.val_batches, self.runtime, self.chunk_images)
+            scores = scorer.score([p.ops for p in todo], threshold)
+            found = {p: (s, n) for p, s, n in zip(todo, scores, scorer.images_used, strict=True)}
+            if canonical:  # only full scores are remembered
+                self._by_path.update({p: s for p, (s, n) in found.items() if n == full})
+            for i, path in zip(idx, paths, strict=True):
+                out[i] = found[path] if path in found else (self._by_path[path], full)
+        return out
+
+    def _scoring_choice(self) -> str | None:
+        """Why the prefix tree does not apply to this evaluator's scoring choices (it computes the SPOS score:
+        recalibrated BN, accuracy, the string as given), or None."""
+        chosen = {"eval.twins": (self.twins, "spelling"), "eval.bn": (self.bn, "recalibrate")}
+        chosen["eval.metric"] = (self.metric, "accuracy")
+        changed = [f"{name}: {value}" for name, (value, default) in chosen.items() if value != default]
+        return ", ".join(changed) or None
+
+    def _say_fallback(self, reason: str) -> None:
+        if not self._said_fallback:
+            print(f"evaluate: scoring one arch at a time, not on the prefix tree: {reason}", file=sys.stderr)
+            self._said_fallback = True
 
     def _score(self, arch: Arch) -> float:
         net = self.supernet

@@ -1,0 +1,111 @@
+"""Issue 30.4: `search` scores a generation at once, `rank` scores its archs the same way and shares the
+evaluation cache beside the checkpoint with `search`; one cache/journal row per arch."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+
+import pytest
+
+from supernet.config.schema import load_config
+from supernet.jobs.rank import predict
+from supernet.jobs.search import _evaluation_key, search_supernet, searched_config
+from supernet.runs.build import build_evaluator, load_data
+from supernet.runs.load import checkpoint_path, load_supernet
+from supernet.search import Journal
+from supernet.search.supernet_evaluator import SupernetEvaluator
+from tests.conftest import needs_fashion, run_main, set_args, tiny_overrides
+
+pytestmark = needs_fashion
+
+
+def _sets(**extra) -> list[str]:
+    return tiny_overrides(train__epochs=1, train__max_steps_per_epoch=2, **extra)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("batch") / "supernet"
+    r = run_main("train", "--run-dir", str(run_dir), *set_args(_sets()))
+    assert r.returncode == 0, r.stderr[-2000:]
+    return run_dir
+
+
+def _rows(path) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT cache_key, arch FROM evaluations").fetchall()
+
+
+def test_search_scores_generations_together_one_row_per_arch(trained, tmp_path, monkeypatch):
+    calls = []
+    original = SupernetEvaluator.evaluate_many
+
+    def many(self, archs):
+        calls.append(len(archs))
+        return original(self, archs)
+
+    def one(self, arch):
+        raise AssertionError("search scored an arch alone")
+
+    monkeypatch.setattr(SupernetEvaluator, "evaluate_many", many)
+    monkeypatch.setattr(SupernetEvaluator, "evaluate", one)
+    cfg = load_config(None, _sets())
+    out = search_supernet(cfg, trained, tmp_path / "search")
+    assert calls and max(calls) > 1  # whole generations, not one arch per call
+    assert sum(calls) == out["evaluations"]
+    archs = [a for _, a in _rows(tmp_path / "search" / "journal.sqlite")]
+    assert len(archs) == len(set(archs)) == out["evaluations"]
+
+
+def test_rank_scores_equal_one_at_a_time_and_reuse_the_cache(trained, tmp_path, monkeypatch):
+    net, meta = load_supernet(trained)
+    rng = random.Random(3)
+    archs = list(dict.fromkeys(net.space.sample(rng) for _ in range(7)))
+    cfg = load_config(None, _sets())
+    first = predict(cfg, trained, [a.to_string() for a in archs], run_dir=tmp_path / "rank")
+    evaluator = build_evaluator(searched_config(cfg, meta), net, load_data(searched_config(cfg, meta)))
+    assert first == [evaluator.evaluate(a) for a in archs]  # the prefix tree changes no score
+    cache = checkpoint_path(trained).parent / "eval-cache.sqlite"  # where `search` keeps it
+    key = _evaluation_key(searched_config(cfg, meta), trained)  # the key `search` uses
+    assert {a.to_string() for a in archs} <= {a for k, a in _rows(cache) if k == key}
+
+    def refuse(self, archs):
+        raise AssertionError("rank scored an arch the cache holds")
+
+    monkeypatch.setattr(SupernetEvaluator, "evaluate_many", refuse)
+    assert predict(cfg, trained, [a.to_string() for a in reversed(archs)]) == first[::-1]
+
+
+def test_rank_reuses_what_a_search_scored(trained, tmp_path):
+    net, meta = load_supernet(trained)
+    cfg = load_config(None, _sets())
+    arch = net.space.sample(random.Random(11))
+    with Journal(checkpoint_path(trained).parent / "eval-cache.sqlite") as journal:  # as `search` records it
+        journal.record(_evaluation_key(searched_config(cfg, meta), trained), arch, {"accuracy": 0.123})
+    assert predict(cfg, trained, [arch.to_string()]) == [0.123]
+
+
+def test_racing_search_picks_what_a_full_search_picks(trained, tmp_path):
+    sets = _sets(eval__val_batch_size=16, search__iterations=3)
+    raced = search_supernet(load_config(None, [*sets, "search.racing=true"]), trained, tmp_path / "raced")
+    full = search_supernet(load_config(None, sets), trained, tmp_path / "full")
+    assert raced["best"] == full["best"] and [r["arch"] for r in raced["topk"]] == [r["arch"] for r in full["topk"]]
+    images = [r["metrics"]["images"] for r in raced["history"]]
+    assert images and all(0 < n <= 128 for n in images)
+    _, meta = load_supernet(trained)
+    key = _evaluation_key(searched_config(load_config(None, sets), meta), trained)
+    with Journal(checkpoint_path(trained).parent / "eval-cache.sqlite") as cache:
+        rows = {a.to_string(): m for a, m in cache.lookup(key).items()}
+    partial = {r["arch"] for r in raced["history"] if r["metrics"]["images"] < 128}
+    assert not partial & set(rows)  # a raced score never reaches the shared cache ...
+    assert all("images" not in m for m in rows.values())  # ... which keeps its format
+
+
+def test_racing_needs_an_accuracy_only_strategy(trained, tmp_path):
+    from supernet.core.errors import ConfigError
+
+    cfg = load_config(None, [*_sets(), "search.racing=true", "search.strategy=nsga2"])
+    with pytest.raises(ConfigError, match="search.racing needs"):
+        search_supernet(cfg, trained, tmp_path / "s")
+    assert not (tmp_path / "s").exists()
