@@ -139,6 +139,34 @@ def _add_import_option(p: argparse.ArgumentParser, dest: str) -> None:
     )
 
 
+def _add_verbosity_options(p: argparse.ArgumentParser, suffix: str) -> None:
+    """-v/-q before the verb or after it (own dests: a subparser would reset the main parser's values)."""
+    p.add_argument(
+        "-v",
+        "--verbose",
+        dest=f"verbose_{suffix}",
+        action="count",
+        default=0,
+        help="log more on stderr (debug lines)",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        dest=f"quiet_{suffix}",
+        action="count",
+        default=0,
+        help="log less on stderr: warnings only (-qq: errors only); results on stdout are unchanged",
+    )
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    """The stderr log level of -v/-q (INFO without them; see supernet.core.logs)."""
+    from supernet.core.logs import verbosity_level
+
+    count = lambda name: sum(getattr(args, f"{name}_{s}", 0) or 0 for s in ("global", "verb"))  # noqa: E731
+    return verbosity_level(count("verbose"), count("quiet"))
+
+
 def _with_device(cfg: Any, args: argparse.Namespace) -> Any:
     """`--device` over the config's `device`, checked now so a bad value fails before any work."""
     from supernet.core.device import resolve_device
@@ -369,7 +397,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
     cfg = _load_config(args)
     with _lock(args.run_dir):
-        out = run_prune(cfg, Path(args.run_dir), resume=args.resume, log=lambda m: print(m, file=sys.stderr))
+        out = run_prune(cfg, Path(args.run_dir), resume=args.resume)
     sizes = " -> ".join(f"{row['size']:.3g}" for row in out["stages"])
     print(
         f"space size per stage: {sizes}; best {out['final']['best']}  "
@@ -397,7 +425,7 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
             archs = sample_archs_by_identities(space, args.sample, args.seed)
         else:
             archs = sample_archs(space, args.sample, args.seed)
-    out = run_groundtruth(cfg, Path(args.run_dir), archs, shard, log=print)
+    out = run_groundtruth(cfg, Path(args.run_dir), archs, shard)
     busy = f", {len(out['busy'])} busy in another process" if out["busy"] else ""
     print(
         f"shard {shard[0]}/{shard[1]}: trained {len(out['trained'])}, skipped {len(out['skipped'])} finished{busy}; "
@@ -422,7 +450,6 @@ def cmd_rank(args: argparse.Namespace) -> int:
             Path(args.run_dir),
             k=args.topk,
             improvement_at=args.improvement_at,
-            log=lambda m: print(m, file=sys.stderr),
         )
     print(format_rank(out))
     print(f"results in {args.run_dir}/rank.json, predictions.csv, " + ", ".join(out["figures"]))
@@ -464,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     _add_import_option(parser, "imports_global")
+    _add_verbosity_options(parser, "global")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("spaces", help="list the registered search spaces")
@@ -620,6 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
     for verb in sub.choices.values():  # --import also after the verb (its own dest: argparse would reset ours)
         _add_import_option(verb, "imports_verb")
+        _add_verbosity_options(verb, "verb")
     return parser
 
 
@@ -648,11 +677,14 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from supernet.core.logs import stderr_logging
+
     args = build_parser().parse_args(argv)
     if getattr(args, "command", None) == "retrain" and not args.supernet and not args.space:
         print("supernet retrain: error: give --supernet RUN or --space NAME", file=sys.stderr)
         return 2
-    return _run(args.func, args)
+    with stderr_logging(_log_level(args)):  # the library's log records, as bare lines on stderr
+        return _run(args.func, args)
 
 
 def _check_output(args: argparse.Namespace) -> None:

@@ -104,6 +104,15 @@ class PruneConfig:
 
 
 @dataclass
+class LogConfig:
+    """What a run logs beside metrics.jsonl and result.json (stderr verbosity is the command's -v/-q)."""
+
+    # RUN/tensorboard/: per step loss, path accuracy, lr, images/s; epoch summaries and evaluation results;
+    # a search's best-so-far per generation (needs the `[tensorboard]` extra)
+    tensorboard: bool = False
+
+
+@dataclass
 class StandaloneConfig(OptimConfig):
     lr: float = 0.05
 
@@ -121,6 +130,7 @@ class Config:
     # modules or .py files run before the verb (with --import): user spaces, ops, blocks, datasets
     imports: list[str] = field(default_factory=list)
     prune: PruneConfig = field(default_factory=PruneConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -9,7 +9,7 @@ import csv
 import io
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from supernet.analysis.ranking import common_space, resolve_groundtruth
 from supernet.config.schema import Config
 from supernet.core.errors import ConfigError
 from supernet.core.io import atomic_write_text
+from supernet.core.logs import get_logger
 from supernet.runs.load import (
     checkpoint_digest,
     load_supernet,
@@ -28,11 +29,12 @@ from supernet.runs.load import (
 )
 from supernet.space import Arch
 
+logger = get_logger(__name__)
 
-def predict(
-    cfg: Config, checkpoint: str | Path, archs: Sequence[Arch | str], log: Callable[[str], None] | None = None
-) -> list[float]:
-    """Supernet accuracy of each arch (BN recalibrated per `cfg.eval`), on the supernet's own data."""
+
+def predict(cfg: Config, checkpoint: str | Path, archs: Sequence[Arch | str]) -> list[float]:
+    """Supernet accuracy of each arch (BN recalibrated per `cfg.eval`), on the supernet's own data; progress
+    is logged at INFO every 10 archs."""
     from supernet.runs.build import build_evaluator, load_data
 
     net, meta = load_supernet(Path(checkpoint))
@@ -42,8 +44,8 @@ def predict(
     start = time.time()
     for i, arch in enumerate(archs, 1):
         out.append(float(evaluator.evaluate(net.space.parse_arch(arch))))
-        if log and (i % 10 == 0 or i == len(archs)):
-            log(f"  {checkpoint}: {i}/{len(archs)} archs evaluated ({time.time() - start:.0f}s)")
+        if i % 10 == 0 or i == len(archs):
+            logger.info(f"  {checkpoint}: {i}/{len(archs)} archs evaluated ({time.time() - start:.0f}s)")
     return out
 
 
@@ -54,7 +56,6 @@ def rank_supernets(
     run_dir: str | Path,
     k: int | None = None,
     improvement_at: int = 10,
-    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate the ground-truth archs on every supernet, score, write rank.json/predictions.csv/PNGs."""
     from supernet.analysis.plots import plot_heatmap, plot_improvement, plot_scatter
@@ -70,7 +71,7 @@ def rank_supernets(
         other, _ = load_supernet(Path(ckpt))
         space = common_space(space, other.space)
         del other
-    truth = resolve_groundtruth(groundtruth, space, identity, log)
+    truth = resolve_groundtruth(groundtruth, space, identity)
     archs, true, test = truth.archs, truth.accuracy, truth.test
     if len(archs) < 2:
         raise ConfigError(f"{groundtruth} lists {len(archs)} archs; ranking needs at least 2")
@@ -83,7 +84,7 @@ def rank_supernets(
     supernets = []
     for label, ckpt in zip(labels, checkpoints):
         start = time.time()
-        pred = predict(cfg, ckpt, arch_texts, log)
+        pred = predict(cfg, ckpt, arch_texts)
         predictions[label] = pred
         entry = {
             "label": label,

@@ -11,6 +11,8 @@ import torch
 
 from supernet.config.schema import Config
 from supernet.core.errors import ConfigError
+from supernet.core.events import require_tensorboard
+from supernet.core.logs import get_logger
 from supernet.core.plugins import describe as describe_imports
 from supernet.data import DatasetSplits
 from supernet.jobs.retrain import train_standalone  # noqa: F401  (re-exported)
@@ -47,6 +49,8 @@ from supernet.train.sampler import create_sampler, step_rng
 if TYPE_CHECKING:
     pass
 
+logger = get_logger(__name__)
+
 
 # -- supernet training ----------------------------------------------------------------------------
 
@@ -74,6 +78,7 @@ def train_supernet(
     from supernet.train.hooks import HealthProbe, SplitHook
 
     run_dir = Path(run_dir)
+    require_tensorboard(cfg.log.tensorboard)
     runtime = runtime_of(cfg)
     dist = init_distributed(runtime.device, cfg.train.allreduce_bucket_mb)
     check_run(run_dir, cfg, resume, SUPERNET_SECTIONS, fallback)
@@ -148,8 +153,13 @@ def train_supernet(
         dist=dist,
         runtime=runtime,
         distill=train.distill,
+        tensorboard=cfg.log.tensorboard,
     )
     resumed = trainer.resume(fallback) if resume else False
+    logger.debug(
+        f"train: {space.name} ({space.size:.3g} archs), sampler {train.sampler}, {trainer.total_steps} steps on "
+        f"{runtime.device}" + (f", resumed at step {trainer.global_step}" if resumed else "") + f"; into {run_dir}"
+    )
     start = time.time()
     epochs = trainer.fit()
     few_shot = None
