@@ -697,11 +697,28 @@ def _check_output(args: argparse.Namespace) -> None:
         check_output_dir(Path(args.run_dir), args.command)
 
 
+# Verbs that draw figures (into files): they run on matplotlib's non-interactive Agg backend.
+_PLOTTING_VERBS = {"search", "rank", "similarity", "report", "prune", "pipeline"}
+
+
+def _figures_to_files(command: str) -> None:
+    """Agg for a verb that draws (no display needed, no window opens); the only `matplotlib.use` in the
+    package, since a library must leave the backend to its application. Without matplotlib: nothing to do
+    (the figures' own code names the missing extra)."""
+    import importlib.util
+
+    if command in _PLOTTING_VERBS and importlib.util.find_spec("matplotlib") is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+
+
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     from supernet.core.plugins import import_all
 
     try:
         import_all(_cli_imports(args))
+        _figures_to_files(args.command)
         _check_output(args)
         code = func(args)
         sys.stdout.flush()  # inside the try: a reader that has gone shows up here, not at exit
