@@ -25,3 +25,9 @@ def test_quickstart_runs_in_under_30_seconds(tmp_path):
     assert (exported / "model.json").is_file() and (exported / "weights.pt").is_file()
     assert '"factory": "__main__:Conv"' in (exported / "model.json").read_text().replace("\n ", " ").replace("  ", " ")
     assert seconds < 30, f"the quickstart took {seconds:.0f} s"
+
+
+def test_quickstart_fits_in_30_lines():
+    """Issue 27.5: one screen; every line that is not blank counts (docstring and imports too)."""
+    lines = [line for line in (REPO / "examples" / "quickstart.py").read_text().splitlines() if line.strip()]
+    assert len(lines) <= 30, f"examples/quickstart.py has {len(lines)} non-blank lines"
