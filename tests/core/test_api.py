@@ -191,7 +191,7 @@ def test_load_factory_refuses_what_is_not_a_module_class():
         load_factory("/tmp/evil.py:Conv")
 
 
-def test_a_missing_extra_names_it(monkeypatch, tmp_path, capsys):
+def test_a_missing_extra_names_it(monkeypatch, tmp_path, caplog):
     from supernet.core.extras import MissingExtra, require
     from supernet.search.plots import plot_pareto
 
@@ -204,9 +204,10 @@ def test_a_missing_extra_names_it(monkeypatch, tmp_path, capsys):
     assert "pip install 'supernet[onnx]'" in str(info.value) and "\n" not in str(info.value)
     with pytest.raises(MissingExtra, match=r"supernet\[plots\]"):
         require("matplotlib.pyplot")
-    # a search's figures are extras: without matplotlib they are skipped, said in one line
+    # a search's figures are extras: without matplotlib they are skipped, said in one logged warning
     assert plot_pareto([{"metrics": {"macs": 1.0, "accuracy": 0.5}}], tmp_path / "pareto.png") is None
-    assert "pareto.png needs the optional package 'matplotlib'" in capsys.readouterr().err
+    assert len(caplog.records) == 1 and caplog.records[0].levelname == "WARNING"
+    assert "pareto.png needs the optional package 'matplotlib'" in caplog.text
     with pytest.raises(ValueError, match="not an optional dependency"):
         require("numpy")
 
