@@ -168,7 +168,7 @@ def groundtruth_phase(size: dict, out: Path) -> tuple[dict, SearchSpace, list[Ar
     cfg = load_config(None, base_overrides(size))
     space = build_space(cfg, load_data(cfg))
     archs = sample_archs_by_identities(space, size["archs"], seed=0)
-    gt = run_groundtruth(cfg, out / "groundtruth", archs, log=lambda m: log("groundtruth " + m))
+    gt = run_groundtruth(cfg, out / "groundtruth", archs)
     log(f"ground truth: {gt['rows']} archs ({len(gt['trained'])} trained now)")
     return gt, space, archs
 
@@ -179,7 +179,7 @@ def repeat_phase(size: dict, out: Path, archs: list[Arch]) -> dict:
     if n < 2:
         return {}
     cfg = load_config(None, base_overrides(size) + ["standalone.seed=1"])  # same data split, other init and order
-    run_groundtruth(cfg, out / "groundtruth-seed1", archs[:n], log=lambda m: log("groundtruth seed 1 " + m))
+    run_groundtruth(cfg, out / "groundtruth-seed1", archs[:n])
     first = {r["arch"]: r for r in read_results(out / "groundtruth")}
     second = read_results(out / "groundtruth-seed1")
     pairs = [(first[r["arch"]], r) for r in second if r["arch"] in first]

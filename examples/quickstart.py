@@ -1,7 +1,6 @@
 """The Python API in one file: your own candidate modules and data; train, search under a MACs budget, export, reload.
 
-PYTHONPATH=src python examples/quickstart.py      # ~5 s on one CPU core; writes the model under $TMPDIR
-"""
+PYTHONPATH=src python examples/quickstart.py      # ~5 s on one CPU core; writes the model under $TMPDIR"""
 
 import tempfile
 from functools import partial
@@ -20,9 +19,8 @@ class Conv(nn.Sequential):  # a candidate: any nn.Module subclass built as Cls(i
 def lit_quadrant(n: int, seed: int) -> torch.utils.data.Dataset:  # toy data: which quadrant of a 16x16 image is lit
     y = torch.randint(0, 4, (n,), generator=torch.Generator().manual_seed(seed))
     x = nn.functional.one_hot(y, 4).float().view(n, 1, 2, 2).repeat_interleave(8, 2).repeat_interleave(8, 3)
-    return torch.utils.data.TensorDataset(
-        x + 0.5 * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)), y
-    )
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
+    return torch.utils.data.TensorDataset(x + 0.5 * noise, y)
 
 
 torch.manual_seed(0)

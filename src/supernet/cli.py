@@ -105,11 +105,12 @@ def _yaml_scalar(value: object) -> str:
 
 def _load_config(args: argparse.Namespace):
     """The user's config (its `imports:` run here, after the command line's --import) and overrides."""
-    from supernet.config.schema import load_config
+    from supernet.config.schema import check_owned_options, load_config
     from supernet.core.plugins import import_all
 
     cfg = load_config(args.config, args.overrides)
     cfg.imports = import_all([*_cli_imports(args), *cfg.imports])
+    check_owned_options(cfg, require_known=True)  # a strategy or sampler its imports registered, too
     return _with_device(cfg, args)
 
 
@@ -125,9 +126,11 @@ def _supernet_config(args: argparse.Namespace, supernet: str | Path) -> Any:
 def _own_config_imports(args: argparse.Namespace, cfg: Any) -> Any:
     """Run the `imports:` of a config the user named with --config; a supernet run's own config.yaml (the
     default of rank/similarity) may come from someone else: its imports are not run."""
+    from supernet.config.schema import check_owned_options
     from supernet.core.plugins import import_all
 
     cfg.imports = import_all([*_cli_imports(args), *(cfg.imports if args.config else [])])
+    check_owned_options(cfg, require_known=True)
     return cfg
 
 
@@ -144,6 +147,34 @@ def _add_import_option(p: argparse.ArgumentParser, dest: str) -> None:
         help="import a module or run a .py file that registers spaces, ops, blocks or datasets "
         "before the command runs (repeatable; also `imports:` in the config)",
     )
+
+
+def _add_verbosity_options(p: argparse.ArgumentParser, suffix: str) -> None:
+    """-v/-q before the verb or after it (own dests: a subparser would reset the main parser's values)."""
+    p.add_argument(
+        "-v",
+        "--verbose",
+        dest=f"verbose_{suffix}",
+        action="count",
+        default=0,
+        help="log more on stderr (debug lines)",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        dest=f"quiet_{suffix}",
+        action="count",
+        default=0,
+        help="log less on stderr: warnings only (-qq: errors only); results on stdout are unchanged",
+    )
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    """The stderr log level of -v/-q (INFO without them; see supernet.core.logs)."""
+    from supernet.core.logs import verbosity_level
+
+    count = lambda name: sum(getattr(args, f"{name}_{s}", 0) or 0 for s in ("global", "verb"))  # noqa: E731
+    return verbosity_level(count("verbose"), count("quiet"))
 
 
 def _with_device(cfg: Any, args: argparse.Namespace) -> Any:
@@ -361,7 +392,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
     cfg = _load_config(args)
     with _lock(args.run_dir):
-        out = run_prune(cfg, Path(args.run_dir), resume=args.resume, log=lambda m: print(m, file=sys.stderr))
+        out = run_prune(cfg, Path(args.run_dir), resume=args.resume)
     sizes = " -> ".join(f"{row['size']:.3g}" for row in out["stages"])
     print(
         f"space size per stage: {sizes}; best {out['final']['best']}  "
@@ -389,7 +420,7 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
             archs = sample_archs_by_identities(space, args.sample, args.seed)
         else:
             archs = sample_archs(space, args.sample, args.seed)
-    out = run_groundtruth(cfg, Path(args.run_dir), archs, shard, log=print)
+    out = run_groundtruth(cfg, Path(args.run_dir), archs, shard)
     busy = f", {len(out['busy'])} busy in another process" if out["busy"] else ""
     print(
         f"shard {shard[0]}/{shard[1]}: trained {len(out['trained'])}, skipped {len(out['skipped'])} finished{busy}; "
@@ -414,7 +445,6 @@ def cmd_rank(args: argparse.Namespace) -> int:
             Path(args.run_dir),
             k=args.topk,
             improvement_at=args.improvement_at,
-            log=lambda m: print(m, file=sys.stderr),
         )
     print(format_rank(out))
     print(f"results in {args.run_dir}/rank.json, predictions.csv, " + ", ".join(out["figures"]))
@@ -456,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     _add_import_option(parser, "imports_global")
+    _add_verbosity_options(parser, "global")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("spaces", help="list the registered search spaces")
@@ -615,6 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
     for verb in sub.choices.values():  # --import also after the verb (its own dest: argparse would reset ours)
         _add_import_option(verb, "imports_verb")
+        _add_verbosity_options(verb, "verb")
     return parser
 
 
@@ -628,11 +660,14 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from supernet.core.logs import stderr_logging
+
     args = build_parser().parse_args(argv)
     if getattr(args, "command", None) == "retrain" and not args.supernet and not args.space:
         print("supernet retrain: error: give --supernet RUN or --space NAME", file=sys.stderr)
         return 2
-    return _run(args.func, args)
+    with stderr_logging(_log_level(args)):  # the library's log records, as bare lines on stderr
+        return _run(args.func, args)
 
 
 def _check_output(args: argparse.Namespace) -> None:
@@ -645,11 +680,28 @@ def _check_output(args: argparse.Namespace) -> None:
         check_output_dir(Path(args.run_dir), args.command)
 
 
+# Verbs that draw figures (into files): they run on matplotlib's non-interactive Agg backend.
+_PLOTTING_VERBS = {"search", "rank", "similarity", "report", "prune", "pipeline"}
+
+
+def _figures_to_files(command: str) -> None:
+    """Agg for a verb that draws (no display needed, no window opens); the only `matplotlib.use` in the
+    package, since a library must leave the backend to its application. Without matplotlib: nothing to do
+    (the figures' own code names the missing extra)."""
+    import importlib.util
+
+    if command in _PLOTTING_VERBS and importlib.util.find_spec("matplotlib") is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+
+
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     from supernet.core.plugins import import_all
 
     try:
         import_all(_cli_imports(args))
+        _figures_to_files(args.command)
         _check_output(args)
         code = func(args)
         sys.stdout.flush()  # inside the try: a reader that has gone shows up here, not at exit

@@ -3,6 +3,7 @@ numbers (ceiling, zero-cost bars), the cost-model check, and `rank`/`search` fro
 
 import csv
 import json
+import logging
 from functools import partial
 from pathlib import Path
 
@@ -327,15 +328,15 @@ def test_pruned_space_arch_list_outside_the_space_is_named(tmp_path, space):
     assert "\n" not in message
 
 
-def test_pruned_ground_truth_and_references_use_the_same_archs(tmp_path, space):
+def test_pruned_ground_truth_and_references_use_the_same_archs(tmp_path, space, caplog):
     from supernet.analysis.ranking import common_space, resolve_groundtruth
 
     small = pruned(space)
     assert common_space(space, small) == small and common_space(small, space) == small
-    lines: list[str] = []
     spec = BenchmarkSpec("nas-bench-macro", str(write(tmp_path, hand_made(12))), sample=8)
-    truth = resolve_groundtruth(spec, small, log=lines.append)
-    assert lines == [
+    with caplog.at_level(logging.INFO, logger="supernet"):
+        truth = resolve_groundtruth(spec, small)
+    assert caplog.messages == [
         f"benchmark {spec.path}: 4 of its 12 archs are outside the supernet's (pruned) space and left out; 8 remain"
     ]
     assert all(a.ops[7] != "e3k3" for a in truth.archs) and len(truth.archs) == 8

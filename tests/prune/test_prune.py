@@ -303,7 +303,7 @@ def test_prune_resume_with_the_recorded_settings_goes_on_to_train(tmp_path, monk
 
     monkeypatch.setattr("supernet.jobs.train.train_supernet", train)
     with pytest.raises(Trained):
-        run_prune(cfg, run, resume=True, log=lambda m: None)
+        run_prune(cfg, run, resume=True)
 
 
 def _macro():

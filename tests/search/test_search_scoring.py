@@ -123,10 +123,10 @@ def test_bad_words_and_twins_without_plain_identities_are_refused(space):
     assert load_config(None, ["eval.twins=mean", "eval.metric=loss"]).eval.twins == "mean"
 
 
-def test_batch_scoring_with_a_scoring_choice_scores_one_at_a_time_and_says_so(space, capsys):
+def test_batch_scoring_with_a_scoring_choice_scores_one_at_a_time_and_says_so(space, caplog):
     """The prefix tree computes the SPOS score only: with another choice a generation is scored one by one."""
     archs = [space.parse_arch(s) for s in ("12020010", "12002001", "22111100")]
     one_by_one = _evaluator(space, twins="canonical", metric="loss")
     expected = [one_by_one.evaluate(a) for a in archs]
     assert _evaluator(space, twins="canonical", metric="loss").evaluate_many(archs) == expected
-    assert "eval.twins: canonical, eval.metric: loss" in capsys.readouterr().err
+    assert "eval.twins: canonical, eval.metric: loss" in caplog.text

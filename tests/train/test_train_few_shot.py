@@ -136,7 +136,8 @@ def test_a_bad_split_is_refused_before_the_first_step(tmp_path, layers):
     assert not (run / "checkpoints").exists() and not (run / "config.yaml").exists()  # nothing trained or recorded
 
 
-def test_the_part_count_is_said_and_bounded(capsys):
+def test_the_part_count_is_said_and_bounded(caplog):
+    caplog.set_level("INFO", logger="supernet")
     from supernet.jobs.train import _announce_few_shot
 
     space = create_space("nas-bench-macro", width=0.125, resolution=16, head_channels=32)
@@ -145,7 +146,7 @@ def test_the_part_count_is_said_and_bounded(capsys):
         check_few_shot_layers(space, [0, 1, 2], canonical=False, max_parts=26)
     cfg = load_config(None, ["train.few_shot_layers=[0,1,2]", "train.few_shot_max_parts=27"])  # forced
     _announce_few_shot(cfg, space)
-    assert "into 27 parts" in capsys.readouterr().err
+    assert "into 27 parts" in caplog.text
     with pytest.raises(ConfigError, match="few_shot_max_parts"):
         load_config(None, ["train.few_shot_max_parts=0"])
 
@@ -222,7 +223,8 @@ def test_similarity_runs_each_candidate_on_its_own_part(few_shot_run, tmp_path):
         assert torch.equal(feat, expected)
 
 
-def test_an_unfinished_split_says_it_uses_the_one_shot_weights(few_shot_run, tmp_path, capsys):
+def test_an_unfinished_split_says_it_uses_the_one_shot_weights(few_shot_run, tmp_path, caplog):
+    caplog.set_level("INFO", logger="supernet")
     from tests.conftest import run_main
 
     run, _ = few_shot_run
@@ -230,6 +232,6 @@ def test_an_unfinished_split_says_it_uses_the_one_shot_weights(few_shot_run, tmp
     manifest.unlink()  # as if the parts were still training
     net, _ = load_supernet(copy)
     assert not isinstance(net, FewShotSupernet)
-    assert "few-shot split is not finished" in capsys.readouterr().err
+    assert "few-shot split is not finished" in caplog.text
     r = run_main("search", "--supernet", str(copy), "--run-dir", str(tmp_path / "s"), *set_args(_overrides()))
     assert r.returncode == 0 and "using the one-shot supernet's weights" in r.stderr, r.stderr

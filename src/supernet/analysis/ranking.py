@@ -16,7 +16,6 @@ MACs alone and by params alone) and, for a benchmark, the ceiling (its own runs'
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,10 @@ from supernet.analysis import metrics as M
 from supernet.analysis.benchmark import BenchmarkSpec
 from supernet.analysis.groundtruth import read_groundtruth
 from supernet.core.errors import ConfigError
+from supernet.core.logs import get_logger
 from supernet.space import Arch, SearchSpace
+
+logger = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,16 +46,15 @@ def resolve_groundtruth(
     groundtruth: str | Path | BenchmarkSpec,
     space: SearchSpace,
     identity: str = "skip",
-    log: Callable[[str], None] | None = None,
 ) -> GroundTruth:
     """A ground-truth CSV or a benchmark, read for `space`, with its reference numbers. Of a
-    benchmark only the archs `space` contains are used (a pruned space holds fewer; said in `log`)."""
+    benchmark only the archs `space` contains are used (a pruned space holds fewer; logged at INFO)."""
     from supernet.analysis.benchmark import load_benchmark, reference
 
     if isinstance(groundtruth, BenchmarkSpec):
         bench = load_benchmark(groundtruth.name, groundtruth.path, space)
-        if bench.outside and log:
-            log(
+        if bench.outside:
+            logger.info(
                 f"benchmark {bench.path}: {bench.outside} of its {bench.outside + len(bench.entries)} archs are "
                 f"outside the supernet's (pruned) space and left out; {len(bench.entries)} remain"
             )

@@ -124,6 +124,15 @@ class PruneConfig:
 
 
 @dataclass
+class LogConfig:
+    """What a run logs beside metrics.jsonl and result.json (stderr verbosity is the command's -v/-q)."""
+
+    # RUN/tensorboard/: per step loss, path accuracy, lr, images/s; epoch summaries and evaluation results;
+    # a search's best-so-far per generation (needs the `[tensorboard]` extra)
+    tensorboard: bool = False
+
+
+@dataclass
 class StandaloneConfig(OptimConfig):
     lr: float = 0.05
 
@@ -141,6 +150,7 @@ class Config:
     # modules or .py files run before the verb (with --import): user spaces, ops, blocks, datasets
     imports: list[str] = field(default_factory=list)
     prune: PruneConfig = field(default_factory=PruneConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -171,12 +181,15 @@ def options_of(cls: type, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
     return {name: getattr(built, name) for name in raw}
 
 
-def check_owned_options(config: Config) -> None:
-    """The chosen strategy's and sampler's own options, checked now when they are registered already (a
-    plugin's are checked when its module is imported and the strategy or sampler is built)."""
+def check_owned_options(config: Config, require_known: bool = False) -> None:
+    """The chosen strategy's and sampler's own options, checked when they are registered already (a plugin's
+    are checked once its module is imported: `require_known`, which also refuses an unknown name)."""
     from supernet.search import STRATEGIES
     from supernet.train.sampler import SAMPLERS
 
+    if require_known:
+        STRATEGIES.get(config.search.strategy)
+        SAMPLERS.get(config.train.sampler)
     if config.search.strategy in STRATEGIES:
         options_of(STRATEGIES.get(config.search.strategy).config, config.search.options, "search.options")
     if config.train.sampler in SAMPLERS:

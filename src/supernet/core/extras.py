@@ -45,7 +45,8 @@ def require(module: str, purpose: str = "") -> ModuleType:
 
 
 def pyplot(purpose: str = "plots") -> ModuleType:
-    """`matplotlib.pyplot` on the non-interactive Agg backend (figures are written to files)."""
-    matplotlib = require("matplotlib", purpose)
-    matplotlib.use("Agg")
+    """`matplotlib.pyplot` on whatever backend its user chose: figures are saved to files and closed, so any
+    backend does; the `supernet` command picks the non-interactive Agg (`supernet.cli`), a library leaves
+    the choice to the application (a notebook's inline backend stays)."""
+    require("matplotlib", purpose)
     return require("matplotlib.pyplot", purpose)

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from supernet.core.errors import CheckpointError, SupernetError
-from supernet.core.io import atomic_write_text
+from supernet.core.io import atomic_write, atomic_write_text
+from supernet.core.logs import get_logger
 from supernet.jobs.retrain import train_standalone  # noqa: F401  (re-exported)
 from supernet.model.export import export_model
 from supernet.model.protocol import SupernetModel
@@ -49,6 +50,8 @@ from supernet.space import Arch
 
 if TYPE_CHECKING:
     pass
+
+logger = get_logger(__name__)
 
 
 # -- export ----------------------------------------------------------------------------------------
@@ -88,23 +91,23 @@ def export_path(
     dropped = _dropped_els(net, arch) if drop_els else []
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    program, failure = _try_torch_export(model, out_dir / "model.pt2")
     config = {
         **model.config,
         "normalisation": {"mean": meta.get("mean"), "std": meta.get("std")},
         "els_dropped": dropped,
         "same_function_as_supernet_path": not dropped,
+        **({"torch_export_error": failure} if failure else {}),
     }
     atomic_write_text(out_dir / "model.json", json.dumps(config, indent=1))
-    from supernet.core.io import atomic_write
-
     atomic_write(out_dir / "weights.pt", lambda f: torch.save(model.state_dict(), f))
-    program = _try_torch_export(model, out_dir / "model.pt2")
     out = {
         "arch": arch.to_string(),
         "dir": str(out_dir),
         "config": str(out_dir / "model.json"),
         "weights": str(out_dir / "weights.pt"),
         "program": program,
+        **({"program_error": failure} if failure else {}),
         "els_folded": len(model.config.get("els_folded", [])),
         "els_kept": len(model.config.get("els_kept", [])),
         "els_dropped": len(dropped),
@@ -124,17 +127,20 @@ def _dropped_els(net: SupernetModel, arch: Arch) -> list[int]:
     return [i for i, op in enumerate(net.path_of(arch).ops) if op == "id"]
 
 
-def _try_torch_export(model: StandaloneNet, path: Path) -> str | None:
-    """A `torch.export` program that loads with plain torch (`torch.export.load`), no supernet code."""
+def _try_torch_export(model: StandaloneNet, path: Path) -> tuple[str | None, str | None]:
+    """A `torch.export` program that loads with plain torch (`torch.export.load`), no supernet code:
+    (its path, None), or (None, why not) after a logged warning; model.json and weights.pt are the contract,
+    the program an extra."""
     try:
         batch = torch.export.Dim("batch")
         program = torch.export.export(model, (model.example_input(2),), dynamic_shapes=({0: batch},))
-        from supernet.core.io import atomic_write
-
         atomic_write(path, lambda f: torch.export.save(program, f))
-        return str(path)
-    except Exception:  # noqa: BLE001 - optional artefact; the config + weights are the contract
-        return None
+        return str(path), None
+    except Exception as e:  # noqa: BLE001 - any failure of the optional artefact is reported, not raised
+        lines = str(e).strip().splitlines()
+        why = f"{type(e).__name__}: {lines[0][:300] if lines else 'no message'}"
+        logger.warning(f"export: {path.name} not written ({why}); model.json and weights.pt are complete")
+        return None, why
 
 
 MAX_MODEL_JSON_BYTES = 16 << 20

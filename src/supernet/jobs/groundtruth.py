@@ -5,7 +5,7 @@ The run directory's layout and the readers of its files are in `supernet.analysi
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,12 @@ from supernet.analysis.groundtruth import (
 from supernet.config.schema import Config, save_config
 from supernet.core.errors import ConfigError
 from supernet.core.io import atomic_write_text
+from supernet.core.logs import get_logger
 from supernet.core.rundir import CONFIG, RESULT
 from supernet.ops.standalone import retrain_mode
 from supernet.space import Arch, SearchSpace
+
+logger = get_logger(__name__)
 
 
 def fix_arch_list(run_dir: Path, archs: Sequence[Arch] | None, space: SearchSpace) -> list[Arch]:
@@ -49,9 +52,9 @@ def run_groundtruth(
     run_dir: Path,
     archs: Sequence[Arch] | None,
     shard: tuple[int, int] = (0, 1),
-    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Train this shard's archs stand-alone (skipping finished ones) and rebuild the CSV.
+    """Train this shard's archs stand-alone (skipping finished ones; one INFO line per trained arch) and
+    rebuild the CSV.
 
     Returns {"trained": [...], "skipped": [...], "busy": [...], "csv": path, "rows": n}."""
     from supernet.core.rundir import RunLock, RunLocked
@@ -90,10 +93,9 @@ def run_groundtruth(
             continue
         done["trained"].append(arch.to_string())
         rows = assemble_csv(run_dir)
-        if log:
-            log(
-                f"[{count}/{len(mine)}] arch {index} {arch}: val {result['val_acc']:.4f} test "
-                f"{result['test_acc']:.4f} ({result['seconds']:.0f}s; {rows} archs in {CSV_NAME})"
-            )
+        logger.info(
+            f"[{count}/{len(mine)}] arch {index} {arch}: val {result['val_acc']:.4f} test "
+            f"{result['test_acc']:.4f} ({result['seconds']:.0f}s; {rows} archs in {CSV_NAME})"
+        )
     rows = assemble_csv(run_dir)
     return {**done, "csv": str(run_dir / CSV_NAME), "rows": rows, "total": len(archs)}

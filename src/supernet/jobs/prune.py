@@ -30,13 +30,14 @@ import torch
 from supernet.config.schema import Config
 from supernet.core.errors import ConfigError
 from supernet.core.io import atomic_write_text
+from supernet.core.logs import get_logger
 from supernet.model.inherit import inherit_state
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 from supernet.train.checkpoint import find_checkpoint
 
 SUMMARY = "prune.json"
-Log = Callable[[str], None]
+logger = get_logger(__name__)
 
 
 # -- the pruning rule ---------------------------------------------------------------------------------------
@@ -127,8 +128,8 @@ def _stage_config(cfg: Config, training_stage: int) -> Config:
     return stage
 
 
-def run_prune(cfg: Config, run_dir: Path, resume: bool = False, log: Log = print) -> dict[str, Any]:
-    """Run (or resume) all M stages; returns the summary also written to `run_dir/prune.json`."""
+def run_prune(cfg: Config, run_dir: Path, resume: bool = False) -> dict[str, Any]:
+    """Run (or resume) all M stages (each logged at INFO); returns the summary also written to `run_dir/prune.json`."""
     from supernet.jobs.train import train_supernet
     from supernet.runs.load import load_supernet
 
@@ -142,13 +143,13 @@ def run_prune(cfg: Config, run_dir: Path, resume: bool = False, log: Log = print
         "settings": prune_settings(cfg),
     }
     stage_dir = run_dir / "stage-1"
-    log(f"prune stage 1/{cfg.prune.stages}: train the supernet")
+    logger.info(f"prune stage 1/{cfg.prune.stages}: train the supernet")
     train_supernet(_stage_config(cfg, 0), stage_dir, resume=_has_checkpoint(stage_dir))
     net, _ = load_supernet(stage_dir)
     summary["stages"].append(_stage_row(1, net.space, stage_dir))
     _write_summary(run_dir, summary)
     for k in range(2, cfg.prune.stages):
-        log(f"prune stage {k}/{cfg.prune.stages}: search, prune, fine-tune")
+        logger.info(f"prune stage {k}/{cfg.prune.stages}: search, prune, fine-tune")
         parent_dir, stage_dir = stage_dir, run_dir / f"stage-{k}"
         pruning = _prune_step(_stage_config(cfg, k - 1), parent_dir, stage_dir)
         if not _finished(stage_dir, _stage_config(cfg, k - 1)):
@@ -164,7 +165,7 @@ def run_prune(cfg: Config, run_dir: Path, resume: bool = False, log: Log = print
         summary["stages"].append({**_stage_row(k, net.space, stage_dir), "pruned": pruning["pruned"]})
         _write_summary(run_dir, summary)
     last = run_dir / f"stage-{cfg.prune.stages}"
-    log(f"prune stage {cfg.prune.stages}/{cfg.prune.stages}: final search")
+    logger.info(f"prune stage {cfg.prune.stages}/{cfg.prune.stages}: final search")
     result = _search(_stage_config(cfg, 0), stage_dir, last / "search")
     summary["final"] = {
         "supernet": str(stage_dir),

@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from supernet.analysis.ranking import common_space, resolve_groundtruth
 from supernet.config.schema import Config
 from supernet.core.errors import ConfigError
 from supernet.core.io import atomic_write_text
+from supernet.core.logs import get_logger
 from supernet.runs.load import (
     checkpoint_digest,
     checkpoint_path,
@@ -30,6 +31,8 @@ from supernet.runs.load import (
 )
 from supernet.space import Arch
 
+logger = get_logger(__name__)
+
 RANK_CHUNK = 20  # archs scored together on their prefix tree, then written to the evaluation cache
 
 
@@ -37,7 +40,6 @@ def predict(
     cfg: Config,
     checkpoint: str | Path,
     archs: Sequence[Arch | str],
-    log: Callable[[str], None] | None = None,
     run_dir: Path | None = None,
 ) -> list[float]:
     """Supernet accuracy of each arch (BN recalibrated per `cfg.eval`), on the supernet's own data.
@@ -58,11 +60,10 @@ def predict(
         journal = stack.enter_context(Journal(path)) if path is not None else None
         known = {a: m["accuracy"] for a, m in (journal.lookup(key, net.space) if journal else {}).items()}
         missing = sorted({a for a in parsed if a not in known}, key=lambda a: a.ops)
-        if log and len(missing) < len(set(parsed)):
-            log(f"  {checkpoint}: {len(set(parsed)) - len(missing)} archs scored earlier ({path})")
+        if len(missing) < len(set(parsed)):
+            logger.info(f"  {checkpoint}: {len(set(parsed)) - len(missing)} archs scored earlier ({path})")
         if missing:
-            say = (lambda m: log(f"  {checkpoint}: {m}")) if log else (lambda m: None)
-            known.update(_score_missing(cfg, net, missing, journal, key, say))
+            known.update(_score_missing(cfg, net, missing, journal, key, str(checkpoint)))
     return [float(known[a]) for a in parsed]
 
 
@@ -77,7 +78,7 @@ def _cache_path(checkpoint: Path, run_dir: Path | None) -> Path | None:
 
 
 def _score_missing(
-    cfg: Config, net: Any, missing: list[Arch], journal: Any, key: str, log: Callable[[str], Any]
+    cfg: Config, net: Any, missing: list[Arch], journal: Any, key: str, checkpoint: str
 ) -> dict[Arch, float]:
     from supernet.runs.build import build_evaluator, load_data
 
@@ -90,7 +91,7 @@ def _score_missing(
             found[arch] = float(score)
             if journal is not None:
                 journal.record(key, arch, {"accuracy": float(score)})
-        log(f"{len(found)}/{len(missing)} archs evaluated ({time.time() - start:.0f}s)")
+        logger.info(f"  {checkpoint}: {len(found)}/{len(missing)} archs evaluated ({time.time() - start:.0f}s)")
     return found
 
 
@@ -101,7 +102,6 @@ def rank_supernets(
     run_dir: str | Path,
     k: int | None = None,
     improvement_at: int = 10,
-    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate the ground-truth archs on every supernet, score, write rank.json/predictions.csv/PNGs."""
     from supernet.analysis.plots import plot_heatmap, plot_improvement, plot_scatter
@@ -117,7 +117,7 @@ def rank_supernets(
         other, _ = load_supernet(Path(ckpt))
         space = common_space(space, other.space)
         del other
-    truth = resolve_groundtruth(groundtruth, space, identity, log)
+    truth = resolve_groundtruth(groundtruth, space, identity)
     archs, true, test = truth.archs, truth.accuracy, truth.test
     if len(archs) < 2:
         source = groundtruth.describe() if isinstance(groundtruth, BenchmarkSpec) else str(groundtruth)
@@ -132,7 +132,7 @@ def rank_supernets(
     supernets = []
     for label, ckpt in zip(labels, checkpoints):
         start = time.time()
-        pred = predict(cfg, ckpt, arch_texts, log, run_dir)
+        pred = predict(cfg, ckpt, arch_texts, run_dir=run_dir)
         predictions[label] = pred
         entry = {
             "label": label,

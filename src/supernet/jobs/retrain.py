@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from supernet.config.schema import Config
+from supernet.core.events import open_events, require_tensorboard
 from supernet.core.io import atomic_write_text
 from supernet.core.rundir import RESULT
 from supernet.data import DatasetSplits
@@ -48,6 +49,7 @@ def train_standalone(
     is the LET paper's (identities dropped, `supernet.ops.standalone.let_standalone_config`) unless `let`
     is False."""
     run_dir = Path(run_dir)
+    require_tensorboard(cfg.log.tensorboard)
     check_run(run_dir, cfg, resume, STANDALONE_SECTIONS)
     standalone = cfg.standalone
     runtime = runtime_of(cfg, standalone)
@@ -74,6 +76,7 @@ def train_standalone(
         run_dir,
         meta,
         runtime=runtime,
+        tensorboard=cfg.log.tensorboard,
     )
     if resume:
         trainer.resume()
@@ -87,4 +90,6 @@ def train_standalone(
         "test_acc": accuracy(model, eval_loader(cfg, splits, "test", EVAL_BATCH_SIZE), runtime),
     }
     atomic_write_text(run_dir / RESULT, json.dumps(result, indent=1))
+    with open_events(run_dir, cfg.log.tensorboard) as events:
+        events.scalars(trainer.global_step, {"eval/val_acc": result["val_acc"], "eval/test_acc": result["test_acc"]})
     return result

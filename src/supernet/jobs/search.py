@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -14,7 +13,9 @@ import torch
 
 from supernet.config.schema import Config, save_config
 from supernet.core.errors import ConfigError
+from supernet.core.events import NoEvents, open_events, require_tensorboard
 from supernet.core.io import atomic_write_text
+from supernet.core.logs import get_logger
 from supernet.core.rundir import CONFIG, RESULT
 from supernet.data import DatasetSplits
 from supernet.jobs.retrain import train_standalone  # noqa: F401  (re-exported)
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from supernet.analysis.benchmark import BenchmarkSpec
     from supernet.search import Problem
     from supernet.search.evaluator import Evaluator
+
+logger = get_logger(__name__)
 
 
 # -- search ----------------------------------------------------------------------------------------
@@ -210,13 +213,11 @@ def searched_config(cfg: Config, meta: dict[str, Any]) -> Config:
 
 def _evaluation_cache(supernet_dir: Path, run_dir: Path) -> Path:
     """The shared evaluation cache beside the checkpoint, or, when that folder is read-only, one in the
-    search's own run directory (said on stderr)."""
+    search's own run directory (a warning)."""
     if writable_dir(supernet_dir):
         return supernet_dir / "eval-cache.sqlite"
-    print(
-        f"search: {supernet_dir} is read-only; the evaluation cache is kept in {run_dir / 'eval-cache.sqlite'}",
-        file=sys.stderr,
-        flush=True,
+    logger.warning(
+        f"search: {supernet_dir} is read-only; the evaluation cache is kept in {run_dir / 'eval-cache.sqlite'}"
     )
     return run_dir / "eval-cache.sqlite"
 
@@ -279,14 +280,21 @@ def _evaluation_key(cfg: Config, checkpoint: Path) -> str:
 
 
 class SearchProgress:
-    """A tqdm bar of evaluated archs and the best accuracy (as training has); without it, a plain
-    stderr line every 10 evaluations, which reads well in log files."""
+    """A tqdm bar of evaluated archs and the best accuracy (as training has); without it, an INFO log
+    line every 10 evaluations, which reads well in log files. With `events` (TensorBoard) the best accuracy
+    so far at the end of each generation (of each evaluation for a strategy without generations)."""
 
-    def __init__(self, bar: bool) -> None:
+    def __init__(self, bar: bool, events: NoEvents | None = None) -> None:
         self.evaluated, self.best = 0, float("-inf")
         self.wanted, self.bar = bar, None
+        self.events = events if events is not None else NoEvents()
+        self.point: int | None = None  # the generation whose best-so-far is not written yet
 
     def update(self, metrics: dict[str, float], step: Any) -> None:
+        point = step if isinstance(step, int) else self.evaluated + 1
+        if self.point is not None and point != self.point:
+            self._write_best()
+        self.point = point
         self.evaluated += 1
         self.best = max(self.best, metrics.get("accuracy", float("-inf")))
         if self.wanted and self.bar is None:  # created at the first evaluation: an early error stays one line
@@ -297,18 +305,19 @@ class SearchProgress:
             self.bar.update(1)
             self.bar.set_postfix(best=f"{self.best:.4f}", generation=step)
         elif self.evaluated % 10 == 0:
-            print(
-                f"search: {self.evaluated} archs evaluated (generation {step}), best accuracy {self.best:.4f}",
-                file=sys.stderr,
-                flush=True,
-            )
+            logger.info(f"search: {self.evaluated} archs evaluated (generation {step}), best accuracy {self.best:.4f}")
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.point is not None:
+            self._write_best()
         if self.bar is not None:
             self.bar.close()
+
+    def _write_best(self) -> None:
+        self.events.scalars(self.point, {"search/best_accuracy": self.best, "search/evaluated": self.evaluated})
 
 
 def _run_search(
@@ -337,6 +346,7 @@ def _run_search(
     from supernet.search.journal import write_identity
     from supernet.search.plots import plot_pareto, plot_progress
 
+    require_tensorboard(cfg.log.tensorboard)
     distributed = init_from_env(device or "cpu")
     journal_path = run_dir / "journal.sqlite"
     problem = search_problem(cfg)
@@ -357,6 +367,10 @@ def _run_search(
         random.Random(cfg.search.seed),
         ranges=ranges,
         **strategy_options(cfg),
+    )
+    logger.debug(
+        f"search: {cfg.search.strategy} over {space.name} ({space.size:.3g} archs), constraints: "
+        f"{' and '.join(c.describe() for c in problem.constraints) or 'none'}; journal {journal_path}"
     )
     start, spent = time.time(), {"evaluate": 0.0}
     with ExitStack() as stack:
@@ -388,7 +402,8 @@ def _run_search(
         if distributed:
             many = split_evaluate(timed, many)
 
-        progress = stack.enter_context(SearchProgress(cfg.search.progress and is_main_rank()))
+        events = stack.enter_context(open_events(run_dir, cfg.log.tensorboard and is_main_rank()))
+        progress = stack.enter_context(SearchProgress(cfg.search.progress and is_main_rank(), events))
 
         def record(arch: Arch, metrics: dict[str, float]) -> None:
             step = getattr(strategy, "generation", None)

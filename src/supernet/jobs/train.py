@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -12,6 +11,8 @@ import torch
 
 from supernet.config.schema import Config, options_of
 from supernet.core.errors import ConfigError
+from supernet.core.events import require_tensorboard
+from supernet.core.logs import get_logger
 from supernet.core.plugins import describe as describe_imports
 from supernet.data import DatasetSplits
 from supernet.jobs.retrain import train_standalone  # noqa: F401  (re-exported)
@@ -50,6 +51,8 @@ from supernet.train.wiring import supernet_trainer
 if TYPE_CHECKING:
     from supernet.space import SearchSpace
 
+logger = get_logger(__name__)
+
 
 # -- supernet training ----------------------------------------------------------------------------
 def _announce_few_shot(cfg: Config, space: SearchSpace) -> None:
@@ -58,10 +61,9 @@ def _announce_few_shot(cfg: Config, space: SearchSpace) -> None:
     train = cfg.train
     layers = list(train.few_shot_layers)
     count = check_few_shot_layers(space, layers, cfg.supernet.canonical, train.few_shot_max_parts)
-    print(
+    logger.info(
         f"few-shot: layers {layers} split the space into {count} parts, each fine-tuned "
-        f"{train.few_shot_epochs} epoch(s) after the one-shot training",
-        file=sys.stderr,
+        f"{train.few_shot_epochs} epoch(s) after the one-shot training"
     )
 
 
@@ -87,6 +89,7 @@ def train_supernet(
     from supernet.train.hooks import HealthProbe, SplitHook
 
     run_dir = Path(run_dir)
+    require_tensorboard(cfg.log.tensorboard)
     runtime = runtime_of(cfg)
     dist = init_distributed(runtime.device, cfg.train.allreduce_bucket_mb)
     check_run(run_dir, cfg, resume, SUPERNET_SECTIONS, fallback)
@@ -146,8 +149,14 @@ def train_supernet(
     )
     if dist is not None:
         dist.broadcast_module(net)
-    trainer = supernet_trainer(net, sampler, loader, train, run_dir, meta, runtime, hooks=hooks, dist=dist)
+    trainer = supernet_trainer(
+        net, sampler, loader, train, run_dir, meta, runtime, hooks=hooks, dist=dist, tensorboard=cfg.log.tensorboard
+    )
     resumed = trainer.resume(fallback) if resume else False
+    logger.debug(
+        f"train: {space.name} ({space.size:.3g} archs), sampler {train.sampler}, {trainer.total_steps} steps on "
+        f"{runtime.device}" + (f", resumed at step {trainer.global_step}" if resumed else "") + f"; into {run_dir}"
+    )
     start = time.time()
     epochs = trainer.fit()
     few_shot = None

@@ -23,6 +23,9 @@ from supernet.model.supernet import SupernetOptions
 from supernet.core.rundir import CHECKPOINTS, CONFIG, FEW_SHOT, FEW_SHOT_MANIFEST
 from supernet.space import Arch, SearchSpace, create_space
 from supernet.train.checkpoint import (
+from supernet.core.logs import get_logger
+
+logger = get_logger(__name__)
     LAST,
     find_checkpoint,
     load_checkpoint,
@@ -63,11 +66,10 @@ def load_supernet(checkpoint: Path) -> tuple[SupernetModel, dict[str, Any]]:
         net = _few_shot_net(Path(checkpoint), net, manifest)
         meta = {**meta, "few_shot": manifest}
     elif Path(checkpoint).is_dir() and _split_layers(meta):
-        print(
+        logger.warning(
             f"note: {checkpoint} was trained with train.few_shot_layers={_split_layers(meta)} but its few-shot "
             f"split is not finished (no {FEW_SHOT}/{FEW_SHOT_MANIFEST}): using the one-shot supernet's weights; "
-            f"finish it with `supernet train --resume`",
-            file=sys.stderr,
+            f"finish it with `supernet train --resume`"
         )
     return net, meta
 

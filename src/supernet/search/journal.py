@@ -14,17 +14,19 @@ import hashlib
 import json
 import math
 import sqlite3
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from supernet.core.errors import SearchError, SpaceError
+from supernet.core.logs import get_logger
 from supernet.search.objectives import Metrics
 from supernet.search.strategy import SearchResult, Strategy, run_search
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
+
+logger = get_logger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -151,11 +153,9 @@ class Journal:
                 dropped.append(f"arch {row['arch'][:60]}: {problem}")
                 self._invalid.add((key, row["arch"]))
         if dropped:
-            print(
+            logger.warning(
                 f"search: {self.path}: ignored {len(dropped)} evaluation(s) with out-of-range metrics "
-                f"(they are evaluated again), first {dropped[0]}",
-                file=sys.stderr,
-                flush=True,
+                f"(they are evaluated again), first {dropped[0]}"
             )
         return cache
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,9 +9,11 @@ from typing import Any
 import numpy as np
 
 from supernet.core.extras import MissingExtra, pyplot
+from supernet.core.logs import get_logger
 from supernet.search.strategy import SearchResult
 
 Points = list[dict[str, float]]
+logger = get_logger(__name__)
 
 
 def _points(data: Any) -> Points:
@@ -26,12 +27,12 @@ def _points(data: Any) -> Points:
 
 
 def _pyplot(path: str | Path) -> Any:
-    """pyplot, or None (said on stderr) without `supernet[plots]`: a search's figures are extras, its
+    """pyplot, or None (a warning) without `supernet[plots]`: a search's figures are extras, its
     result.json is not."""
     try:
         return pyplot(f"{Path(path).name}")
     except MissingExtra as e:
-        print(f"search: not written: {e}", file=sys.stderr, flush=True)
+        logger.warning(f"search: not written: {e}")
         return None
 
 

@@ -18,7 +18,6 @@ import contextlib
 import itertools
 import math
 import statistics
-import sys
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -26,6 +25,7 @@ from torch import nn
 
 from supernet.core.device import Runtime
 from supernet.core.errors import ConfigError
+from supernet.core.logs import get_logger
 from supernet.model.bn import default_recal_reset, path_batchnorms, recalibrate_path
 from supernet.model.supernet import Supernet
 from supernet.search.prefix_tree import DEFAULT_CHUNK_IMAGES, PrefixTreeScorer, paths_by_part, unsplittable_reason
@@ -33,6 +33,8 @@ from supernet.space.arch import Arch
 from supernet.space.opnames import IDENTITY
 from supernet.space.space import SearchSpace
 from supernet.train.loop import accuracy
+
+logger = get_logger(__name__)
 
 TWINS = ("spelling", "canonical", "mean")
 BN_MODES = ("recalibrate", "batch")
@@ -138,7 +140,7 @@ class SupernetEvaluator:
 
     def _say_fallback(self, reason: str) -> None:
         if not self._said_fallback:
-            print(f"evaluate: scoring one arch at a time, not on the prefix tree: {reason}", file=sys.stderr)
+            logger.warning(f"evaluate: scoring one arch at a time, not on the prefix tree: {reason}")
             self._said_fallback = True
 
     def _score(self, arch: Arch) -> float:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from torch import nn
@@ -184,7 +185,10 @@ class Trainer:
         dist: Any = None,
         runtime: Runtime | None = None,
         distill: bool = False,
+        tensorboard: bool = False,
     ) -> None:
+        """`tensorboard`: also write loss, path accuracy, lr, images/s per step and the epoch summaries
+        (evaluation results of the hooks included) into RUN/tensorboard/ (the `[tensorboard]` extra)."""
         self.distill = distill  # the step's first path teaches the others (in-place distillation)
         self.runtime = runtime if runtime is not None else Runtime()
         self.model = self.runtime.prepare(model)
@@ -196,6 +200,9 @@ class Trainer:
         self.ckpt_dir = self.run_dir / CHECKPOINTS
         self.meta = meta
         self.log_path = self.run_dir / log_name
+        self.tensorboard = tensorboard
+        self._log_file: IO[str] | None = None  # metrics.jsonl, open from a fit's first row to its end
+        self._events: Any = None  # the TensorBoard sink of the fit in progress
         self.optimizer = make_optimizer(model, cfg)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self.steps_per_epoch = min(len(loader), cfg.max_steps_per_epoch or len(loader))
@@ -269,6 +276,15 @@ class Trainer:
     # -- training ------------------------------------------------------------------------------
     def fit(self) -> list[dict[str, Any]]:
         """Train until `cfg.epochs` are done; returns the per-epoch summaries of this call."""
+        from supernet.core.events import open_events
+
+        self._events = open_events(self.run_dir, self.tensorboard and self.dist.is_main)
+        try:
+            return self._fit()
+        finally:
+            self._close_logs()
+
+    def _fit(self) -> list[dict[str, Any]]:
         summaries = []
         while self.global_step < self.total_steps:
             epoch, start = divmod(self.global_step, self.steps_per_epoch)
@@ -280,6 +296,7 @@ class Trainer:
             for hook in self.hooks:
                 summary.update(hook.epoch_end(self, epoch))
             self._log(summary)
+            self._events.scalars(summary["end_step"], {f"epoch/{k}": v for k, v in summary.items() if k != "epoch"})
             self.save()
             summaries.append(summary)
         return summaries
@@ -293,10 +310,13 @@ class Trainer:
         rows = self.epoch_rows if start else []
         self.epoch_rows = rows
         for step in range(start, self.steps_per_epoch):
+            began = time.perf_counter()
             x, y = next(batches)
             row = self._step(epoch, step, self.runtime.batch(x), self.runtime.labels(y))
             rows.append(_summary_fields(row))
             self._log(row)
+            images_per_s = len(y) * self.dist.world_size / max(time.perf_counter() - began, 1e-9)
+            self._events.scalars(row["global_step"], _step_scalars(row, images_per_s))
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['acc']:.3f}")
@@ -370,11 +390,23 @@ class Trainer:
 
     # -- logging -------------------------------------------------------------------------------
     def _log(self, row: dict[str, Any]) -> None:
+        """One JSONL row; the file is opened at a fit's first row and kept open until the fit ends, and
+        flushed after every row, so a killed run leaves whole lines."""
         if not self.dist.is_main:
             return
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        if self._log_file is None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log_file = self.log_path.open("a")
+        self._log_file.write(json.dumps(row) + "\n")
+        self._log_file.flush()
+
+    def _close_logs(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if self._events is not None:
+            self._events.close()
+            self._events = None
 
     def _truncate_log(self, global_step: int) -> None:
         """Drop log rows written after the checkpoint we resume from, so none are duplicated."""
@@ -399,6 +431,12 @@ def _row_step(line: str) -> int:
     if row.get("type") == "epoch":
         return int(row.get("end_step", 0))
     return int(row.get("global_step", 0))
+
+
+def _step_scalars(row: dict[str, Any], images_per_s: float) -> dict[str, float]:
+    """A step row's TensorBoard scalars: loss, path accuracy (mean over the step's paths), lr, images/s."""
+    scalars = {"train/loss": row["loss"], "train/acc": row["acc"], "train/lr": row["lr"]}
+    return {**scalars, "train/images_per_s": images_per_s}
 
 
 def _summary_fields(row: dict[str, Any]) -> dict[str, Any]:

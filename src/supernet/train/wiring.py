@@ -23,10 +23,11 @@ def supernet_trainer(
     runtime: Runtime,
     hooks: Sequence[TrainHook] = (),
     dist: Any = None,
+    tensorboard: bool = False,
 ) -> Trainer:
     """A `Trainer` whose every step trains the paths `sampler` draws from (cfg.seed, epoch, step), the same
     on every rank and after a resume, through `net(x, arch)`; with `cfg.distill` (the `train` section) the
-    step's first path teaches the others."""
+    step's first path teaches the others; `tensorboard`: events in `run_dir/tensorboard/` too."""
     return Trainer(
         net,
         lambda x, a: net(x, a),
@@ -39,4 +40,5 @@ def supernet_trainer(
         dist=dist,
         runtime=runtime,
         distill=getattr(cfg, "distill", False),
+        tensorboard=tensorboard,
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from supernet.core.errors import SpaceError
@@ -40,6 +42,51 @@ def check_backbone(width: float, resolution: int, input_channels: int, num_class
 def options_of(**options: Any) -> dict[str, Any]:
     """A factory's options as stored on the space (tuples as lists, so they stay JSON values)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """The options the zoo's MobileNet/ShuffleNet-style chain spaces share, declared once: a space subclasses it
+    for options of its own and its factory takes them as keyword arguments (`backbone_factory`), as timm's
+    model entrypoints hand `**kwargs` to one builder. Defaults: ImageNet at full width."""
+
+    width: float = 1.0
+    resolution: int = 224
+    input_channels: int = 3
+    num_classes: int = 1000
+    stem_stride: int = 2
+    head_channels: int = 1280
+    layers_per_stage: tuple[int, ...] | None = None  # None: the space's own depths
+    dropout: float = 0.0
+
+    def check(self) -> None:
+        check_backbone(self.width, self.resolution, self.input_channels, self.num_classes, self.stem_stride)
+
+    def options(self, *only: type[Backbone]) -> dict[str, Any]:
+        """The options as stored on the space (`options_of`): every field, or those `only` declares."""
+        names = [f.name for f in fields(only[0] if only else self)]
+        return options_of(**{name: getattr(self, name) for name in names})
+
+
+def backbone_factory(options: type[Backbone], **defaults: Any) -> Callable[[Callable[..., SearchSpace]], Any]:
+    """Decorator: a builder `build(opts: options)` becomes the space factory `f(**options) -> SearchSpace`.
+    Its keyword parameters are `options`' fields with `defaults` in place of the dataclass's (what
+    `space_options` and `create_space` read from the signature); an unknown option is a TypeError."""
+    names = {f.name for f in fields(options)}
+    if not set(defaults) <= names:
+        raise TypeError(f"{options.__name__} has no option {sorted(set(defaults) - names)[0]!r}")
+
+    def wrap(build: Callable[..., SearchSpace]) -> Any:
+        @functools.wraps(build)
+        def factory(**kwargs: Any) -> SearchSpace:
+            return build(options(**{**defaults, **kwargs}))
+
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        params = [inspect.Parameter(f.name, keyword, default=defaults.get(f.name, f.default)) for f in fields(options)]
+        factory.__signature__ = inspect.Signature(params, return_annotation=SearchSpace)  # type: ignore[attr-defined]
+        return factory
+
+    return wrap
 
 
 def stage_depths(stages: Sequence[Stage], layers_per_stage: Sequence[int] | None) -> tuple[int, ...]:

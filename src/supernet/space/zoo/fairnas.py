@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from supernet.space.registry import register_space
 from supernet.space.space import SearchSpace
-from supernet.space.zoo.common import ibn_arch, options_of, with_named_archs
+from supernet.space.zoo.common import Backbone, backbone_factory, ibn_arch, with_named_archs
 from supernet.space.zoo.mobilenet import IBN_OPS, PRESETS, mobilenet_chain
 
 # Per-layer choices of FairNAS-A/B/C (stages of 2, 4, 4, 4, 4, 1 layers; expansion-kernel), as in the
@@ -19,25 +19,7 @@ FAIRNAS_ARCHS = {
 @register_space(
     "fairnas", "FairNAS: MobileNetV2 backbone, 19 layers of MB e{3,6} k{3,5,7}, no identity (6^19)", PRESETS
 )
-def fairnas(
-    width: float = 1.0,
-    resolution: int = 224,
-    input_channels: int = 3,
-    num_classes: int = 1000,
-    stem_stride: int = 2,
-    head_channels: int = 1280,
-    layers_per_stage: tuple[int, ...] | None = None,
-    dropout: float = 0.0,
-) -> SearchSpace:
-    options = options_of(
-        width=width,
-        resolution=resolution,
-        input_channels=input_channels,
-        num_classes=num_classes,
-        stem_stride=stem_stride,
-        head_channels=head_channels,
-        layers_per_stage=layers_per_stage,
-        dropout=dropout,
-    )
-    space = mobilenet_chain("fairnas", options, ops=IBN_OPS, identity_in="none", act="relu6")
+@backbone_factory(Backbone)
+def fairnas(opts: Backbone) -> SearchSpace:
+    space = mobilenet_chain("fairnas", opts.options(), ops=IBN_OPS, identity_in="none", act="relu6")
     return with_named_archs(space, FAIRNAS_ARCHS)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from supernet.core.errors import SpaceError
 from supernet.space.registry import register_space
 from supernet.space.space import SearchSpace
-from supernet.space.zoo.common import check_backbone, classifier_head, make_divisible, options_of, stage_layers
+from supernet.space.zoo.common import (
+    Backbone,
+    backbone_factory,
+    check_backbone,
+    classifier_head,
+    make_divisible,
+    stage_layers,
+)
 
 # (output channels, number of layers, stride of the first layer): the FairNAS/SCARLET layout.
 FAIRNAS_STAGES: tuple[tuple[int, int, int], ...] = (
@@ -35,6 +43,13 @@ PRESETS = {
     "cifar": {"width": 0.5, "resolution": 32, "input_channels": 3, "num_classes": 10, "stem_stride": 1},
     "fashion-mnist": SMALL_PRESET,
 }
+
+
+@dataclass(frozen=True)
+class ScarletOptions(Backbone):
+    """SCARLET's S1/S2: the backbone plus where the identity choice goes."""
+
+    identity_in: str = "all"
 
 
 def mobilenet_chain(
@@ -73,30 +88,10 @@ def mobilenet_chain(
     "SCARLET-NAS S1: FairNAS MobileNetV2 backbone, 19 layers of MB e{3,6} k{3,5,7} + identity (7^19)",
     PRESETS,
 )
-def scarlet_s1(
-    width: float = 1.0,
-    resolution: int = 224,
-    input_channels: int = 3,
-    num_classes: int = 1000,
-    stem_stride: int = 2,
-    head_channels: int = 1280,
-    layers_per_stage: tuple[int, ...] | None = None,
-    identity_in: str = "all",
-    dropout: float = 0.0,
-) -> SearchSpace:
+@backbone_factory(ScarletOptions)
+def scarlet_s1(opts: ScarletOptions) -> SearchSpace:
     """`identity_in`: 'all' (default: the paper's S1, 7^19, SCARLET appendix C.1) allows the identity
     in every layer, where it becomes a 1x1 projection (skip) or a strided ELS conv where shapes
     change; 'same-shape' puts it only where a layer keeps resolution and width (as the released
     SCARLET models do; 6^6 x 7^13); 'none' leaves it out (FairNAS)."""
-    options = options_of(
-        width=width,
-        resolution=resolution,
-        input_channels=input_channels,
-        num_classes=num_classes,
-        stem_stride=stem_stride,
-        head_channels=head_channels,
-        layers_per_stage=layers_per_stage,
-        identity_in=identity_in,
-        dropout=dropout,
-    )
-    return mobilenet_chain("scarlet-s1", options, ops=IBN_OPS, identity_in=identity_in, act="relu6")
+    return mobilenet_chain("scarlet-s1", opts.options(), ops=IBN_OPS, identity_in=opts.identity_in, act="relu6")

@@ -12,11 +12,11 @@ from __future__ import annotations
 from supernet.space.registry import register_space
 from supernet.space.space import LayerSpec, SearchSpace
 from supernet.space.zoo.common import (
-    check_backbone,
+    Backbone,
+    backbone_factory,
     classifier_head,
     ibn_arch,
     make_divisible,
-    options_of,
     stage_layers,
     with_named_archs,
 )
@@ -40,28 +40,11 @@ PROXYLESS_ARCHS = {
     "identity only after a stage's first block (3 x 6^6 x 7^15)",
     PRESETS,
 )
-def proxyless(
-    width: float = 1.0,
-    resolution: int = 224,
-    input_channels: int = 3,
-    num_classes: int = 1000,
-    stem_stride: int = 2,
-    head_channels: int = 1280,
-    layers_per_stage: tuple[int, ...] | None = None,
-    dropout: float = 0.0,
-) -> SearchSpace:
+@backbone_factory(Backbone)
+def proxyless(opts: Backbone) -> SearchSpace:
     """`layers_per_stage`: depths of the six stages after the first block (default 4, 4, 4, 4, 4, 1)."""
-    check_backbone(width, resolution, input_channels, num_classes, stem_stride)
-    options = options_of(
-        width=width,
-        resolution=resolution,
-        input_channels=input_channels,
-        num_classes=num_classes,
-        stem_stride=stem_stride,
-        head_channels=head_channels,
-        layers_per_stage=layers_per_stage,
-        dropout=dropout,
-    )
+    opts.check()
+    width, input_channels, stem_stride = opts.width, opts.input_channels, opts.stem_stride
     c = lambda ch: make_divisible(ch * width)  # noqa: E731
     stem_ch, first_ch = c(32), c(16)
     stem = ({"type": "conv", "in": input_channels, "out": stem_ch, "kernel": 3, "stride": stem_stride, "act": "relu6"},)
@@ -72,10 +55,10 @@ def proxyless(
         lambda i, keeps: PROXYLESS_OPS + (("id",) if i > 0 else ()),
         "relu6",
         c,
-        layers_per_stage,
+        opts.layers_per_stage,
     )
-    head = classifier_head(cout, make_divisible(head_channels * max(1.0, width)), num_classes, "relu6", dropout)
-    space = SearchSpace(
-        "proxyless", (input_channels, resolution, resolution), num_classes, stem, (first, *layers), head, options
-    )
+    head_ch = make_divisible(opts.head_channels * max(1.0, width))
+    head = classifier_head(cout, head_ch, opts.num_classes, "relu6", opts.dropout)
+    shape = (input_channels, opts.resolution, opts.resolution)
+    space = SearchSpace("proxyless", shape, opts.num_classes, stem, (first, *layers), head, opts.options())
     return with_named_archs(space, PROXYLESS_ARCHS)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from supernet.space.registry import register_space
 from supernet.space.space import SearchSpace
-from supernet.space.zoo.common import ibn_arch, options_of, with_named_archs
-from supernet.space.zoo.mobilenet import IBN_OPS, PRESETS, mobilenet_chain
+from supernet.space.zoo.common import backbone_factory, ibn_arch, with_named_archs
+from supernet.space.zoo.mobilenet import IBN_OPS, PRESETS, ScarletOptions, mobilenet_chain
 
 SE_IBN_OPS = tuple(name for op in IBN_OPS for name in (op, f"{op}_se"))
 """The LET paper's Table 1 numbering: 0 e3k3, 1 e3k3 with SE, 2 e3k5, ..., 11 e6k7 with SE (12: identity)."""
@@ -34,28 +34,8 @@ SCARLET_ARCHS = {
     "SCARLET-NAS S2: S1 with an SE variant of each MB block, hard-swish blocks (13 choices: 13^19)",
     PRESETS,
 )
-def scarlet_s2(
-    width: float = 1.0,
-    resolution: int = 224,
-    input_channels: int = 3,
-    num_classes: int = 1000,
-    stem_stride: int = 2,
-    head_channels: int = 1280,
-    layers_per_stage: tuple[int, ...] | None = None,
-    identity_in: str = "all",
-    dropout: float = 0.0,
-) -> SearchSpace:
+@backbone_factory(ScarletOptions)
+def scarlet_s2(opts: ScarletOptions) -> SearchSpace:
     """`identity_in` as in scarlet-s1: 'all' (default, the paper's 13^19), 'same-shape' or 'none'."""
-    options = options_of(
-        width=width,
-        resolution=resolution,
-        input_channels=input_channels,
-        num_classes=num_classes,
-        stem_stride=stem_stride,
-        head_channels=head_channels,
-        layers_per_stage=layers_per_stage,
-        identity_in=identity_in,
-        dropout=dropout,
-    )
-    space = mobilenet_chain("scarlet-s2", options, ops=SE_IBN_OPS, identity_in=identity_in, act="hswish")
+    space = mobilenet_chain("scarlet-s2", opts.options(), ops=SE_IBN_OPS, identity_in=opts.identity_in, act="hswish")
     return with_named_archs(space, SCARLET_ARCHS)

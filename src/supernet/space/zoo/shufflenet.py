@@ -12,6 +12,7 @@ Width choices are op names `choice_k@scale`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from supernet.core.errors import SpaceError
@@ -19,7 +20,8 @@ from supernet.space.opnames import scale_name
 from supernet.space.registry import register_space
 from supernet.space.space import SearchSpace
 from supernet.space.zoo.common import (
-    check_backbone,
+    Backbone,
+    backbone_factory,
     classifier_head,
     make_divisible,
     options_of,
@@ -33,6 +35,15 @@ SHUFFLE_OPS = ("choice_3", "choice_5", "choice_7", "choice_x")  # SPOS index ord
 SPOS_STAGES = ((64, 4, 2), (160, 4, 2), (320, 8, 2), (640, 4, 2))
 # The searched model released with SPOS (README of megvii-model/SinglePathOneShot): 323M FLOPs, 3.5M params.
 SPOS_ARCHS = {"spos-searched": "2,1,0,1,2,0,2,0,2,0,2,3,0,0,0,0,3,2,3,3"}
+
+
+@dataclass(frozen=True)
+class ShuffleOptions(Backbone):
+    """The backbone plus SPOS's channel search (see the module's docstring)."""
+
+    channels: str = "none"
+    channel_scales: tuple[float, ...] = SPOS_CHANNEL_SCALES
+
 
 PRESETS: dict[str, dict[str, Any]] = {
     "imagenet": {"width": 1.0, "resolution": 224, "input_channels": 3, "num_classes": 1000},
@@ -54,48 +65,28 @@ PRESETS: dict[str, dict[str, Any]] = {
     "channels=search|joint adds SPOS channel search (8^20, 32^20)",
     PRESETS,
 )
-def spos_shufflenet(
-    width: float = 1.0,
-    resolution: int = 224,
-    input_channels: int = 3,
-    num_classes: int = 1000,
-    stem_stride: int = 2,
-    head_channels: int = 1024,
-    layers_per_stage: tuple[int, ...] | None = None,
-    dropout: float = 0.1,
-    channels: str = "none",
-    channel_scales: tuple[float, ...] = SPOS_CHANNEL_SCALES,
-) -> SearchSpace:
-    check_backbone(width, resolution, input_channels, num_classes, stem_stride)
-    ops = _choices(channels, channel_scales)
-    options = options_of(
-        width=width,
-        resolution=resolution,
-        input_channels=input_channels,
-        num_classes=num_classes,
-        stem_stride=stem_stride,
-        head_channels=head_channels,
-        layers_per_stage=layers_per_stage,
-        dropout=dropout,
-    )
+@backbone_factory(ShuffleOptions, head_channels=1024, dropout=0.1)
+def spos_shufflenet(opts: ShuffleOptions) -> SearchSpace:
+    opts.check()
+    width, input_channels, stem_stride, channels = opts.width, opts.input_channels, opts.stem_stride, opts.channels
+    ops = _choices(channels, opts.channel_scales)
+    options = opts.options(Backbone)
     if channels != "none":  # (left out otherwise, so that block-search fingerprints stay what they were)
-        options.update(options_of(channels=channels, channel_scales=tuple(float(s) for s in channel_scales)))
+        options.update(options_of(channels=channels, channel_scales=tuple(float(s) for s in opts.channel_scales)))
     c = lambda ch: make_divisible(ch * width)  # noqa: E731  (multiples of 8: halves split evenly)
     stem_ch = c(16)
     stem = ({"type": "conv", "in": input_channels, "out": stem_ch, "kernel": 3, "stride": stem_stride, "act": "relu"},)
-    layers, cout = stage_layers(stem_ch, SPOS_STAGES, lambda i, keeps: ops, "relu", c, layers_per_stage)
+    layers, cout = stage_layers(stem_ch, SPOS_STAGES, lambda i, keeps: ops, "relu", c, opts.layers_per_stage)
     narrow = [i for i, l in enumerate(layers) if l.stride == 2 and l.out_channels <= l.in_channels]
     if narrow:  # a stride-2 unit concatenates its projected input with main-branch channels
         raise SpaceError(
             f"width {width} leaves layer {narrow[0]} no wider than its input "
             f"({layers[narrow[0]].in_channels} -> {layers[narrow[0]].out_channels}); use a larger width"
         )
-    head = classifier_head(
-        cout, make_divisible(head_channels * max(1.0, width)), num_classes, "relu", dropout, bias=False
-    )
-    space = SearchSpace(
-        "spos-shufflenet", (input_channels, resolution, resolution), num_classes, stem, layers, head, options
-    )
+    head_ch = make_divisible(opts.head_channels * max(1.0, width))
+    head = classifier_head(cout, head_ch, opts.num_classes, "relu", opts.dropout, bias=False)
+    shape = (input_channels, opts.resolution, opts.resolution)
+    space = SearchSpace("spos-shufflenet", shape, opts.num_classes, stem, layers, head, options)
     return with_named_archs(space, SPOS_ARCHS)
 
 
