@@ -10,16 +10,12 @@ import numpy as np
 from supernet.core.extras import pyplot
 
 
-def _plt():
-    return pyplot()
-
-
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    _plt().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -30,7 +26,7 @@ def plot_scatter(
     taus: Mapping[str, float] | None = None,
 ) -> Path:
     """Supernet-predicted accuracy (x) vs stand-alone ground truth (y), one colour per supernet."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for label, pred in predictions.items():
         tau = (taus or {}).get(label)
@@ -46,7 +42,7 @@ def plot_scatter(
 
 def plot_improvement(curves: Mapping[str, Sequence[float]], path: str | Path, max_n: int | None = None) -> Path:
     """Improvement vs number of archs kept (inter-choice paper Fig. 3/4; x axis reversed: pruning)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for label, curve in curves.items():
         curve = np.asarray(curve, dtype=float)
@@ -78,7 +74,7 @@ def plot_heatmap(
     fmt: str = "{:.2f}",
 ) -> Path:
     """An annotated heat map (similarity matrices, self-consistency tables, op frequencies)."""
-    plt = _plt()
+    plt = pyplot()
     m = np.asarray(matrix, dtype=float)
     fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(cols) + 2.5), max(3.0, 0.5 * len(rows) + 1.5)))
     im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")

@@ -45,15 +45,11 @@ REPORT_NAME = "report.html"
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-def _plt():
-    return pyplot()
-
-
 def _fig_uri(fig) -> str:
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=90)
-    _plt().close(fig)
+    pyplot().close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -146,7 +142,7 @@ def training_section(path: Path) -> str:
         (epochs if row.get("type") == "epoch" else steps).append(row)
     if not steps and not epochs:
         return "<p>no training rows logged yet</p>"
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     x = [r.get("global_step", i + 1) for i, r in enumerate(steps)]
     axes[0].plot(x, [r["loss"] for r in steps], lw=0.8)
@@ -219,7 +215,7 @@ def search_section(data: dict[str, Any]) -> str:
         )
     history = data.get("history", [])
     step_key = next((k for k in ("generation", "iteration") if history and k in history[0]), None)
-    plt = _plt()
+    plt = pyplot()
     if history:
         best_by_step: dict[int, float] = {}
         best = float("-inf")

@@ -316,9 +316,9 @@ def _plot_frequencies(space: SearchSpace, freq: Sequence[Mapping[str, float]], p
 
 
 def _plot_sizes(run_dir: Path, summary: Mapping[str, Any]) -> None:
-    from supernet.analysis.plots import _plt
+    from supernet.core.extras import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     stages = [row["stage"] for row in summary["stages"]]
     ax.plot(stages, [row["log10_size"] for row in summary["stages"]], "o-")

@@ -341,7 +341,7 @@ def _run_search(
     import random
     from contextlib import ExitStack
 
-    from supernet.search import Journal, create_strategy, run_search
+    from supernet.search import STRATEGIES, Journal, create_strategy, run_search
     from supernet.search.distributed import init_from_env, is_main_rank, split_evaluate
     from supernet.search.journal import write_identity
     from supernet.search.plots import plot_pareto, plot_progress
@@ -428,7 +428,7 @@ def _run_search(
         "eval_seconds": spent["evaluate"],
         "evaluations": len({row["arch"] for row in result.history}),
     }
-    if cfg.search.strategy == "nsga2":
+    if STRATEGIES.get(cfg.search.strategy).applies_min_acc:  # the accuracy bar it applied itself
         out["acc_min"] = strategy.config.acc_min  # type: ignore[attr-defined]
     if is_main_rank():
         atomic_write_text(run_dir / RESULT, json.dumps(out, indent=1))

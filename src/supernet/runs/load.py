@@ -17,19 +17,19 @@ from typing import Any
 
 from supernet.config.schema import Config, load_config
 from supernet.core.errors import CheckpointError, ConfigError, SpaceError
+from supernet.core.logs import get_logger
 from supernet.model.factory import build_supernet
 from supernet.model.protocol import SupernetModel
 from supernet.model.supernet import SupernetOptions
 from supernet.core.rundir import CHECKPOINTS, CONFIG, FEW_SHOT, FEW_SHOT_MANIFEST
 from supernet.space import Arch, SearchSpace, create_space
 from supernet.train.checkpoint import (
-from supernet.core.logs import get_logger
-
-logger = get_logger(__name__)
     LAST,
     find_checkpoint,
     load_checkpoint,
 )
+
+logger = get_logger(__name__)
 
 
 def trained_config(cfg: Config, meta: dict[str, Any]) -> Config:
