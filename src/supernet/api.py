@@ -18,6 +18,7 @@ import itertools
 import random
 import tempfile
 import time
+import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -26,8 +27,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from supernet.config.rules import check_arguments
 from supernet.core.device import runtime_for
-from supernet.core.errors import ConfigError, SearchError
+from supernet.core.errors import ConfigError, SearchError, SpaceError
 from supernet.cost import CostTable, parse_quantity
 from supernet.data import derive_seed
 from supernet.jobs.export import export_path
@@ -36,6 +38,8 @@ from supernet.model.factory import build_supernet as _build_supernet
 from supernet.model.protocol import SupernetModel
 from supernet.model.standalone import StandaloneNet
 from supernet.model.supernet import SupernetOptions
+from supernet.ops.modules import LayerChoice
+from supernet.ops.modules import module_space as _module_space
 from supernet.search import STRATEGIES, Constraint, Problem, SearchResult, Strategy, create_strategy, run_search
 from supernet.search.supernet_evaluator import SupernetEvaluator
 from supernet.space import Arch, SearchSpace
@@ -49,10 +53,90 @@ Callback = Callable[[Arch, dict[str, float]], None]
 Quantity = int | float | str
 
 
+def module_space(
+    layers: Sequence[LayerChoice],
+    input_shape: Sequence[int],
+    num_classes: int,
+    stem_channels: int = 16,
+    stem_stride: int = 1,
+    name: str = "modules",
+) -> SearchSpace:
+    """A chain space over your own modules (`supernet.ops.modules.module_space`), its numbers checked first by
+    the config's range rules (`supernet.config.rules`): channels, strides and `num_classes` >= 1."""
+    hints = typing.get_type_hints(_module_space)
+    sizes = {"num_classes": num_classes, "stem_channels": stem_channels, "stem_stride": stem_stride}
+    check_arguments("module_space", sizes, hints, "module_space()")
+    _check_input_shape(input_shape)
+    layer_hints = typing.get_type_hints(LayerChoice)
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, LayerChoice):
+            raise SpaceError(f"module_space(): layer {index} must be a LayerChoice, got {type(layer).__name__}")
+        values = {"channels": layer.channels, "stride": layer.stride}
+        check_arguments(LayerChoice, values, layer_hints, f"module_space(): LayerChoice {index}")
+    return _module_space(layers, input_shape, num_classes, stem_channels, stem_stride, name)
+
+
+def _check_input_shape(shape: Sequence[int]) -> None:
+    ok = isinstance(shape, Sequence) and len(shape) == 3
+    if not ok or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape):
+        raise SpaceError(f"module_space(): input_shape must be (channels, height, width), ints >= 1, got {shape!r}")
+
+
 def build_supernet(space: SearchSpace, **options: Any) -> SupernetModel:
     """The weight-sharing supernet of `space` (chain or cells); `options` are `SupernetOptions` fields
-    (`identity="els"`, `bn_affine=False`, `interchoice="bias"`...)."""
-    return _build_supernet(space, SupernetOptions(**options))
+    (`identity="els"`, `bn_affine=False`, `interchoice="bias"`...), range-checked by the config's rules.
+    Every candidate of a chain space is run once on a dummy input, so that one of the wrong shape is named
+    here rather than failing (or training silently) later."""
+    known = {f.name for f in fields(SupernetOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"build_supernet() has no option {unknown[0]!r}; options: {', '.join(sorted(known))}")
+    check_arguments(SupernetOptions, options, typing.get_type_hints(SupernetOptions), "build_supernet()")
+    net = _build_supernet(space, SupernetOptions(**options))
+    if space.topology == "chain":
+        check_candidate_shapes(net)
+    return net
+
+
+def check_candidate_shapes(net: SupernetModel) -> None:
+    """Run the stem, every candidate of every layer and the head on one zero image (eval mode, no gradient,
+    so no statistic changes); raise SpaceError naming the layer and candidate that fails or whose output
+    has not the layer's channels or not the shape of the layer's other candidates."""
+    space, was_training = net.space, net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            x = net.stem(torch.zeros(1, *space.input_shape))
+            for index, layer in enumerate(space.layers):
+                x = _layer_output(net, index, layer.choices, layer.out_channels, x)
+            net.head(x)
+    finally:
+        net.train(was_training)
+
+
+def _layer_output(net: Any, index: int, ops: Sequence[str], channels: int, x: torch.Tensor) -> torch.Tensor:
+    shapes: dict[str, tuple[int, ...]] = {}
+    out = x
+    for op in ops:
+        try:
+            out = net.block(index, op)(x, **net.select(index, op))
+        except Exception as e:  # noqa: BLE001 (a user module may raise anything: name where it happened)
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise SpaceError(
+                f"layer {index} candidate {op!r} fails on its input of shape {tuple(x.shape[1:])}: {first}"
+            ) from None
+        shapes[op] = tuple(out.shape[1:])
+        if out.dim() != 4 or out.shape[1] != channels:
+            raise SpaceError(
+                f"layer {index} candidate {op!r} gives shape {shapes[op]} for input {tuple(x.shape[1:])}; "
+                f"the layer's output has {channels} channels"
+            )
+        if shapes[op] != shapes[ops[0]]:
+            raise SpaceError(
+                f"layer {index} candidate {op!r} gives shape {shapes[op]}, candidate {ops[0]!r} gives "
+                f"{shapes[ops[0]]} (input {tuple(x.shape[1:])}): a layer's candidates must agree"
+            )
+    return out
 
 
 class TorchBatches:
@@ -119,6 +203,8 @@ def fit(
     unknown = sorted(set(optim) - known)
     if unknown:
         raise ConfigError(f"fit() has no option {unknown[0]!r}; options: {', '.join(sorted(known))}")
+    numbers = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, **optim}
+    check_arguments(OptimConfig, numbers, typing.get_type_hints(OptimConfig), "fit()")
     optim.setdefault("progress", False)
     cfg = OptimConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, **optim)
     loader = TorchBatches(data, batch_size, seed=seed)

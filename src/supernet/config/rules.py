@@ -103,6 +103,9 @@ RULES: dict[str, dict[str, Range]] = {
         "mutation_prob": PROBABILITY,
         "num_samples": AT_LEAST_1,
     },
+    # the Python API's objects and arguments (supernet.api), checked with `check_arguments`
+    "LayerChoice": {"channels": AT_LEAST_1, "stride": AT_LEAST_1},
+    "module_space": {"num_classes": AT_LEAST_1, "stem_channels": AT_LEAST_1, "stem_stride": AT_LEAST_1},
     "PruneConfig": {
         "stages": Range(2),
         "threshold": Range(0, 1, high_open=True),
@@ -146,6 +149,36 @@ def validate(config: Any) -> None:
             if value is not None and not rule.contains(_as_float(value)):
                 nullable = " or null" if _allows_none(typing.get_type_hints(type(section))[name]) else ""
                 raise ConfigError(f"config field '{path}' must be {rule.describe()}{nullable}, got {_short(value)}")
+
+
+def check_arguments(section: type | str, values: dict[str, Any], hints: dict[str, Any], where: str) -> None:
+    """The Python API's counterpart of `validate`: each value's type (no YAML coercion: `'2'` is not a
+    number, `1.5` is not an int, a bool is neither) and range, by the rules of `section` (a class, looked up
+    along its hierarchy, or a RULES key). Raises ConfigError naming `where`'s argument and the allowed range."""
+    for name, value in values.items():
+        rule = rule_for(section, name) if isinstance(section, type) else RULES.get(section, {}).get(name)
+        if rule is None or value is None and _allows_none(hints[name]):
+            continue
+        expected = _number_kind(hints[name])
+        nullable = " or None" if _allows_none(hints[name]) else ""
+        if not _is_kind(value, expected):
+            raise ConfigError(
+                f"{where}: {name} must be {'an int' if expected is int else 'a number'} {rule.describe()}{nullable}, "
+                f"got {_short(value)} ({type(value).__name__})"
+            )
+        if not rule.contains(_as_float(value)):
+            raise ConfigError(f"{where}: {name} must be {rule.describe()}{nullable}, got {_short(value)}")
+
+
+def _number_kind(hint: Any) -> type:
+    options = typing.get_args(hint) if _is_union(hint) else (hint,)
+    return float if float in options else int
+
+
+def _is_kind(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) if kind is int else isinstance(value, int | float)
 
 
 def _as_float(value: float) -> float:

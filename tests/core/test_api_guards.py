@@ -1,0 +1,128 @@
+"""The Python API refuses bad values before any work, in one line naming the argument and the allowed range,
+from the same rules table as the config (issue 29)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+import supernet
+from supernet.core.errors import ConfigError, SpaceError, SupernetError
+
+
+class Conv(nn.Sequential):
+    def __init__(self, cin: int, cout: int, stride: int, kernel: int = 3):
+        super().__init__(nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class WrongChannels(nn.Module):
+    """Expects 3 input channels whatever it is given."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv = nn.Conv2d(3, cout, 3, stride, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class IgnoresStride(nn.Module):
+    """Keeps the spatial size although the layer has stride 2."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def one_line(e: pytest.ExceptionInfo) -> str:
+    text = str(e.value)
+    assert "\n" not in text and isinstance(e.value, SupernetError), text
+    return text
+
+
+def small_space(*layers: supernet.LayerChoice) -> supernet.SearchSpace:
+    layers = layers or (supernet.LayerChoice([Conv, "id"], 8), supernet.LayerChoice([Conv, "id"]))
+    return supernet.module_space(list(layers), input_shape=(1, 8, 8), num_classes=4, stem_channels=4)
+
+
+def data(n: int = 16, classes: int = 4) -> TensorDataset:
+    g = torch.Generator().manual_seed(0)
+    return TensorDataset(torch.randn(n, 1, 8, 8, generator=g), torch.randint(0, classes, (n,), generator=g))
+
+
+@pytest.mark.parametrize(
+    "option, value, expected",
+    [
+        ("epochs", 0, "epochs must be >= 1, got 0"),
+        ("epochs", -1, "epochs must be >= 1"),
+        ("epochs", 1.5, "epochs must be an int >= 1"),
+        ("epochs", "2", "epochs must be an int >= 1"),
+        ("lr", 0, "lr must be > 0"),
+        ("grad_clip", -1, "grad_clip must be > 0 or None"),
+        ("warmup_steps", -5, "warmup_steps must be >= 0"),
+        ("label_smoothing", 1.5, "label_smoothing must be >= 0 and < 1"),
+        ("warmup_epochs", math.nan, "warmup_epochs must be >= 0"),
+        ("batch_size", True, "batch_size must be an int >= 1"),
+    ],
+)
+def test_fit_applies_the_config_ranges(option, value, expected):
+    net = supernet.build_supernet(small_space())
+    with pytest.raises(ConfigError) as e:
+        supernet.fit(net, data(), **{option: value})
+    assert one_line(e).startswith("fit(): ") and expected in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "layer, expected",
+    [
+        (dict(channels=0), "LayerChoice 0: channels must be >= 1 or None, got 0"),
+        (dict(channels=-3), "channels must be >= 1"),
+        (dict(channels=2.5), "channels must be an int >= 1"),
+        (dict(stride=0), "LayerChoice 0: stride must be >= 1, got 0"),
+    ],
+)
+def test_layer_choice_numbers_are_range_checked(layer, expected):
+    with pytest.raises(ConfigError) as e:
+        small_space(supernet.LayerChoice([Conv, "id"], **layer))
+    assert expected in one_line(e)
+
+
+@pytest.mark.parametrize("num_classes", [0, -1, 2.0])
+def test_num_classes_is_range_checked(num_classes):
+    with pytest.raises(ConfigError, match="num_classes must be"):
+        supernet.module_space([supernet.LayerChoice([Conv])], (1, 8, 8), num_classes)
+
+
+def test_build_supernet_options_are_range_checked():
+    with pytest.raises(ConfigError, match=r"build_supernet\(\): interchoice_depth must be >= 1"):
+        supernet.build_supernet(small_space(), interchoice_depth=0)
+
+
+def test_a_wrong_channel_candidate_is_named_at_build():
+    space = small_space(supernet.LayerChoice([Conv, "id"], 8), supernet.LayerChoice([Conv, WrongChannels]))
+    with pytest.raises(SpaceError) as e:
+        supernet.build_supernet(space)
+    assert "layer 1 candidate 'wrongchannels' fails on its input of shape (8, 8, 8)" in one_line(e)
+
+
+def test_a_candidate_that_changes_the_shape_is_named_at_build():
+    space = small_space(supernet.LayerChoice([Conv, IgnoresStride], 8, stride=2))
+    with pytest.raises(SpaceError) as e:
+        supernet.build_supernet(space)
+    assert "layer 0 candidate 'ignoresstride' gives shape (8, 8, 8), candidate 'conv' gives (8, 4, 4)" in one_line(e)
+
+
+def test_the_shape_check_leaves_the_supernet_as_built():
+    net = supernet.build_supernet(small_space())
+    assert net.training
+    stats = [b.clone() for b in net.buffers()]
+    fresh = supernet.build_supernet(small_space())  # built after the same checks: BN statistics untouched
+    assert all(torch.equal(a, b) for a, b in zip(stats, fresh.buffers()))
+    assert all(torch.equal(b, torch.zeros_like(b)) for n, b in net.named_buffers() if n.endswith("running_mean"))
