@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from supernet.config.rules import check_arguments
+from supernet.config.schema import SearchConfig
 from supernet.core.device import runtime_for
 from supernet.core.errors import ConfigError, SearchError, SpaceError
 from supernet.cost import CostTable, parse_quantity
@@ -257,11 +258,34 @@ def evaluator(
     """`evaluate(arch) -> accuracy` on `data` (all of it, in order), after re-estimating the path's BatchNorm
     statistics on `recal_batches` seeded batches of `train_data` (SPOS; none without `train_data`)."""
     val = list(TorchBatches(data, batch_size, shuffle=False, drop_last=False).iter_epoch(0))
+    _check_validation(val, net.space.num_classes)
     recal: list[torch.Tensor] = []
     if train_data is not None:
         batches = TorchBatches(train_data, batch_size, seed=derive_seed(seed, 1)).iter_epoch(0)
         recal = [x for x, _ in itertools.islice(batches, recal_batches)]
     return SupernetEvaluator(net, recal, val, runtime=runtime_for(device))
+
+
+def _check_validation(batches: Sequence[tuple[torch.Tensor, torch.Tensor]], num_classes: int) -> None:
+    """An empty validation set or labels that are not class indices of the space would score every arch 0.0:
+    refuse them in one line."""
+    if not batches or sum(len(y) for _, y in batches) == 0:
+        raise ConfigError("evaluator(): the validation data is empty; every arch would score 0.0")
+    for _, y in batches:
+        if not isinstance(y, torch.Tensor) or y.dtype.is_floating_point or y.dtype == torch.bool or y.dim() != 1:
+            raise ConfigError(
+                f"evaluator(): labels must be class indices (ints), got {_describe(y)}; samples are (image, label)"
+            )
+        low, high = int(y.min()), int(y.max())
+        if low < 0 or high >= num_classes:
+            bad = low if low < 0 else high
+            raise ConfigError(f"evaluator(): label {bad} is not a class index of the space (0..{num_classes - 1})")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return type(value).__name__
 
 
 def constraints(
@@ -271,7 +295,9 @@ def constraints(
     min_params: Quantity | None = None,
     min_acc: float | None = None,
 ) -> tuple[Constraint, ...]:
-    """Hard bounds as data; numbers or strings with units (`"330M"`, `"5M"`, `"6.32Gi"`)."""
+    """Hard bounds as data; numbers or strings with units (`"330M"`, `"5M"`, `"6.32Gi"`); `min_acc` in [0, 1]
+    (the config's `search.min_acc` rule), checked here, before any search starts."""
+    check_arguments(SearchConfig, {"min_acc": min_acc}, typing.get_type_hints(SearchConfig), "constraints()")
     q = lambda v: None if v is None else parse_quantity(v) if isinstance(v, str) else float(v)  # noqa: E731
     out = [
         Constraint(metric, q(low), q(high))
@@ -287,7 +313,7 @@ def make_strategy(
     space: SearchSpace,
     strategy: str = "evolution",
     *,
-    bounds: Sequence[Constraint] = (),
+    bounds: Sequence[Constraint] | Mapping[str, Quantity] = (),
     identity: str = "skip",
     seed: int = 0,
     **options: Any,
@@ -295,8 +321,31 @@ def make_strategy(
     """A search strategy to drive yourself: `archs = s.ask()`, evaluate them, `s.tell([(arch, {"accuracy": a})
     for ...])` in the asked order, until `s.done`; then `s.result()`. `bounds`: from `constraints(...)`, the
     cheap ones checked on the space's cost table before anything is asked; `options`: the strategy's config
-    (`population`, `iterations`, `topk`... see `supernet.search`)."""
-    return _strategy(space, strategy, tuple(bounds), CostTable.build(space, identity), seed, options)
+    (`population`, `iterations`, `topk`... see `supernet.search`); a mapping of `constraints`' keywords
+    (`{"max_macs": "700K"}`) is taken too."""
+    return _strategy(space, strategy, _bounds(bounds), CostTable.build(space, identity), seed, options)
+
+
+def _bounds(bounds: Sequence[Constraint] | Mapping[str, Quantity]) -> tuple[Constraint, ...]:
+    """`bounds` as constraints: a mapping is `constraints(**bounds)` (its keys checked), a sequence must hold
+    `Constraint`s."""
+    if isinstance(bounds, Mapping):
+        known = ("max_macs", "min_macs", "max_params", "min_params", "min_acc")
+        unknown = sorted(str(k) for k in set(bounds) - set(known))
+        if unknown:
+            raise ConfigError(f"make_strategy(): bounds has no key {unknown[0]!r}; keys: {', '.join(known)}")
+        return constraints(**bounds)
+    if isinstance(bounds, str | bytes) or not isinstance(bounds, Sequence):
+        raise ConfigError(
+            f"make_strategy(): bounds must be supernet.constraints(...) or a mapping such as "
+            f"{{'max_macs': '700K'}}, got {type(bounds).__name__}"
+        )
+    wrong = [b for b in bounds if not isinstance(b, Constraint)]
+    if wrong:
+        raise ConfigError(
+            f"make_strategy(): bounds must hold Constraints (from supernet.constraints(...)), got {wrong[0]!r}"
+        )
+    return tuple(bounds)
 
 
 def _strategy(

@@ -126,3 +126,65 @@ def test_the_shape_check_leaves_the_supernet_as_built():
     fresh = supernet.build_supernet(small_space())  # built after the same checks: BN statistics untouched
     assert all(torch.equal(a, b) for a, b in zip(stats, fresh.buffers()))
     assert all(torch.equal(b, torch.zeros_like(b)) for n, b in net.named_buffers() if n.endswith("running_mean"))
+
+
+# issue 29.7: ask/tell
+
+
+def asked(bounds: object = ()) -> tuple[supernet.Strategy, list]:
+    strategy = supernet.make_strategy(small_space(), "evolution", bounds=bounds, population=2, iterations=1)
+    return strategy, strategy.ask()
+
+
+@pytest.mark.parametrize(
+    "accuracy, expected",
+    [
+        (math.nan, "metric 'accuracy' must be a finite number, got nan"),
+        (7, "accuracy must be in [0, 1], got 7"),
+        (-0.1, "accuracy must be in [0, 1], got -0.1"),
+        ("0.5", "metric 'accuracy' must be a number, got '0.5' (str)"),
+        (True, "metric 'accuracy' must be a number, got True (bool)"),
+    ],
+)
+def test_tell_refuses_what_is_not_an_accuracy(accuracy, expected):
+    strategy, archs = asked()
+    with pytest.raises(supernet.SupernetError) as e:
+        strategy.tell([(arch, {"accuracy": accuracy}) for arch in archs])
+    assert one_line(e).startswith("tell(): arch ") and expected in str(e.value)
+    strategy.tell([(arch, {"accuracy": 0.5}) for arch in archs])  # the refused tell left the ask pending
+    assert strategy.result().best_metrics["accuracy"] == 0.5
+
+
+@pytest.mark.parametrize("min_acc", [math.nan, 1.5, -1, "0.5"])
+def test_min_acc_is_checked_before_the_search(min_acc):
+    evaluated = []
+    with pytest.raises(ConfigError) as e:
+        supernet.search_arch(small_space(), evaluate=lambda a: evaluated.append(a) or 0.5, min_acc=min_acc)
+    assert "constraints(): min_acc must be" in one_line(e) and "<= 1" in str(e.value) and not evaluated
+
+
+def test_make_strategy_bounds_are_constraints_or_their_keywords():
+    strategy, _ = asked({"max_macs": "700K"})
+    assert [c.metric for c in strategy.problem.constraints] == ["macs"]
+    with pytest.raises(ConfigError) as e:
+        asked({"max_mac": "700K"})
+    assert "bounds has no key 'max_mac'; keys: max_macs" in one_line(e)
+    with pytest.raises(ConfigError, match="bounds must hold Constraints"):
+        asked(["max_macs"])
+    with pytest.raises(ConfigError, match="bounds must be supernet.constraints"):
+        asked("max_macs=700K")
+
+
+def test_an_empty_validation_set_is_refused_not_scored_zero():
+    net = supernet.build_supernet(small_space())
+    with pytest.raises(ConfigError) as e:
+        supernet.evaluator(net, data(0))
+    assert "validation data is empty" in one_line(e)
+
+
+@pytest.mark.parametrize("labels", [torch.full((8,), 4), torch.full((8,), -1), torch.full((8,), 0.0)])
+def test_labels_that_are_not_class_indices_are_refused(labels):
+    net = supernet.build_supernet(small_space())
+    with pytest.raises(ConfigError) as e:
+        supernet.evaluator(net, TensorDataset(torch.randn(8, 1, 8, 8), labels))
+    assert "evaluator(): label" in one_line(e)
