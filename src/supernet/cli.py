@@ -314,8 +314,10 @@ def cmd_latency_table(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from supernet.jobs.export import export_arch
+    from supernet.jobs.export import check_onnx_extra, export_arch
 
+    if args.onnx:
+        check_onnx_extra()  # before the output folder is made
     with _lock(args.out):
         out = export_arch(Path(args.supernet), args.arch, Path(args.out), drop_els=args.drop_els, onnx=args.onnx)
     print(f"exported {out['arch']} to {out['dir']}")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from supernet.core.extras import require
 from supernet.core.io import atomic_write_text
 from supernet.jobs.retrain import train_standalone  # noqa: F401  (re-exported)
 from supernet.model.export import export_model
@@ -61,6 +62,13 @@ def export_arch(
     return export_path(net, meta, parse_arch(net.space, arch_text), out_dir, drop_els=drop_els, onnx=onnx)
 
 
+def check_onnx_extra() -> None:
+    """`--onnx` needs onnx (the model) and onnxruntime (its check): a one-line MissingExtra before anything is
+    written, rather than a folder half exported."""
+    require("onnx", "export --onnx")
+    require("onnxruntime", "export --onnx")
+
+
 def export_path(
     net: SupernetModel,
     meta: dict[str, Any],
@@ -77,6 +85,8 @@ def export_path(
     The model computes what the supernet path computes (trained ELS folded or kept); `drop_els` drops
     shape-keeping ELS layers instead (SCARLET's rule for retraining; the result says it differs).
     """
+    if onnx:
+        check_onnx_extra()
     model = export_model(net, arch, drop_els=drop_els).eval()
     dropped = _dropped_els(net, arch) if drop_els else []
     out_dir = Path(out_dir)
