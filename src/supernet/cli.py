@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,8 +111,15 @@ def _supernet_config(args: argparse.Namespace, supernet: str | Path) -> Any:
     """The config of every verb that reads a trained supernet (search, retrain, rank, similarity): the
     run's own config.yaml, or --config in its place, then --set on top; then --device. The run's own
     `imports:` are not run (it may come from someone else); those of --config are."""
-    from supernet.runs.load import default_config
+    from supernet.runs.load import CONFIG, default_config, supernet_run_dir
 
+    own = supernet_run_dir(supernet) / CONFIG
+    if args.config is None and not own.is_file():
+        print(
+            f"note: {own} is missing: the eval/search/standalone settings are the defaults (and --set); "
+            f"give --config C to choose them",
+            file=sys.stderr,
+        )
     return _with_device(_own_config_imports(args, default_config(supernet, args.config, args.overrides)), args)
 
 
@@ -149,16 +157,24 @@ def _with_device(cfg: Any, args: argparse.Namespace) -> Any:
     return cfg
 
 
-def _lock(run_dir: str):
-    """The run directory's lock; under torchrun only rank 0 takes it (all ranks share the run)."""
-    import contextlib
-
+@contextlib.contextmanager
+def _lock(run_dir: str) -> Iterator[None]:
+    """The run directory's lock; under torchrun only rank 0 takes it (all ranks share the run). A refusal
+    (SupernetError) raised before anything was written leaves no empty folder behind: one this command made
+    is removed again when empty (`rmdir` removes nothing else)."""
     from supernet.core.distributed_env import is_main_process
     from supernet.core.rundir import RunLock
 
-    if not is_main_process():
-        return contextlib.nullcontext()
-    return RunLock(Path(run_dir))
+    folder = Path(run_dir)
+    made = not folder.exists()
+    try:
+        with RunLock(folder) if is_main_process() else contextlib.nullcontext():
+            yield
+    except SupernetError:
+        if made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def cmd_spaces(args: argparse.Namespace) -> int:
@@ -253,6 +269,10 @@ def cmd_search(args: argparse.Namespace) -> int:
             "give exactly one of --supernet RUN (search a supernet), --table CSV (with --space) or "
             "--benchmark NAME --benchmark-file PATH"
         )
+    if args.resume and not (Path(args.run_dir) / "journal.sqlite").is_file():
+        raise ConfigError(
+            f"--resume: {args.run_dir} holds no search journal to continue; drop --resume to start a search there"
+        )
     with _lock(args.run_dir):
         if args.supernet:
             out = search_supernet(cfg, Path(args.supernet), Path(args.run_dir), resume=args.resume)
@@ -318,6 +338,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.onnx:
         check_onnx_extra()  # before the output folder is made
+    if (Path(args.out) / "model.json").exists() and not args.force:
+        raise ConfigError(
+            f"{args.out} already holds an exported model.json; pass --force to replace it (nothing was written)"
+        )
     with _lock(args.out):
         out = export_arch(Path(args.supernet), args.arch, Path(args.out), drop_els=args.drop_els, onnx=args.onnx)
     print(f"exported {out['arch']} to {out['dir']}")
@@ -550,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop shape-keeping ELS layers (SCARLET's rule; a different function, meant for retraining)",
     )
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (opset 17), checked with onnxruntime")
+    p.add_argument("--force", action="store_true", help="replace a model already exported into --out")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("retrain", help="train an arch's stand-alone model from scratch and report test accuracy")
