@@ -69,6 +69,7 @@ _LAZY: dict[str, str] = {
     "fit": "supernet.api",
     "TrainResult": "supernet.api",
     "TorchBatches": "supernet.api",
+    "OptimConfig": "supernet.train.loop",
     "evaluator": "supernet.api",
     "constraints": "supernet.api",
     "make_strategy": "supernet.api",
@@ -135,3 +136,4 @@ if TYPE_CHECKING:  # what a type checker and an IDE see; at run time the names a
     from supernet.runs.load import load_supernet  # noqa: F401
     from supernet.search import Constraint, Objective, Problem, SearchResult, Strategy, list_strategies  # noqa: F401
     from supernet.space import Arch, LayerSpec, SearchSpace, create_space, list_spaces, register_space  # noqa: F401
+    from supernet.train.loop import OptimConfig  # noqa: F401

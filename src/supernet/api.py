@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from supernet.config.rules import check_arguments
 from supernet.config.schema import SearchConfig
 from supernet.core.device import runtime_for
-from supernet.core.errors import ConfigError, SearchError, SpaceError
+from supernet.core.errors import ConfigError, DatasetError, SearchError, SpaceError
 from supernet.cost import CostTable, parse_quantity
 from supernet.data import derive_seed
 from supernet.jobs.export import export_path
@@ -48,7 +48,8 @@ from supernet.train.loop import OptimConfig, Trainer
 from supernet.train.sampler import create_sampler, step_rng
 
 Data = Dataset | DataLoader
-"""What training and search read: a map-style `Dataset` of (image, label) pairs, or a `DataLoader` of batches."""
+"""What training and search read: a `Dataset` of (image, label) pairs (map-style, or an `IterableDataset`), or
+a `DataLoader` of (images, labels) batches."""
 Callback = Callable[[Arch, dict[str, float]], None]
 """`callback(arch, metrics)`, called after each architecture a search evaluates (its costs and accuracy)."""
 Quantity = int | float | str
@@ -144,32 +145,61 @@ class TorchBatches:
     """A `Dataset` or `DataLoader` as the training loop's loader (`len`, `iter_epoch(epoch, start_batch)`).
 
     A Dataset is batched here, shuffled from a generator seeded by (seed, epoch), so a resumed run sees
-    the batches an uninterrupted one would; a DataLoader is used as given (its own order and workers).
+    the batches an uninterrupted one would; an IterableDataset is batched in its own order (one without
+    `len` is read once to count its batches); a DataLoader is used as given (its own order and workers).
     """
 
     def __init__(self, data: Data, batch_size: int = 64, shuffle: bool = True, seed: int = 0, drop_last: bool = True):
         if not isinstance(data, DataLoader | Dataset) and not hasattr(data, "__getitem__"):
             raise ConfigError(f"data must be a torch Dataset or DataLoader, got {type(data).__name__}")
         self.data, self.batch_size, self.shuffle, self.seed, self.drop_last = data, batch_size, shuffle, seed, drop_last
+        self._length: int | None = None
 
     def loader(self, epoch: int) -> DataLoader:
         if isinstance(self.data, DataLoader):
             return self.data
+        if isinstance(self.data, IterableDataset):  # its own order: a DataLoader cannot shuffle it
+            return DataLoader(self.data, self.batch_size, drop_last=self.drop_last)
         generator = torch.Generator().manual_seed(derive_seed(self.seed, epoch))
         return DataLoader(
             self.data, self.batch_size, shuffle=self.shuffle, drop_last=self.drop_last, generator=generator
         )
 
     def __len__(self) -> int:
-        return len(self.loader(0))
+        if self._length is None:
+            loader = self.loader(0)
+            try:
+                self._length = len(loader)
+            except TypeError:  # an IterableDataset without __len__: count its batches once
+                self._length = sum(1 for _ in loader)
+        return self._length
 
     def iter_epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for batch in itertools.islice(self.loader(epoch), start_batch, None):
-            x, y = batch[0], batch[1]
-            yield x, y
+            yield image_label_pair(batch)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return self.iter_epoch(0)
+
+
+def image_label_pair(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images, labels) of a collated batch; anything else (dict samples, 1-tuples, labels that are not one
+    int per sample) is a one-line DatasetError saying what a sample must be."""
+    ok = isinstance(batch, list | tuple) and len(batch) >= 2
+    if ok and isinstance(batch[0], torch.Tensor) and isinstance(batch[1], torch.Tensor) and batch[1].dim() == 1:
+        return batch[0], batch[1]
+    raise DatasetError(
+        f"data: each sample must be an (image, label) pair: a (C, H, W) image tensor and an int label; "
+        f"a batch of them came as {_batch_kind(batch)}"
+    )
+
+
+def _batch_kind(batch: Any) -> str:
+    if isinstance(batch, Mapping):
+        return f"a dict with keys {sorted(map(str, batch))[:5]} (give a Dataset of (image, label) tuples)"
+    if isinstance(batch, list | tuple):
+        return f"a {len(batch)}-tuple of {', '.join(_describe(v) for v in batch[:3])}"
+    return _describe(batch)
 
 
 @dataclass(frozen=True)
@@ -193,13 +223,15 @@ def fit(
     seed: int = 0,
     run_dir: str | Path | None = None,
     resume: bool = False,
-    device: str = "cpu",
+    device: str = "auto",
     **optim: Any,
 ) -> TrainResult:
     """Train `net` on `data` with a path sampler (`uniform`: SPOS; `fair`: FairNAS; `uniform-constrained`,
     `path-dropout`); one path per step drawn from (seed, epoch, step). `optim`: other `OptimConfig` fields
     (momentum, weight_decay, label_smoothing, warmup_steps, grad_clip, progress...). With `run_dir`,
-    checkpoints and `metrics.jsonl` go there and `resume=True` continues it; without, a temporary folder."""
+    checkpoints and `metrics.jsonl` go there and `resume=True` continues it; without, a temporary folder.
+    `device="auto"` (as the CLI): CUDA when there is one, else the CPU. `TrainResult.seconds` is the whole call."""
+    start = time.time()
     known = {f.name for f in fields(OptimConfig)}
     unknown = sorted(set(optim) - known)
     if unknown:
@@ -210,7 +242,7 @@ def fit(
     cfg = OptimConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, **optim)
     loader = TorchBatches(data, batch_size, seed=seed)
     if len(loader) == 0:
-        raise ConfigError(f"batch_size={batch_size} is larger than the data ({len(data)} samples): not one batch")
+        raise ConfigError(f"fit(): batch_size={batch_size} is larger than the data: not one batch")
     paths = create_sampler(sampler, net.space, identity=net.options.identity)
     runtime = runtime_for(device, cfg.amp, cfg.channels_last, cfg.deterministic)
     with tempfile.TemporaryDirectory(prefix="supernet-train-") as scratch:
@@ -227,7 +259,6 @@ def fit(
         )
         if resume:
             trainer.resume()
-        start = time.time()
         summaries = trainer.fit()
     return TrainResult(summaries, trainer.global_step, time.time() - start, None if run_dir is None else str(run_dir))
 
@@ -253,7 +284,7 @@ def evaluator(
     recal_batches: int = 10,
     batch_size: int = 256,
     seed: int = 0,
-    device: str = "cpu",
+    device: str = "auto",
 ) -> SupernetEvaluator:
     """`evaluate(arch) -> accuracy` on `data` (all of it, in order), after re-estimating the path's BatchNorm
     statistics on `recal_batches` seeded batches of `train_data` (SPOS; none without `train_data`)."""
@@ -372,17 +403,18 @@ def search_arch(
     min_acc: float | None = None,
     seed: int = 0,
     callbacks: Sequence[Callback] = (),
+    device: str = "auto",
     **options: Any,
 ) -> SearchResult:
     """Search a trained supernet scored on `data` (BN recalibrated on `train_data`), or a space with your own
     `evaluate(arch) -> accuracy` (a benchmark, a proxy), under hard bounds; each arch is evaluated once and
     `callbacks(arch, metrics)` see every evaluation (costs and accuracy). Raises SearchError when the best arch
-    breaks a bound (e.g. `min_acc`)."""
+    breaks a bound (e.g. `min_acc`). `device` (default `auto`) is where a supernet's archs are scored."""
     space, identity = (target, "skip") if isinstance(target, SearchSpace) else (target.space, target.options.identity)
     if evaluate is None:
         if isinstance(target, SearchSpace) or data is None:
             raise ConfigError("search_arch() needs a supernet and its validation data, or a space and evaluate=")
-        evaluate = evaluator(target, data, train_data=train_data, seed=seed).evaluate
+        evaluate = evaluator(target, data, train_data=train_data, seed=seed, device=device).evaluate
     bounds = constraints(max_macs, min_macs, max_params, min_params, min_acc)
     table = CostTable.build(space, identity)
     found = _strategy(space, strategy, bounds, table, seed, options)

@@ -4,6 +4,7 @@ from the same rules table as the config (issue 29)."""
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 import torch
@@ -188,3 +189,73 @@ def test_labels_that_are_not_class_indices_are_refused(labels):
     with pytest.raises(ConfigError) as e:
         supernet.evaluator(net, TensorDataset(torch.randn(8, 1, 8, 8), labels))
     assert "evaluator(): label" in one_line(e)
+
+
+# issue 29.11: what a PyTorch user hits
+
+
+def test_fit_and_search_arch_default_to_the_clis_auto_device():
+    import inspect
+
+    assert inspect.signature(supernet.fit).parameters["device"].default == "auto"
+    assert inspect.signature(supernet.search_arch).parameters["device"].default == "auto"
+
+
+def test_search_arch_takes_a_device():
+    net = supernet.build_supernet(small_space())
+    result = supernet.search_arch(net, data(), device="cpu", population=2, iterations=1)
+    assert 0.0 <= result.best_metrics["accuracy"] <= 1.0
+
+
+def test_optim_config_is_exported():
+    from supernet.train.loop import OptimConfig
+
+    assert supernet.OptimConfig is OptimConfig and "OptimConfig" in supernet.__all__
+
+
+class DictSamples(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int) -> dict:
+        return {"image": torch.zeros(1, 8, 8), "label": 0}
+
+
+class OneTuples(DictSamples):
+    def __getitem__(self, i: int) -> tuple:
+        return (torch.zeros(1, 8, 8),)
+
+
+@pytest.mark.parametrize(
+    "dataset, said", [(DictSamples(), "a dict with keys ['image', 'label']"), (OneTuples(), "1-tuple")]
+)
+def test_samples_of_the_wrong_shape_are_one_line_errors(dataset, said):
+    net = supernet.build_supernet(small_space())
+    with pytest.raises(supernet.SupernetError) as e:
+        supernet.fit(net, dataset, batch_size=4, device="cpu")
+    assert "each sample must be an (image, label) pair" in one_line(e) and said in str(e.value)
+
+
+class Stream(torch.utils.data.IterableDataset):
+    """No __len__, as a stream has none."""
+
+    def __iter__(self):
+        yield from data(16)
+
+
+def test_an_iterable_dataset_trains_and_evaluates():
+    net = supernet.build_supernet(small_space())
+    fit = supernet.fit(net, Stream(), batch_size=4, device="cpu")
+    assert fit.global_step == 4
+    assert 0.0 <= supernet.evaluator(net, Stream(), device="cpu").evaluate(net.space.sample(random.Random(0))) <= 1.0
+
+
+def test_train_result_seconds_is_the_whole_call(monkeypatch):
+    import time
+
+    net = supernet.build_supernet(small_space())
+    build = supernet.api.create_sampler
+    monkeypatch.setattr(supernet.api, "create_sampler", lambda *a, **k: time.sleep(0.5) or build(*a, **k))
+    start = time.time()
+    fit = supernet.fit(net, data(), batch_size=8, device="cpu")
+    assert fit.seconds >= 0.5 and fit.seconds <= time.time() - start

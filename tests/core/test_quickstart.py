@@ -21,7 +21,6 @@ def test_quickstart_runs_in_under_30_seconds(tmp_path):
     assert lines[0].startswith("54 archs; trained 48 steps")
     assert "best under 700K MACs" in lines[1]
     assert lines[2].endswith("reloaded model agrees: True")
-    exported = next(tmp_path.glob("quickstart-*"))
-    assert (exported / "model.json").is_file() and (exported / "weights.pt").is_file()
-    assert '"factory": "__main__:Conv"' in (exported / "model.json").read_text().replace("\n ", " ").replace("  ", " ")
+    assert f"exported to {tmp_path}/quickstart-" in lines[2]
+    assert not list(tmp_path.glob("quickstart-*")), "the quickstart left its export folder behind"
     assert seconds < 30, f"the quickstart took {seconds:.0f} s"
