@@ -292,6 +292,42 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _timed_space(args: argparse.Namespace) -> tuple[Any, str]:
+    """(space, identity) of `latency-table`: from exactly one of --space (and its options), --supernet RUN (the
+    space the run was trained on) or --config C (the space C trains, its input fixed by C's data)."""
+    given = [
+        flag
+        for flag, value in (("--space", args.space), ("--supernet", args.supernet), ("--config", args.config))
+        if value
+    ]
+    if len(given) != 1:
+        raise ConfigError(
+            f"give exactly one of --space NAME, --supernet RUN or --config C (got {', '.join(given) or 'none'})"
+        )
+    if args.space:
+        return _space_from_args(args), args.identity or "skip"
+    options = [
+        f"--{k.replace('_', '-')}"
+        for k in ("preset", "width", "resolution", "input_channels", "num_classes", "stem_stride")
+        if getattr(args, k) is not None
+    ]
+    if options or args.option:
+        raise ConfigError(f"{given[0]} fixes the space; drop {', '.join(options + ['--option'] * bool(args.option))}")
+    if args.supernet:
+        from supernet.runs.load import trained_space
+
+        space, identity = trained_space(args.supernet)
+    else:
+        from supernet.config.schema import load_config
+        from supernet.runs.build import build_space, load_data
+
+        cfg = _own_config_imports(args, load_config(args.config))  # its imports: (a space it registers)
+        space, identity = build_space(cfg, load_data(cfg)), cfg.supernet.identity
+    if args.identity is not None and args.identity != identity:
+        raise ConfigError(f"--identity {args.identity}: {given[0]} uses identity {identity!r}; drop --identity")
+    return space, identity
+
+
 def cmd_latency_table(args: argparse.Namespace) -> int:
     from supernet.cost.latency import write_latency_table
     from supernet.cost.timing import TimingSettings
@@ -304,9 +340,10 @@ def cmd_latency_table(args: argparse.Namespace) -> int:
         min_run_time=args.min_run_time,
         clock=args.clock,
     )
+    space, identity = _timed_space(args)
     table = write_latency_table(
-        _space_from_args(args),
-        args.identity,
+        space,
+        identity,
         settings,
         Path(args.out),
         validate=args.validate,
@@ -539,7 +576,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("latency-table", help="time every layer x candidate (plus stem and head) on this device")
-    _space_args(p)
+    _space_args(p, required=False)
+    p.set_defaults(identity=None)  # with --supernet/--config: theirs
+    p.add_argument("--supernet", help="time the exact space (and identity) this supernet run was trained on")
+    p.add_argument("--config", help="time the space (and identity) this config trains (its data fixes the input)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--backend", default="torch", help="torch (default) or onnxruntime")
     p.add_argument("--batch-size", type=int, default=1)

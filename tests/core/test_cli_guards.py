@@ -115,3 +115,49 @@ def test_an_inverted_latency_window_names_the_bounds_in_order(tmp_path, table, m
     )
     assert_one_line_error(r, "--min-latency 12 ms is above --max-latency 10 ms")
     assert not (tmp_path / "s").exists()
+
+
+# issue 29.10: a latency table for the supernet one trained
+
+
+def test_latency_table_for_a_supernet_run_times_its_exact_space(tmp_path, tiny_space, monkeypatch):
+    monkeypatch.setattr("supernet.cost.latency.time_module", lambda module, shape, settings: 1.0)
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    write_supernet(tmp_path / "run", tiny_space, identity="els")  # stem_stride 2, width 0.25: not the defaults
+    out = tmp_path / "latency.json"
+    r = run_main("latency-table", "--supernet", str(tmp_path / "run"), "--calibrate", "0", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    timed = LatencyTable.load(out)
+    timed.check_fits(tiny_space, "els")  # what `search --supernet RUN --latency-table` checks
+    assert timed.identity == "els" and len(timed.layers) == tiny_space.num_layers
+
+
+@needs_fashion
+def test_latency_table_for_a_config_times_the_space_it_trains(tmp_path, monkeypatch):
+    from supernet.config.schema import load_config, save_config
+    from supernet.runs.build import build_space, load_data
+
+    monkeypatch.setattr("supernet.cost.latency.time_module", lambda module, shape, settings: 1.0)
+    cfg = load_config(None, tiny_overrides())
+    save_config(cfg, tmp_path / "c.yaml")
+    out = tmp_path / "latency.json"
+    r = run_main("latency-table", "--config", str(tmp_path / "c.yaml"), "--calibrate", "0", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    LatencyTable.load(out).check_fits(build_space(cfg, load_data(cfg)), cfg.supernet.identity)
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["--space", "scarlet-s1"], "give exactly one of --space NAME, --supernet RUN or --config C"),
+        (["--stem-stride", "2"], "--supernet fixes the space; drop --stem-stride"),
+        (["--identity", "skip"], "--supernet uses identity 'els'; drop --identity"),
+    ],
+)
+def test_latency_table_for_a_supernet_refuses_space_options(tmp_path, tiny_space, args, said):
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    write_supernet(tmp_path / "run", tiny_space, identity="els")
+    out = tmp_path / "latency.json"
+    r = run_main("latency-table", "--supernet", str(tmp_path / "run"), *args, "--out", str(out))
+    assert_one_line_error(r, said)
+    assert not out.exists()
