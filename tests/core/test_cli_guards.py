@@ -42,8 +42,9 @@ def test_search_resume_on_a_missing_folder_is_refused(tmp_path, table):  # noqa:
 def test_a_run_without_config_yaml_says_its_settings_are_the_defaults(tmp_path, tiny_space):
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     write_supernet(tmp_path / "run", tiny_space)
-    r = run_main("search", "--supernet", str(tmp_path / "run"), "--run-dir", str(tmp_path / "s"), "--resume")
-    assert r.returncode == 2
+    bad = ("--set", "search.min_acc=5")  # refused right after the config is read: no search runs
+    r = run_main("search", "--supernet", str(tmp_path / "run"), "--run-dir", str(tmp_path / "s"), *bad)
+    assert r.returncode == 2 and "search.min_acc" in r.stderr
     assert f"note: {tmp_path / 'run' / 'config.yaml'} is missing" in r.stderr and "defaults" in r.stderr
 
 
