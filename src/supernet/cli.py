@@ -111,10 +111,11 @@ def _supernet_config(args: argparse.Namespace, supernet: str | Path) -> Any:
     """The config of every verb that reads a trained supernet (search, retrain, rank, similarity): the
     run's own config.yaml, or --config in its place, then --set on top; then --device. The run's own
     `imports:` are not run (it may come from someone else); those of --config are."""
-    from supernet.runs.load import CONFIG, default_config, supernet_run_dir
+    from supernet.runs.load import CHECKPOINTS, CONFIG, default_config, supernet_run_dir
 
-    own = supernet_run_dir(supernet) / CONFIG
-    if args.config is None and not own.is_file():
+    run = supernet_run_dir(supernet)
+    own = run / CONFIG
+    if args.config is None and (run / CHECKPOINTS).is_dir() and not own.is_file():  # a run without its config
         print(
             f"note: {own} is missing: the eval/search/standalone settings are the defaults (and --set); "
             f"give --config C to choose them",
