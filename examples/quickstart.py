@@ -37,6 +37,6 @@ budget = dict(max_macs="700K", population=8, iterations=3, callbacks=[lambda arc
 result = supernet.search_arch(net, val_set, train_data=train_set, **budget)
 print(f"{len(log)} evaluated; best under 700K MACs: {result.best} {result.best_metrics}")
 with tempfile.TemporaryDirectory(prefix="quickstart-") as out:  # removed at the end: give a folder to keep it
-    model = supernet.export(net, result.best, out)  # model.json names Conv by import path, weights.pt beside it
+    model = supernet.export(net, result.best, out).cpu()  # from where fit trained (a GPU if any) to the CPU
     x = val_set.tensors[0][:8]
     print(f"exported to {out}; reloaded model agrees: {torch.equal(model(x), supernet.load_exported(out)(x))}")
