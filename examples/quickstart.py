@@ -1,6 +1,7 @@
 """The Python API in one file: your own candidate modules and data; train, search under a MACs budget, export, reload.
 
-PYTHONPATH=src python examples/quickstart.py      # ~5 s on one CPU core; writes the model under $TMPDIR"""
+PYTHONPATH=src python examples/quickstart.py      # ~5 s on one CPU core; the model goes to a temporary folder
+"""
 
 import tempfile
 from functools import partial
@@ -34,7 +35,7 @@ log = []  # a callback sees every evaluated arch and its metrics
 budget = dict(max_macs="700K", population=8, iterations=3, callbacks=[lambda arch, metrics: log.append(metrics)])
 result = supernet.search_arch(net, val_set, train_data=train_set, **budget)
 print(f"{len(log)} evaluated; best under 700K MACs: {result.best} {result.best_metrics}")
-out = tempfile.mkdtemp(prefix="quickstart-")
-model = supernet.export(net, result.best, out)  # model.json names Conv by import path, weights.pt beside it
-x = val_set.tensors[0][:8]
-print(f"exported to {out}; reloaded model agrees: {torch.equal(model(x), supernet.load_exported(out)(x))}")
+with tempfile.TemporaryDirectory(prefix="quickstart-") as out:  # removed at the end: give a folder to keep it
+    model = supernet.export(net, result.best, out).cpu()  # from where fit trained (a GPU if any) to the CPU
+    x = val_set.tensors[0][:8]
+    print(f"exported to {out}; reloaded model agrees: {torch.equal(model(x), supernet.load_exported(out)(x))}")

@@ -48,7 +48,7 @@ _LAZY: dict[str, str] = {
     "register_space": "supernet.space",
     # a space over your own modules
     "LayerChoice": "supernet.ops.modules",
-    "module_space": "supernet.ops.modules",
+    "module_space": "supernet.api",
     # supernets and stand-alone models
     "SupernetOptions": "supernet.model.supernet",
     "MultiPath": "supernet.model.supernet",
@@ -69,6 +69,7 @@ _LAZY: dict[str, str] = {
     "fit": "supernet.api",
     "TrainResult": "supernet.api",
     "TorchBatches": "supernet.api",
+    "OptimConfig": "supernet.train.loop",
     "evaluator": "supernet.api",
     "constraints": "supernet.api",
     "make_strategy": "supernet.api",
@@ -119,6 +120,7 @@ if TYPE_CHECKING:  # what a type checker and an IDE see; at run time the names a
         fit,
         load_exported,
         make_strategy,
+        module_space,
         search_arch,
     )
     from supernet.config.schema import load_config  # noqa: F401
@@ -130,7 +132,8 @@ if TYPE_CHECKING:  # what a type checker and an IDE see; at run time the names a
     from supernet.jobs.train import train_supernet  # noqa: F401
     from supernet.model.standalone import StandaloneNet  # noqa: F401
     from supernet.model.supernet import MultiPath, SupernetOptions  # noqa: F401
-    from supernet.ops.modules import LayerChoice, module_space  # noqa: F401
+    from supernet.ops.modules import LayerChoice  # noqa: F401
     from supernet.runs.load import load_supernet  # noqa: F401
     from supernet.search import Constraint, Objective, Problem, SearchResult, Strategy, list_strategies  # noqa: F401
     from supernet.space import Arch, LayerSpec, SearchSpace, create_space, list_spaces, register_space  # noqa: F401
+    from supernet.train.loop import OptimConfig  # noqa: F401

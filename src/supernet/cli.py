@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +119,16 @@ def _supernet_config(args: argparse.Namespace, supernet: str | Path) -> Any:
     """The config of every verb that reads a trained supernet (search, retrain, rank, similarity): the
     run's own config.yaml, or --config in its place, then --set on top; then --device. The run's own
     `imports:` are not run (it may come from someone else); those of --config are."""
-    from supernet.runs.load import default_config
+    from supernet.runs.load import CHECKPOINTS, CONFIG, default_config, supernet_run_dir
 
+    run = supernet_run_dir(supernet)
+    own = run / CONFIG
+    if args.config is None and (run / CHECKPOINTS).is_dir() and not own.is_file():  # a run without its config
+        print(
+            f"note: {own} is missing: the eval/search/standalone settings are the defaults (and --set); "
+            f"give --config C to choose them",
+            file=sys.stderr,
+        )
     return _with_device(_own_config_imports(args, default_config(supernet, args.config, args.overrides)), args)
 
 
@@ -187,16 +196,24 @@ def _with_device(cfg: Any, args: argparse.Namespace) -> Any:
     return cfg
 
 
-def _lock(run_dir: str):
-    """The run directory's lock; under torchrun only rank 0 takes it (all ranks share the run)."""
-    import contextlib
-
+@contextlib.contextmanager
+def _lock(run_dir: str) -> Iterator[None]:
+    """The run directory's lock; under torchrun only rank 0 takes it (all ranks share the run). A refusal
+    (SupernetError) raised before anything was written leaves no empty folder behind: one this command made
+    is removed again when empty (`rmdir` removes nothing else)."""
     from supernet.core.distributed_env import is_main_process
     from supernet.core.rundir import RunLock
 
-    if not is_main_process():
-        return contextlib.nullcontext()
-    return RunLock(Path(run_dir))
+    folder = Path(run_dir)
+    made = not folder.exists()
+    try:
+        with RunLock(folder) if is_main_process() else contextlib.nullcontext():
+            yield
+    except SupernetError:
+        if made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def cmd_spaces(args: argparse.Namespace) -> int:
@@ -275,6 +292,10 @@ def cmd_search(args: argparse.Namespace) -> int:
             "give exactly one of --supernet RUN (search a supernet), --table CSV (with --space) or "
             "--benchmark NAME --benchmark-file PATH"
         )
+    if args.resume and not (Path(args.run_dir) / "journal.sqlite").is_file():
+        raise ConfigError(
+            f"--resume: {args.run_dir} holds no search journal to continue; drop --resume to start a search there"
+        )
     with _lock(args.run_dir):
         if args.supernet:
             out = search_supernet(cfg, Path(args.supernet), Path(args.run_dir), resume=args.resume)
@@ -294,6 +315,42 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _timed_space(args: argparse.Namespace) -> tuple[Any, str]:
+    """(space, identity) of `latency-table`: from exactly one of --space (and its options), --supernet RUN (the
+    space the run was trained on) or --config C (the space C trains, its input fixed by C's data)."""
+    given = [
+        flag
+        for flag, value in (("--space", args.space), ("--supernet", args.supernet), ("--config", args.config))
+        if value
+    ]
+    if len(given) != 1:
+        raise ConfigError(
+            f"give exactly one of --space NAME, --supernet RUN or --config C (got {', '.join(given) or 'none'})"
+        )
+    if args.space:
+        return _space_from_args(args), args.identity or "skip"
+    options = [
+        f"--{k.replace('_', '-')}"
+        for k in ("preset", "width", "resolution", "input_channels", "num_classes", "stem_stride")
+        if getattr(args, k) is not None
+    ]
+    if options or args.option:
+        raise ConfigError(f"{given[0]} fixes the space; drop {', '.join(options + ['--option'] * bool(args.option))}")
+    if args.supernet:
+        from supernet.runs.load import trained_space
+
+        space, identity = trained_space(args.supernet)
+    else:
+        from supernet.config.schema import load_config
+        from supernet.runs.build import build_space, load_data
+
+        cfg = _own_config_imports(args, load_config(args.config))  # its imports: (a space it registers)
+        space, identity = build_space(cfg, load_data(cfg)), cfg.supernet.identity
+    if args.identity is not None and args.identity != identity:
+        raise ConfigError(f"--identity {args.identity}: {given[0]} uses identity {identity!r}; drop --identity")
+    return space, identity
+
+
 def cmd_latency_table(args: argparse.Namespace) -> int:
     from supernet.cost.latency import write_latency_table
     from supernet.cost.timing import TimingSettings
@@ -306,9 +363,10 @@ def cmd_latency_table(args: argparse.Namespace) -> int:
         min_run_time=args.min_run_time,
         clock=args.clock,
     )
+    space, identity = _timed_space(args)
     table = write_latency_table(
-        _space_from_args(args),
-        args.identity,
+        space,
+        identity,
         settings,
         Path(args.out),
         validate=args.validate,
@@ -336,8 +394,14 @@ def cmd_latency_table(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from supernet.jobs.export import export_arch
+    from supernet.jobs.export import check_onnx_extra, export_arch
 
+    if args.onnx:
+        check_onnx_extra()  # before the output folder is made
+    if (Path(args.out) / "model.json").exists() and not args.force:
+        raise ConfigError(
+            f"{args.out} already holds an exported model.json; pass --force to replace it (nothing was written)"
+        )
     with _lock(args.out):
         out = export_arch(Path(args.supernet), args.arch, Path(args.out), drop_els=args.drop_els, onnx=args.onnx)
     print(f"exported {out['arch']} to {out['dir']}")
@@ -534,7 +598,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("latency-table", help="time every layer x candidate (plus stem and head) on this device")
-    _space_args(p)
+    _space_args(p, required=False)
+    p.set_defaults(identity=None)  # with --supernet/--config: theirs
+    p.add_argument("--supernet", help="time the exact space (and identity) this supernet run was trained on")
+    p.add_argument("--config", help="time the space (and identity) this config trains (its data fixes the input)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--backend", default="torch", help="torch (default) or onnxruntime")
     p.add_argument("--batch-size", type=int, default=1)
@@ -569,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop shape-keeping ELS layers (SCARLET's rule; a different function, meant for retraining)",
     )
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (opset 17), checked with onnxruntime")
+    p.add_argument("--force", action="store_true", help="replace a model already exported into --out")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("retrain", help="train an arch's stand-alone model from scratch and report test accuracy")

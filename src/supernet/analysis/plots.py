@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from supernet.core.extras import pyplot
+from supernet.core.extras import MissingExtra, pyplot
+
+
+def figures_available(verb: str) -> bool:
+    """Whether `supernet[plots]` is installed; without it, says on stderr that `verb`'s figures are skipped
+    (a command's JSON results are not extras: it writes them and goes on, as `search` does)."""
+    try:
+        pyplot(f"{verb}'s figures")
+    except MissingExtra as e:
+        print(f"{verb}: figures not written: {e}", file=sys.stderr, flush=True)
+        return False
+    return True
 
 
 def _save(fig, path: str | Path) -> Path:

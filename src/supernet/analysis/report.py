@@ -286,7 +286,8 @@ def similarity_section(data: dict[str, Any], folder: Path) -> str:
         ),
     ]
     name = data.get("figure", "similarity.png")
-    parts.append(_figure(folder, name, f"feature similarity, layer {data.get('layer')}"))
+    if name is not None:  # None: written without supernet[plots]
+        parts.append(_figure(folder, name, f"feature similarity, layer {data.get('layer')}"))
     return "".join(parts)
 
 

@@ -4,9 +4,25 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any
 
-from supernet.core.ranges import AT_LEAST_0, AT_LEAST_1, POSITIVE, PROBABILITY, Range, check_fields, register_rules
+from supernet.core.errors import ConfigError
+from supernet.core.ranges import (
+    AT_LEAST_0,
+    AT_LEAST_1,
+    POSITIVE,
+    PROBABILITY,
+    RULES,
+    Range,
+    _allows_none,
+    _as_float,
+    _is_union,
+    _short,
+    check_fields,
+    register_rules,
+    rule_for,
+)
 from supernet.search.supernet_evaluator import BN_MODES, METRICS, TWINS
 
 # section class name -> field -> rule (None stays allowed where the field's type allows it)
@@ -61,6 +77,9 @@ CONFIG_RULES: dict[str, dict[str, Range]] = {
         "min_acc": PROBABILITY,  # an accuracy (issue 23.19: -1 was accepted)
         "seed": AT_LEAST_0,
     },
+    # the Python API's objects and arguments (supernet.api), checked with `check_arguments`
+    "LayerChoice": {"channels": AT_LEAST_1, "stride": AT_LEAST_1},
+    "module_space": {"num_classes": AT_LEAST_1, "stem_channels": AT_LEAST_1, "stem_stride": AT_LEAST_1},
     "PruneConfig": {
         "stages": Range(2),
         "threshold": Range(0, 1, high_open=True),
@@ -86,3 +105,33 @@ def validate(config: Any) -> None:
         section = getattr(config, section_field.name)
         if dataclasses.is_dataclass(section):  # not a top-level list such as `imports`
             check_fields(section, section_field.name)
+
+
+def check_arguments(section: type | str, values: dict[str, Any], hints: dict[str, Any], where: str) -> None:
+    """The Python API's counterpart of `validate`: each value's type (no YAML coercion: `'2'` is not a
+    number, `1.5` is not an int, a bool is neither) and range, by the rules of `section` (a class, looked up
+    along its hierarchy, or a RULES key). Raises ConfigError naming `where`'s argument and the allowed range."""
+    for name, value in values.items():
+        rule = rule_for(section, name) if isinstance(section, type) else RULES.get(section, {}).get(name)
+        if rule is None or value is None and _allows_none(hints[name]):
+            continue
+        expected = _number_kind(hints[name])
+        nullable = " or None" if _allows_none(hints[name]) else ""
+        if not _is_kind(value, expected):
+            raise ConfigError(
+                f"{where}: {name} must be {'an int' if expected is int else 'a number'} {rule.describe()}{nullable}, "
+                f"got {_short(value)} ({type(value).__name__})"
+            )
+        if not rule.contains(_as_float(value)):
+            raise ConfigError(f"{where}: {name} must be {rule.describe()}{nullable}, got {_short(value)}")
+
+
+def _number_kind(hint: Any) -> type:
+    options = typing.get_args(hint) if _is_union(hint) else (hint,)
+    return float if float in options else int
+
+
+def _is_kind(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) if kind is int else isinstance(value, int | float)

@@ -113,7 +113,7 @@ class LatencyTable:
                     f"latency table {path} is {size} bytes, larger than the {MAX_FILE_BYTES >> 20} MiB a table "
                     f"may be; is it the right file?"
                 )
-            data = json.loads(Path(path).read_text())
+            data = json.loads(Path(path).read_text(), object_pairs_hook=_unique_keys)
         except (OSError, ValueError, UnicodeDecodeError, RecursionError) as e:
             raise ConfigError(f"cannot read latency table {path}: {type(e).__name__}: {e}") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -164,6 +164,8 @@ class LatencyTable:
         the table stores them). A table without its stem and head (written before they were stored) is
         checked by the space options it records; one that records neither is refused."""
         where = f"latency table for space '{self.space}'"
+        if self.space != space.name:
+            raise ConfigError(f"{where} cannot time space '{space.name}'; build a table for it")
         if tuple(space.input_shape) != self.input_shape:
             raise ConfigError(
                 f"{where} was measured at input {list(self.input_shape)}; "
@@ -232,6 +234,17 @@ def layer_input_shapes(space: SearchSpace, identity: str) -> list[tuple[int, ...
         shapes.append(shape)
         shape = _out_shape(build_block(exported_config(layer.choices[0], layer, identity)), shape)
     return shapes
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: a key given twice (which `json` would silently let the
+    last one win) is a ValueError naming it."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key[:40]!r} is given twice")
+        out[key] = value
+    return out
 
 
 def _plain(value: Any) -> Any:

@@ -68,6 +68,9 @@ class TimingSettings:
             raise ConfigError("--device cuda: no CUDA device is available here (use --device cpu)")
         if self.device == "cuda" and self.backend == "onnxruntime":
             raise ConfigError("--backend onnxruntime times on the CPU here; use --device cpu")
+        if self.backend == "onnxruntime":  # both, before anything is timed or written
+            require("onnx", "--backend onnxruntime")
+            require("onnxruntime", "--backend onnxruntime")
 
 
 def time_module(module: nn.Module, input_shape: tuple[int, ...], settings: TimingSettings) -> float:

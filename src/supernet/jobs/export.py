@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from supernet.core.errors import CheckpointError, SupernetError
+from supernet.core.extras import require
 from supernet.core.io import atomic_write, atomic_write_text
 from supernet.core.logs import get_logger
 from supernet.jobs.retrain import train_standalone  # noqa: F401  (re-exported)
@@ -70,6 +71,13 @@ def export_arch(
     return export_path(net, meta, parse_arch(net.space, arch_text), out_dir, drop_els=drop_els, onnx=onnx)
 
 
+def check_onnx_extra() -> None:
+    """`--onnx` needs onnx (the model) and onnxruntime (its check): a one-line MissingExtra before anything is
+    written, rather than a folder half exported."""
+    require("onnx", "export --onnx")
+    require("onnxruntime", "export --onnx")
+
+
 def export_path(
     net: SupernetModel,
     meta: dict[str, Any],
@@ -87,6 +95,8 @@ def export_path(
     LET paper's model for retraining instead (every identity dropped, the next block's input channels
     adjusted, a strided one's downsampling kept as a subsampling; the result says it differs).
     """
+    if onnx:
+        check_onnx_extra()
     model = export_model(net, arch, drop_els=drop_els).eval()
     dropped = _dropped_els(net, arch) if drop_els else []
     out_dir = Path(out_dir)

@@ -104,7 +104,7 @@ def rank_supernets(
     improvement_at: int = 10,
 ) -> dict[str, Any]:
     """Evaluate the ground-truth archs on every supernet, score, write rank.json/predictions.csv/PNGs."""
-    from supernet.analysis.plots import plot_heatmap, plot_improvement, plot_scatter
+    from supernet.analysis.plots import figures_available
 
     if not checkpoints:
         raise ConfigError("give at least one --supernet")
@@ -160,11 +160,27 @@ def rank_supernets(
             "mean": {m: M.mean_off_diagonal(M.self_consistency(predictions, m)) for m in M.CORRELATIONS},
         }
     _write_predictions(run_dir / "predictions.csv", arch_texts, true, test, predictions)
+    figures = _figures(run_dir, predictions, true, supernets, labels) if figures_available("rank") else []
+    out["figures"] = [p.name for p in figures]
+    atomic_write_text(run_dir / "rank.json", json.dumps(M.json_safe(out), indent=1))
+    return out
+
+
+def _figures(
+    run_dir: Path,
+    predictions: dict[str, list[float]],
+    true: Sequence[float],
+    supernets: list[dict[str, Any]],
+    labels: list[str],
+) -> list[Path]:
+    """The scatter, the improvement curves and, with several supernets, their self-consistency heatmap."""
+    from supernet.analysis.plots import plot_heatmap, plot_improvement, plot_scatter
+
     figures = [
         plot_scatter(predictions, true, run_dir / "rank_scatter.png", {s["label"]: s["kendall"] for s in supernets}),
         plot_improvement({s["label"]: s["improvement_curve"] for s in supernets}, run_dir / "rank_improvement.png"),
     ]
-    if len(checkpoints) > 1:
+    if len(supernets) > 1:
         figures.append(
             plot_heatmap(
                 M.self_consistency(predictions),
@@ -176,9 +192,7 @@ def rank_supernets(
                 vmax=1,
             )
         )
-    out["figures"] = [p.name for p in figures]
-    atomic_write_text(run_dir / "rank.json", json.dumps(M.json_safe(out), indent=1))
-    return out
+    return figures
 
 
 def _write_predictions(

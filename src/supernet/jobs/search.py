@@ -106,6 +106,12 @@ def latency_window(cfg: Config) -> tuple[float | None, float | None]:
     window = tuple(None if v is None else parse_duration_ms(v) for v in (search.min_latency, search.max_latency))
     if window != (None, None) and not search.latency_table:
         raise ConfigError("--min-latency/--max-latency need --latency-table FILE (from `supernet latency-table`)")
+    low, high = window
+    if low is not None and high is not None and low > high:
+        raise ConfigError(
+            f"the latency window is inverted: --min-latency {low:g} ms is above --max-latency {high:g} ms "
+            f"(the window is min <= latency_ms <= max)"
+        )
     return window  # type: ignore[return-value]
 
 
@@ -350,7 +356,7 @@ def _run_search(
     distributed = init_from_env(device or "cpu")
     journal_path = run_dir / "journal.sqlite"
     problem = search_problem(cfg)
-    identity = _check_journal(journal_path, resume, key, space, problem, source.get("evaluation"))
+    identity = _check_journal(journal_path, resume, key, space, problem, source.get("evaluation"), cfg.search.strategy)
     if distributed:
         import torch.distributed as dist
 
@@ -438,14 +444,20 @@ def _run_search(
 
 
 def _check_journal(
-    journal: Path, resume: bool, key: str, space: SearchSpace, problem: Problem, evaluation: dict | None
+    journal: Path,
+    resume: bool,
+    key: str,
+    space: SearchSpace,
+    problem: Problem,
+    evaluation: dict | None,
+    strategy: str | None = None,
 ) -> dict[str, Any]:
     """The search's identity, after refusing (nothing written) a run directory whose journal belongs to
     a search we must not touch: any without `resume`, one of another search with it."""
     from supernet.search.journal import check_resumable, search_identity
 
     constraints = " and ".join(c.describe() for c in problem.constraints) or "none"
-    identity = search_identity(key, space, constraints, evaluation)
+    identity = search_identity(key, space, constraints, evaluation, strategy)
     if journal.exists() and not resume:
         raise ConfigError(
             f"{journal.parent} already holds a search journal; pass --resume to continue it "

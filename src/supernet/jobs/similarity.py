@@ -27,7 +27,7 @@ def run_similarity(
     batch_size: int = 64,
 ) -> dict[str, Any]:
     """Similarity matrix of layer `layer` on a fixed validation batch; writes similarity.json/.png."""
-    from supernet.analysis.plots import plot_heatmap
+    from supernet.analysis.plots import figures_available, plot_heatmap
     from supernet.runs.build import eval_loader, load_data, runtime_of
     from supernet.runs.load import load_supernet, parse_arch, trained_config
 
@@ -43,15 +43,17 @@ def run_similarity(
     mean_others = np.nanmean(off, axis=1) if len(ops) > 1 else np.full(len(ops), np.nan)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    plot_heatmap(
-        matrix,
-        ops,
-        [f"{op}\n{m:.2f}" for op, m in zip(ops, mean_others)],
-        run_dir / "similarity.png",
-        f"layer {layer}: cosine similarity of candidate outputs (batch {x.shape[0]})",
-        vmin=min(0.0, float(matrix.min())),
-        vmax=1,
-    )
+    figure = figures_available("similarity")
+    if figure:
+        plot_heatmap(
+            matrix,
+            ops,
+            [f"{op}\n{m:.2f}" for op, m in zip(ops, mean_others)],
+            run_dir / "similarity.png",
+            f"layer {layer}: cosine similarity of candidate outputs (batch {x.shape[0]})",
+            vmin=min(0.0, float(matrix.min())),
+            vmax=1,
+        )
     out = {
         "checkpoint": str(checkpoint),
         "layer": layer,
@@ -61,7 +63,7 @@ def run_similarity(
         "prefix_arch": prefix.to_string(),
         "prefix_source": "arch" if arch else f"random seed {seed}",
         "batch_size": int(x.shape[0]),
-        "figure": "similarity.png",
+        "figure": "similarity.png" if figure else None,
     }
     atomic_write_text(run_dir / "similarity.json", json.dumps(json_safe(out), indent=1))
     return out

@@ -279,3 +279,19 @@ def _arch_in(data: Any) -> str | None:
         if isinstance(value, str):
             return value
     return None
+
+
+def trained_space(run: str | Path) -> tuple[SearchSpace, str]:
+    """(space, identity) a supernet checkpoint (file or run directory) was trained with, read from its metadata
+    without building the supernet (e.g. to time that exact space: `supernet latency-table --supernet RUN`)."""
+    from supernet.space import list_spaces
+
+    path = checkpoint_path(Path(run))
+    meta = load_checkpoint(path, expect={"kind": "supernet"}).meta
+    if meta["space"] not in {entry.name for entry in list_spaces()}:
+        raise CheckpointError(f"checkpoint {path} needs search space {str(meta['space'])[:80]!r}, which is not registered")
+    options = meta.get("supernet")
+    identity = options.get("identity", SupernetOptions().identity) if isinstance(options, dict) else None
+    if not isinstance(identity, str):
+        raise CheckpointError(f"checkpoint {path} records no supernet identity mode")
+    return space_of(meta), identity

@@ -197,16 +197,21 @@ IDENTITY_FIELDS = {
     "space": "search space",
     "constraints": "constraints",
     "evaluation": "evaluation settings",
+    "strategy": "strategy",
 }
 
 
-def search_identity(key: str, space: SearchSpace, constraints: str, evaluation: Mapping[str, Any] | None) -> dict:
-    """What a search's evaluations and result depend on: a resume must match it (`check_resumable`)."""
+def search_identity(
+    key: str, space: SearchSpace, constraints: str, evaluation: Mapping[str, Any] | None, strategy: str | None = None
+) -> dict:
+    """What a search's evaluations and result depend on: a resume must match it (`check_resumable`). The
+    strategy too: its state is rebuilt by replaying the journal, which another strategy would misread."""
     return {
         "evaluated": key.rsplit(":", 1)[0] if evaluation is not None else key,
         "space": space.fingerprint(),
         "constraints": constraints,
         "evaluation": dict(evaluation) if evaluation is not None else None,
+        "strategy": strategy,
     }
 
 

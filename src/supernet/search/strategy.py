@@ -8,6 +8,8 @@ trajectory (needed to resume a search from a journal).
 
 from __future__ import annotations
 
+import math
+import numbers
 import random
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -236,6 +238,22 @@ class Leaderboard:
         return ranked[:k]
 
 
+def told_metrics_problem(metrics: Any) -> str | None:
+    """Why the metrics told for an arch cannot be ranked, or None: not a mapping, a value that is not a real
+    number (a string, a bool, NaN, an infinity), an accuracy outside [0, 1]. (A missing objective is refused
+    where it is read, `objectives._get`.)"""
+    if not isinstance(metrics, Mapping):
+        return f"metrics must be a mapping such as {{'accuracy': 0.71}}, got {type(metrics).__name__}"
+    for name, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return f"metric {name!r} must be a number, got {value!r} ({type(value).__name__})"
+        if not math.isfinite(value):
+            return f"metric {name!r} must be a finite number, got {value}"
+        if name == "accuracy" and not 0.0 <= value <= 1.0:
+            return f"accuracy must be in [0, 1], got {value:g}"
+    return None
+
+
 class StrategyBase:
     """Shared state of single-objective strategies: cached costs, the leaderboard, history."""
 
@@ -279,6 +297,10 @@ class StrategyBase:
                 f"tell() needs results for exactly the {len(asked)} archs of the last ask(), "
                 f"in order; got {len(results)}"
             )
+        for arch, metrics in results:
+            why = told_metrics_problem(metrics)
+            if why is not None:
+                raise SearchError(f"tell(): arch {arch.to_string()}: {why}")
         self._pending = None
 
     def _record(self, step: int, arch: Arch, metrics: Mapping[str, float], **extra: Any) -> None:
