@@ -44,7 +44,7 @@ from supernet.space import Arch
 BENCH_FILE = str(ROOT.parent / "shared" / "data" / "nas-bench-macro" / "nas-bench-macro_cifar10.json")
 
 
-SMOKE_SEARCH = ["search.population=4", "search.iterations=1", "search.topk=2"]
+SMOKE_SEARCH = ["search.options={population: 4, iterations: 1, topk: 2}"]
 
 
 def smoke_supernet(run_dir: Path) -> Path:

@@ -1,7 +1,6 @@
 """The Python API in one file: your own candidate modules and data; train, search under a MACs budget, export, reload.
 
-PYTHONPATH=src python examples/quickstart.py      # ~5 s on one CPU core; the model goes to a temporary folder
-"""
+PYTHONPATH=src python examples/quickstart.py      # ~5 s on one CPU core; the model goes to a temporary folder"""
 
 import tempfile
 from functools import partial

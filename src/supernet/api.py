@@ -268,7 +268,6 @@ def fit(
         trainer = supernet_trainer(net, paths, loader, cfg, folder, meta, runtime)
         if resume:
             trainer.resume()
-        start = time.time()
         try:
             summaries = trainer.fit()
         except TrainingDiverged as e:

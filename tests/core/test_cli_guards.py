@@ -15,7 +15,7 @@ from tests.conftest import assert_one_line_error, needs_fashion, run_main, set_a
 from tests.core.test_export_onnx import write_supernet
 from tests.search.test_search_cli import SPACE, table  # noqa: F401 (the table fixture)
 
-SMALL = ("--population", "4", "--iterations", "1", "--set", "search.num_samples=8", "--set", "search.progress=false")
+SMALL = ("--set", "search.options={population: 4, iterations: 1}", "--set", "search.progress=false")
 
 
 def search(table_csv: Path, run_dir: Path, *args: str):

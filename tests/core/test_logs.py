@@ -71,7 +71,7 @@ def table(tmp_path_factory):
 
 def _search(table, run_dir, before: tuple[str, ...] = (), after: tuple[str, ...] = (), *sets: str):
     """`supernet [before] search --table TABLE ... [after]` in this process."""
-    args = set_args(["search.num_samples=20", "search.progress=false", "search.strategy=random", *sets])
+    args = set_args(["search.options={num_samples: 20}", "search.progress=false", "search.strategy=random", *sets])
     return run_main(*before, "search", "--table", str(table), *SPACE, "--run-dir", str(run_dir), *args, *after)
 
 
@@ -100,7 +100,7 @@ def test_search_writes_the_best_so_far_per_generation_to_tensorboard(tmp_path, t
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run = tmp_path / "s"
-    sets = ("search.strategy=evolution", "search.population=6", "search.iterations=3", "log.tensorboard=true")
+    sets = ("search.strategy=evolution", "search.options={population: 6, iterations: 3}", "log.tensorboard=true")
     r = _search(table, run, (), (), *sets)
     assert r.returncode == 0, r.stderr
     events = EventAccumulator(str(run / "tensorboard"))

@@ -105,7 +105,7 @@ def test_racing_search_picks_what_a_full_search_picks(trained, tmp_path):
 def test_racing_needs_an_accuracy_only_strategy(trained, tmp_path):
     from supernet.core.errors import ConfigError
 
-    cfg = load_config(None, [*_sets(), "search.racing=true", "search.strategy=nsga2"])
+    cfg = load_config(None, [*_sets(search__strategy="nsga2"), "search.racing=true"])
     with pytest.raises(ConfigError, match="search.racing needs"):
         search_supernet(cfg, trained, tmp_path / "s")
     assert not (tmp_path / "s").exists()

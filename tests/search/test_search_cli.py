@@ -134,7 +134,7 @@ def test_search_shows_a_progress_bar_unless_turned_off(tmp_path, table, progress
         "--strategy",
         "random",
         "--set",
-        "search.num_samples=20",
+        "search.options.num_samples=20",
         "--set",
         f"search.progress={progress}",
         timeout=60,

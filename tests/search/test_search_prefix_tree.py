@@ -108,14 +108,14 @@ def test_prefix_tree_logits_and_scores_equal_one_at_a_time(kind, chunk_images):
     scorer.logits = {}
     paths = [net.path_of(a).ops for a in archs]
     tree_scores = scorer.score(paths)
-    one = SupernetEvaluator(net, recal, val)
+    one = SupernetEvaluator(net, recal, val, reset=True)
     expected = [one.evaluate(a) for a in archs]
     assert tree_scores == expected
     assert len(set(expected)) > 1  # the archs differ, so equal scores are not a coincidence
     for arch, ops in zip(archs, paths):
         reference = _one_at_a_time_logits(net, arch, recal, val)
         assert all(torch.equal(a, b) for a, b in zip(scorer.logits[ops], reference, strict=True)), (kind, arch)
-    assert SupernetEvaluator(net, recal, val, chunk_images=chunk_images).evaluate_many(archs) == expected
+    assert SupernetEvaluator(net, recal, val, reset=True, chunk_images=chunk_images).evaluate_many(archs) == expected
 
 
 def test_prefix_tree_runs_each_shared_prefix_once():
@@ -125,7 +125,7 @@ def test_prefix_tree_runs_each_shared_prefix_once():
     calls = {"stem": 0}
     hook = net.stem.register_forward_hook(lambda *a: calls.__setitem__("stem", calls["stem"] + 1))
     try:
-        SupernetEvaluator(net, recal, val).evaluate_many(archs)
+        SupernetEvaluator(net, recal, val, reset=True).evaluate_many(archs)
     finally:
         hook.remove()
     assert calls["stem"] == len(recal) + len(val)  # once for all archs, not once per arch
@@ -144,8 +144,8 @@ def test_few_shot_parts_are_scored_on_their_own_trees():
     recal, val = _data()
     archs = _archs(space, 5)
     assert len({a.ops[0] for a in archs}) > 1  # several parts
-    expected = [SupernetEvaluator(net, recal, val).evaluate(a) for a in archs]
-    assert SupernetEvaluator(net, recal, val).evaluate_many(archs) == expected
+    expected = [SupernetEvaluator(net, recal, val, reset=True).evaluate(a) for a in archs]
+    assert SupernetEvaluator(net, recal, val, reset=True).evaluate_many(archs) == expected
 
 
 @pytest.mark.parametrize("case", ["no-reset", "cell"])
@@ -165,7 +165,7 @@ def test_falls_back_to_one_at_a_time_and_says_so_once(case, caplog):
     said = [r.getMessage() for r in caplog.records if "one arch at a time" in r.getMessage()]
     assert len(said) == 1, said
     if reset:  # without reset each score depends on the ones before, so only compare with reset
-        assert got == [SupernetEvaluator(net, recal, val).evaluate(a) for a in archs]
+        assert got == [SupernetEvaluator(net, recal, val, reset=True).evaluate(a) for a in archs]
 
 
 def _val(batches: int, seed: int = 5):
@@ -178,7 +178,7 @@ def test_racing_keeps_every_score_that_can_reach_the_threshold_exact():
     recal, _ = _data()
     val = _val(6)
     archs = _archs(net.space, 6)
-    evaluator = SupernetEvaluator(net, recal, val)
+    evaluator = SupernetEvaluator(net, recal, val, reset=True)
     full = evaluator.evaluate_many(archs)
     threshold = max(full)
     raced = evaluator.race_many(archs, threshold)

@@ -180,7 +180,7 @@ def test_constrained_sampler_bins_quantized_spaces_by_bitops():
 
     options = {"layers_per_stage": [1, 1, 1, 1], "bits": [[1, 2], [4, 4]], "bottleneck_scales": [0.5, 1.5]}
     space = create_space("resnet18-quant", preset="fashion-mnist", **options)
-    sampler = create_sampler("uniform-constrained", space, constrained_bins=4)
+    sampler = create_sampler("uniform-constrained", space, bins=4)
     low, high = sampler.table.range("bitops")
     assert sampler.metric == "bitops" and sampler.bins[0][0] == low and sampler.bins[-1][1] == high + 1
     rng = random.Random(0)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from supernet.core.extras import MissingExtra, pyplot
+from supernet.core.logs import get_logger
+
+logger = get_logger(__name__)
 
 
 def figures_available(verb: str) -> bool:
@@ -17,7 +19,7 @@ def figures_available(verb: str) -> bool:
     try:
         pyplot(f"{verb}'s figures")
     except MissingExtra as e:
-        print(f"{verb}: figures not written: {e}", file=sys.stderr, flush=True)
+        logger.warning(f"{verb}: figures not written: {e}")
         return False
     return True
 
