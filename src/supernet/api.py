@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from supernet.config.rules import check_arguments
 from supernet.config.schema import Config, SearchConfig, TrainConfig, options_of
 from supernet.core.device import runtime_for
-from supernet.core.errors import ConfigError, DatasetError, SearchError, SpaceError
+from supernet.core.errors import ConfigError, DatasetError, SpaceError
 from supernet.cost import CostTable, parse_quantity
 from supernet.data import derive_seed
 from supernet.jobs.export import export_path
@@ -43,12 +43,13 @@ from supernet.ops.modules import LayerChoice
 from supernet.ops.modules import module_space as _module_space
 from supernet.runs.build import check_run, config_hash, config_sections
 from supernet.search import STRATEGIES, Constraint, Problem, SearchResult, Strategy, create_strategy, run_search
+from supernet.search.strategy import require_feasible
 from supernet.search.supernet_evaluator import SupernetEvaluator
 from supernet.space import Arch, SearchSpace
 from supernet.train.checkpoint import find_checkpoint, load_checkpoint
 from supernet.train.loop import OptimConfig, Trainer, TrainingDiverged
 from supernet.train.sampler import SAMPLERS, create_sampler
-from supernet.train.wiring import supernet_trainer
+from supernet.train.wiring import supernet_meta, supernet_trainer
 
 Data = Dataset | DataLoader
 """What training and search read: a `Dataset` of (image, label) pairs (map-style, or an `IterableDataset`), or
@@ -297,16 +298,7 @@ def _diverged(
 
 
 def _meta(net: SupernetModel) -> dict[str, Any]:
-    space = net.space
-    return {
-        "kind": "supernet",
-        "space": space.name,
-        "space_options": dict(space.options),
-        "space_fingerprint": space.fingerprint(),
-        "space_description": space.to_dict(),
-        "supernet": net.options.to_dict(),
-        "imports": [],
-    }
+    return supernet_meta(net.space, net.options, [])
 
 
 def evaluator(
@@ -458,12 +450,7 @@ def search_arch(
     tell = lambda a, m: [cb(a, {**table.query(a).to_dict(), **m}) for cb in callbacks]  # noqa: E731
     result = run_search(found, as_metrics, tell, evaluate_many=many)  # a generation at once (prefix tree)
     problem = getattr(found, "problem", Problem(constraints=bounds))
-    if not problem.check_all(result.best_metrics):
-        wanted = " and ".join(c.describe() for c in problem.constraints)
-        raise SearchError(
-            f"none of the {len(result.history)} evaluated architectures satisfied {wanted}; the best accuracy "
-            f"found was {result.best_metrics.get('accuracy', float('nan')):.4f}"
-        )
+    require_feasible(problem, result.best_metrics, len(result.history))
     return result
 
 

@@ -351,6 +351,7 @@ def _run_search(
     from supernet.search.distributed import init_from_env, is_main_rank, split_evaluate
     from supernet.search.journal import write_identity
     from supernet.search.plots import plot_pareto, plot_progress
+    from supernet.search.strategy import require_feasible
 
     require_tensorboard(cfg.log.tensorboard)
     distributed = init_from_env(device or "cpu")
@@ -424,7 +425,7 @@ def _run_search(
 
         result = run_search(strategy, timed, record if is_main_rank() else None, cache, many)
     applied = getattr(strategy, "problem", problem)  # nsga2 adds its acc_min constraint
-    require_feasible(applied, result.best_metrics, len(result.history), journal_path)
+    require_feasible(applied, result.best_metrics, len(result.history), f" (evaluations kept in {journal_path})")
     out = {
         **result.to_dict(),
         "strategy": cfg.search.strategy,
@@ -466,17 +467,3 @@ def _check_journal(
     if journal.exists():
         check_resumable(journal, identity, key)
     return identity
-
-
-def require_feasible(problem: Problem, best_metrics: dict[str, float], evaluated: int, journal: Path) -> None:
-    """A search whose best arch breaks a constraint (e.g. `--min-acc`) found nothing: SearchError."""
-    from supernet.core.errors import SearchError
-
-    if problem.check_all(best_metrics):
-        return
-    wanted = " and ".join(c.describe() for c in problem.constraints)
-    best = best_metrics.get("accuracy", float("nan"))
-    raise SearchError(
-        f"none of the {evaluated} evaluated architectures satisfied {wanted}; the best accuracy "
-        f"found was {best:.4f} (evaluations kept in {journal})"
-    )

@@ -46,7 +46,7 @@ from supernet.runs.load import (  # noqa: F401  (re-exported)
     trained_config,
 )
 from supernet.train.sampler import SAMPLERS, create_sampler
-from supernet.train.wiring import supernet_trainer
+from supernet.train.wiring import supernet_meta, supernet_trainer
 
 if TYPE_CHECKING:
     from supernet.space import SearchSpace
@@ -115,13 +115,7 @@ def train_supernet(
     sampler = create_sampler(train.sampler, space, identity=options.identity, **sampler_options)
     seed = train.seed
     meta = {
-        "kind": "supernet",
-        "space": space.name,
-        "space_options": dict(space.options),
-        "space_fingerprint": space.fingerprint(),
-        "space_description": space.to_dict(),
-        "imports": describe_imports(cfg.imports),
-        "supernet": options.to_dict(),
+        **supernet_meta(space, options, describe_imports(cfg.imports)),
         "config_hash": config_hash(cfg, SUPERNET_SECTIONS),
         "config": config_sections(cfg, SUPERNET_SECTIONS),
         "data": asdict(cfg.data),

@@ -350,3 +350,16 @@ def run_search(
                 on_evaluated(arch, cache[arch])
         strategy.tell([(arch, cache[arch]) for arch in batch])
     return strategy.result()
+
+
+def require_feasible(problem: Any, best_metrics: Mapping[str, float], evaluated: int, where: str = "") -> None:
+    """A search whose best arch breaks a constraint (e.g. a minimum accuracy) found nothing: SearchError naming
+    the constraints and the best accuracy found; `where` is appended (e.g. where the evaluations are kept)."""
+    if problem.check_all(best_metrics):
+        return
+    wanted = " and ".join(c.describe() for c in problem.constraints)
+    best = best_metrics.get("accuracy", float("nan"))
+    raise SearchError(
+        f"none of the {evaluated} evaluated architectures satisfied {wanted}; the best accuracy found was "
+        f"{best:.4f}{where}"
+    )

@@ -42,3 +42,17 @@ def supernet_trainer(
         distill=getattr(cfg, "distill", False),
         tensorboard=tensorboard,
     )
+
+
+def supernet_meta(space: Any, options: Any, imports: list[str]) -> dict[str, Any]:
+    """What every supernet checkpoint records of its space and build (`supernet.runs.load` rebuilds from it):
+    shared by `supernet train` and `api.fit`, which add their config sections."""
+    return {
+        "kind": "supernet",
+        "space": space.name,
+        "space_options": dict(space.options),
+        "space_fingerprint": space.fingerprint(),
+        "space_description": space.to_dict(),
+        "imports": imports,
+        "supernet": options.to_dict(),
+    }
