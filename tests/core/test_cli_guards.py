@@ -26,7 +26,7 @@ def test_search_resume_with_another_strategy_is_refused(tmp_path, table):  # noq
     path, _, _ = table
     assert search(path, tmp_path / "s").returncode == 0  # evolution
     kept = (tmp_path / "s" / "result.json").read_bytes()
-    r = search(path, tmp_path / "s", "--resume", "--strategy", "random")
+    r = search(path, tmp_path / "s", "--resume", "--strategy", "random", "--set", "search.options={num_samples: 8}")
     assert_one_line_error(r, "cannot resume", "other strategy (evolution -> random)")
     assert (tmp_path / "s" / "result.json").read_bytes() == kept
     assert search(path, tmp_path / "s", "--resume").returncode == 0
