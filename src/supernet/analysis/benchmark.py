@@ -33,6 +33,7 @@ from typing import Any
 
 from supernet.analysis import metrics as M
 from supernet.core.errors import ConfigError, SpaceError
+from supernet.core.io import unique_keys
 from supernet.space import Arch, SearchSpace, create_space
 
 BENCHMARKS = {"nas-bench-macro": "nas-bench-macro"}  # benchmark name -> the space it is defined on
@@ -119,6 +120,10 @@ def full_space(space: SearchSpace) -> SearchSpace:
     return full
 
 
+# a key given twice is refused (json.loads keeps the last one silently)
+DUPLICATE_KEYS = unique_keys("duplicate key {key!r}; each arch (and field) may appear once", cut=40)
+
+
 def _read_json(path: Path) -> Any:
     def no_constants(text: str) -> None:
         raise ValueError(f"{text} is not a number")
@@ -126,21 +131,11 @@ def _read_json(path: Path) -> Any:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise ConfigError(f"benchmark {path} is larger than {MAX_FILE_BYTES >> 20} MB; is it the right file?")
-        return json.loads(path.read_text(), parse_constant=no_constants, object_pairs_hook=_unique_keys)
+        return json.loads(path.read_text(), parse_constant=no_constants, object_pairs_hook=DUPLICATE_KEYS)
     except OSError as e:
         raise ConfigError(f"cannot read benchmark {path}: {e.strerror or e}") from None
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise ConfigError(f"benchmark {path} is not valid JSON: {str(e).splitlines()[0]}") from None
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object, refusing a key given twice (json.loads keeps the last one silently)."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key[:40]!r}; each arch (and field) may appear once")
-        out[key] = value
-    return out
 
 
 def _parse_key(path: Path, key: str, space: SearchSpace) -> Arch:

@@ -6,7 +6,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 def atomic_write(
@@ -57,3 +57,18 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def unique_keys(message: str, cut: int = 60) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """A `json.loads` `object_pairs_hook` that refuses a key given twice (json would silently keep the last):
+    a ValueError whose text is `message` formatted with `key`, the key cut to `cut` characters."""
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ValueError(message.format(key=key[:cut]))
+            out[key] = value
+        return out
+
+    return hook

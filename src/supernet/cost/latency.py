@@ -28,7 +28,7 @@ from torch import nn
 
 from supernet.core.errors import ConfigError, SpaceError
 from supernet.core.extras import require
-from supernet.core.io import atomic_write_text
+from supernet.core.io import atomic_write_text, unique_keys
 from supernet.cost.timing import TimingSettings, time_module
 from supernet.ops.blocks import build_block
 from supernet.ops.candidates import exported_config
@@ -113,7 +113,9 @@ class LatencyTable:
                     f"latency table {path} is {size} bytes, larger than the {MAX_FILE_BYTES >> 20} MiB a table "
                     f"may be; is it the right file?"
                 )
-            data = json.loads(Path(path).read_text(), object_pairs_hook=_unique_keys)
+            data = json.loads(
+                Path(path).read_text(), object_pairs_hook=unique_keys("key {key!r} is given twice", cut=40)
+            )
         except (OSError, ValueError, UnicodeDecodeError, RecursionError) as e:
             raise ConfigError(f"cannot read latency table {path}: {type(e).__name__}: {e}") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -234,17 +236,6 @@ def layer_input_shapes(space: SearchSpace, identity: str) -> list[tuple[int, ...
         shapes.append(shape)
         shape = _out_shape(build_block(exported_config(layer.choices[0], layer, identity)), shape)
     return shapes
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are all different: a key given twice (which `json` would silently let the
-    last one win) is a ValueError naming it."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"key {key[:40]!r} is given twice")
-        out[key] = value
-    return out
 
 
 def _plain(value: Any) -> Any:

@@ -12,7 +12,7 @@ from torch import nn
 
 from supernet.core.errors import CheckpointError, SupernetError
 from supernet.core.extras import require
-from supernet.core.io import atomic_write, atomic_write_text
+from supernet.core.io import atomic_write, atomic_write_text, unique_keys
 from supernet.core.logs import get_logger
 from supernet.jobs.retrain import train_standalone  # noqa: F401  (re-exported)
 from supernet.model.export import export_model
@@ -188,22 +188,15 @@ def _read_model_json(path: Path) -> dict[str, Any]:
     try:
         if path.stat().st_size > MAX_MODEL_JSON_BYTES:
             raise CheckpointError(f"{path} is larger than {MAX_MODEL_JSON_BYTES >> 20} MiB; not an exported model")
-        config = json.loads(path.read_bytes(), parse_constant=no_constants, object_pairs_hook=_unique_keys)
+        config = json.loads(
+            path.read_bytes(), parse_constant=no_constants, object_pairs_hook=unique_keys("key {key!r} given twice")
+        )
     except OSError as e:
         raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise CheckpointError(f"{path} is not valid JSON: {str(e).splitlines()[0][:200]}") from None
     _check_config(config, path)
     return config
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"key {key[:60]!r} given twice")
-        out[key] = value
-    return out
 
 
 def _check_config(config: Any, path: Path) -> None:
