@@ -229,11 +229,14 @@ def fit(
     run_dir: str | Path | None = None,
     resume: bool = False,
     device: str = "auto",
+    pairwise_rank_weight: float = 0.0,
     **optim: Any,
 ) -> TrainResult:
     """Train `net` on `data` with a path sampler (`uniform`: SPOS; `fair`: FairNAS; `uniform-constrained`,
-    `path-dropout`, `depth-balanced`, `sandwich`) and its own `sampler_options` (as the config's
-    `train.sampler_options`, e.g. `{"bins": 5}`); one path per step drawn from (seed, epoch, step).
+    `path-dropout`, `depth-balanced`, `sandwich`, `deep-first`) and its own `sampler_options` (as the config's
+    `train.sampler_options`, e.g. `{"bins": 5}`); the step's paths drawn from (seed, epoch, step).
+    `pairwise_rank_weight`: the pairwise ranking loss with the space's cost as prior (the config's
+    `train.pairwise_rank_weight`; needs two paths per step, e.g. `sampler_options={"paths": 2}`).
     `optim`: other `OptimConfig` fields (momentum, weight_decay, label_smoothing, warmup_steps, grad_clip,
     progress...). With `run_dir`, checkpoints and `metrics.jsonl` go there and `resume=True` continues it;
     without, a temporary folder. `device="auto"` (as the CLI): CUDA when there is one, else the CPU.
@@ -245,10 +248,19 @@ def fit(
         raise ConfigError(f"fit() has no option {unknown[0]!r}; options: {', '.join(sorted(known))}")
     numbers = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, **optim}
     check_arguments(OptimConfig, numbers, typing.get_type_hints(OptimConfig), "fit()")
+    ranking = {"pairwise_rank_weight": pairwise_rank_weight}
+    check_arguments(TrainConfig, ranking, typing.get_type_hints(TrainConfig), "fit()")
     optim.setdefault("progress", False)
     options = options_of(SAMPLERS.get(sampler).options, sampler_options or {}, "sampler_options")
     cfg = TrainConfig(
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, sampler=sampler, sampler_options=options, **optim
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        sampler=sampler,
+        sampler_options=options,
+        **ranking,
+        **optim,
     )
     settings = Config(train=cfg)  # what a checkpoint records and a resume must match, as in the CLI
     if run_dir is not None:

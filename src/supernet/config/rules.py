@@ -64,6 +64,7 @@ CONFIG_RULES: dict[str, dict[str, Range]] = {
         "few_shot_lr": POSITIVE,
         "few_shot_max_parts": AT_LEAST_1,
         "health_models": AT_LEAST_0,
+        "pairwise_rank_weight": AT_LEAST_0,
         "allreduce_bucket_mb": POSITIVE,
     },
     "EvalConfig": {

@@ -47,7 +47,8 @@ class SpaceConfig:
 
 @dataclass
 class TrainConfig(OptimConfig):
-    sampler: str = "uniform"  # uniform | fair | uniform-constrained | path-dropout | depth-balanced | sandwich
+    sampler: str = "uniform"  # uniform | fair | uniform-constrained | path-dropout | depth-balanced | sandwich |
+    #                           deep-first
     few_shot_layers: list[int] = field(default_factory=list)  # few-shot NAS: split on these layers' choices
     # fine-tuning epochs of each sub-supernet after the one-shot training (None: half of train.epochs, as the
     # few-shot NAS code trains each NAS-Bench-201 sub-supernet 300 epochs after a 600-epoch one-shot supernet)
@@ -55,8 +56,12 @@ class TrainConfig(OptimConfig):
     few_shot_lr: float | None = None  # their lr (None: train.lr, a warm restart of the schedule, no warm-up)
     few_shot_max_parts: int = 64  # refuse a split into more parts than this (a guard; raise it to force)
     distill: bool = False  # in-place distillation: the step's first path (sandwich: the largest) teaches the rest
-    # the sampler's own options, checked by its options dataclass: uniform-constrained `bins` (5),
-    # path-dropout `drop_rate` (0.5), sandwich `random_paths` (BigNAS: 2)
+    # pairwise ranking loss with a cost prior (PGONAS, PicoNAS): peak weight of relu(L_costlier - L_cheaper)
+    # over the step's paths, ramped as w * sin(0.8 pi t / T); 0: off. Needs two or more paths per step.
+    pairwise_rank_weight: float = 0.0
+    # the sampler's own options, checked by its options dataclass: uniform `identity_prob` (None) and `paths` (1),
+    # uniform-constrained `bins` (5), path-dropout `drop_rate` (0.5), sandwich `random_paths` (BigNAS: 2),
+    # deep-first `fraction` (0.25)
     sampler_options: dict[str, Any] = field(default_factory=dict)
     health_models: int = 0  # per epoch: val accuracies of this many sampled one-shot models
     allreduce_bucket_mb: float = 25.0  # torchrun: gradients are averaged in flattened buckets of this size

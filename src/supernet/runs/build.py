@@ -206,12 +206,20 @@ EXECUTION_FIELDS = (
 )
 
 
+# fields added after checkpoints were made: left out of the hash while they hold their default, so a
+# checkpoint trained before they existed still resumes
+ADDED_FIELDS: dict[str, dict[str, Any]] = {"train": {"pairwise_rank_weight": 0.0}}
+
+
 def config_hash(cfg: Config, sections: tuple[str, ...]) -> str:
     """Hash of the config sections a checkpoint depends on (execution settings excluded)."""
     blob = {s: asdict(getattr(cfg, s)) for s in sections}
-    for section in blob.values():
-        for name in EXECUTION_FIELDS:
-            section.pop(name, None)
+    for name, section in blob.items():
+        for field_name in EXECUTION_FIELDS:
+            section.pop(field_name, None)
+        for field_name, default in ADDED_FIELDS.get(name, {}).items():
+            if field_name in section and section[field_name] == default:
+                section.pop(field_name)
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -107,6 +107,11 @@ def warmup_steps(cfg: OptimConfig, steps_per_epoch: int) -> int:
     return cfg.warmup_steps or round(cfg.warmup_epochs * steps_per_epoch)
 
 
+def steps_per_epoch(loader: Any, cfg: OptimConfig) -> int:
+    """An epoch's steps: the loader's batches, at most `cfg.max_steps_per_epoch`."""
+    return min(len(loader), cfg.max_steps_per_epoch or len(loader))
+
+
 def make_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.SGD:
     """SGD over the model's parameters; with `no_decay_bn`, BatchNorm parameters and modules marked
     `no_weight_decay` (inter-choice bias vectors) form a second group without weight decay."""
@@ -186,10 +191,14 @@ class Trainer:
         runtime: Runtime | None = None,
         distill: bool = False,
         tensorboard: bool = False,
+        path_cost: Callable[[Any], float] | None = None,
+        rank_weight: float = 0.0,
     ) -> None:
         """`tensorboard`: also write loss, path accuracy, lr, images/s per step and the epoch summaries
-        (evaluation results of the hooks included) into RUN/tensorboard/ (the `[tensorboard]` extra)."""
+        (evaluation results of the hooks included) into RUN/tensorboard/ (the `[tensorboard]` extra).
+        `path_cost` and `rank_weight`: the pairwise ranking loss with that cost as its prior (None: none)."""
         self.distill = distill  # the step's first path teaches the others (in-place distillation)
+        self.path_cost, self.rank_weight = path_cost, rank_weight
         self.runtime = runtime if runtime is not None else Runtime()
         self.model = self.runtime.prepare(model)
         self.forward = forward
@@ -205,7 +214,7 @@ class Trainer:
         self._events: Any = None  # the TensorBoard sink of the fit in progress
         self.optimizer = make_optimizer(model, cfg)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-        self.steps_per_epoch = min(len(loader), cfg.max_steps_per_epoch or len(loader))
+        self.steps_per_epoch = steps_per_epoch(loader, cfg)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.warmup = warmup_steps(cfg, self.steps_per_epoch)
         self.global_step = 0
@@ -332,29 +341,12 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
-        losses, accs, paths = [], [], self.paths_for_step(epoch, step)
-        teacher = None
-        for arch in paths:
-            with self.runtime.autocast():
-                logits = self.forward(x, arch)
-                loss = self.criterion(logits, y) if teacher is None else soft_cross_entropy(logits, teacher)
-            if self.distill and teacher is None:
-                teacher = logits.detach().float().softmax(1)
-            acc = (logits.argmax(1) == y).float().mean()
-            if self.dist.world_size > 1:  # the global batch's mean: the same on every rank
-                loss_value, acc_value = self.dist.mean(torch.stack([loss.detach(), acc])).tolist()
-            else:
-                loss_value, acc_value = loss.item(), acc.item()
-            if not math.isfinite(loss_value):
-                what = f"loss became {loss_value} at epoch {epoch} step {step} (arch {arch})"
-                raise TrainingDiverged(
-                    f"{what}; stopped, the last good checkpoint is kept in {self.ckpt_dir} "
-                    f"(lower train.lr or set train.grad_clip)",
-                    what,
-                )
-            self.scaler.scale(loss).backward()
-            losses.append(loss_value)
-            accs.append(acc_value)
+        paths = self.paths_for_step(epoch, step)
+        extra: dict[str, Any] = {}
+        if self.path_cost is not None:
+            losses, accs, extra["rank_hinge"] = self._ranked_backward(epoch, step, x, y, paths)
+        else:
+            losses, accs = self._backward(epoch, step, x, y, paths)
         self.dist.sync_grads(self.model)  # scaled gradients: an overflow on any rank reaches every rank
         if self.cfg.grad_clip:
             self.scaler.unscale_(self.optimizer)
@@ -374,7 +366,71 @@ class Trainer:
         if paths[0] is not None:
             row["paths"] = [str(a) for a in paths]
             row["path_acc"] = accs
-        return row
+        return {**row, **extra}
+
+    def _backward(
+        self, epoch: int, step: int, x: torch.Tensor, y: torch.Tensor, paths: Sequence[Any]
+    ) -> tuple[list[float], list[float]]:
+        """Each path's loss backpropagated in turn (with `distill`, the first path's logits teach the rest)."""
+        losses, accs = [], []
+        teacher = None
+        for arch in paths:
+            with self.runtime.autocast():
+                logits = self.forward(x, arch)
+                loss = self.criterion(logits, y) if teacher is None else soft_cross_entropy(logits, teacher)
+            if self.distill and teacher is None:
+                teacher = logits.detach().float().softmax(1)
+            loss_value, acc_value = self._values(loss, logits, y, f"at epoch {epoch} step {step} (arch {arch})")
+            self.scaler.scale(loss).backward()
+            losses.append(loss_value)
+            accs.append(acc_value)
+        return losses, accs
+
+    def _ranked_backward(
+        self, epoch: int, step: int, x: torch.Tensor, y: torch.Tensor, paths: Sequence[Any]
+    ) -> tuple[list[float], list[float], float]:
+        """The paths' summed losses plus the pairwise ranking loss with a cost prior (PGONAS, PicoNAS): for
+        each pair of paths of different cost, relu(L_costlier - L_cheaper.detach()), averaged over the pairs
+        and weighted by `pairwise_rank_weight * sin(0.8 pi t / T)` (ramped up over training, t the global step
+        of T); one backward pass. Returns the losses, accuracies and the hinge's value."""
+        if len(paths) < 2:
+            raise ConfigError(
+                "train.pairwise_rank_weight ranks two or more paths per step; the sampler draws one "
+                "(set train.sampler_options.paths: 2 with the uniform sampler)"
+            )
+        graph, losses, accs = [], [], []
+        for arch in paths:
+            with self.runtime.autocast():
+                logits = self.forward(x, arch)
+                loss = self.criterion(logits, y)
+            loss_value, acc_value = self._values(loss, logits, y, f"at epoch {epoch} step {step} (arch {arch})")
+            graph.append(loss)
+            losses.append(loss_value)
+            accs.append(acc_value)
+        costs = [self.path_cost(a) for a in paths]
+        pairs = [(i, j) for i in range(len(paths)) for j in range(len(paths)) if costs[i] > costs[j]]
+        hinge = sum((torch.relu(graph[i] - graph[j].detach()) for i, j in pairs), graph[0].new_zeros(()))
+        hinge = hinge / max(1, len(pairs))
+        weight = self.rank_weight * math.sin(0.8 * math.pi * self.global_step / max(1, self.total_steps))
+        self.scaler.scale(sum(graph) + weight * hinge).backward()
+        return losses, accs, float(hinge.detach())
+
+    def _values(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, where: str) -> tuple[float, float]:
+        """The loss and accuracy as numbers (the global batch's means under torchrun); a non-finite loss stops
+        the training with `TrainingDiverged`."""
+        acc = (logits.argmax(1) == y).float().mean()
+        if self.dist.world_size > 1:  # the global batch's mean: the same on every rank
+            loss_value, acc_value = self.dist.mean(torch.stack([loss.detach(), acc])).tolist()
+        else:
+            loss_value, acc_value = loss.item(), acc.item()
+        if not math.isfinite(loss_value):
+            what = f"loss became {loss_value} {where}"
+            raise TrainingDiverged(
+                f"{what}; stopped, the last good checkpoint is kept in {self.ckpt_dir} "
+                f"(lower train.lr or set train.grad_clip)",
+                what,
+            )
+        return loss_value, acc_value
 
     def _optimizer_step(self, paths: Sequence[Any]) -> None:
         """SGD step; a model with sliced width choices keeps the parts outside its paths' slices
