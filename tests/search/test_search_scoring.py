@@ -123,10 +123,35 @@ def test_bad_words_and_twins_without_plain_identities_are_refused(space):
     assert load_config(None, ["eval.twins=mean", "eval.metric=loss"]).eval.twins == "mean"
 
 
-def test_batch_scoring_with_a_scoring_choice_scores_one_at_a_time_and_says_so(space, caplog):
-    """The prefix tree computes the SPOS score only: with another choice a generation is scored one by one."""
-    archs = [space.parse_arch(s) for s in ("12020010", "12002001", "22111100")]
-    one_by_one = _evaluator(space, twins="canonical", metric="loss")
+@pytest.mark.parametrize(
+    "settings",
+    [dict(metric="loss"), dict(twins="canonical"), dict(twins="mean", metric="loss"), dict(twins="mean")],
+    ids=["loss", "canonical", "mean-loss", "mean"],
+)
+def test_batch_scoring_of_twins_and_loss_equals_one_at_a_time_on_the_prefix_tree(space, settings, caplog):
+    """Issue 30's leftover: the prefix tree scores the loss metric and every spelling of a twin network too,
+    the same numbers as one arch at a time (in two validation chunks here)."""
+    archs = [space.parse_arch(s) for s in ("12020010", "12002001", "22111100", "10200201")]
+    one_by_one = _evaluator(space, **settings)
     expected = [one_by_one.evaluate(a) for a in archs]
-    assert _evaluator(space, twins="canonical", metric="loss").evaluate_many(archs) == expected
-    assert "eval.twins: canonical, eval.metric: loss" in caplog.text
+    batch = _evaluator(space, chunk_images=16, **settings)
+    assert batch.evaluate_many(archs) == expected
+    assert "one arch at a time" not in caplog.text
+    if settings.get("twins") == "mean":  # a spelling scored for one network is reused, not scored again
+        assert len(batch._by_path) == len({p for a in archs for p in E.equivalent_spellings(space, a)})
+
+
+def test_batch_scoring_with_batch_statistics_scores_one_at_a_time_and_says_so(space, caplog):
+    archs = [space.parse_arch(s) for s in ("12020010", "12002001", "22111100")]
+    one_by_one = _evaluator(space, bn="batch", metric="loss")
+    expected = [one_by_one.evaluate(a) for a in archs]
+    assert _evaluator(space, bn="batch", metric="loss").evaluate_many(archs) == expected
+    assert "eval.bn: batch" in caplog.text
+
+
+def test_racing_with_the_loss_metric_scores_every_image(space):
+    """A loss has no bound that racing could stop at: every score is full, as without racing."""
+    archs = [space.parse_arch(s) for s in ("12020010", "22111100")]
+    raced = _evaluator(space, metric="loss").race_many(archs, threshold=0.99)
+    assert [n for _, n in raced] == [32, 32]
+    assert [s for s, _ in raced] == _evaluator(space, metric="loss").evaluate_many(archs)

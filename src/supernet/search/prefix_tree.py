@@ -24,6 +24,7 @@ restored in the later ones, so the recalibration runs once per node.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -95,7 +96,8 @@ def _restore(bns: BatchNorms, states: list[dict[str, torch.Tensor]]) -> None:
 
 class PrefixTreeScorer:
     """`score(paths) -> accuracies` of a `Supernet` (see the module docstring); paths as the
-    supernet runs them (`path_of` applied), each of the supernet's length."""
+    supernet runs them (`path_of` applied), each of the supernet's length. With `metric="loss"` the
+    scores are exp(-mean cross-entropy), summed batch by batch as `supernet_evaluator.mean_loss` does."""
 
     def __init__(
         self,
@@ -104,12 +106,14 @@ class PrefixTreeScorer:
         val_batches: list[tuple[torch.Tensor, torch.Tensor]],
         runtime: Runtime,
         chunk_images: int = DEFAULT_CHUNK_IMAGES,
+        metric: str = "accuracy",
     ) -> None:
         self.net, self.runtime = net, runtime
         self.recal_batches, self.val_batches = recal_batches, val_batches
-        self.chunk_images = chunk_images
+        self.chunk_images, self.metric = chunk_images, metric
         self._saved: dict[tuple, list[dict[str, torch.Tensor]]] = {}
         self._correct: dict[tuple[str, ...], torch.Tensor] = {}
+        self._loss: dict[tuple[str, ...], float] = {}
 
     @torch.no_grad()
     def score(self, paths: Sequence[tuple[str, ...]], threshold: float | None = None) -> list[float]:
@@ -118,7 +122,10 @@ class PrefixTreeScorer:
         Racing (`threshold`): the validation set is walked one batch at a time, and after each batch the
         paths that cannot reach `threshold` even if they classify every remaining image correctly are
         dropped, their score the accuracy on the images they saw (below that bound, so below
-        `threshold`). Paths that are not dropped get exactly their full score."""
+        `threshold`). Paths that are not dropped get exactly their full score. Racing needs
+        `metric="accuracy"` (a loss has no such bound)."""
+        if threshold is not None and self.metric != "accuracy":
+            raise ValueError("racing bounds an accuracy; the loss metric scores every image")
         self.images_used: list[int] = []
         unique = list(dict.fromkeys(tuple(p) for p in paths))
         if not unique:
@@ -129,6 +136,7 @@ class PrefixTreeScorer:
         chunks = _chunks(self.val_batches, 1 if threshold is not None else self.chunk_images)
         total = sum(len(y) for _, y in self.val_batches)
         self._saved, self._correct = {}, {ops: torch.zeros((), dtype=torch.long) for ops in unique}
+        self._loss = dict.fromkeys(unique, 0.0)
         seen, live = dict.fromkeys(unique, 0), unique
         was_training = self.net.training
         self.net.eval()
@@ -145,6 +153,8 @@ class PrefixTreeScorer:
             self.net.train(was_training)
             self._saved = {}
         self.images_used = [seen[tuple(p)] for p in paths]
+        if self.metric == "loss":
+            return [math.exp(-self._loss[tuple(p)] / max(1, seen[tuple(p)])) for p in paths]
         return [self._correct[tuple(p)].item() / max(1, seen[tuple(p)]) for p in paths]
 
     def _walk_chunk(self, root: Node, chunk: list[tuple], first: bool, keep: bool) -> None:
@@ -177,6 +187,10 @@ class PrefixTreeScorer:
     def _leaf(self, ops: tuple[str, ...], recal: list | None, val: list, labels: list, first: bool, keep: bool):
         head = self.net.head
         _, logits = self._node(("head", *ops), path_batchnorms(head), head, recal, val, first, keep)
+        if self.metric == "loss":
+            for out, y in zip(logits, labels, strict=True):
+                self._loss[ops] += nn.functional.cross_entropy(out.float(), y, reduction="sum").item()
+            return
         correct = self._correct[ops]
         for out, y in zip(logits, labels, strict=True):
             correct += (out.argmax(1) == y).sum().cpu()

@@ -82,18 +82,27 @@ class SupernetEvaluator:
         self._said_fallback = False
 
     def evaluate(self, arch: Arch) -> float:
-        if getattr(self.supernet.options, "canonical", False):
-            spellings = [self.supernet.path_of(arch)]  # every spelling of one network runs this path
-        elif self.twins == "spelling":
+        if not self._scores_twins:
             return self._score(arch)
-        elif self.twins == "canonical":
-            spellings = [self.supernet.space.canonical(arch)]
-        else:
-            spellings = equivalent_spellings(self.supernet.space, arch)
+        spellings = self._spellings(arch)
         for path in spellings:
             if path not in self._by_path:
                 self._by_path[path] = self._score(path)
         return statistics.fmean(self._by_path[p] for p in spellings)
+
+    @property
+    def _scores_twins(self) -> bool:
+        """Whether a score is made of the scores of one or more other spellings (kept in `_by_path`)."""
+        return getattr(self.supernet.options, "canonical", False) or self.twins != "spelling"
+
+    def _spellings(self, arch: Arch) -> list[Arch]:
+        """The strings whose scores make `arch`'s (`eval.twins`; a canonical supernet runs every spelling of
+        one network as one path)."""
+        if getattr(self.supernet.options, "canonical", False):
+            return [self.supernet.path_of(arch)]
+        if self.twins == "canonical":
+            return [self.supernet.space.canonical(arch)]
+        return equivalent_spellings(self.supernet.space, arch)
 
     @property
     def val_images(self) -> int:
@@ -107,21 +116,37 @@ class SupernetEvaluator:
     def race_many(self, archs: Sequence[Arch], threshold: float | None) -> list[tuple[float, int]]:
         """(score, validation images it used) per arch, as `evaluate_many` but racing against `threshold`
         (`PrefixTreeScorer.score`): an arch that cannot reach it stops early with its partial accuracy;
-        every other arch gets its full score. Without the prefix tree, every score is full."""
+        every other arch gets its full score. Without the prefix tree, and with `eval.metric: loss` or
+        `eval.twins` other than `spelling` (a score made of several), every score is full."""
         full = self.val_images
-        groups = list(paths_by_part(self.supernet, archs))
         reason = self._scoring_choice() or next(
-            (r for net, _ in groups if (r := unsplittable_reason(net, self.reset))), None
+            (r for net, _ in paths_by_part(self.supernet, archs) if (r := unsplittable_reason(net, self.reset))),
+            None,
         )
         if reason is not None:
             self._say_fallback(reason)
             return [(self.evaluate(a), full) for a in archs]
+        if self.metric != "accuracy":
+            threshold = None
+        if self.twins == "spelling":
+            return self._race_paths(archs, threshold)
+        spellings = [self._spellings(a) for a in archs]
+        todo = list(dict.fromkeys(p for spelled in spellings for p in spelled if p not in self._by_path))
+        for path, (score, _) in zip(todo, self._race_paths(todo, None), strict=True):
+            self._by_path[path] = score
+        return [(statistics.fmean(self._by_path[p] for p in spelled), full) for spelled in spellings]
+
+    def _race_paths(self, archs: Sequence[Arch], threshold: float | None) -> list[tuple[float, int]]:
+        """`race_many` of the strings as given (a canonical supernet: the paths they run), on the prefix tree."""
+        full = self.val_images
         canonical = getattr(self.supernet.options, "canonical", False)
         out: list[tuple[float, int]] = [(0.0, 0)] * len(archs)
-        for net, idx in groups:
+        for net, idx in paths_by_part(self.supernet, archs):
             paths = [net.path_of(archs[i]) for i in idx]
             todo = [p for p in dict.fromkeys(paths) if not canonical or p not in self._by_path]
-            scorer = PrefixTreeScorer(net, self.recal_batches, self.val_batches, self.runtime, self.chunk_images)
+            scorer = PrefixTreeScorer(
+                net, self.recal_batches, self.val_batches, self.runtime, self.chunk_images, self.metric
+            )
             scores = scorer.score([p.ops for p in todo], threshold)
             found = {p: (s, n) for p, s, n in zip(todo, scores, scorer.images_used, strict=True)}
             if canonical:  # only full scores are remembered
@@ -131,12 +156,9 @@ class SupernetEvaluator:
         return out
 
     def _scoring_choice(self) -> str | None:
-        """Why the prefix tree does not apply to this evaluator's scoring choices (it computes the SPOS score:
-        recalibrated BN, accuracy, the string as given), or None."""
-        chosen = {"eval.twins": (self.twins, "spelling"), "eval.bn": (self.bn, "recalibrate")}
-        chosen["eval.metric"] = (self.metric, "accuracy")
-        changed = [f"{name}: {value}" for name, (value, default) in chosen.items() if value != default]
-        return ", ".join(changed) or None
+        """Why the prefix tree does not apply to this evaluator's scoring choices (it recalibrates BN; each
+        validation batch's own statistics are scored one arch at a time), or None."""
+        return None if self.bn == "recalibrate" else f"eval.bn: {self.bn}"
 
     def _say_fallback(self, reason: str) -> None:
         if not self._said_fallback:
