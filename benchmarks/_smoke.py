@@ -47,3 +47,28 @@ def benchmark_file(given: str, smoke: bool, out: Path) -> str:
         return given
     print(f"smoke: {given} not found; using a synthetic NAS-Bench-Macro file (its numbers mean nothing)")
     return str(synthetic_macro_benchmark(out / "synthetic-nas-bench-macro.json"))
+
+
+def smoke_macro_supernet(run_dir: Path) -> Path:
+    """A nas-bench-macro supernet (fashion-mnist preset) trained for two steps."""
+    from supernet.config.schema import load_config
+    from supernet.jobs.train import train_supernet
+
+    if not (run_dir / "checkpoints").is_dir():
+        cfg = load_config(
+            None,
+            [
+                "space.name=nas-bench-macro",
+                "data.train_limit=100",
+                "data.val_size=32",
+                "train.epochs=1",
+                "train.max_steps_per_epoch=2",
+                "train.batch_size=16",
+                "train.progress=false",
+                "eval.recal_batches=1",
+                "eval.recal_batch_size=16",
+                "eval.val_batch_size=32",
+            ],
+        )
+        train_supernet(cfg, run_dir)
+    return run_dir

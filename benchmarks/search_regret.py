@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import torch
-from _smoke import benchmark_file  # noqa: E402
+from _smoke import benchmark_file, smoke_macro_supernet  # noqa: E402
 
 from supernet.analysis import metrics as M
 from supernet.analysis.benchmark import BenchmarkEvaluator, load_benchmark
@@ -45,31 +45,6 @@ BENCH_FILE = str(ROOT.parent / "shared" / "data" / "nas-bench-macro" / "nas-benc
 
 
 SMOKE_SEARCH = ["search.options={population: 4, iterations: 1, topk: 2}"]
-
-
-def smoke_supernet(run_dir: Path) -> Path:
-    """A nas-bench-macro supernet (fashion-mnist preset) trained for two steps."""
-    from supernet.config.schema import load_config
-    from supernet.jobs.train import train_supernet
-
-    if not (run_dir / "checkpoints").is_dir():
-        cfg = load_config(
-            None,
-            [
-                "space.name=nas-bench-macro",
-                "data.train_limit=100",
-                "data.val_size=32",
-                "train.epochs=1",
-                "train.max_steps_per_epoch=2",
-                "train.batch_size=16",
-                "train.progress=false",
-                "eval.recal_batches=1",
-                "eval.recal_batch_size=16",
-                "eval.val_batch_size=32",
-            ],
-        )
-        train_supernet(cfg, run_dir)
-    return run_dir
 
 
 def log(msg: str) -> None:
@@ -137,7 +112,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.smoke:
-        args.supernet = args.supernet or str(smoke_supernet(out / "supernet"))
+        args.supernet = args.supernet or str(smoke_macro_supernet(out / "supernet"))
         args.percentiles, args.set = "100", [*SMOKE_SEARCH, *args.set]
     supernet = Path(args.supernet)
     net, _ = load_supernet(supernet)

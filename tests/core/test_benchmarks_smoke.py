@@ -22,6 +22,7 @@ NEEDS = {  # what a script reads that a checkout may not have
     "eval_overhead.py": FASHION,
     "search_strategies.py": FASHION,
     "search_regret.py": FASHION,
+    "few_shot_inheritance.py": FASHION,
     "ranking_experiment.py": FASHION,
     "train_end_to_end.py": FASHION,
     "behaviour_fingerprint.py": FASHION,

@@ -178,3 +178,27 @@ def test_fit_takes_the_pairwise_rank_weight():
 
     with pytest.raises(ConfigError, match="pairwise_rank_weight"):
         api.fit(None, None, pairwise_rank_weight=-1.0)  # checked before anything is built
+
+
+def test_fit_until_a_step_then_on_trains_exactly_as_one_fit(tmp_path):
+    """`Trainer.fit(until_step)` (the few-shot inheritance measurement's first steps) stops mid-epoch without
+    a summary, and a later `fit` continues the same schedule, paths and data as an uninterrupted one."""
+    from train_helpers import tiny_space
+
+    def run(folder, cut):
+        torch.manual_seed(0)
+        net = Supernet(tiny_space(), SupernetOptions())
+        trainer = make_trainer(net, tmp_path / folder, steps=3, epochs=2)
+        if cut is not None:
+            assert trainer.fit(until_step=cut) == [] and trainer.global_step == cut
+        summaries = trainer.fit()
+        rows = [json.loads(x) for x in (tmp_path / folder / "metrics.jsonl").read_text().splitlines()]
+        return summaries, [(r["global_step"], r["lr"], r["loss"]) for r in rows if r["type"] == "step"], net
+
+    whole, whole_rows, whole_net = run("whole", None)
+    cut, cut_rows, cut_net = run("cut", 2)
+    assert [r[:2] for r in cut_rows] == [r[:2] for r in whole_rows] and len(whole_rows) == 6
+    assert [r[2] for r in cut_rows] == pytest.approx([r[2] for r in whole_rows], rel=1e-5)
+    assert len(whole) == 2 and len(cut) == 2 and cut[0]["end_step"] == 3
+    for (name, a), b in zip(whole_net.state_dict().items(), cut_net.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5), name

@@ -159,11 +159,6 @@ def train_supernet(
     start = time.time()
     epochs = trainer.fit()
     few_shot = None
-    if train.pairwise_rank_weight and (train.distill or train.sampler == "path-dropout"):
-        raise ConfigError(
-            "train.pairwise_rank_weight ranks whole paths by their cross-entropy: it cannot be combined with "
-            f"train.distill or train.sampler=path-dropout (got distill={train.distill}, sampler={train.sampler!r})"
-        )
     if train.few_shot_layers and choices is None:
         from supernet.jobs.few_shot import train_few_shot
 

@@ -283,23 +283,27 @@ class Trainer:
         return path
 
     # -- training ------------------------------------------------------------------------------
-    def fit(self) -> list[dict[str, Any]]:
-        """Train until `cfg.epochs` are done; returns the per-epoch summaries of this call."""
+    def fit(self, until_step: int | None = None) -> list[dict[str, Any]]:
+        """Train until `cfg.epochs` are done; returns the per-epoch summaries of this call. `until_step`: stop
+        once the global step reaches it (the first steps of the whole schedule, e.g. to measure them; a later
+        `fit` continues; an epoch cut short is neither summarised nor checkpointed)."""
         from supernet.core.events import open_events
 
         self._events = open_events(self.run_dir, self.tensorboard and self.dist.is_main)
         try:
-            return self._fit()
+            return self._fit(self.total_steps if until_step is None else min(until_step, self.total_steps))
         finally:
             self._close_logs()
 
-    def _fit(self) -> list[dict[str, Any]]:
+    def _fit(self, stop: int) -> list[dict[str, Any]]:
         summaries = []
-        while self.global_step < self.total_steps:
+        while self.global_step < stop:
             epoch, start = divmod(self.global_step, self.steps_per_epoch)
             for hook in self.hooks:
                 hook.epoch_start(self, epoch)
-            rows = self._run_epoch(epoch, start)  # with the rows from before a mid-epoch resume
+            rows = self._run_epoch(epoch, start, stop)  # with the rows from before a mid-epoch resume
+            if self.global_step < (epoch + 1) * self.steps_per_epoch:
+                break  # stopped inside the epoch (`until_step`)
             self.epoch_rows = []
             summary = epoch_summary(epoch, rows)
             for hook in self.hooks:
@@ -310,7 +314,7 @@ class Trainer:
             summaries.append(summary)
         return summaries
 
-    def _run_epoch(self, epoch: int, start: int) -> list[dict[str, Any]]:
+    def _run_epoch(self, epoch: int, start: int, stop: int) -> list[dict[str, Any]]:
         self.model.train()
         batches = self.loader.iter_epoch(epoch, start_batch=start)
         bar = _progress(
@@ -318,7 +322,7 @@ class Trainer:
         )
         rows = self.epoch_rows if start else []
         self.epoch_rows = rows
-        for step in range(start, self.steps_per_epoch):
+        for step in range(start, min(self.steps_per_epoch, stop - epoch * self.steps_per_epoch)):
             began = time.perf_counter()
             x, y = next(batches)
             row = self._step(epoch, step, self.runtime.batch(x), self.runtime.labels(y))
