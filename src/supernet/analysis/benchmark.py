@@ -33,7 +33,7 @@ from typing import Any
 
 from supernet.analysis import metrics as M
 from supernet.core.errors import ConfigError, SpaceError
-from supernet.core.io import unique_keys
+from supernet.core.io import no_constants, unique_keys
 from supernet.space import Arch, SearchSpace, create_space
 
 BENCHMARKS = {"nas-bench-macro": "nas-bench-macro"}  # benchmark name -> the space it is defined on
@@ -125,9 +125,6 @@ DUPLICATE_KEYS = unique_keys("duplicate key {key!r}; each arch (and field) may a
 
 
 def _read_json(path: Path) -> Any:
-    def no_constants(text: str) -> None:
-        raise ValueError(f"{text} is not a number")
-
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise ConfigError(f"benchmark {path} is larger than {MAX_FILE_BYTES >> 20} MB; is it the right file?")

@@ -59,6 +59,12 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def no_constants(text: str) -> None:
+    """A `json.loads` `parse_constant` that refuses NaN, Infinity and -Infinity (json accepts them; no file we
+    read may hold them): a ValueError naming the constant."""
+    raise ValueError(f"{text} is not a number")
+
+
 def unique_keys(message: str, cut: int = 60) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
     """A `json.loads` `object_pairs_hook` that refuses a key given twice (json would silently keep the last):
     a ValueError whose text is `message` formatted with `key`, the key cut to `cut` characters."""

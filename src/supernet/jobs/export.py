@@ -12,7 +12,7 @@ from torch import nn
 
 from supernet.core.errors import CheckpointError, SupernetError
 from supernet.core.extras import require
-from supernet.core.io import atomic_write, atomic_write_text, unique_keys
+from supernet.core.io import atomic_write, atomic_write_text, no_constants, unique_keys
 from supernet.core.logs import get_logger
 from supernet.jobs.retrain import train_standalone  # noqa: F401  (re-exported)
 from supernet.model.export import export_model
@@ -182,9 +182,6 @@ def load_exported(out_dir: Path, trust_modules: Sequence[str] = ()) -> Standalon
 
 
 def _read_model_json(path: Path) -> dict[str, Any]:
-    def no_constants(text: str) -> None:
-        raise ValueError(f"{text} is not a number")
-
     try:
         if path.stat().st_size > MAX_MODEL_JSON_BYTES:
             raise CheckpointError(f"{path} is larger than {MAX_MODEL_JSON_BYTES >> 20} MiB; not an exported model")
