@@ -44,6 +44,8 @@ class UniformSampler:
 
     def __init__(self, space: SearchSpace, identity_prob: float | None = None, paths: int = 1) -> None:
         self.space, self.identity_prob, self.count = space, identity_prob, paths
+        # per layer, its ops other than the identity (None: the layer has no identity or nothing else)
+        self.others = [_non_identity(layer.choices) for layer in space.layers]
 
     def paths(self, rng: random.Random) -> list[Arch]:
         return [self._draw(rng) for _ in range(self.count)]
@@ -51,13 +53,19 @@ class UniformSampler:
     def _draw(self, rng: random.Random) -> Arch:
         if self.identity_prob is None:
             return self.space.sample(rng)
-        return Arch(tuple(self._layer_op(layer.choices, rng) for layer in self.space.layers))
+        ops = zip(self.space.layers, self.others)
+        return Arch(tuple(self._layer_op(layer.choices, others, rng) for layer, others in ops))
 
-    def _layer_op(self, choices: tuple[str, ...], rng: random.Random) -> str:
-        others = tuple(op for op in choices if op != IDENTITY)
-        if len(others) == len(choices) or not others:
+    def _layer_op(self, choices: tuple[str, ...], others: tuple[str, ...] | None, rng: random.Random) -> str:
+        if others is None:
             return rng.choice(choices)
         return IDENTITY if rng.random() < self.identity_prob else rng.choice(others)
+
+
+def _non_identity(choices: tuple[str, ...]) -> tuple[str, ...] | None:
+    """A layer's ops other than the identity; None where it offers no identity or nothing else."""
+    others = tuple(op for op in choices if op != IDENTITY)
+    return others if others and len(others) < len(choices) else None
 
 
 class DeepFirstSampler:

@@ -31,6 +31,7 @@ def supernet_trainer(
     their cost (`cost_prior`); `tensorboard`: events in `run_dir/tensorboard/` too."""
     per_epoch = steps_per_epoch(loader, cfg)
     total = max(1, cfg.epochs * per_epoch)
+    rank_weight = getattr(cfg, "pairwise_rank_weight", 0.0)
     return Trainer(
         net,
         lambda x, a: net(x, a),
@@ -44,8 +45,8 @@ def supernet_trainer(
         runtime=runtime,
         distill=getattr(cfg, "distill", False),
         tensorboard=tensorboard,
-        path_cost=cost_prior(net) if getattr(cfg, "pairwise_rank_weight", 0.0) else None,
-        rank_weight=getattr(cfg, "pairwise_rank_weight", 0.0),
+        path_cost=cost_prior(net) if rank_weight else None,
+        rank_weight=rank_weight,
     )
 
 
