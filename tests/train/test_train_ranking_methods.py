@@ -134,6 +134,7 @@ def test_pairwise_rank_loss_needs_two_paths_and_no_distillation(tmp_path):
     one = load_config(None, tiny_overrides(train__pairwise_rank_weight=2.0))
     with pytest.raises(ConfigError, match="two or more paths"):
         train_supernet(one, tmp_path / "one")
+    assert not (tmp_path / "one").exists()  # refused before the run directory is made
     distilled = load_config(
         None, tiny_overrides(train__pairwise_rank_weight=2.0, train__sampler="sandwich", train__distill="true")
     )
