@@ -155,6 +155,16 @@ ARMS = {
             "statistics: training-mode BN uses batch statistics anyway, so no retraining)",
         ),
         Arm("loss", scoring=("eval.metric=loss",), note="base supernet, exp(-validation loss) as the score"),
+        Arm(
+            "twins-canonical-loss",
+            scoring=("eval.twins=canonical", "eval.metric=loss"),
+            note="base supernet, loss score of each network's canonical string",
+        ),
+        Arm(
+            "twins-mean-loss",
+            scoring=("eval.twins=mean", "eval.metric=loss"),
+            note="base supernet, loss score averaged over a network's spellings",
+        ),
         Arm("val-2000", evaluation="val2000", note="base supernet, 2000 validation images"),
         Arm("recal-12", evaluation="recal12", note="base supernet, 12 recalibration batches"),
     )
