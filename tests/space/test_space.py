@@ -109,3 +109,13 @@ def test_arch_separators_without_empty_entries_still_parse():
     expected = Arch(tuple(ops))
     assert space.parse_arch(", ".join(ops)) == expected
     assert space.parse_arch(" | ".join(" ".join(ops[i : i + 4]) for i in range(0, 19, 4))) == expected
+
+
+def test_non_identity_keeps_index_order_and_drops_only_the_identity():
+    space = create_space("nas-bench-macro", preset="cifar10")
+    layer = space.layers[1]
+    assert "id" in layer.choices
+    assert layer.non_identity == tuple(op for op in layer.choices if op != "id")
+    assert len(layer.non_identity) == len(layer.choices) - 1
+    restricted = space.restrict([("id",)] + [layer.choices for layer in space.layers[1:]])
+    assert restricted.layers[0].non_identity == ()

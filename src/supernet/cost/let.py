@@ -55,7 +55,7 @@ class LetCostTable:
         rows: list[dict[tuple[str, int], dict[str, int]]] = []
         for layer in space.layers:
             row, out = {}, None
-            for op in (o for o in layer.choices if o != IDENTITY):
+            for op in layer.non_identity:
                 for channels in sorted(reach):
                     config = with_input(exported_config(op, layer, "els"), channels)
                     macs, params, out = count_all(build_block(config), (channels, *shape[1:]))

@@ -45,6 +45,7 @@ from supernet.runs.load import (  # noqa: F401  (re-exported)
     space_of,
     trained_config,
 )
+from supernet.train.loop import ONE_PATH_RANKED
 from supernet.train.sampler import SAMPLERS, create_sampler, draw_paths, step_rng
 from supernet.train.wiring import supernet_meta, supernet_trainer
 
@@ -120,10 +121,7 @@ def train_supernet(
     sampler = create_sampler(train.sampler, space, identity=options.identity, **sampler_options)
     seed = train.seed
     if train.pairwise_rank_weight and len(draw_paths(sampler, step_rng(seed, 0, 0), 0.0)) < 2:
-        raise ConfigError(  # said before the run directory is made (the Trainer says it too, for api.fit)
-            "train.pairwise_rank_weight ranks two or more paths per step; the sampler draws one "
-            "(set train.sampler_options.paths: 2 with the uniform sampler)"
-        )
+        raise ConfigError(ONE_PATH_RANKED)  # before the run directory is made
     meta = {
         **supernet_meta(space, options, describe_imports(cfg.imports)),
         "config_hash": config_hash(cfg, SUPERNET_SECTIONS),

@@ -47,6 +47,11 @@ class LayerSpec:
     def keeps_shape(self) -> bool:
         return self.stride == 1 and self.in_channels == self.out_channels
 
+    @property
+    def non_identity(self) -> tuple[str, ...]:
+        """The candidates other than the identity, in index order (empty where the identity is all it offers)."""
+        return tuple(op for op in self.choices if op != IDENTITY)
+
 
 @dataclass(frozen=True)
 class SearchSpace:
@@ -185,7 +190,7 @@ class SearchSpace:
 
     def _stage_outside(self, rest: list[int], base: list[str]) -> Arch | None:
         choices = [self.layers[k].choices for k in rest]
-        ops = [[c for c in layer if c != IDENTITY] for layer in choices]
+        ops = [list(self.layers[k].non_identity) for k in rest]
         has_id = [IDENTITY in layer for layer in choices]
 
         def arch(moved: int, upto: int, tail: dict[int, str]) -> Arch:

@@ -72,6 +72,11 @@ class OptimConfig:
 
 
 SCHEDULES = ("cosine", "linear")
+# said by `supernet train` before its run directory is made, and by the Trainer (for api.fit)
+ONE_PATH_RANKED = (
+    "train.pairwise_rank_weight ranks two or more paths per step; the sampler draws one "
+    "(set train.sampler_options.paths: 2 with the uniform sampler)"
+)
 
 
 def cosine_lr(base: float, step: int, total: int, warmup: int = 0) -> float:
@@ -398,10 +403,7 @@ class Trainer:
         and weighted by `pairwise_rank_weight * sin(0.8 pi t / T)` (ramped up over training, t the global step
         of T); one backward pass. Returns the losses, accuracies and the hinge's value."""
         if len(paths) < 2:
-            raise ConfigError(
-                "train.pairwise_rank_weight ranks two or more paths per step; the sampler draws one "
-                "(set train.sampler_options.paths: 2 with the uniform sampler)"
-            )
+            raise ConfigError(ONE_PATH_RANKED)
         graph, losses, accs = [], [], []
         for arch in paths:
             with self.runtime.autocast():

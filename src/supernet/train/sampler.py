@@ -20,7 +20,7 @@ from supernet.cost.budget import CostDP
 from supernet.model.supernet import MultiPath, SupernetPath
 from supernet.space.arch import Arch
 from supernet.space.opnames import IDENTITY
-from supernet.space.space import SearchSpace
+from supernet.space.space import LayerSpec, SearchSpace
 
 
 class Sampler(Protocol):
@@ -45,7 +45,7 @@ class UniformSampler:
     def __init__(self, space: SearchSpace, identity_prob: float | None = None, paths: int = 1) -> None:
         self.space, self.identity_prob, self.count = space, identity_prob, paths
         # per layer, its ops other than the identity (None: the layer has no identity or nothing else)
-        self.others = [_non_identity(layer.choices) for layer in space.layers]
+        self.others = [_skippable(layer) for layer in space.layers]
 
     def paths(self, rng: random.Random) -> list[Arch]:
         return [self._draw(rng) for _ in range(self.count)]
@@ -62,10 +62,10 @@ class UniformSampler:
         return IDENTITY if rng.random() < self.identity_prob else rng.choice(others)
 
 
-def _non_identity(choices: tuple[str, ...]) -> tuple[str, ...] | None:
+def _skippable(layer: LayerSpec) -> tuple[str, ...] | None:
     """A layer's ops other than the identity; None where it offers no identity or nothing else."""
-    others = tuple(op for op in choices if op != IDENTITY)
-    return others if others and len(others) < len(choices) else None
+    others = layer.non_identity
+    return others if others and len(others) < len(layer.choices) else None
 
 
 class DeepFirstSampler:
@@ -78,7 +78,7 @@ class DeepFirstSampler:
 
     def __init__(self, space: SearchSpace, fraction: float = 0.25) -> None:
         self.space, self.fraction = space, fraction
-        self.deep = [tuple(op for op in layer.choices if op != IDENTITY) or layer.choices for layer in space.layers]
+        self.deep = [layer.non_identity or layer.choices for layer in space.layers]
 
     def paths(self, rng: random.Random) -> list[Arch]:
         """The uniform phase's draw (a caller that knows the training's progress uses `paths_at`)."""
@@ -236,7 +236,7 @@ class DepthBalancedSampler:
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
-        self.ops = [tuple(op for op in layer.choices if op != IDENTITY) for layer in space.layers]
+        self.ops = [layer.non_identity for layer in space.layers]
         self.optional = [i for i, layer in enumerate(space.layers) if IDENTITY in layer.choices and self.ops[i]]
         self.forced = [i for i, ops in enumerate(self.ops) if IDENTITY not in space.layers[i].choices]
 
