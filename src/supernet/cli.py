@@ -80,12 +80,12 @@ def _benchmark_args(p: argparse.ArgumentParser, arch_lists: bool) -> None:
 
 def _benchmark_spec(args: argparse.Namespace):
     """The --benchmark options as a BenchmarkSpec, or None without --benchmark."""
-    from supernet.analysis.benchmark import BenchmarkSpec
-
     if not args.benchmark:
         if args.benchmark_file or getattr(args, "sample", None) is not None or getattr(args, "archs", None):
             raise ConfigError("--benchmark-file, --sample and --archs go with --benchmark NAME")
         return None
+    from supernet.analysis.benchmark import BenchmarkSpec  # here: it imports scipy.stats (1-2 s)
+
     if not args.benchmark_file:
         raise ConfigError("--benchmark needs --benchmark-file PATH (the benchmark's JSON file)")
     return BenchmarkSpec(

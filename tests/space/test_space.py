@@ -119,3 +119,17 @@ def test_non_identity_keeps_index_order_and_drops_only_the_identity():
     assert len(layer.non_identity) == len(layer.choices) - 1
     restricted = space.restrict([("id",)] + [layer.choices for layer in space.layers[1:]])
     assert restricted.layers[0].non_identity == ()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_comma_joined_names_and_indices_parse_as_the_token_parser_does(data):
+    """The plain `a,b,c` fast path gives what the general parser gives, indices included."""
+    space = create_space("scarlet-s1", layers_per_stage=(1, 1, 1, 1, 1, 1))
+    tokens = []
+    for layer in space.layers:
+        index = data.draw(st.integers(0, len(layer.choices) - 1))
+        tokens.append(data.draw(st.sampled_from([layer.choices[index], str(index)])))
+    expected = Arch(tuple(space._resolve(i, t) for i, t in enumerate(tokens)))
+    assert space.parse_arch(",".join(tokens)) == expected
+    assert space.parse_arch(" , ".join(tokens)) == expected
