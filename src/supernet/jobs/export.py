@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -14,43 +14,14 @@ from supernet.core.errors import CheckpointError, SupernetError
 from supernet.core.extras import require
 from supernet.core.io import atomic_write, atomic_write_text, no_constants, unique_keys
 from supernet.core.logs import get_logger
-from supernet.jobs.retrain import train_standalone  # noqa: F401  (re-exported)
 from supernet.model.export import export_model
 from supernet.model.protocol import SupernetModel
 from supernet.model.standalone import StandaloneNet
 from supernet.ops.blocks import build_block
 from supernet.ops.modules import trusted_modules
 from supernet.ops.standalone import CONFIG_FORMAT
-from supernet.runs.build import (  # noqa: F401  (re-exported: the verbs' building blocks)
-    EXECUTION_FIELDS,
-    STANDALONE_SECTIONS,
-    SUPERNET_SECTIONS,
-    build_evaluator,
-    build_space,
-    check_run,
-    config_hash,
-    config_sections,
-    eval_loader,
-    load_data,
-    recal_batches,
-    require_batches,
-    runtime_of,
-    start_run,
-    train_loader,
-    val_batches,
-)
-from supernet.runs.load import (  # noqa: F401  (re-exported)
-    checkpoint_digest,
-    checkpoint_path,
-    load_supernet,
-    parse_arch,
-    space_of,
-    trained_config,
-)
+from supernet.runs.load import load_supernet, parse_arch
 from supernet.space import Arch
-
-if TYPE_CHECKING:
-    pass
 
 logger = get_logger(__name__)
 

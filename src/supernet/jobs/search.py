@@ -18,35 +18,9 @@ from supernet.core.io import atomic_write_text
 from supernet.core.logs import get_logger
 from supernet.core.rundir import CONFIG, RESULT
 from supernet.data import DatasetSplits
-from supernet.jobs.retrain import train_standalone  # noqa: F401  (re-exported)
 from supernet.model.supernet import SupernetOptions
-from supernet.runs.build import (  # noqa: F401  (re-exported: the verbs' building blocks)
-    EXECUTION_FIELDS,
-    STANDALONE_SECTIONS,
-    SUPERNET_SECTIONS,
-    build_evaluator,
-    build_space,
-    check_run,
-    config_hash,
-    config_sections,
-    eval_loader,
-    eval_settings,
-    load_data,
-    recal_batches,
-    require_batches,
-    runtime_of,
-    start_run,
-    train_loader,
-    val_batches,
-)
-from supernet.runs.load import (  # noqa: F401  (re-exported)
-    checkpoint_digest,
-    checkpoint_path,
-    load_supernet,
-    parse_arch,
-    space_of,
-    trained_config,
-)
+from supernet.runs.build import EXECUTION_FIELDS, build_evaluator, eval_settings, load_data
+from supernet.runs.load import checkpoint_digest, checkpoint_path, load_supernet
 from supernet.space import Arch, SearchSpace
 
 if TYPE_CHECKING:

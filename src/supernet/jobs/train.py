@@ -15,19 +15,14 @@ from supernet.core.events import require_tensorboard
 from supernet.core.logs import get_logger
 from supernet.core.plugins import describe as describe_imports
 from supernet.data import DatasetSplits
-from supernet.jobs.retrain import train_standalone  # noqa: F401  (re-exported)
 from supernet.model.factory import build_supernet
 from supernet.model.fewshot import check_few_shot_layers
-from supernet.runs.build import (  # noqa: F401  (re-exported: the verbs' building blocks)
-    EXECUTION_FIELDS,
-    STANDALONE_SECTIONS,
+from supernet.runs.build import (
     SUPERNET_SECTIONS,
-    build_evaluator,
     build_space,
     check_run,
     config_hash,
     config_sections,
-    eval_loader,
     load_data,
     recal_batches,
     recal_reset,
@@ -36,14 +31,6 @@ from supernet.runs.build import (  # noqa: F401  (re-exported: the verbs' buildi
     start_run,
     train_loader,
     val_batches,
-)
-from supernet.runs.load import (  # noqa: F401  (re-exported)
-    checkpoint_digest,
-    checkpoint_path,
-    load_supernet,
-    parse_arch,
-    space_of,
-    trained_config,
 )
 from supernet.train.loop import ONE_PATH_RANKED
 from supernet.train.sampler import SAMPLERS, create_sampler, draw_paths, step_rng
