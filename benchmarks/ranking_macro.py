@@ -71,7 +71,7 @@ class Arm:
 ARMS = {
     a.name: a
     for a in (
-        Arm("base", note="uniform, skip, no inter-choice; lr 0.025 (batch 64), 25-step warm-up, cosine"),
+        Arm("base", note="uniform, skip, no inter-choice; the size's lr, batch and warm-up (SIZES), cosine"),
         Arm("no-warmup", ("train.warmup_steps=0",), note="lr 0.1 from step 0"),
         Arm("no-zero-init", ("supernet.zero_init_residual=false",), note="residual BN gammas start at 1"),
         Arm("no-bn-affine", ("supernet.bn_affine=false",), note="official SPOS supernet BN"),
