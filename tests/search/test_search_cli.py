@@ -18,6 +18,11 @@ from tests.conftest import assert_one_line_error, run_cli, run_main, search_opti
 SPACE = ["--space", "nas-bench-macro", "--preset", "fashion-mnist"]
 
 
+def table_space():
+    """The space SPACE names (the table fixture's; other files' workers build it from here)."""
+    return create_space("nas-bench-macro", preset="fashion-mnist")
+
+
 def search_table(
     table: Path, run_dir: Path, *args: str, timeout: float = 120, child: bool = False
 ) -> subprocess.CompletedProcess:
@@ -30,7 +35,7 @@ def search_table(
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("table")
-    space = create_space("nas-bench-macro", preset="fashion-mnist")
+    space = table_space()
     costs = CostTable.build(space)
     top = costs.macs_range()[1]
     path = tmp_path / "table.csv"

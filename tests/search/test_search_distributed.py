@@ -6,7 +6,7 @@ import socket
 
 import torch.multiprocessing as mp
 
-from tests.search.test_search_cli import SPACE  # noqa: F401  (same small space)
+from tests.search.test_search_cli import table_space
 
 
 def _free_port() -> int:
@@ -21,10 +21,9 @@ def _worker(rank: int, world: int, port: int, table: str, run_dir: str) -> None:
     )
     from supernet.config.schema import load_config
     from supernet.jobs.search import search_table
-    from supernet.space import create_space
 
     cfg = load_config(None, ["search.options={population: 8, iterations: 3}"])
-    space = create_space("scarlet-s1", preset="fashion-mnist", layers_per_stage=(1, 1, 1, 1, 1, 1))
+    space = table_space()  # the table fixture's
     out = search_table(cfg, __import__("pathlib").Path(table), space, __import__("pathlib").Path(run_dir))
     with open(f"{run_dir}/rank{rank}.json", "w") as f:
         json.dump({"best": out["best"], "history": [r["arch"] for r in out["history"]]}, f)
