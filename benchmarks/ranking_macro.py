@@ -136,6 +136,11 @@ ARMS = {
             note="two uniform paths per step + hinge ranking loss, MACs prior, weight 2 sin(0.8 pi t/T)",
         ),
         Arm(
+            "wd-5e-4",
+            ("train.weight_decay=5e-4",),
+            note="weight decay 5e-4 (the benchmark's own stand-alone training, uninas, XNAS) in place of SPOS's 4e-5",
+        ),
+        Arm(
             "sandwich-distill-lr0.05",
             ("train.sampler=sandwich", "train.distill=true", "train.lr=0.05", "train.warmup_steps=50"),
             paths_per_step=4,
