@@ -20,6 +20,7 @@ resumes from its last checkpoint. Several processes may share --out if they run 
     PYTHONPATH=src python benchmarks/ranking_macro.py --quick                  # end to end, ~2-3 min
     PYTHONPATH=src python benchmarks/ranking_macro.py --arms base --seeds 0,1  # one queue
     PYTHONPATH=src python benchmarks/ranking_macro.py --summary                # the table of what is done
+    PYTHONPATH=src python benchmarks/ranking_macro.py --arms base,wd-5e-4 --score-by loss  # every arm by exp(-loss)
 """
 
 from __future__ import annotations
@@ -66,6 +67,19 @@ class Arm:
     @property
     def score_key(self) -> str:
         return self.name if self.scoring else self.evaluation
+
+    def score_overrides(self, score_by: str) -> tuple[str, ...]:
+        """`eval.*` overrides that score this arm by `score_by` (accuracy | loss); none where the arm's own
+        scoring already sets the metric (the `loss` arms) or for accuracy (the evaluator's default)."""
+        if score_by == "accuracy" or any(o.startswith("eval.metric=") for o in self.scoring):
+            return ()
+        return (f"eval.metric={score_by}",)
+
+    def score_file(self, score_by: str) -> str:
+        """The score's file in the supernet's run folder: one per arm scoring and metric, so scores by loss
+        and by accuracy of the same supernet sit side by side."""
+        suffix = f"-{score_by}" if self.score_overrides(score_by) else ""
+        return f"score-{self.score_key}{suffix}.json"
 
 
 ARMS = {
@@ -258,7 +272,7 @@ def base_overrides(size: dict, data_root: str) -> list[str]:
     ]
 
 
-def arm_config(size: dict, data_root: str, arm: Arm, seed: int) -> Config:
+def arm_config(size: dict, data_root: str, arm: Arm, seed: int, score_by: str = "accuracy") -> Config:
     """The arm's config: `budget / paths_per_step` steps, as epochs of at most the loader's length."""
     steps = max(1, size["budget"] * arm.budget_factor // arm.paths_per_step)
     per_epoch = (size["max_per_class"] * 10 - size["val_size"]) // size["batch"]
@@ -283,7 +297,8 @@ def arm_config(size: dict, data_root: str, arm: Arm, seed: int) -> Config:
             f"eval.val_limit={val}",
         ]
         + extra
-        + list(arm.scoring),
+        + list(arm.scoring)
+        + list(arm.score_overrides(score_by)),
     )
 
 
@@ -303,11 +318,11 @@ def train(cfg: Config, run_dir: Path) -> dict[str, Any]:
     return result
 
 
-def score(cfg: Config, run_dir: Path, archs: list[Arch], bench: Benchmark, evaluation: str) -> dict[str, Any]:
+def score(cfg: Config, run_dir: Path, archs: list[Arch], bench: Benchmark, score_file: str) -> dict[str, Any]:
     from supernet.runs.build import build_evaluator, load_data
     from supernet.runs.load import load_supernet
 
-    path = run_dir / f"score-{evaluation}.json"
+    path = run_dir / score_file
     if path.is_file():
         return json.loads(path.read_text())
     net, _ = load_supernet(run_dir)
@@ -349,30 +364,30 @@ def run(args: argparse.Namespace, size: dict, out: Path, bench: Benchmark, archs
     for name in args.arms:
         arm = ARMS[name]
         for seed in args.seeds:
-            cfg = arm_config(size, args.data_root, arm, seed)
+            cfg = arm_config(size, args.data_root, arm, seed, args.score_by)
             run_dir = out / "supernets" / f"{TRAIN_KEY[name]}-s{seed}"
             log(f"{name} seed {seed}: training {run_dir.name}")
             cost = train(cfg, run_dir)
             log(f"{name} seed {seed}: trained in {cost['cpu_min']:.1f} CPU min (loss {cost['last_loss']:.3f})")
             if args.no_score:
                 continue
-            result = score(cfg, run_dir, archs, bench, arm.score_key)
+            result = score(cfg, run_dir, archs, bench, arm.score_file(args.score_by))
             log(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in result["metrics"].items()))
 
 
-def summary(size: dict, out: Path, bench: Benchmark, archs: list[Arch]) -> str:
+def summary(out: Path, bench: Benchmark, archs: list[Arch], score_by: str = "accuracy") -> str:
     ref = reference(bench, archs)
     rows = []
     for name, arm in ARMS.items():
         found = []
         for run_dir in sorted((out / "supernets").glob(f"{TRAIN_KEY[name]}-s*")):
-            s, d = run_dir / f"score-{arm.score_key}.json", run_dir / "done.json"
+            s, d = run_dir / arm.score_file(score_by), run_dir / "done.json"
             if s.is_file() and d.is_file():
                 found.append((json.loads(s.read_text()), json.loads(d.read_text())))
         if found:
             rows.append((name, arm, found))
     lines = [
-        f"{len(archs)} archs; ceiling (benchmark run vs run Kendall tau): "
+        f"scored by {score_by}; {len(archs)} archs; ceiling (benchmark run vs run Kendall tau): "
         + ", ".join(f"{k} {v:.3f}" for k, v in ref["ceiling_kendall"].items()),
         "zero-cost bars (Kendall tau): " + ", ".join(f"{k}-only {v:.3f}" for k, v in ref["zero_cost_kendall"].items()),
         "",
@@ -398,11 +413,12 @@ def summary(size: dict, out: Path, bench: Benchmark, archs: list[Arch]) -> str:
         lines.append(f"| {name} | {arm.note} | {len(found)} | " + " | ".join(cells) + f" | {cpu:.1f} | {ev:.1f} |")
     lines += ["", *depth_curves(rows, bench, archs)]
     table = "\n".join(lines)
-    atomic_write_text(out / "summary.md", table + "\n")
+    suffix = "" if score_by == "accuracy" else f"-{score_by}"
+    atomic_write_text(out / f"summary{suffix}.md", table + "\n")
     if rows:
         best = max(rows, key=lambda r: statistics.fmean(_finite([f[0]["metrics"]["kendall"] for f in r[2]]) or [-1]))
         picked = [r for r in rows if r[0] in ("base", best[0])]
-        plot_scatter({r[0]: r[2][0][0] for r in picked}, bench, archs, out / "scatter.png")
+        plot_scatter({r[0]: r[2][0][0] for r in picked}, bench, archs, out / f"scatter{suffix}.png")
     atomic_write_text(out / "reference.json", json.dumps(M.json_safe(ref), indent=1))
     return table
 
@@ -424,7 +440,12 @@ def depth_curves(rows: list, bench: Benchmark, archs: list[Arch]) -> list[str]:
         curves[name] = {d: statistics.fmean(c[d] for c in per_seed) for d in truth}
     counts = {d: sum(M.depth(a.ops) == d for a in archs) for d in truth}
     head = "| depth (archs) | " + " | ".join(curves) + " |"
-    lines = ["Mean accuracy (%) per depth:", "", head, "|" + "---|" * (len(curves) + 1)]
+    lines = [
+        "Mean score per depth (%: accuracy, or 100 exp(-loss) for an arm scored by loss):",
+        "",
+        head,
+        "|" + "---|" * (len(curves) + 1),
+    ]
     for d in truth:
         lines.append(f"| {d} ({counts[d]}) | " + " | ".join(f"{c[d]:.1f}" for c in curves.values()) + " |")
     return lines
@@ -480,6 +501,13 @@ def main() -> None:
     p.add_argument("--width", type=float, help="channel width multiplier of the space (default: the size's, 0.5)")
     p.add_argument("--no-score", action="store_true", help="train only (e.g. to probe the loss curve)")
     p.add_argument("--summary", action="store_true", help="only print (and write) the table of finished runs")
+    p.add_argument(
+        "--score-by",
+        choices=("accuracy", "loss"),
+        default="accuracy",
+        help="every arm's score: validation accuracy (default) or exp(-validation loss), the shipped config's "
+        "`eval.metric`; training arms are compared fairly only when all are scored the same way",
+    )
     args = p.parse_args()
     args.arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     args.seeds = [int(s) for s in args.seeds.split(",")]
@@ -508,7 +536,7 @@ def main() -> None:
     if not args.summary:
         log(f"pid {os.getpid()}: arms {args.arms}, seeds {args.seeds} -> {out}")
         run(args, size, out, bench, archs)
-    print(summary(size, out, bench, archs))
+    print(summary(out, bench, archs, args.score_by))
 
 
 if __name__ == "__main__":
