@@ -48,6 +48,27 @@ def test_a_run_without_config_yaml_says_its_settings_are_the_defaults(tmp_path, 
     assert f"note: {tmp_path / 'run' / 'config.yaml'} is missing" in r.stderr and "defaults" in r.stderr
 
 
+def test_an_accuracy_bar_on_a_loss_score_is_refused_before_the_search(tmp_path, tiny_space):
+    """With eval.metric=loss the score is exp(-loss) (~0.3), so --min-acc 0.5 made every arch infeasible:
+    the search ran its 1,000 evaluations for nothing and ended on "no feasible arch"."""
+    from supernet.config.schema import load_config, save_config
+
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    write_supernet(tmp_path / "run", tiny_space)
+    save_config(load_config(None, ["eval.metric=loss"]), tmp_path / "run" / "config.yaml")  # as the macro config
+    sets = ("--min-acc", "0.5")
+    r = run_main("search", "--supernet", str(tmp_path / "run"), "--run-dir", str(tmp_path / "s"), *sets)
+    assert_one_line_error(r, "search.min_acc (0.5) is an accuracy, but eval.metric is loss", "drop the bar")
+    assert not (tmp_path / "s").exists()
+
+
+def test_the_pipeline_refuses_an_accuracy_bar_on_a_loss_score_before_training(tmp_path):
+    sets = ("--set", "search.min_acc=0.5", "--set", "eval.metric=loss")
+    r = run_main("pipeline", "--run-dir", str(tmp_path / "run"), *sets)
+    assert_one_line_error(r, "search.min_acc (0.5) is an accuracy")
+    assert not (tmp_path / "run").exists()
+
+
 @needs_fashion
 @pytest.mark.parametrize(
     "sets, expected",

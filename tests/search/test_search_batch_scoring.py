@@ -109,3 +109,21 @@ def test_racing_needs_an_accuracy_only_strategy(trained, tmp_path):
     with pytest.raises(ConfigError, match="search.racing needs"):
         search_supernet(cfg, trained, tmp_path / "s")
     assert not (tmp_path / "s").exists()
+
+
+def test_nsga2_on_a_loss_score_drops_its_default_accuracy_bar(trained, tmp_path):
+    """SCARLET's acc_min 0.4 is an accuracy; on exp(-loss) (~0.1 for this barely trained supernet, ~0.3 for
+    the shipped NAS-Bench-Macro config's) it rejected every arch: "no architecture reached accuracy > 0.4"."""
+    cfg = load_config(None, [*_sets(search__strategy="nsga2"), "eval.metric=loss"])
+    out = search_supernet(cfg, trained, tmp_path / "search")
+    assert out["acc_min"] is None and out["evaluations"] > 0
+    assert out["best_metrics"]["accuracy"] < 0.4  # the bar it no longer applies would have rejected the pick
+
+
+def test_an_explicit_accuracy_bar_on_a_loss_score_is_refused(trained, tmp_path):
+    from supernet.core.errors import ConfigError
+
+    sets = [*_sets(search__strategy="nsga2"), "eval.metric=loss", "search.options={acc_min: 0.2}"]
+    with pytest.raises(ConfigError, match=r"search.options.acc_min \(0.2\) is an accuracy"):
+        search_supernet(load_config(None, sets), trained, tmp_path / "search")
+    assert not (tmp_path / "search").exists()

@@ -15,7 +15,7 @@ from supernet.core.rundir import CONFIG, RESULT
 from supernet.data import DatasetSplits
 from supernet.jobs.export import export_path, load_exported
 from supernet.jobs.retrain import train_standalone
-from supernet.jobs.search import search_supernet
+from supernet.jobs.search import check_accuracy_bar, search_supernet
 from supernet.jobs.train import train_supernet
 from supernet.model.bn import recalibrate_path
 from supernet.model.protocol import SupernetModel
@@ -42,6 +42,7 @@ def run_pipeline(cfg: Config, run_dir: Path, resume: bool = False) -> dict[str, 
     both are passed on to the stages that need them.
     """
     run_dir = Path(run_dir)
+    check_accuracy_bar(cfg)  # the search's, before an hour of training
     check_run(run_dir / "supernet", cfg, resume, SUPERNET_SECTIONS)  # refuse before config.yaml is written
     check_run(run_dir / "standalone", cfg, resume, STANDALONE_SECTIONS)
     run_dir.mkdir(parents=True, exist_ok=True)

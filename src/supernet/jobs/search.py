@@ -130,6 +130,8 @@ def search_supernet(
     shared `eval-cache.sqlite` (keyed by checkpoint hash + evaluation settings), so a killed search
     resumes without re-evaluating and later searches reuse earlier evaluations.
     """
+    check_accuracy_bar(cfg)
+    cfg = without_default_accuracy_bar(cfg)
     net, meta = load_supernet(checkpoint)
     cfg = searched_config(cfg, meta)  # evaluate on the supernet's data; config.yaml records its settings
     evaluator = build_evaluator(cfg, net, splits if splits is not None else load_data(cfg))
@@ -151,6 +153,33 @@ def search_supernet(
         lambda archs: [{"accuracy": s} for s in evaluator.evaluate_many(archs)],  # a generation on its prefix tree
         race,
     )
+
+
+def check_accuracy_bar(cfg: Config) -> None:
+    """Refuse an accuracy bar (`search.min_acc`, nsga2's `search.options.acc_min`) where the supernet's score
+    is not an accuracy: with `eval.metric: loss` the score is exp(-validation loss) (0.3 for a loss of 1.2),
+    so a bar such as 0.9 would reject every arch, and a search would run for nothing."""
+    if cfg.eval.metric == "accuracy":
+        return
+    bars = {"search.min_acc": cfg.search.min_acc, "search.options.acc_min": cfg.search.options.get("acc_min")}
+    given = [(name, value) for name, value in bars.items() if value is not None]
+    if given:
+        name, value = given[0]
+        raise ConfigError(
+            f"{name} ({value}) is an accuracy, but eval.metric is {cfg.eval.metric} "
+            "(the score is exp(-validation loss)); drop the bar or add --set eval.metric=accuracy"
+        )
+
+
+def without_default_accuracy_bar(cfg: Config) -> Config:
+    """`cfg` without nsga2's default accuracy bar (SCARLET's acc_min 0.4) where the score is exp(-loss): that
+    bar is an accuracy, and exp(-loss) is below 0.4 for every loss above 0.92, so it would reject most archs."""
+    from supernet.search import STRATEGIES
+
+    if cfg.eval.metric == "accuracy" or not STRATEGIES.get(cfg.search.strategy).applies_min_acc:
+        return cfg
+    logger.info(f"search: no accuracy bar (acc_min): eval.metric is {cfg.eval.metric}, not accuracy")
+    return replace(cfg, search=replace(cfg.search, options={**cfg.search.options, "acc_min": None}))
 
 
 def _racing(cfg: Config, evaluator: Any) -> Any:
