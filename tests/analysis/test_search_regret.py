@@ -23,3 +23,27 @@ def test_taus_look_up_a_spelling_the_benchmark_lacks_through_its_network():
     bench = Benchmark("nas-bench-macro", "f.json", {stored: entry(0.9), deep: entry(0.95)}, 0)
     taus = _script().depth_taus({moved: 0.5, deep: 0.6}, BenchmarkEvaluator(bench, space))
     assert taus["archs"] == 2 and taus["kendall"] == 1.0
+
+
+def _withheld_case():
+    space = create_space("nas-bench-macro", width=0.125, resolution=16)
+    stored, deep, withheld = (space.parse_arch(s) for s in ("12002001", "12121212", "22222222"))
+    entry = lambda acc: BenchmarkEntry((acc,), acc, 0, 0)  # noqa: E731
+    bench = Benchmark("nas-bench-macro", "f.json", {stored: entry(0.9), deep: entry(0.95)}, 0)
+    return space, BenchmarkEvaluator(bench, space), stored, deep, withheld
+
+
+def test_taus_leave_out_and_count_a_network_the_benchmark_withholds():
+    """The shared NAS-Bench-Macro copy withholds 50 networks; a search that evaluated one ended the study in a
+    SearchError after hours of searching."""
+    space, lookup, stored, deep, withheld = _withheld_case()
+    taus = _script().depth_taus({stored: 0.5, deep: 0.6, withheld: 0.9}, lookup)
+    assert taus["archs"] == 2 and taus["withheld"] == 1 and taus["kendall"] == 1.0
+
+
+def test_a_withheld_pick_gives_way_to_the_next_best_scored_arch_the_benchmark_holds():
+    space, lookup, stored, deep, withheld = _withheld_case()
+    text = lambda a: space.format_arch(a)  # noqa: E731
+    result = {"best": text(withheld), "topk": [{"arch": text(a)} for a in (withheld, deep, stored)]}
+    row = _script().search_row(result, space, lookup, 100.0, 10**9)
+    assert row["arch"] == text(deep) and row["skipped"] == 1 and row["search"] == 95.0

@@ -317,13 +317,19 @@ class BenchmarkEvaluator:
         self.bench, self.space = bench, space
         self.by_canonical = {canonical(a, space): e for a, e in bench.entries.items()}
 
-    def evaluate(self, arch: Arch) -> float:
+    def lookup(self, arch: Arch) -> float | None:
+        """The arch's mean accuracy, or None where the file holds neither it nor any of its equivalent
+        forms (e.g. one of the 50 archs the shared copy of NAS-Bench-Macro withholds)."""
         entry = self.bench.entries.get(arch) or self.by_canonical.get(canonical(arch, self.space))
-        if entry is None:
+        return None if entry is None else entry.mean
+
+    def evaluate(self, arch: Arch) -> float:
+        value = self.lookup(arch)
+        if value is None:
             from supernet.core.errors import SearchError
 
             raise SearchError(
                 f"arch '{self.space.format_arch(arch)}' (and its equivalent forms) is not in "
                 f"benchmark {self.bench.path}"
             )
-        return entry.mean
+        return value
