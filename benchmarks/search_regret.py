@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -65,8 +66,11 @@ def picks(bench, archs: list[Arch], macs: dict[Arch, int], budget: int) -> dict[
     }
 
 
-def place(bench, archs: list[Arch], macs: dict[Arch, int], budget: int, accuracy: float) -> int:
-    """1 + how many archs inside `budget` beat `accuracy` (%): the pick's place in the benchmark's order."""
+def place(bench, archs: list[Arch], macs: dict[Arch, int], budget: int, accuracy: float) -> int | None:
+    """1 + how many archs inside `budget` beat `accuracy` (%): the pick's place in the benchmark's order
+    (None for no pick: every arch of the search's top-k withheld)."""
+    if math.isnan(accuracy):
+        return None
     return 1 + sum(100 * bench.entries[a].mean > accuracy for a in archs if macs[a] <= budget)
 
 
