@@ -39,6 +39,7 @@ from supernet.analysis import metrics as M
 from supernet.analysis.benchmark import BenchmarkEvaluator, load_benchmark
 from supernet.core.io import atomic_write_text
 from supernet.cost import CostTable
+from supernet.model.protocol import SupernetModel
 from supernet.runs.load import default_config, load_supernet
 from supernet.space import Arch, SearchSpace
 
@@ -117,6 +118,15 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], help="config override for the searches (section.field=v)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--smoke", action="store_true", help="train a tiny supernet here, one small search (seconds)")
+    p.add_argument(
+        "--top",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also score, per budget, the benchmark's K best archs inside it, the deepest pick and the search's "
+        "top 10, at the run's own evaluation settings (not --set's), by loss and by accuracy: how the supernet "
+        "orders the top of a budget",
+    )
     args = p.parse_args()
     if not args.supernet and not args.smoke:
         p.error("--supernet is required (or --smoke)")
@@ -125,7 +135,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if args.smoke:
         args.supernet = args.supernet or str(smoke_macro_supernet(out / "supernet"))
-        args.percentiles, args.set = "100", [*SMOKE_SEARCH, *args.set]
+        args.percentiles, args.set, args.top = "100", [*SMOKE_SEARCH, *args.set], args.top or 2
     supernet = Path(args.supernet)
     net, _ = load_supernet(supernet)
     bench = load_benchmark("nas-bench-macro", benchmark_file(args.benchmark_file, args.smoke, out), net.space)
@@ -134,11 +144,11 @@ def main() -> None:
     archs = sorted(bench.entries)
     macs = {a: int(table.value(a, "macs")) for a in archs}
     values = np.array(sorted(macs.values()))
-    rows, evaluated = [], {}
+    rows, evaluated, results = [], {}, {}
     for pct in [float(x) for x in args.percentiles.split(",")]:
         budget = int(np.percentile(values, pct, method="lower"))
         log(f"p{pct:g}: searching under {budget / 1e6:.2f}M MACs")
-        result = search(supernet, out, budget, args.set)
+        result = results[pct] = search(supernet, out, budget, args.set)
         for row in result.get("history", []):
             evaluated[net.space.parse_arch(row["arch"])] = row["metrics"]["accuracy"]
         rows.append(search_row(result, net.space, lookup, pct, budget))
@@ -147,7 +157,9 @@ def main() -> None:
         log(f"p{pct:g}: search picked {rows[-1]['arch']} ({rows[-1]['search']:.2f}%, best {rows[-1]['best']:.2f}%)")
     taus = depth_taus(evaluated, lookup)
     report = render(rows, taus)
-    atomic_write_text(out / "regret.json", json.dumps(M.json_safe({"rows": rows, "taus": taus}), indent=1))
+    top = top_of_budget(supernet, net, lookup, rows, results, archs, macs, args.top) if args.top else []
+    report += "\n" + render_top(top) if top else ""
+    atomic_write_text(out / "regret.json", json.dumps(M.json_safe({"rows": rows, "taus": taus, "top": top}), indent=1))
     atomic_write_text(out / "regret.md", report)
     print(report)
 
@@ -163,6 +175,78 @@ def search_row(result: dict, space: SearchSpace, lookup: BenchmarkEvaluator, pct
         if value is not None:
             return {"percentile": pct, "budget": budget, "search": 100 * value, "arch": text, "skipped": skipped}
     return {"percentile": pct, "budget": budget, "search": float("nan"), "arch": result["best"], "skipped": len(ranked)}
+
+
+def top_candidates(
+    result: dict,
+    space: SearchSpace,
+    lookup: BenchmarkEvaluator,
+    archs: list[Arch],
+    macs: dict[Arch, int],
+    budget: int,
+    k: int,
+) -> tuple[list[Arch], Arch]:
+    """The benchmark's `k` best archs inside `budget`, its deepest pick and the search's top 10 (those the
+    benchmark file holds), each once; and the deepest pick."""
+    inside = [a for a in archs if macs[a] <= budget]
+    best = sorted(inside, key=lambda a: -lookup.lookup(a))[:k]
+    deepest = max(inside, key=lambda a: (M.depth(a.ops), macs[a]))
+    found = [space.parse_arch(row["arch"]) for row in result.get("topk", [])[:10]]
+    return list(dict.fromkeys([*best, deepest, *(a for a in found if lookup.lookup(a) is not None)])), deepest
+
+
+def top_of_budget(
+    supernet: Path,
+    net: SupernetModel,
+    lookup: BenchmarkEvaluator,
+    rows: list[dict],
+    results: dict[float, dict],
+    archs: list[Arch],
+    macs: dict[Arch, int],
+    k: int,
+) -> list[dict]:
+    """Per budget and score (loss, accuracy): Kendall tau over `top_candidates`, the benchmark accuracy of the
+    candidate the supernet scores highest, and the deepest pick's place in the supernet's order."""
+    from supernet.runs.build import build_evaluator, load_data
+
+    out = []
+    splits = load_data(default_config(supernet, None, []))
+    for metric in ("loss", "accuracy"):
+        evaluator = build_evaluator(default_config(supernet, None, [f"eval.metric={metric}"]), net, splits)
+        for row in rows:
+            budget = row["budget"]
+            cand, deepest_arch = top_candidates(results[row["percentile"]], net.space, lookup, archs, macs, budget, k)
+            pred = [float(v) for v in evaluator.evaluate_many(cand)]
+            true = [100 * lookup.lookup(a) for a in cand]
+            deepest = cand.index(deepest_arch)
+            out.append(
+                {
+                    "percentile": row["percentile"],
+                    "metric": metric,
+                    "archs": len(cand),
+                    "kendall": M.kendall_tau(pred, true),
+                    "top_scored": true[max(range(len(cand)), key=pred.__getitem__)],
+                    "deepest_place": 1 + sum(v > pred[deepest] for v in pred),
+                }
+            )
+            log(f"top of p{row['percentile']:g} by {metric}: tau {out[-1]['kendall']:.3f} over {len(cand)} archs")
+    return out
+
+
+def render_top(top: list[dict]) -> str:
+    lines = [
+        "Top of each budget (the benchmark's best archs inside it, the deepest pick, the search's top 10), "
+        "scored at the run's own settings:",
+        "",
+        "| budget | score | archs | Kendall tau | benchmark accuracy of the top-scored | deepest pick's place |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in top:
+        lines.append(
+            f"| p{t['percentile']:g} | {t['metric']} | {t['archs']} | {t['kendall']:.3f} | {t['top_scored']:.2f} "
+            f"| {t['deepest_place']} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def render(rows: list[dict], taus: dict) -> str:

@@ -47,3 +47,15 @@ def test_a_withheld_pick_gives_way_to_the_next_best_scored_arch_the_benchmark_ho
     result = {"best": text(withheld), "topk": [{"arch": text(a)} for a in (withheld, deep, stored)]}
     row = _script().search_row(result, space, lookup, 100.0, 10**9)
     assert row["arch"] == text(deep) and row["skipped"] == 1 and row["search"] == 95.0
+
+
+def test_the_top_of_a_budget_holds_its_best_archs_the_deepest_pick_and_the_search_picks_once():
+    space, lookup, stored, deep, withheld = _withheld_case()
+    shallow = space.parse_arch("10000000")
+    lookup.bench.entries[shallow] = BenchmarkEntry((0.5,), 0.5, 0, 0)
+    lookup = BenchmarkEvaluator(lookup.bench, space)
+    archs, macs = [stored, deep, shallow], {stored: 2, deep: 3, shallow: 1}
+    text = lambda a: space.format_arch(a)  # noqa: E731
+    result = {"topk": [{"arch": text(a)} for a in (withheld, shallow, stored)]}
+    cand, deepest = _script().top_candidates(result, space, lookup, archs, macs, budget=2, k=1)
+    assert deepest == stored and cand == [stored, shallow]  # deep is over budget; the withheld pick is dropped
