@@ -53,14 +53,24 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def within(archs: list[Arch], macs: dict[Arch, int], budget: int) -> list[Arch]:
+    """The archs inside the MACs `budget`."""
+    return [a for a in archs if macs[a] <= budget]
+
+
+def deepest_pick(inside: list[Arch], macs: dict[Arch, int]) -> Arch:
+    """The zero-cost pick to beat: the most non-identity layers, ties broken by the most MACs."""
+    return max(inside, key=lambda a: (M.depth(a.ops), macs[a]))
+
+
 def picks(bench, archs: list[Arch], macs: dict[Arch, int], budget: int) -> dict[str, float]:
     """Benchmark accuracy (%) of the best arch inside `budget` and of the zero-cost picks."""
-    inside = [a for a in archs if macs[a] <= budget]
+    inside = within(archs, macs, budget)
     acc = {a: 100 * bench.entries[a].mean for a in inside}
     depth = {a: M.depth(a.ops) for a in inside}
     return {
         "best": max(acc.values()),
-        "deepest": acc[max(inside, key=lambda a: (depth[a], macs[a]))],
+        "deepest": acc[deepest_pick(inside, macs)],
         "largest-macs": acc[max(inside, key=lambda a: (macs[a], depth[a]))],
         "random": statistics.fmean(acc.values()),
         "archs_inside": len(inside),
@@ -72,7 +82,7 @@ def place(bench, archs: list[Arch], macs: dict[Arch, int], budget: int, accuracy
     (None for no pick: every arch of the search's top-k withheld)."""
     if math.isnan(accuracy):
         return None
-    return 1 + sum(100 * bench.entries[a].mean > accuracy for a in archs if macs[a] <= budget)
+    return 1 + sum(100 * bench.entries[a].mean > accuracy for a in within(archs, macs, budget))
 
 
 def search(supernet: Path, out: Path, budget: int, overrides: list[str]) -> dict:
@@ -167,7 +177,7 @@ def main() -> None:
 def search_row(result: dict, space: SearchSpace, lookup: BenchmarkEvaluator, pct: float, budget: int) -> dict:
     """The search's pick and its benchmark accuracy (%): the best-scored arch whose network the benchmark
     file holds (the shared copy withholds 50 networks; `skipped` counts better-scored picks it lacks)."""
-    ranked = [row["arch"] for row in result.get("topk", [])] or [result["best"]]
+    ranked = [row["arch"] for row in result.get("topk", [])]
     if result["best"] not in ranked:
         ranked.insert(0, result["best"])
     for skipped, text in enumerate(ranked):
@@ -188,9 +198,9 @@ def top_candidates(
 ) -> tuple[list[Arch], Arch]:
     """The benchmark's `k` best archs inside `budget`, its deepest pick and the search's top 10 (those the
     benchmark file holds), each once; and the deepest pick."""
-    inside = [a for a in archs if macs[a] <= budget]
+    inside = within(archs, macs, budget)
     best = sorted(inside, key=lambda a: -lookup.lookup(a))[:k]
-    deepest = max(inside, key=lambda a: (M.depth(a.ops), macs[a]))
+    deepest = deepest_pick(inside, macs)
     found = [space.parse_arch(row["arch"]) for row in result.get("topk", [])[:10]]
     return list(dict.fromkeys([*best, deepest, *(a for a in found if lookup.lookup(a) is not None)])), deepest
 
