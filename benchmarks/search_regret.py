@@ -77,6 +77,21 @@ def picks(bench, archs: list[Arch], macs: dict[Arch, int], budget: int) -> dict[
     }
 
 
+def one_run_picks(bench, archs: list[Arch], macs: dict[Arch, int], budget: int) -> list[dict[str, float]]:
+    """The benchmark's own resolution at the top of a budget: for each of its runs, the arch that run puts first
+    inside `budget` (a perfect ranker with one training's noise), and the deepest pick, each judged on the mean
+    of the other runs (%): where even this pick does not beat the deepest one, no supernet can be asked to."""
+    inside = within(archs, macs, budget)
+    deepest = deepest_pick(inside, macs)
+    out = []
+    for run in range(bench.num_runs):
+        others = {a: 100 * statistics.fmean(v for i, v in enumerate(bench.entries[a].runs) if i != run) for a in inside}
+        best = max(others.values())
+        pick = max(inside, key=lambda a: bench.entries[a].runs[run])
+        out.append({"run": run + 1, "pick": best - others[pick], "deepest": best - others[deepest]})
+    return out
+
+
 def place(bench, archs: list[Arch], macs: dict[Arch, int], budget: int, accuracy: float) -> int | None:
     """1 + how many archs inside `budget` beat `accuracy` (%): the pick's place in the benchmark's order
     (None for no pick: every arch of the search's top-k withheld)."""
@@ -164,6 +179,7 @@ def main() -> None:
         rows.append(search_row(result, net.space, lookup, pct, budget))
         rows[-1].update(picks(bench, archs, macs, budget))
         rows[-1]["places"] = {k: place(bench, archs, macs, budget, rows[-1][k]) for k in ("search", "deepest")}
+        rows[-1]["one_run"] = one_run_picks(bench, archs, macs, budget) if bench.num_runs > 1 else []
         log(f"p{pct:g}: search picked {rows[-1]['arch']} ({rows[-1]['search']:.2f}%, best {rows[-1]['best']:.2f}%)")
     taus = depth_taus(evaluated, lookup)
     report = render(rows, taus)
@@ -274,6 +290,7 @@ def render(rows: list[dict], taus: dict) -> str:
             + " | ".join(cells)
             + " |"
         )
+    lines += render_one_run(rows)
     per = ", ".join(f"{d}: {t:.3f} ({n})" for d, (n, t) in taus["per_depth"].items())
     lines += [
         "",
@@ -283,6 +300,25 @@ def render(rows: list[dict], taus: dict) -> str:
         f"per depth (archs): {per}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def render_one_run(rows: list[dict]) -> list[str]:
+    """The benchmark's own resolution: regret of one run's pick and of the deepest pick, on the other runs."""
+    if not any(r.get("one_run") for r in rows):
+        return []
+    runs = [o["run"] for o in rows[0]["one_run"]]
+    lines = [
+        "",
+        "One benchmark run's pick (a perfect ranker with one training's noise) against the deepest pick, both "
+        "judged on the mean of the other runs: regret of the pick / of the deepest",
+        "",
+        "| MACs budget | " + " | ".join(f"run {r}" for r in runs) + " |",
+        "|---|" + "---|" * len(runs),
+    ]
+    for r in rows:
+        cells = [f"{o['pick']:.2f} / {o['deepest']:.2f}" for o in r.get("one_run", [])]
+        lines.append(f"| p{r['percentile']:g} | " + " | ".join(cells) + " |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -59,3 +59,17 @@ def test_the_top_of_a_budget_holds_its_best_archs_the_deepest_pick_and_the_searc
     result = {"topk": [{"arch": text(a)} for a in (withheld, shallow, stored)]}
     cand, deepest = _script().top_candidates(result, space, lookup, archs, macs, budget=2, k=1)
     assert deepest == stored and cand == [stored, shallow]  # deep is over budget; the withheld pick is dropped
+
+
+def test_one_run_picks_judge_each_runs_favourite_and_the_deepest_on_the_other_runs():
+    space = create_space("nas-bench-macro", width=0.125, resolution=16)
+    deep, lucky, steady = (space.parse_arch(s) for s in ("11111111", "11000000", "11110000"))
+    runs = {deep: (0.90, 0.92, 0.91), lucky: (0.95, 0.80, 0.80), steady: (0.93, 0.93, 0.93)}
+    entries = {a: BenchmarkEntry(r, sum(r) / 3, 0, 0) for a, r in runs.items()}
+    bench = Benchmark("nas-bench-macro", "f.json", entries, 0)
+    macs = {deep: 3, lucky: 1, steady: 2}
+    out = _script().one_run_picks(bench, list(runs), macs, budget=3)
+    # run 1 puts `lucky` first; on runs 2 and 3 it is 13 points below `steady`, the deepest pick 1.5 below
+    assert out[0]["run"] == 1 and abs(out[0]["pick"] - 13.0) < 1e-9 and abs(out[0]["deepest"] - 1.5) < 1e-9
+    assert out[1]["pick"] == 0.0 and abs(out[1]["deepest"] - 2.5) < 1e-9  # run 2 puts `steady` first
+    assert _script().one_run_picks(bench, list(runs), macs, budget=2)[0]["deepest"] == 0.0  # steady is deepest

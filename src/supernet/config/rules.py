@@ -23,6 +23,7 @@ from supernet.core.ranges import (
     register_rules,
     rule_for,
 )
+from supernet.search.predictor import DESIGNS, PREDICTORS
 from supernet.search.supernet_evaluator import BN_MODES, METRICS, TWINS
 
 # section class name -> field -> rule (None stays allowed where the field's type allows it)
@@ -77,6 +78,8 @@ CONFIG_RULES: dict[str, dict[str, Range]] = {
     "SearchConfig": {
         "min_acc": PROBABILITY,  # an accuracy (issue 23.19: -1 was accepted)
         "seed": AT_LEAST_0,
+        "predictor_samples": Range(2),
+        "predictor_ridge": POSITIVE,
     },
     # the Python API's objects and arguments (supernet.api), checked with `check_arguments`
     "LayerChoice": {"channels": AT_LEAST_1, "stride": AT_LEAST_1},
@@ -93,6 +96,7 @@ CONFIG_RULES: dict[str, dict[str, Range]] = {
 # section class name -> field -> the allowed words of a string field
 CONFIG_CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
     "EvalConfig": {"twins": TWINS, "bn": BN_MODES, "metric": METRICS},
+    "SearchConfig": {"predictor": PREDICTORS, "predictor_design": DESIGNS},
 }
 
 

@@ -14,6 +14,7 @@ from supernet.search.objectives import (
     constraint_from_cli,
     format_number,
 )
+from supernet.search.predictor import AdditivePredictor, predictor_sample
 from supernet.search.random_search import RandomSearch, RandomSearchConfig
 from supernet.search.registry import (
     STRATEGIES,
@@ -34,6 +35,7 @@ from supernet.search.strategy import (
 
 __all__ = [
     "STRATEGIES",
+    "AdditivePredictor",
     "StrategySpec",
     "CES_OBJECTIVES",
     "EVAL_METRICS",
@@ -65,6 +67,7 @@ __all__ = [
     "format_number",
     "list_strategies",
     "make_config",
+    "predictor_sample",
     "register_strategy",
     "run_journaled",
     "run_search",

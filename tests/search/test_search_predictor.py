@@ -1,0 +1,174 @@
+"""Searching a predictor fitted to the supernet's scores (`search.predictor`, once-for-all's accuracy predictor):
+the additive model, its uniform sample, and the search that scores only that sample with the supernet."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import sqlite3
+
+import numpy as np
+import pytest
+
+from supernet.config.schema import load_config
+from supernet.core.errors import ConfigError
+from supernet.jobs.search import search_supernet
+from supernet.runs.load import checkpoint_path
+from supernet.search.predictor import AdditivePredictor, predictor_sample
+from supernet.search.supernet_evaluator import SupernetEvaluator
+from supernet.space import create_space
+from tests.conftest import needs_fashion, run_main, set_args, tiny_overrides
+
+
+@pytest.fixture(scope="module")
+def macro():
+    return create_space("nas-bench-macro", preset="fashion-mnist")  # 3^8 archs
+
+
+def _additive_truth(space, seed=0):
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(0, 0.02, len(layer.choices)) for layer in space.layers]
+    return lambda arch: 0.5 + sum(w[i] for w, i in zip(weights, space.indices(arch)))
+
+
+def test_fit_recovers_an_additive_score(macro):
+    truth = _additive_truth(macro)
+    archs = predictor_sample(macro, 200, seed=1)
+    model = AdditivePredictor.fit(macro, archs, [truth(a) for a in archs], ridge=1e-6)
+    everything = [macro.from_indices(i) for i in itertools.product(range(3), repeat=8)]
+    assert model.r2 == pytest.approx(1.0, abs=1e-6)
+    assert max(abs(model.predict(a) - truth(a)) for a in everything) < 1e-4
+    assert max(everything, key=model.predict) == max(everything, key=truth)
+
+
+def test_ridge_shrinks_towards_the_mean(macro):
+    truth = _additive_truth(macro)
+    archs = predictor_sample(macro, 100, seed=2)
+    scores = [truth(a) for a in archs]
+    loose = AdditivePredictor.fit(macro, archs, scores, ridge=1e-6)
+    tight = AdditivePredictor.fit(macro, archs, scores, ridge=1e6)
+    spread = lambda m: np.std([m.predict(a) for a in archs])  # noqa: E731
+    assert spread(tight) < 0.01 * spread(loose)
+    assert tight.predict(archs[0]) == pytest.approx(float(np.mean(scores)), abs=1e-4)
+
+
+def test_predictions_stay_scores(macro):
+    archs = predictor_sample(macro, 50, seed=3)
+    model = AdditivePredictor.fit(macro, archs, [5.0 if a.ops[0] == "id" else -5.0 for a in archs], ridge=1e-6)
+    assert {model.predict(a) for a in archs} <= {0.0, 1.0}
+
+
+def test_the_sample_is_distinct_seeded_and_at_most_the_space(macro):
+    first = predictor_sample(macro, 100, seed=0)
+    assert len(set(first)) == 100 and first == predictor_sample(macro, 100, seed=0)
+    assert first != predictor_sample(macro, 100, seed=1)
+    small = macro.restrict([layer.choices[:1] for layer in macro.layers[:-1]] + [macro.layers[-1].choices])
+    assert sorted(predictor_sample(small, 100, seed=0)) == sorted(small.from_indices([0] * 7 + [i]) for i in range(3))
+
+
+def test_the_depth_balanced_design_spreads_depths_that_uniform_draws_leave_out(macro):
+    depth = lambda a: sum(op != "id" for op in a.ops)  # noqa: E731
+    shallow = lambda design: sum(depth(a) <= 2 for a in predictor_sample(macro, 150, 0, design))  # noqa: E731
+    assert shallow("depth-balanced") >= 25 and shallow("uniform") <= 5  # uniform: 1.9% of the space
+
+
+def test_the_predictor_pick_beats_the_noisy_argmax(macro):
+    """Why the option exists: maximising a noisy score returns what the noise favours (the winner's curse);
+    an additive fit to 100 uniform noisy scores averages the noise out of each choice's effect."""
+    truth = _additive_truth(macro, seed=4)
+    rng = random.Random(0)
+    noisy = {
+        a: truth(a) + rng.gauss(0, 0.03) for a in (macro.from_indices(i) for i in itertools.product(range(3), repeat=8))
+    }
+    archs = predictor_sample(macro, 100, seed=5)
+    model = AdditivePredictor.fit(macro, archs, [noisy[a] for a in archs], ridge=1.0)
+    best = max(truth(a) for a in noisy)
+    regret_noisy = best - truth(max(noisy, key=noisy.get))
+    regret_predictor = best - truth(max(noisy, key=model.predict))
+    assert regret_predictor < 0.5 * regret_noisy
+
+
+# -- the search ---------------------------------------------------------------------------------------------
+
+
+def _sets(**extra) -> list[str]:
+    return tiny_overrides(train__epochs=1, train__max_steps_per_epoch=2, **extra)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("predictor") / "supernet"
+    r = run_main("train", "--run-dir", str(run_dir), *set_args(_sets()))
+    assert r.returncode == 0, r.stderr[-2000:]
+    return run_dir
+
+
+@pytest.fixture
+def scored(monkeypatch):
+    """The archs the supernet scores (every call of evaluate_many)."""
+    calls: list = []
+    original = SupernetEvaluator.evaluate_many
+
+    def many(self, archs):
+        calls.extend(archs)
+        return original(self, archs)
+
+    monkeypatch.setattr(SupernetEvaluator, "evaluate_many", many)
+    return calls
+
+
+PREDICTED = [
+    "search.predictor=additive",
+    "search.predictor_samples=12",
+    "search.options={population: 6, iterations: 2}",
+]
+
+
+@needs_fashion
+def test_a_predictor_search_scores_only_its_sample_with_the_supernet(trained, tmp_path, scored):
+    out = search_supernet(load_config(None, [*_sets(), *PREDICTED]), trained, tmp_path / "a")
+    sample = predictor_sample(search_space(trained), 12, seed=0)
+    assert sorted(scored) == sorted(sample)
+    assert out["predictor"]["samples"] == 12 and 0.0 <= out["predictor"]["r2"] <= 1.0
+    model_best = out["best_metrics"]["accuracy"]
+    weights = out["predictor"]["weights"]
+    best_ops = out["best"].split(",")
+    assert model_best == pytest.approx(out["predictor"]["intercept"] + sum(w[o] for w, o in zip(weights, best_ops)))
+    with sqlite3.connect(checkpoint_path(trained).parent / "eval-cache.sqlite") as conn:
+        cached = {a for (a,) in conn.execute("SELECT arch FROM evaluations")}
+    assert {a.to_string() for a in sample} <= cached  # the supernet's scores are the checkpoint's, shared
+    scored.clear()
+    search_supernet(load_config(None, [*_sets(), *PREDICTED, "search.max_macs=2M"]), trained, tmp_path / "b")
+    assert scored == []  # another budget's search reuses the sample's scores
+
+
+def search_space(run_dir):
+    from supernet.runs.load import load_supernet
+
+    return load_supernet(run_dir)[0].space
+
+
+@needs_fashion
+def test_racing_on_a_predictor_is_refused(trained, tmp_path):
+    with pytest.raises(ConfigError, match="search.racing stops supernet evaluations early"):
+        search_supernet(load_config(None, [*_sets(), *PREDICTED, "search.racing=true"]), trained, tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_predictor_on_a_table_search_is_refused(tmp_path):
+    from supernet.jobs.search import search_table
+
+    table = tmp_path / "t.csv"
+    table.write_text("arch,accuracy\n")
+    space = create_space("nas-bench-macro", preset="fashion-mnist")
+    cfg = load_config(None, ["search.predictor=additive"])
+    with pytest.raises(ConfigError, match="a table or benchmark search reads the true scores"):
+        search_table(cfg, table, space, tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_bad_predictor_setting_is_one_line(tmp_path):
+    r = run_main(
+        "search", "--supernet", str(tmp_path), "--run-dir", str(tmp_path / "s"), "--set", "search.predictor=mlp"
+    )
+    assert r.returncode == 2 and "'search.predictor' must be one of none, additive, got 'mlp'" in r.stderr
