@@ -194,7 +194,7 @@ def fit_predictor(
     writer = is_main_rank()
     with Journal(cache_path) if writer or cache_path.exists() else nullcontext() as journal:
         known = dict(journal.lookup(key, space)) if journal is not None else {}
-        missing = [a for a in archs if a not in known]
+        missing = sorted(a for a in archs if a not in known)  # prefix order: a chunk shares its first layers
         for start in range(0, len(missing), PREDICTOR_CHUNK):
             logger.info(
                 f"search: supernet scores for the {search.predictor} predictor, {len(archs) - len(missing) + start} "
