@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from supernet.config.schema import load_config
-from supernet.core.errors import ConfigError
+from supernet.core.errors import ConfigError, SearchError
 from supernet.jobs.search import search_supernet
 from supernet.runs.load import checkpoint_path
 from supernet.search.predictor import AdditivePredictor, predictor_sample
@@ -146,6 +146,20 @@ def search_space(run_dir):
     from supernet.runs.load import load_supernet
 
     return load_supernet(run_dir)[0].space
+
+
+@needs_fashion
+def test_a_run_directory_it_would_refuse_is_refused_before_the_sample_is_scored(trained, tmp_path, scored):
+    cfg = load_config(None, [*_sets(), *PREDICTED])
+    search_supernet(cfg, trained, tmp_path / "a")
+    scored.clear()
+    before = (tmp_path / "a" / "journal.sqlite").read_bytes()
+    other = load_config(None, [*_sets(), *PREDICTED, "search.predictor_samples=13"])
+    with pytest.raises(ConfigError, match="already holds a search journal"):
+        search_supernet(other, trained, tmp_path / "a")
+    with pytest.raises(SearchError, match=r"other evaluation settings \(eval.predictor"):  # another predictor's
+        search_supernet(other, trained, tmp_path / "a", resume=True)
+    assert scored == [] and (tmp_path / "a" / "journal.sqlite").read_bytes() == before
 
 
 @needs_fashion

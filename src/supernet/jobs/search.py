@@ -5,20 +5,27 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import torch
 
-from supernet.config.schema import Config, SearchConfig, save_config
+from supernet.config.schema import Config, save_config
 from supernet.core.errors import ConfigError
 from supernet.core.events import NoEvents, open_events, require_tensorboard
 from supernet.core.io import atomic_write_text
 from supernet.core.logs import get_logger
 from supernet.core.rundir import CONFIG, RESULT
 from supernet.data import DatasetSplits
+from supernet.jobs.search_predictor import (
+    Scores,
+    check_predictor,
+    predicted_evaluation,
+    predicted_scores,
+    predictor_key,
+    refuse_predictor,
+)
 from supernet.model.supernet import SupernetOptions
 from supernet.runs.build import EXECUTION_FIELDS, build_evaluator, eval_settings, load_data
 from supernet.runs.load import checkpoint_digest, checkpoint_path, load_supernet
@@ -28,7 +35,6 @@ if TYPE_CHECKING:
     from supernet.analysis.benchmark import BenchmarkSpec
     from supernet.search import Problem
     from supernet.search.evaluator import Evaluator
-    from supernet.search.predictor import AdditivePredictor
 
 logger = get_logger(__name__)
 
@@ -140,99 +146,34 @@ def search_supernet(
     evaluator = build_evaluator(cfg, net, splits if splits is not None else load_data(cfg))
     table = search_cost_table(cfg, net.space, net.options.identity)
     key = _evaluation_key(cfg, checkpoint)
-    shared: Path | None = _evaluation_cache(checkpoint_path(Path(checkpoint)).parent, Path(run_dir))
+    shared = _evaluation_cache(checkpoint_path(Path(checkpoint)).parent, Path(run_dir))
     race = _racing(cfg, evaluator) if cfg.search.racing else None
-    evaluate = lambda a: {"accuracy": evaluator.evaluate(a)}  # noqa: E731
-    evaluate_many = lambda archs: [{"accuracy": s} for s in evaluator.evaluate_many(archs)]  # noqa: E731
-    source = {"checkpoint": str(checkpoint), "evaluation": eval_settings(cfg)}  # the estimator its scores come from
-    if cfg.search.predictor != "none":
-        model = fit_predictor(cfg.search, net.space, evaluate_many, key, shared)  # type: ignore[arg-type]
-        evaluate = lambda a: {"accuracy": model.predict(a)}  # noqa: E731
-        evaluate_many = lambda archs: [evaluate(a) for a in archs]  # noqa: E731
-        key, shared = predictor_key(key, cfg.search), None  # the predictions are this search's, not the checkpoint's
-        source["predictor"] = describe_predictor(model, cfg.search)
+    scores = Scores(
+        lambda a: {"accuracy": evaluator.evaluate(a)},
+        lambda archs: [{"accuracy": s} for s in evaluator.evaluate_many(archs)],  # a generation on its prefix tree
+        key,
+        shared,
+        {"checkpoint": str(checkpoint), "evaluation": eval_settings(cfg)},  # the estimator its scores come from
+    )
+    if cfg.search.predictor != "none":  # a run directory _run_search would refuse is refused before the sample
+        evaluation = predicted_evaluation(scores.source["evaluation"], cfg.search)
+        journal, problem, strategy = Path(run_dir) / "journal.sqlite", search_problem(cfg), cfg.search.strategy
+        _check_journal(journal, resume, predictor_key(key, cfg.search), net.space, problem, evaluation, strategy)
+        scores = predicted_scores(cfg.search, net.space, scores)
     return _run_search(
         cfg,
         net.space,
         table,
-        evaluate,
-        key,
+        scores.evaluate,
+        scores.key,
         Path(run_dir),
         resume,
-        shared,
-        source,
+        scores.cache,
+        scores.source,
         evaluator.runtime.device,
-        evaluate_many,  # a generation on its prefix tree
+        scores.evaluate_many,
         race,
     )
-
-
-def check_predictor(cfg: Config) -> None:
-    """Refuse racing on a predictor: racing stops a supernet evaluation early, and a predicted score has none."""
-    if cfg.search.predictor != "none" and cfg.search.racing:
-        raise ConfigError(
-            f"search.racing stops supernet evaluations early and search.predictor ({cfg.search.predictor}) "
-            "scores archs without them; set one of them off"
-        )
-
-
-PREDICTOR_CHUNK = 25  # uniform archs scored (and journaled) at a time: a killed fit resumes from the last chunk
-
-
-def fit_predictor(
-    search: SearchConfig, space: SearchSpace, evaluate_many: Any, key: str, cache_path: Path
-) -> AdditivePredictor:
-    """`search.predictor` fitted to the supernet's scores of its uniform sample (`search.predictor_samples`
-    archs, `search.seed`). The scores are read from and written to the shared evaluation cache under `key`, so
-    a resumed search, or another budget's search of the same supernet, scores none of them twice. Under
-    torchrun every rank scores the missing archs (the same numbers) and rank 0 journals them."""
-    from supernet.search import Journal
-    from supernet.search.distributed import is_main_rank
-    from supernet.search.predictor import AdditivePredictor, predictor_sample
-
-    archs = predictor_sample(space, search.predictor_samples, search.seed, search.predictor_design)
-    writer = is_main_rank()
-    with Journal(cache_path) if writer or cache_path.exists() else nullcontext() as journal:
-        known = dict(journal.lookup(key, space)) if journal is not None else {}
-        missing = sorted(a for a in archs if a not in known)  # prefix order: a chunk shares its first layers
-        for start in range(0, len(missing), PREDICTOR_CHUNK):
-            logger.info(
-                f"search: supernet scores for the {search.predictor} predictor, {len(archs) - len(missing) + start} "
-                f"of {len(archs)} archs known"
-            )
-            chunk = missing[start : start + PREDICTOR_CHUNK]
-            for arch, metrics in zip(chunk, evaluate_many(chunk), strict=True):
-                known[arch] = metrics
-                if writer and journal is not None:
-                    journal.record(key, arch, metrics, None)
-    model = AdditivePredictor.fit(space, archs, [known[a]["accuracy"] for a in archs], search.predictor_ridge)
-    logger.info(f"search: {search.predictor} predictor fitted to {len(archs)} supernet scores (R^2 {model.r2:.3f})")
-    return model
-
-
-def predictor_key(key: str, search: SearchConfig) -> str:
-    """The journal key of predicted scores: the supernet's evaluation key and the predictor's settings."""
-    blob = json.dumps({**predictor_settings(search), "seed": search.seed}, sort_keys=True).encode()
-    return f"{key}:predictor:{hashlib.sha256(blob).hexdigest()[:16]}"
-
-
-def predictor_settings(search: SearchConfig) -> dict[str, Any]:
-    return {
-        "kind": search.predictor,
-        "samples": search.predictor_samples,
-        "design": search.predictor_design,
-        "ridge": search.predictor_ridge,
-    }
-
-
-def describe_predictor(model: AdditivePredictor, search: SearchConfig) -> dict[str, Any]:
-    """The predictor as result.json records it: its settings, its fit and each layer's weight per choice."""
-    return {
-        **predictor_settings(search),
-        "r2": model.r2,
-        "intercept": model.intercept,
-        "weights": [dict(zip(layer.choices, w, strict=True)) for layer, w in zip(model.space.layers, model.weights)],
-    }
 
 
 def check_accuracy_bar(cfg: Config) -> None:
@@ -345,15 +286,6 @@ def search_benchmark(
     digest = hashlib.sha256(Path(spec.path).read_bytes()).hexdigest()[:16]
     source = {"benchmark": spec.name, "benchmark_file": str(spec.path)}
     return _search_known(cfg, space, evaluator, identity, f"benchmark:{digest}", run_dir, resume, source)
-
-
-def refuse_predictor(cfg: Config) -> None:
-    """A predictor stands in for a supernet's scores; a table or a benchmark holds the true ones."""
-    if cfg.search.predictor != "none":
-        raise ConfigError(
-            f"search.predictor ({cfg.search.predictor}) stands in for a supernet's scores; a table or benchmark "
-            "search reads the true scores: set search.predictor=none"
-        )
 
 
 def _search_known(
