@@ -27,7 +27,7 @@ from supernet.space.space import SearchSpace
 
 PREDICTORS = ("none", "additive")
 DESIGNS = ("depth-balanced", "uniform")  # how the archs the predictor is fitted to are drawn
-MAX_DRAW_FACTOR = 50  # uniform draws per wanted distinct arch before a small space is taken as exhausted
+MAX_DRAW_FACTOR = 50  # draws per wanted distinct arch before the sample is taken as exhausted
 
 
 @dataclass(frozen=True)
