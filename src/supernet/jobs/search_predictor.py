@@ -14,13 +14,13 @@ from typing import Any
 from supernet.config.schema import Config, SearchConfig
 from supernet.core.errors import ConfigError
 from supernet.core.logs import get_logger
+from supernet.search.objectives import Metrics
 from supernet.search.predictor import AdditivePredictor, predictor_sample
 from supernet.space import Arch, SearchSpace
 
 logger = get_logger(__name__)
 
 PREDICTOR_CHUNK = 25  # sample archs scored (and journaled) at a time: a killed fit resumes from the last chunk
-Metrics = dict[str, float]
 ScoreMany = Callable[[list[Arch]], list[Metrics]]
 
 
