@@ -7,6 +7,7 @@ import random
 import pytest
 
 from supernet.space import Arch, create_space
+from tests.conftest import run_main, set_args, tiny_overrides
 
 OP_MACS = {"e3k3": 3, "e3k5": 4, "e3k7": 5, "e6k3": 6, "e6k5": 8, "e6k7": 10, "id": 0}
 
@@ -53,6 +54,20 @@ def costs():
 @pytest.fixture(scope="session")
 def make_target_eval():
     return target_accuracy
+
+
+def tiny_train_sets(**extra) -> list[str]:
+    """The overrides of the search tests' supernet (a tiny one, two training steps), plus `extra`."""
+    return tiny_overrides(train__epochs=1, train__max_steps_per_epoch=2, **extra)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """That supernet, trained once per test module (a module's searches share its evaluation cache)."""
+    run_dir = tmp_path_factory.mktemp("trained") / "supernet"
+    r = run_main("train", "--run-dir", str(run_dir), *set_args(tiny_train_sets()))
+    assert r.returncode == 0, r.stderr[-2000:]
+    return run_dir
 
 
 from tests.search.test_search_cli import table  # noqa: E402,F401  (the small table fixture)

@@ -15,21 +15,10 @@ from supernet.runs.build import build_evaluator, load_data
 from supernet.runs.load import checkpoint_path, load_supernet
 from supernet.search import Journal
 from supernet.search.supernet_evaluator import SupernetEvaluator
-from tests.conftest import needs_fashion, run_main, set_args, tiny_overrides
+from tests.conftest import needs_fashion
+from tests.search.conftest import tiny_train_sets
 
 pytestmark = needs_fashion
-
-
-def _sets(**extra) -> list[str]:
-    return tiny_overrides(train__epochs=1, train__max_steps_per_epoch=2, **extra)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("batch") / "supernet"
-    r = run_main("train", "--run-dir", str(run_dir), *set_args(_sets()))
-    assert r.returncode == 0, r.stderr[-2000:]
-    return run_dir
 
 
 def _rows(path) -> list[tuple[str, str]]:
@@ -50,7 +39,7 @@ def test_search_scores_generations_together_one_row_per_arch(trained, tmp_path, 
 
     monkeypatch.setattr(SupernetEvaluator, "evaluate_many", many)
     monkeypatch.setattr(SupernetEvaluator, "evaluate", one)
-    cfg = load_config(None, _sets())
+    cfg = load_config(None, tiny_train_sets())
     out = search_supernet(cfg, trained, tmp_path / "search")
     assert calls and max(calls) > 1  # whole generations, not one arch per call
     assert sum(calls) == out["evaluations"]
@@ -62,7 +51,7 @@ def test_rank_scores_equal_one_at_a_time_and_reuse_the_cache(trained, tmp_path, 
     net, meta = load_supernet(trained)
     rng = random.Random(3)
     archs = list(dict.fromkeys(net.space.sample(rng) for _ in range(7)))
-    cfg = load_config(None, _sets())
+    cfg = load_config(None, tiny_train_sets())
     first = predict(cfg, trained, [a.to_string() for a in archs], run_dir=tmp_path / "rank")
     evaluator = build_evaluator(searched_config(cfg, meta), net, load_data(searched_config(cfg, meta)))
     assert first == [evaluator.evaluate(a) for a in archs]  # the prefix tree changes no score
@@ -79,7 +68,7 @@ def test_rank_scores_equal_one_at_a_time_and_reuse_the_cache(trained, tmp_path, 
 
 def test_rank_reuses_what_a_search_scored(trained, tmp_path):
     net, meta = load_supernet(trained)
-    cfg = load_config(None, _sets())
+    cfg = load_config(None, tiny_train_sets())
     arch = net.space.sample(random.Random(11))
     with Journal(checkpoint_path(trained).parent / "eval-cache.sqlite") as journal:  # as `search` records it
         journal.record(_evaluation_key(searched_config(cfg, meta), trained), arch, {"accuracy": 0.123})
@@ -87,7 +76,7 @@ def test_rank_reuses_what_a_search_scored(trained, tmp_path):
 
 
 def test_racing_search_picks_what_a_full_search_picks(trained, tmp_path):
-    sets = _sets(eval__val_batch_size=16, search__iterations=3)
+    sets = tiny_train_sets(eval__val_batch_size=16, search__iterations=3)
     raced = search_supernet(load_config(None, [*sets, "search.racing=true"]), trained, tmp_path / "raced")
     full = search_supernet(load_config(None, sets), trained, tmp_path / "full")
     assert raced["best"] == full["best"] and [r["arch"] for r in raced["topk"]] == [r["arch"] for r in full["topk"]]
@@ -105,7 +94,7 @@ def test_racing_search_picks_what_a_full_search_picks(trained, tmp_path):
 def test_racing_needs_an_accuracy_only_strategy(trained, tmp_path):
     from supernet.core.errors import ConfigError
 
-    cfg = load_config(None, [*_sets(search__strategy="nsga2"), "search.racing=true"])
+    cfg = load_config(None, [*tiny_train_sets(search__strategy="nsga2"), "search.racing=true"])
     with pytest.raises(ConfigError, match="search.racing needs"):
         search_supernet(cfg, trained, tmp_path / "s")
     assert not (tmp_path / "s").exists()
@@ -114,7 +103,7 @@ def test_racing_needs_an_accuracy_only_strategy(trained, tmp_path):
 def test_nsga2_on_a_loss_score_drops_its_default_accuracy_bar(trained, tmp_path):
     """SCARLET's acc_min 0.4 is an accuracy; on exp(-loss) (~0.1 for this barely trained supernet, ~0.3 for
     the shipped NAS-Bench-Macro config's) it rejected every arch: "no architecture reached accuracy > 0.4"."""
-    cfg = load_config(None, [*_sets(search__strategy="nsga2"), "eval.metric=loss"])
+    cfg = load_config(None, [*tiny_train_sets(search__strategy="nsga2"), "eval.metric=loss"])
     out = search_supernet(cfg, trained, tmp_path / "search")
     assert out["acc_min"] is None and out["evaluations"] > 0
     assert out["best_metrics"]["accuracy"] < 0.4  # the bar it no longer applies would have rejected the pick
@@ -123,7 +112,7 @@ def test_nsga2_on_a_loss_score_drops_its_default_accuracy_bar(trained, tmp_path)
 def test_an_explicit_accuracy_bar_on_a_loss_score_is_refused(trained, tmp_path):
     from supernet.core.errors import ConfigError
 
-    sets = [*_sets(search__strategy="nsga2"), "eval.metric=loss", "search.options={acc_min: 0.2}"]
+    sets = [*tiny_train_sets(search__strategy="nsga2"), "eval.metric=loss", "search.options={acc_min: 0.2}"]
     with pytest.raises(ConfigError, match=r"search.options.acc_min \(0.2\) is an accuracy"):
         search_supernet(load_config(None, sets), trained, tmp_path / "search")
     assert not (tmp_path / "search").exists()

@@ -17,7 +17,8 @@ from supernet.runs.load import checkpoint_path
 from supernet.search.predictor import AdditivePredictor, predictor_sample
 from supernet.search.supernet_evaluator import SupernetEvaluator
 from supernet.space import create_space
-from tests.conftest import needs_fashion, run_main, set_args, tiny_overrides
+from tests.conftest import needs_fashion, run_main
+from tests.search.conftest import tiny_train_sets
 
 
 @pytest.fixture(scope="module")
@@ -91,18 +92,6 @@ def test_the_predictor_pick_beats_the_noisy_argmax(macro):
 # -- the search ---------------------------------------------------------------------------------------------
 
 
-def _sets(**extra) -> list[str]:
-    return tiny_overrides(train__epochs=1, train__max_steps_per_epoch=2, **extra)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("predictor") / "supernet"
-    r = run_main("train", "--run-dir", str(run_dir), *set_args(_sets()))
-    assert r.returncode == 0, r.stderr[-2000:]
-    return run_dir
-
-
 @pytest.fixture
 def scored(monkeypatch):
     """The archs the supernet scores (every call of evaluate_many)."""
@@ -126,7 +115,7 @@ PREDICTED = [
 
 @needs_fashion
 def test_a_predictor_search_scores_only_its_sample_with_the_supernet(trained, tmp_path, scored):
-    out = search_supernet(load_config(None, [*_sets(), *PREDICTED]), trained, tmp_path / "a")
+    out = search_supernet(load_config(None, [*tiny_train_sets(), *PREDICTED]), trained, tmp_path / "a")
     sample = predictor_sample(search_space(trained), 12, seed=0)
     assert sorted(scored) == sorted(sample)
     assert out["predictor"]["samples"] == 12 and 0.0 <= out["predictor"]["r2"] <= 1.0
@@ -138,7 +127,7 @@ def test_a_predictor_search_scores_only_its_sample_with_the_supernet(trained, tm
         cached = {a for (a,) in conn.execute("SELECT arch FROM evaluations")}
     assert {a.to_string() for a in sample} <= cached  # the supernet's scores are the checkpoint's, shared
     scored.clear()
-    search_supernet(load_config(None, [*_sets(), *PREDICTED, "search.max_macs=2M"]), trained, tmp_path / "b")
+    search_supernet(load_config(None, [*tiny_train_sets(), *PREDICTED, "search.max_macs=2M"]), trained, tmp_path / "b")
     assert scored == []  # another budget's search reuses the sample's scores
 
 
@@ -150,11 +139,11 @@ def search_space(run_dir):
 
 @needs_fashion
 def test_a_run_directory_it_would_refuse_is_refused_before_the_sample_is_scored(trained, tmp_path, scored):
-    cfg = load_config(None, [*_sets(), *PREDICTED])
+    cfg = load_config(None, [*tiny_train_sets(), *PREDICTED])
     search_supernet(cfg, trained, tmp_path / "a")
     scored.clear()
     before = (tmp_path / "a" / "journal.sqlite").read_bytes()
-    other = load_config(None, [*_sets(), *PREDICTED, "search.predictor_samples=13"])
+    other = load_config(None, [*tiny_train_sets(), *PREDICTED, "search.predictor_samples=13"])
     with pytest.raises(ConfigError, match="already holds a search journal"):
         search_supernet(other, trained, tmp_path / "a")
     with pytest.raises(SearchError, match=r"other evaluation settings \(eval.predictor"):  # another predictor's
@@ -165,7 +154,8 @@ def test_a_run_directory_it_would_refuse_is_refused_before_the_sample_is_scored(
 @needs_fashion
 def test_racing_on_a_predictor_is_refused(trained, tmp_path):
     with pytest.raises(ConfigError, match="search.racing stops supernet evaluations early"):
-        search_supernet(load_config(None, [*_sets(), *PREDICTED, "search.racing=true"]), trained, tmp_path / "s")
+        cfg = load_config(None, [*tiny_train_sets(), *PREDICTED, "search.racing=true"])
+        search_supernet(cfg, trained, tmp_path / "s")
     assert not (tmp_path / "s").exists()
 
 
