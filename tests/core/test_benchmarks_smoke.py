@@ -22,6 +22,7 @@ NEEDS = {  # what a script reads that a checkout may not have
     "eval_overhead.py": FASHION,
     "search_strategies.py": FASHION,
     "search_regret.py": FASHION,
+    "predictor_design.py": FASHION,
     "few_shot_inheritance.py": FASHION,
     "ranking_experiment.py": FASHION,
     "train_end_to_end.py": FASHION,
@@ -30,7 +31,14 @@ NEEDS = {  # what a script reads that a checkout may not have
     "loader_speed.py": CIFAR_JPG,
     "ranking_macro.py": CIFAR_JPG,
 }
-OUT = {"search_regret.py", "search_strategies.py", "ranking_experiment.py", "ranking_macro.py", "macro_cost_check.py"}
+OUT = {
+    "search_regret.py",
+    "predictor_design.py",
+    "search_strategies.py",
+    "ranking_experiment.py",
+    "ranking_macro.py",
+    "macro_cost_check.py",
+}
 
 
 def test_there_are_scripts():

@@ -1,0 +1,172 @@
+"""How many supernet scores, drawn how, the additive predictor (`search.predictor=additive`) needs on NAS-Bench-Macro.
+
+For each sample design (`search.predictor_design`: depth-balanced, uniform), the supernet scores a pool of
+`--pool` archs drawn as the search draws its sample (`predictor_sample`, seed `--seed`: the search's first N
+archs are this pool's first N). For each sample size N, the predictor is fitted (ridge `--ridge`) to the scores
+of `--draws` random N-subsets of the pool (the whole pool once when N is its size), and its exhaustive pick
+inside each MACs budget (percentiles of the space, as `search_regret.py`) is looked up in the benchmark: the
+mean regret (accuracy points below the budget's best) and the share of draws whose pick beats the deepest
+arch inside the budget (the zero-cost pick to beat). The row `first N` is the sample a search of seed `--seed`
+fits (its strategy then searches the fitted model; the exhaustive pick is what a perfect strategy returns).
+
+Scores come from and go to the supernet run's evaluation cache (`supernet rank` and `search` share it), so a
+pool the predictor searches or an earlier run of this script scored is not scored again.
+
+    PYTHONPATH=src python benchmarks/predictor_design.py --supernet RUN --out runs/design [--set eval.val_limit=1000]
+    PYTHONPATH=src python benchmarks/predictor_design.py --smoke --out DIR   # a tiny supernet trained here (seconds)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np
+import torch
+from _smoke import benchmark_file, smoke_macro_supernet  # noqa: E402
+from search_regret import BENCH_FILE, deepest_pick, within  # noqa: E402
+
+from supernet.analysis.benchmark import load_benchmark
+from supernet.core.io import atomic_write_text
+from supernet.cost import CostTable
+from supernet.jobs.rank import predict
+from supernet.runs.load import default_config, load_supernet
+from supernet.search.predictor import DESIGNS, AdditivePredictor, one_hot, predictor_sample
+from supernet.space import Arch
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class Budgets:
+    """The benchmark's archs, their one-hot choices, and per MACs budget: the archs inside it (row indices),
+    its best accuracy and the deepest pick's regret (accuracy in %)."""
+
+    def __init__(self, bench, space, table: CostTable, percentiles: list[float]) -> None:
+        self.archs = sorted(bench.entries)
+        self.x = one_hot(space, self.archs)
+        self.truth = np.array([100 * bench.entries[a].mean for a in self.archs])
+        macs = {a: int(table.value(a, "macs")) for a in self.archs}
+        values = np.array(sorted(macs.values()))
+        self.budgets = [int(np.percentile(values, p, method="lower")) for p in percentiles]
+        self.percentiles = percentiles
+        index = {a: i for i, a in enumerate(self.archs)}
+        self.inside = [np.array([index[a] for a in within(self.archs, macs, b)]) for b in self.budgets]
+        self.best = [float(self.truth[rows].max()) for rows in self.inside]
+        self.deepest = [
+            best - self.truth[index[deepest_pick(within(self.archs, macs, b), macs)]]
+            for best, b in zip(self.best, self.budgets, strict=True)
+        ]
+
+    def regrets(self, model: AdditivePredictor) -> list[float]:
+        """Regret of the model's exhaustive pick inside each budget."""
+        pred = self.x @ np.concatenate([np.asarray(w) for w in model.weights])
+        return [best - float(self.truth[rows[np.argmax(pred[rows])]]) for best, rows in zip(self.best, self.inside)]
+
+
+def subsets(pool: list[Arch], size: int, draws: int, rng: random.Random) -> list[list[Arch]]:
+    """`draws` random `size`-subsets of `pool`, or the pool once when `size` is its size."""
+    return [pool] if size >= len(pool) else [rng.sample(pool, size) for _ in range(draws)]
+
+
+def design_rows(
+    budgets: Budgets, space, pool: list[Arch], scores: dict[Arch, float], args: argparse.Namespace, design: str
+) -> list[dict]:
+    """One row per sample size (random subsets of the pool) and one for the search's own sample (its first N)."""
+    rows, rng = [], random.Random(args.seed)
+    fit = lambda archs: AdditivePredictor.fit(space, archs, [scores[a] for a in archs], args.ridge)  # noqa: E731
+    for size in [n for n in args.sizes if n <= len(pool)]:
+        regrets = np.array([budgets.regrets(fit(sub)) for sub in subsets(pool, size, args.draws, rng)])
+        draws = f"{len(regrets)} draw" + ("s" if len(regrets) > 1 else "")
+        rows.append(summary(design, f"{size} ({draws})", regrets, budgets))
+    first = pool[: args.samples]
+    rows.append(summary(design, f"first {len(first)}", np.array([budgets.regrets(fit(first))]), budgets))
+    return rows
+
+
+def summary(design: str, sample: str, regrets: np.ndarray, budgets: Budgets) -> dict:
+    beats = regrets < np.array(budgets.deepest) - 1e-9
+    return {
+        "design": design,
+        "sample": sample,
+        "mean_regret": regrets.mean(axis=0).tolist(),
+        "share_beating_deepest": beats.mean(axis=0).tolist(),
+    }
+
+
+def render(rows: list[dict], budgets: Budgets) -> str:
+    heads = " | ".join(f"p{p:g} {b / 1e6:.2f}M" for p, b in zip(budgets.percentiles, budgets.budgets))
+    lines = [
+        "Mean regret of the predictor's exhaustive pick (share of draws beating the deepest pick):",
+        "",
+        f"| design | sample | {heads} |",
+        "|---|---|" + "---|" * len(budgets.budgets),
+        "| deepest pick | - | " + " | ".join(f"{d:.3f}" for d in budgets.deepest) + " |",
+    ]
+    for r in rows:
+        cells = [f"{m:.3f} ({s:.2f})" for m, s in zip(r["mean_regret"], r["share_beating_deepest"], strict=True)]
+        lines.append(f"| {r['design']} | {r['sample']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--supernet", help="a trained supernet run directory (required unless --smoke)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--benchmark-file", default=BENCH_FILE)
+    p.add_argument("--designs", default=",".join(DESIGNS))
+    p.add_argument("--pool", type=int, default=300, help="archs the supernet scores per design")
+    p.add_argument("--sizes", default="50,100,150,200,300", help="sample sizes the predictor is fitted to")
+    p.add_argument("--samples", type=int, default=150, help="the search's sample size (the `first N` row)")
+    p.add_argument("--draws", type=int, default=20, help="random subsets per sample size")
+    p.add_argument("--ridge", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0, help="the pool's draw (the search's search.seed)")
+    p.add_argument("--percentiles", default="25,50,75,100")
+    p.add_argument("--set", action="append", default=[], help="config override for the scoring (section.field=v)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--smoke", action="store_true", help="train a tiny supernet here, a pool of 12 (seconds)")
+    args = p.parse_args()
+    if not args.supernet and not args.smoke:
+        p.error("--supernet is required (or --smoke)")
+    unknown = [d for d in args.designs.split(",") if d not in DESIGNS]
+    if unknown:
+        p.error(f"--designs: unknown design {unknown[0]}; known: {', '.join(DESIGNS)}")
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.smoke:
+        args.supernet = args.supernet or str(smoke_macro_supernet(out / "supernet"))
+        args.pool, args.sizes, args.samples, args.draws = 12, "6,12", 8, 2
+    args.sizes = sorted(int(n) for n in args.sizes.split(","))
+    supernet = Path(args.supernet)
+    net, _ = load_supernet(supernet)
+    bench = load_benchmark("nas-bench-macro", benchmark_file(args.benchmark_file, args.smoke, out), net.space)
+    budgets = Budgets(bench, net.space, CostTable.build(net.space, net.options.identity), percentiles(args))
+    cfg = default_config(supernet, None, args.set)
+    rows = []
+    for design in args.designs.split(","):
+        pool = predictor_sample(net.space, args.pool, args.seed, design)
+        log(f"{design}: the supernet scores {len(pool)} archs (cached ones are read back)")
+        scores = dict(zip(pool, predict(cfg, supernet, pool), strict=True))
+        rows += design_rows(budgets, net.space, pool, scores, args, design)
+    report = render(rows, budgets)
+    atomic_write_text(out / "design.json", json.dumps({"deepest": budgets.deepest, "rows": rows}, indent=1))
+    atomic_write_text(out / "design.md", report)
+    print(report)
+
+
+def percentiles(args: argparse.Namespace) -> list[float]:
+    return [float(x) for x in args.percentiles.split(",")]
+
+
+if __name__ == "__main__":
+    main()
