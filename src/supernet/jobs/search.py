@@ -37,9 +37,7 @@ if TYPE_CHECKING:
     from supernet.search.evaluator import Evaluator
 
 logger = get_logger(__name__)
-
-
-# -- search ----------------------------------------------------------------------------------------
+JOURNAL = "journal.sqlite"  # a search run directory's own journal
 
 
 # -- search ----------------------------------------------------------------------------------------
@@ -155,25 +153,13 @@ def search_supernet(
         shared,
         {"checkpoint": str(checkpoint), "evaluation": eval_settings(cfg)},  # the estimator its scores come from
     )
-    if cfg.search.predictor != "none":  # a run directory _run_search would refuse is refused before the sample
-        evaluation = predicted_evaluation(scores.source["evaluation"], cfg.search)
-        journal, problem, strategy = Path(run_dir) / "journal.sqlite", search_problem(cfg), cfg.search.strategy
-        _check_journal(journal, resume, predictor_key(key, cfg.search), net.space, problem, evaluation, strategy)
+    journal_key, evaluation = key, scores.source["evaluation"]
+    if cfg.search.predictor != "none":  # the key and settings of the predicted scores (predicted_scores)
+        journal_key, evaluation = predictor_key(key, cfg.search), predicted_evaluation(evaluation, cfg.search)
+    identity = _check_journal(cfg, net.space, Path(run_dir), resume, journal_key, evaluation)  # before any scoring
+    if cfg.search.predictor != "none":
         scores = predicted_scores(cfg.search, net.space, scores)
-    return _run_search(
-        cfg,
-        net.space,
-        table,
-        scores.evaluate,
-        scores.key,
-        Path(run_dir),
-        resume,
-        scores.cache,
-        scores.source,
-        evaluator.runtime.device,
-        scores.evaluate_many,
-        race,
-    )
+    return _run_search(cfg, net.space, table, scores, identity, Path(run_dir), evaluator.runtime.device, race)
 
 
 def check_accuracy_bar(cfg: Config) -> None:
@@ -302,7 +288,9 @@ def _search_known(
     under `key`; `source` names them in result.json."""
     table = search_cost_table(cfg, space, identity)
     accuracy = lambda a: {"accuracy": evaluator.evaluate(a)}  # noqa: E731
-    return _run_search(cfg, space, table, accuracy, key, Path(run_dir), resume, None, source)
+    scores = Scores(accuracy, None, key, None, source)
+    journal = _check_journal(cfg, space, Path(run_dir), resume, key, source.get("evaluation"))
+    return _run_search(cfg, space, table, scores, journal, Path(run_dir))
 
 
 def _evaluation_key(cfg: Config, checkpoint: Path) -> str:
@@ -356,20 +344,17 @@ def _run_search(
     cfg: Config,
     space: SearchSpace,
     table: Any,
-    evaluate: Any,
-    key: str,
+    scores: Scores,
+    identity: dict[str, Any],
     run_dir: Path,
-    resume: bool,
-    shared_cache: Path | None,
-    source: dict[str, str],
     device: torch.device | None = None,
-    evaluate_many: Any = None,
     race: tuple[Any, int] | None = None,
 ) -> dict[str, Any]:
-    """`evaluate(arch) -> metrics`; `evaluate_many(archs) -> [metrics]`, when given, scores each generation's
-    missing archs together (on each rank, its share of them). `race`: (`(archs, threshold) -> metrics` with
-    `images`, the full number of validation images): racing against the strategy's top-k; a score that
-    used fewer images is journaled in the run's journal only, never in the shared evaluation cache."""
+    """Search `scores` (its `evaluate_many`, when given, scores each generation's missing archs together: on
+    each rank, its share of them) into `run_dir`, whose journal `_check_journal` accepted as `identity`.
+    `race`: (`(archs, threshold) -> metrics` with `images`, the full number of validation images): racing
+    against the strategy's top-k; a score that used fewer images is journaled in the run's journal only, never
+    in the shared evaluation cache."""
     import random
     from contextlib import ExitStack
 
@@ -381,9 +366,9 @@ def _run_search(
 
     require_tensorboard(cfg.log.tensorboard)
     distributed = init_from_env(device or "cpu")
-    journal_path = run_dir / "journal.sqlite"
+    journal_path = run_dir / JOURNAL
     problem = search_problem(cfg)
-    identity = _check_journal(journal_path, resume, key, space, problem, source.get("evaluation"), cfg.search.strategy)
+    evaluate, evaluate_many, key, shared_cache = scores.evaluate, scores.evaluate_many, scores.key, scores.cache
     if distributed:
         import torch.distributed as dist
 
@@ -456,7 +441,7 @@ def _run_search(
         **result.to_dict(),
         "strategy": cfg.search.strategy,
         "problem": applied.describe(),
-        **source,
+        **scores.source,
         "seconds": time.time() - start,
         "eval_seconds": spent["evaluate"],
         "evaluations": len({row["arch"] for row in result.history}),
@@ -471,20 +456,16 @@ def _run_search(
 
 
 def _check_journal(
-    journal: Path,
-    resume: bool,
-    key: str,
-    space: SearchSpace,
-    problem: Problem,
-    evaluation: dict | None,
-    strategy: str | None = None,
+    cfg: Config, space: SearchSpace, run_dir: Path, resume: bool, key: str, evaluation: dict | None
 ) -> dict[str, Any]:
-    """The search's identity, after refusing (nothing written) a run directory whose journal belongs to
-    a search we must not touch: any without `resume`, one of another search with it."""
+    """The search's identity (scores under `key` from `evaluation`, `cfg`'s problem and strategy), after refusing
+    (nothing written) a run directory whose journal belongs to a search we must not touch: any without
+    `resume`, one of another search with it. Called before any scoring, so a refused command costs nothing."""
     from supernet.search.journal import check_resumable, search_identity
 
+    problem, journal = search_problem(cfg), run_dir / JOURNAL
     constraints = " and ".join(c.describe() for c in problem.constraints) or "none"
-    identity = search_identity(key, space, constraints, evaluation, strategy)
+    identity = search_identity(key, space, constraints, evaluation, cfg.search.strategy)
     if journal.exists() and not resume:
         raise ConfigError(
             f"{journal.parent} already holds a search journal; pass --resume to continue it "

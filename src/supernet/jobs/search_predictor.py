@@ -26,11 +26,12 @@ ScoreMany = Callable[[list[Arch]], list[Metrics]]
 
 @dataclass(frozen=True)
 class Scores:
-    """Where a search's scores come from: one arch, a batch, the journal key they are kept under, the shared
-    evaluation cache they also go to (None: the run's journal only) and what result.json says of them."""
+    """Where a search's scores come from: one arch, a batch (None: one arch at a time), the journal key they are
+    kept under, the shared evaluation cache they also go to (None: the run's journal only) and what result.json
+    says of them."""
 
     evaluate: Callable[[Arch], Metrics]
-    evaluate_many: ScoreMany
+    evaluate_many: ScoreMany | None
     key: str
     cache: Path | None
     source: dict[str, Any]
