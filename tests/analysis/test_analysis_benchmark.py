@@ -24,7 +24,7 @@ from supernet.analysis.benchmark import (
 )
 from supernet.core.errors import ConfigError
 from supernet.space import create_space
-from tests.conftest import needs_fashion, run_cli, set_args, shared_path, tiny_overrides
+from tests.conftest import needs_fashion, run_cli, run_main, set_args, shared_path, tiny_overrides
 
 REAL = shared_path("data", "nas-bench-macro", "nas-bench-macro_cifar10.json")
 needs_real = pytest.mark.skipif(not REAL.is_file(), reason="NAS-Bench-Macro file not installed")
@@ -243,7 +243,7 @@ def test_rank_with_benchmark_from_the_cli(tmp_path, macro_supernet):
 )
 def test_rank_bad_benchmark_is_one_line_exit_2(tmp_path, macro_supernet, data, extra, message):
     path = write(tmp_path, data)
-    r = run(
+    r = run_main(
         "rank",
         "--supernet",
         str(macro_supernet),
@@ -260,9 +260,11 @@ def test_rank_bad_benchmark_is_one_line_exit_2(tmp_path, macro_supernet, data, e
 
 
 def test_rank_needs_one_ground_truth(tmp_path):
-    r = run("rank", "--supernet", "x", "--run-dir", str(tmp_path / "r"), code=2)
+    r = run_main("rank", "--supernet", "x", "--run-dir", str(tmp_path / "r"), code=2)
     assert "exactly one of --groundtruth" in r.stderr
-    r = run("rank", "--supernet", "x", "--groundtruth", "g.csv", "--sample", "3", "--run-dir", str(tmp_path), code=2)
+    r = run_main(
+        "rank", "--supernet", "x", "--groundtruth", "g.csv", "--sample", "3", "--run-dir", str(tmp_path), code=2
+    )
     assert "go with --benchmark" in r.stderr
 
 
@@ -401,7 +403,7 @@ def test_rank_of_one_benchmark_arch_is_worded_for_a_person(tmp_path, macro_super
     if extra == ["--archs"]:
         (tmp_path / "archs.txt").write_text("00000001\n")
         extra = ["--archs", str(tmp_path / "archs.txt")]
-    r = run(
+    r = run_main(
         "rank",
         "--supernet",
         str(macro_supernet),

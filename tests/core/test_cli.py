@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import assert_one_line_error, needs_fashion, run_cli
+from tests.conftest import assert_one_line_error, needs_fashion, run_cli, run_main
 
 
 def test_cost_json_for_index_form():
@@ -53,8 +53,17 @@ def test_cost_respects_space_options():
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, args, needles):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    r = run_cli(*(a.format(tmp=tmp_path) for a in args))
+    r = run_main(*(a.format(tmp=tmp_path) for a in args))
     assert_one_line_error(r, *needles)
+
+
+def test_bad_input_in_a_child_process_is_one_line_exit_2(tmp_path):
+    """As a user runs it: the interpreter's and torch's start-up add nothing to the one line (the cases above
+    run in this process: the CLI's log handler writes to the stderr of the moment, so they see what it prints)."""
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    r = run_cli("search", "--supernet", str(tmp_path / "bad.pt"), "--run-dir", str(tmp_path / "s"))
+    assert_one_line_error(r, "corrupted")
+    assert not (tmp_path / "s").exists()
 
 
 @needs_fashion

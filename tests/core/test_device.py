@@ -6,7 +6,7 @@ from torch import nn
 
 from supernet.core.device import Runtime, parse_amp, parse_channels_last, resolve_device, runtime_for
 from supernet.core.errors import ConfigError
-from tests.conftest import run_cli
+from tests.conftest import run_main
 
 
 def _cuda(count):
@@ -113,7 +113,7 @@ def test_cli_refuses_a_bad_device_in_one_line(tmp_path, device, words):
         ["train", "--run-dir", str(tmp_path / "r")],
         ["similarity", "--supernet", str(tmp_path / "none"), "--layer", "0", "--run-dir", str(tmp_path / "s")],
     ):
-        run = run_cli(*verb, "--device", device, timeout=120)
+        run = run_main(*verb, "--device", device)
         assert run.returncode == 2 and run.stderr.count("\n") == 1 and words in run.stderr, run.stderr
     assert not (tmp_path / "r" / "config.yaml").exists()
 
