@@ -8,24 +8,23 @@ from tests.conftest import assert_one_line_error, needs_fashion, run_cli, run_ma
 
 
 def test_cost_json_for_index_form():
-    r = run_cli("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json")
+    r = run_main("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["macs"] > 100e6 and out["params"] > 1e6 and out["indices"] == [0] * 19
 
 
 def test_scarlet_table_1_model_a_parses_with_no_option():
-    r = run_cli("cost", "--space", "scarlet-s1", "--arch", "0,5,0,6,3,2,3,0,2,1,3,5,2,4,4,4,5,3,6", "--json")
+    r = run_main("cost", "--space", "scarlet-s1", "--arch", "0,5,0,6,3,2,3,0,2,1,3,5,2,4,4,4,5,3,6", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["arch"].split(",")[3] == out["arch"].split(",")[18] == "id"
 
 
 def test_cost_respects_space_options():
-    base = json.loads(run_cli("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json").stdout)
-    half = json.loads(
-        run_cli("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json", "--resolution", "112").stdout
-    )
+    zeros = ("cost", "--space", "scarlet-s1", "--arch", ",".join(["0"] * 19), "--json")
+    base = json.loads(run_main(*zeros, code=0).stdout)
+    half = json.loads(run_main(*zeros, "--resolution", "112", code=0).stdout)
     assert half["macs"] < base["macs"] / 3
 
 
@@ -87,6 +86,6 @@ def test_batch_larger_than_the_data_is_an_error_not_zero_steps(tmp_path, verb, f
         f"{field}=512",
     ]
     extra = ["--space", "scarlet-s1", "--preset", "fashion-mnist", "--arch", "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0"]
-    r = run_cli(verb, "--run-dir", str(tmp_path / "r"), *small, *(extra if verb == "retrain" else []))
+    r = run_main(verb, "--run-dir", str(tmp_path / "r"), *small, *(extra if verb == "retrain" else []))
     assert_one_line_error(r, f"{field}=512", "larger than the training split (80 images)")
     assert "trained 0 steps" not in r.stdout

@@ -53,7 +53,7 @@ def test_huge_config_file_is_refused_unread(tmp_path):
 
 
 def test_invalid_yaml_in_option_is_one_line(tmp_path):
-    r = run_cli("cost", "--space", "scarlet-s1", "--arch", "0", "--option", "width=[1,", timeout=60)
+    r = run_main("cost", "--space", "scarlet-s1", "--arch", "0", "--option", "width=[1,")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--option width" in r.stderr, r.stderr
 
 

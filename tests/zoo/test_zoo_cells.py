@@ -17,7 +17,7 @@ from supernet.model.factory import build_supernet
 from supernet.model.standalone import StandaloneNet
 from supernet.model.supernet import MultiPath, Supernet, SupernetOptions
 from supernet.space import Arch, create_space
-from tests.conftest import rebuilt_output_shape, run_cli
+from tests.conftest import rebuilt_output_shape, run_main
 
 NB201_STRING = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 NB201_OPS = ("nor_conv_3x3", "nor_conv_3x3", "avg_pool_3x3", "skip_connect", "nor_conv_3x3", "skip_connect")
@@ -270,9 +270,9 @@ def test_cell_models_rebuild_from_json_in_a_fresh_process():
 
 
 def test_cli_lists_cell_spaces_and_prices_the_benchmark_string():
-    out = run_cli("spaces", "--json", code=0)
+    out = run_main("spaces", "--json", code=0)
     rows = {r["name"]: r for r in json.loads(out.stdout)}
     assert rows["nas-bench-201"]["size"] == 5**6 and rows["nas-bench-101-chain"]["size"] == 3**5
-    out = run_cli("cost", "--space", "nas-bench-201", "--arch", NB201_STRING, "--json", code=0)
+    out = run_main("cost", "--space", "nas-bench-201", "--arch", NB201_STRING, "--json", code=0)
     result = json.loads(out.stdout)
     assert result["indices"] == [3, 3, 4, 1, 3, 1] and result["macs"] > 0

@@ -11,7 +11,7 @@ from supernet.ops.blocks import build_block
 from supernet.ops.candidates import candidate_config, exported_config
 from supernet.space import create_space
 from supernet.space.zoo.common import ibn_arch
-from tests.conftest import rebuilt_output_shape, run_cli
+from tests.conftest import rebuilt_output_shape, run_main
 
 
 def test_space_sizes():
@@ -134,9 +134,9 @@ def test_shufflenet_model_rebuilds_from_json_in_a_fresh_process():
 
 
 def test_cli_lists_the_zoo_and_prices_named_and_digit_archs():
-    out = run_cli("spaces", "--json", code=0)
+    out = run_main("spaces", "--json", code=0)
     rows = {r["name"]: r for r in json.loads(out.stdout)}
     assert rows["scarlet-s2"]["named_archs"] == ["scarlet-a", "scarlet-b", "scarlet-c"]
     assert rows["nas-bench-macro"]["size"] == 3**8
-    out = run_cli("cost", "--space", "nas-bench-macro", "--arch", "02012100", "--json", code=0)
+    out = run_main("cost", "--space", "nas-bench-macro", "--arch", "02012100", "--json", code=0)
     assert json.loads(out.stdout)["indices"] == [0, 2, 0, 1, 2, 1, 0, 0]
