@@ -289,8 +289,8 @@ def _search_known(
     table = search_cost_table(cfg, space, identity)
     accuracy = lambda a: {"accuracy": evaluator.evaluate(a)}  # noqa: E731
     scores = Scores(accuracy, None, key, None, source)
-    journal = _check_journal(cfg, space, Path(run_dir), resume, key, source.get("evaluation"))
-    return _run_search(cfg, space, table, scores, journal, Path(run_dir))
+    accepted = _check_journal(cfg, space, Path(run_dir), resume, key, source.get("evaluation"))
+    return _run_search(cfg, space, table, scores, accepted, Path(run_dir))
 
 
 def _evaluation_key(cfg: Config, checkpoint: Path) -> str:
