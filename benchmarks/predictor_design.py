@@ -2,12 +2,13 @@
 
 For each sample design (`search.predictor_design`: depth-balanced, uniform), the supernet scores a pool of
 `--pool` archs drawn as the search draws its sample (`predictor_sample`, seed `--seed`: the search's first N
-archs are this pool's first N). For each sample size N, the predictor is fitted (ridge `--ridge`) to the scores
-of `--draws` random N-subsets of the pool (the whole pool once when N is its size), and its exhaustive pick
-inside each MACs budget (percentiles of the space, as `search_regret.py`) is looked up in the benchmark: the
-mean regret (accuracy points below the budget's best) and the share of draws whose pick beats the deepest
-arch inside the budget (the zero-cost pick to beat). The row `first N` is the sample a search of seed `--seed`
-fits (its strategy then searches the fitted model; the exhaustive pick is what a perfect strategy returns).
+archs are this pool's first N). For each sample size N, the predictor is fitted (ridge `--ridge`, or each of
+several: the same subsets for each) to the scores of `--draws` random N-subsets of the pool (the whole pool once
+when N is its size), and its exhaustive pick inside each MACs budget (percentiles of the space, as
+`search_regret.py`) is looked up in the benchmark: the mean regret (accuracy points below the budget's best) and
+the share of draws whose pick beats the deepest arch inside the budget (the zero-cost pick to beat). The row
+`first N` is the sample a search of seed `--seed` fits (its strategy then searches the fitted model; the
+exhaustive pick is what a perfect strategy returns).
 
 Scores come from and go to the supernet run's evaluation cache (`supernet rank` and `search` share it), so a
 pool the predictor searches or an earlier run of this script scored is not scored again.
@@ -81,22 +82,27 @@ def subsets(pool: list[Arch], size: int, draws: int, rng: random.Random) -> list
 def design_rows(
     budgets: Budgets, space, pool: list[Arch], scores: dict[Arch, float], args: argparse.Namespace, design: str
 ) -> list[dict]:
-    """One row per sample size (random subsets of the pool) and one for the search's own sample (its first N)."""
-    rows, rng = [], random.Random(args.seed)
-    fit = lambda archs: AdditivePredictor.fit(space, archs, [scores[a] for a in archs], args.ridge)  # noqa: E731
+    """Per ridge: one row per sample size (random subsets of the pool, the same ones for every ridge) and one for
+    the search's own sample (its first N)."""
+    rng = random.Random(args.seed)
+    samples = []
     for size in [n for n in args.sizes if n <= len(pool)]:
-        regrets = np.array([budgets.regrets(fit(sub)) for sub in subsets(pool, size, args.draws, rng)])
-        draws = f"{len(regrets)} draw" + ("s" if len(regrets) > 1 else "")
-        rows.append(summary(design, f"{size} ({draws})", regrets, budgets))
-    first = pool[: args.samples]
-    rows.append(summary(design, f"first {len(first)}", np.array([budgets.regrets(fit(first))]), budgets))
+        subs = subsets(pool, size, args.draws, rng)
+        samples.append((f"{size} ({len(subs)} draw{'s' if len(subs) > 1 else ''})", subs))
+    samples.append((f"first {min(args.samples, len(pool))}", [pool[: args.samples]]))
+    rows = []
+    for ridge in args.ridge:
+        for label, subs in samples:
+            fits = [AdditivePredictor.fit(space, sub, [scores[a] for a in sub], ridge) for sub in subs]
+            rows.append(summary(design, ridge, label, np.array([budgets.regrets(m) for m in fits]), budgets))
     return rows
 
 
-def summary(design: str, sample: str, regrets: np.ndarray, budgets: Budgets) -> dict:
+def summary(design: str, ridge: float, sample: str, regrets: np.ndarray, budgets: Budgets) -> dict:
     beats = regrets < np.array(budgets.deepest) - 1e-9
     return {
         "design": design,
+        "ridge": ridge,
         "sample": sample,
         "mean_regret": regrets.mean(axis=0).tolist(),
         "share_beating_deepest": beats.mean(axis=0).tolist(),
@@ -108,13 +114,16 @@ def render(rows: list[dict], budgets: Budgets) -> str:
     lines = [
         "Mean regret of the predictor's exhaustive pick (share of draws beating the deepest pick):",
         "",
-        f"| design | sample | {heads} |",
-        "|---|---|" + "---|" * len(budgets.budgets),
-        "| deepest pick | - | " + " | ".join(f"{d:.3f}" for d in budgets.deepest) + " |",
+        f"| design | ridge | sample | {heads} | mean |",
+        "|---|---|---|" + "---|" * (len(budgets.budgets) + 1),
+        "| deepest pick | - | - | "
+        + " | ".join(f"{d:.3f}" for d in budgets.deepest)
+        + f" | {np.mean(budgets.deepest):.3f} |",
     ]
     for r in rows:
         cells = [f"{m:.3f} ({s:.2f})" for m, s in zip(r["mean_regret"], r["share_beating_deepest"], strict=True)]
-        lines.append(f"| {r['design']} | {r['sample']} | " + " | ".join(cells) + " |")
+        mean = f"{np.mean(r['mean_regret']):.3f}"
+        lines.append(f"| {r['design']} | {r['ridge']:g} | {r['sample']} | " + " | ".join(cells) + f" | {mean} |")
     return "\n".join(lines) + "\n"
 
 
@@ -128,7 +137,7 @@ def main() -> None:
     p.add_argument("--sizes", default="50,100,150,200,300", help="sample sizes the predictor is fitted to")
     p.add_argument("--samples", type=int, default=150, help="the search's sample size (the `first N` row)")
     p.add_argument("--draws", type=int, default=20, help="random subsets per sample size")
-    p.add_argument("--ridge", type=float, default=1.0)
+    p.add_argument("--ridge", default="1.0", help="the predictor's ridge, or several, comma-separated")
     p.add_argument("--seed", type=int, default=0, help="the pool's draw (the search's search.seed)")
     p.add_argument("--percentiles", default="25,50,75,100")
     p.add_argument("--set", action="append", default=[], help="config override for the scoring (section.field=v)")
@@ -145,8 +154,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if args.smoke:
         args.supernet = args.supernet or str(smoke_macro_supernet(out / "supernet"))
-        args.pool, args.sizes, args.samples, args.draws = 12, "6,12", 8, 2
+        args.pool, args.sizes, args.samples, args.draws, args.ridge = 12, "6,12", 8, 2, "1,10"
     args.sizes = sorted(int(n) for n in args.sizes.split(","))
+    args.ridge = [float(r) for r in args.ridge.split(",")]
     supernet = Path(args.supernet)
     net, _ = load_supernet(supernet)
     bench = load_benchmark("nas-bench-macro", benchmark_file(args.benchmark_file, args.smoke, out), net.space)

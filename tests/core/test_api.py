@@ -179,7 +179,7 @@ def test_the_docs_predictor_recipe_searches_the_fitted_model(candidates):
     net = supernet.build_supernet(tiny_space(candidates[1]))
     scorer = supernet.evaluator(net, quadrants(64, 2), train_data=quadrants(64, 1))
     sample = predictor_sample(net.space, 12, seed=0, design="depth-balanced")
-    model = AdditivePredictor.fit(net.space, sample, scorer.evaluate_many(sample), ridge=1.0)
+    model = AdditivePredictor.fit(net.space, sample, scorer.evaluate_many(sample))
     result = supernet.search_arch(net.space, evaluate=model.predict, strategy="random", num_samples=20, max_params="2K")
     assert len(set(sample)) == 12 and result.best_metrics["params"] <= 2000
     assert result.best_metrics["accuracy"] == model.predict(result.best)

@@ -16,6 +16,7 @@ import yaml
 from supernet.config.rules import validate
 from supernet.core.errors import ConfigError
 from supernet.model.supernet import SupernetOptions
+from supernet.search.predictor import DEFAULT_RIDGE
 from supernet.train.loop import OptimConfig
 
 
@@ -103,13 +104,13 @@ class SearchConfig:
     # racing (issue 30.2; off until measured): a candidate that cannot reach the current top-k even with every
     # remaining validation image right stops early (checked after each validation batch); the top-k is unchanged
     racing: bool = False
-    # search a predictor fitted to the supernet's scores of `predictor_samples` archs drawn uniformly from the space
-    # (once-for-all's accuracy predictor; `additive`: one weight per layer and choice, ridge `predictor_ridge`),
-    # not the supernet's scores themselves: none | additive (docs/analysis.md, round 6)
+    # search a predictor fitted to the supernet's scores of `predictor_samples` archs of the whole space, drawn
+    # `predictor_design` (once-for-all's accuracy predictor; `additive`: one weight per layer and choice, ridge
+    # `predictor_ridge`), not the supernet's scores themselves: none | additive (docs/analysis.md, rounds 6, 7)
     predictor: str = "none"
     predictor_samples: int = 150
     predictor_design: str = "depth-balanced"  # how its archs are drawn: depth-balanced | uniform
-    predictor_ridge: float = 1.0
+    predictor_ridge: float = DEFAULT_RIDGE  # supernet.search.predictor says why 20
 
 
 FREQUENCY_SOURCES = ("population", "archive")

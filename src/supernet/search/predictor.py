@@ -28,6 +28,11 @@ from supernet.space.space import SearchSpace
 PREDICTORS = ("none", "additive")
 DESIGNS = ("depth-balanced", "uniform")  # how the archs the predictor is fitted to are drawn
 MAX_DRAW_FACTOR = 50  # draws per wanted distinct arch before the sample is taken as exhausted
+# Ridge: each weight is shrunk to about n / (n + ridge) of its least-squares value, n the sample's archs taking
+# that choice. 20 (n ~ 50 at 150 archs and 3 choices: ~70%): the lowest expected regret of the fitted model's pick
+# on three NAS-Bench-Macro supernets, against 1.0 before (docs/analysis.md, round 7: 20 random samples each; the
+# supernet's noise at the top of a budget is damped, its main effects kept).
+DEFAULT_RIDGE = 20.0
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,9 @@ class AdditivePredictor:
         return min(1.0, max(0.0, value))
 
     @classmethod
-    def fit(cls, space: SearchSpace, archs: Sequence[Arch], scores: Sequence[float], ridge: float) -> AdditivePredictor:
+    def fit(
+        cls, space: SearchSpace, archs: Sequence[Arch], scores: Sequence[float], ridge: float = DEFAULT_RIDGE
+    ) -> AdditivePredictor:
         """Ridge regression of `scores` on the one-hot choices of `archs` (intercept not penalised)."""
         x = one_hot(space, archs)
         y = np.asarray(scores, dtype=np.float64)
