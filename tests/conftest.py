@@ -113,7 +113,8 @@ def run_cli(*args: str, code: int | None = None, timeout: float = 300) -> subpro
 def run_main(*args: str, code: int | None = None) -> subprocess.CompletedProcess:
     """The CLI in this process (a traceback fails the test with the exception itself); with `code`, the exit
     code must be that. A refusal tested here costs no interpreter and torch start-up (~3-7 s a child process
-    on two busy cores); `run_cli` keeps what only a child process shows (log lines, signals, fresh imports)."""
+    on two busy cores); the CLI's log lines reach the captured stderr too. `run_cli` keeps what only a child
+    process shows (signals, timeouts, the interpreter's start-up, fresh imports)."""
     from supernet.cli import main
 
     out, err = io.StringIO(), io.StringIO()
