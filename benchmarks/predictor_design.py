@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import torch
 from _smoke import benchmark_file, smoke_macro_supernet  # noqa: E402
-from search_regret import BENCH_FILE, deepest_pick, within  # noqa: E402
+from search_regret import BENCH_FILE, deepest_pick, percentile_budgets, within  # noqa: E402
 
 from supernet.analysis.benchmark import load_benchmark
 from supernet.core.io import atomic_write_text
@@ -57,15 +57,14 @@ class Budgets:
         self.x = one_hot(space, self.archs)
         self.truth = np.array([100 * bench.entries[a].mean for a in self.archs])
         macs = {a: int(table.value(a, "macs")) for a in self.archs}
-        values = np.array(sorted(macs.values()))
-        self.budgets = [int(np.percentile(values, p, method="lower")) for p in percentiles]
+        self.budgets = percentile_budgets(macs, percentiles)
         self.percentiles = percentiles
         index = {a: i for i, a in enumerate(self.archs)}
-        self.inside = [np.array([index[a] for a in within(self.archs, macs, b)]) for b in self.budgets]
+        inside = [within(self.archs, macs, b) for b in self.budgets]
+        self.inside = [np.array([index[a] for a in archs]) for archs in inside]
         self.best = [float(self.truth[rows].max()) for rows in self.inside]
         self.deepest = [
-            best - self.truth[index[deepest_pick(within(self.archs, macs, b), macs)]]
-            for best, b in zip(self.best, self.budgets, strict=True)
+            best - self.truth[index[deepest_pick(archs, macs)]] for best, archs in zip(self.best, inside, strict=True)
         ]
 
     def regrets(self, model: AdditivePredictor) -> list[float]:

@@ -53,6 +53,12 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def percentile_budgets(macs: dict[Arch, int], percentiles: list[float]) -> list[int]:
+    """The MACs budget at each percentile of the archs' MACs (the lower value: some arch sits exactly on it)."""
+    values = np.array(sorted(macs.values()))
+    return [int(np.percentile(values, pct, method="lower")) for pct in percentiles]
+
+
 def within(archs: list[Arch], macs: dict[Arch, int], budget: int) -> list[Arch]:
     """The archs inside the MACs `budget`."""
     return [a for a in archs if macs[a] <= budget]
@@ -168,10 +174,9 @@ def main() -> None:
     table = CostTable.build(net.space, net.options.identity)
     archs = sorted(bench.entries)
     macs = {a: int(table.value(a, "macs")) for a in archs}
-    values = np.array(sorted(macs.values()))
+    percentiles = [float(x) for x in args.percentiles.split(",")]
     rows, evaluated, results = [], {}, {}
-    for pct in [float(x) for x in args.percentiles.split(",")]:
-        budget = int(np.percentile(values, pct, method="lower"))
+    for pct, budget in zip(percentiles, percentile_budgets(macs, percentiles), strict=True):
         log(f"p{pct:g}: searching under {budget / 1e6:.2f}M MACs")
         result = results[pct] = search(supernet, out, budget, args.set)
         for row in result.get("history", []):
