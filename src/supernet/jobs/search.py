@@ -21,9 +21,8 @@ from supernet.data import DatasetSplits
 from supernet.jobs.search_predictor import (
     Scores,
     check_predictor,
-    predicted_evaluation,
+    predicted_identity,
     predicted_scores,
-    predictor_key,
     refuse_predictor,
 )
 from supernet.model.supernet import SupernetOptions
@@ -154,8 +153,8 @@ def search_supernet(
         {"checkpoint": str(checkpoint), "evaluation": eval_settings(cfg)},  # the estimator its scores come from
     )
     journal_key, evaluation = key, scores.source["evaluation"]
-    if cfg.search.predictor != "none":  # the key and settings of the predicted scores (predicted_scores)
-        journal_key, evaluation = predictor_key(key, cfg.search), predicted_evaluation(evaluation, cfg.search)
+    if cfg.search.predictor != "none":
+        journal_key, evaluation = predicted_identity(cfg.search, scores)
     identity = _check_journal(cfg, net.space, Path(run_dir), resume, journal_key, evaluation)  # before any scoring
     if cfg.search.predictor != "none":
         scores = predicted_scores(cfg.search, net.space, scores)

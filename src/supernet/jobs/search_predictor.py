@@ -61,23 +61,17 @@ def predicted_scores(search: SearchConfig, space: SearchSpace, supernet: Scores)
     assert supernet.cache is not None  # the sample's scores are the checkpoint's, shared
     model = fit_predictor(search, space, supernet.evaluate_many, supernet.key, supernet.cache)
     evaluate = lambda a: {"accuracy": model.predict(a)}  # noqa: E731
-    return Scores(
-        evaluate,
-        lambda archs: [evaluate(a) for a in archs],
-        predictor_key(supernet.key, search),
-        None,
-        {
-            **supernet.source,
-            "evaluation": predicted_evaluation(supernet.source["evaluation"], search),
-            "predictor": describe_predictor(model, search),
-        },
-    )
+    key, evaluation = predicted_identity(search, supernet)
+    source = {**supernet.source, "evaluation": evaluation, "predictor": describe_predictor(model, search)}
+    return Scores(evaluate, lambda archs: [evaluate(a) for a in archs], key, None, source)
 
 
-def predicted_evaluation(evaluation: dict[str, Any], search: SearchConfig) -> dict[str, Any]:
-    """The evaluation settings a predicted score depends on (the search's identity: a resume with another
-    predictor is refused): the supernet's, and the predictor's."""
-    return {**evaluation, "predictor": predictor_settings(search)}
+def predicted_identity(search: SearchConfig, supernet: Scores) -> tuple[str, dict[str, Any]]:
+    """The journal key and the evaluation settings of the scores `predicted_scores` gives (the search's identity,
+    known before the fit: a run directory the search would refuse is refused before the sample is scored): the
+    supernet's, and the predictor's settings."""
+    evaluation = {**supernet.source["evaluation"], "predictor": predictor_settings(search)}
+    return predictor_key(supernet.key, search), evaluation
 
 
 def predictor_key(key: str, search: SearchConfig) -> str:
