@@ -120,8 +120,9 @@ def test_pairwise_rank_loss_adds_the_hinge_of_the_costlier_paths_loss_to_one_bac
     (crit(net(x, costly), y) + crit(net(x, cheap), y)).backward()
     plain = _grads(net)
 
-    assert hinge == pytest.approx(float(l_costly - l_cheap), rel=1e-5) and hinge > 0
-    assert sorted(losses) == pytest.approx(sorted([float(l_costly), float(l_cheap)]), rel=1e-5)
+    l_costly, l_cheap = float(l_costly.detach()), float(l_cheap.detach())
+    assert hinge == pytest.approx(l_costly - l_cheap, rel=1e-5) and hinge > 0
+    assert sorted(losses) == pytest.approx(sorted([l_costly, l_cheap]), rel=1e-5)
     assert ranked.keys() == expected.keys()
     assert all(torch.allclose(ranked[n], expected[n], atol=1e-6) for n in ranked)
     assert any(not torch.allclose(ranked[n], plain[n], atol=1e-6) for n in ranked)  # the hinge moved them

@@ -18,13 +18,8 @@ from supernet.core.io import atomic_write_text
 from supernet.core.logs import get_logger
 from supernet.core.rundir import CONFIG, RESULT
 from supernet.data import DatasetSplits
-from supernet.jobs.search_predictor import (
-    Scores,
-    check_predictor,
-    predicted_identity,
-    predicted_scores,
-    refuse_predictor,
-)
+from supernet.jobs.scores import Scores
+from supernet.jobs.search_predictor import check_predictor, predicted_identity, predicted_scores, refuse_predictor
 from supernet.model.supernet import SupernetOptions
 from supernet.runs.build import EXECUTION_FIELDS, build_evaluator, eval_settings, load_data
 from supernet.runs.load import checkpoint_digest, checkpoint_path, load_supernet

@@ -5,36 +5,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from supernet.config.schema import Config, SearchConfig
 from supernet.core.errors import ConfigError
 from supernet.core.logs import get_logger
-from supernet.search.objectives import Metrics
+from supernet.jobs.scores import ScoreMany, Scores
 from supernet.search.predictor import AdditivePredictor, predictor_sample
-from supernet.space import Arch, SearchSpace
+from supernet.space import SearchSpace
 
 logger = get_logger(__name__)
 
 PREDICTOR_CHUNK = 25  # sample archs scored (and journaled) at a time: a killed fit resumes from the last chunk
-ScoreMany = Callable[[list[Arch]], list[Metrics]]
-
-
-@dataclass(frozen=True)
-class Scores:
-    """Where a search's scores come from: one arch, a batch (None: one arch at a time), the journal key they are
-    kept under, the shared evaluation cache they also go to (None: the run's journal only) and what result.json
-    says of them."""
-
-    evaluate: Callable[[Arch], Metrics]
-    evaluate_many: ScoreMany | None
-    key: str
-    cache: Path | None
-    source: dict[str, Any]
 
 
 def check_predictor(cfg: Config) -> None:
