@@ -11,9 +11,11 @@ the share of draws whose pick beats the deepest arch inside the budget (the zero
 exhaustive pick is what a perfect strategy returns).
 
 Scores come from and go to the supernet run's evaluation cache (`supernet rank` and `search` share it), so a
-pool the predictor searches or an earlier run of this script scored is not scored again.
+pool the predictor searches or an earlier run of this script scored is not scored again. `--scores FILE` reads
+them from a dump of that cache (`score_dump.py`) instead: no supernet, seconds, nothing scored.
 
     PYTHONPATH=src python benchmarks/predictor_design.py --supernet RUN --out runs/design [--set eval.val_limit=1000]
+    PYTHONPATH=src python benchmarks/predictor_design.py --scores benchmarks/scores/ARM.json --out runs/design
     PYTHONPATH=src python benchmarks/predictor_design.py --smoke --out DIR   # a tiny supernet trained here (seconds)
 """
 
@@ -24,7 +26,9 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -33,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import torch
 from _smoke import benchmark_file, smoke_macro_supernet  # noqa: E402
+from score_dump import load_dump  # noqa: E402
 from search_regret import BENCH_FILE, deepest_pick, percentile_budgets, within  # noqa: E402
 
 from supernet.analysis.benchmark import load_benchmark
@@ -42,6 +47,8 @@ from supernet.jobs.rank import predict
 from supernet.runs.load import default_config, load_supernet
 from supernet.search.predictor import DESIGNS, AdditivePredictor, one_hot, predictor_sample
 from supernet.space import Arch
+
+ScorePool = Callable[[str, list[Arch]], dict[Arch, float]]
 
 
 def log(msg: str) -> None:
@@ -128,7 +135,8 @@ def render(rows: list[dict], budgets: Budgets) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--supernet", help="a trained supernet run directory (required unless --smoke)")
+    p.add_argument("--supernet", help="a trained supernet run directory (or --scores, or --smoke)")
+    p.add_argument("--scores", help="a score dump (score_dump.py) in place of a supernet: nothing is scored")
     p.add_argument("--out", required=True)
     p.add_argument("--benchmark-file", default=BENCH_FILE)
     p.add_argument("--designs", default=",".join(DESIGNS))
@@ -143,8 +151,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--smoke", action="store_true", help="train a tiny supernet here, a pool of 12 (seconds)")
     args = p.parse_args()
-    if not args.supernet and not args.smoke:
-        p.error("--supernet is required (or --smoke)")
+    if args.scores and (args.supernet or args.smoke):
+        p.error("--scores stands in for a supernet: drop --supernet and --smoke")
+    if args.scores and args.set:
+        p.error("--set changes how a supernet scores; a dump's scores are fixed (its `evaluation` says how)")
+    if not (args.supernet or args.scores or args.smoke):
+        p.error("--supernet or --scores is required (or --smoke)")
     unknown = [d for d in args.designs.split(",") if d not in DESIGNS]
     if unknown:
         p.error(f"--designs: unknown design {unknown[0]}; known: {', '.join(DESIGNS)}")
@@ -156,21 +168,47 @@ def main() -> None:
         args.pool, args.sizes, args.samples, args.draws, args.ridge = 12, "6,12", 8, 2, "1,10"
     args.sizes = sorted(int(n) for n in args.sizes.split(","))
     args.ridge = [float(r) for r in args.ridge.split(",")]
-    supernet = Path(args.supernet)
-    net, _ = load_supernet(supernet)
-    bench = load_benchmark("nas-bench-macro", benchmark_file(args.benchmark_file, args.smoke, out), net.space)
-    budgets = Budgets(bench, net.space, CostTable.build(net.space, net.options.identity), percentiles(args))
-    cfg = default_config(supernet, None, args.set)
+    space, identity, score = score_source(p, args)
+    bench = load_benchmark("nas-bench-macro", benchmark_file(args.benchmark_file, args.smoke, out), space)
+    budgets = Budgets(bench, space, CostTable.build(space, identity), percentiles(args))
     rows = []
     for design in args.designs.split(","):
-        pool = predictor_sample(net.space, args.pool, args.seed, design)
-        log(f"{design}: the supernet scores {len(pool)} archs (cached ones are read back)")
-        scores = dict(zip(pool, predict(cfg, supernet, pool), strict=True))
-        rows += design_rows(budgets, net.space, pool, scores, args, design)
+        pool = predictor_sample(space, args.pool, args.seed, design)
+        rows += design_rows(budgets, space, pool, score(design, pool), args, design)
     report = render(rows, budgets)
     atomic_write_text(out / "design.json", json.dumps({"deepest": budgets.deepest, "rows": rows}, indent=1))
     atomic_write_text(out / "design.md", report)
     print(report)
+
+
+def score_source(p: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Any, str, ScorePool]:
+    """(space, identity, (design, pool) -> arch -> score): the supernet's scores (cached ones read back), or
+    a dump's (a pool arch it lacks is a one-line error)."""
+    if args.scores:
+        try:
+            space, identity, dumped = load_dump(Path(args.scores))
+        except ValueError as e:
+            p.error(f"--scores: {e}")
+
+        def from_dump(design: str, pool: list[Arch]) -> dict[Arch, float]:
+            lacking = [a for a in pool if a not in dumped]
+            if lacking:
+                p.error(
+                    f"--scores: {len(lacking)} of the {design} pool's {len(pool)} archs are not in {args.scores} "
+                    f"(e.g. {lacking[0].to_string()}); a smaller --pool, or score them with --supernet"
+                )
+            return {a: dumped[a] for a in pool}
+
+        return space, identity, from_dump
+    supernet = Path(args.supernet)
+    net, _ = load_supernet(supernet)
+    cfg = default_config(supernet, None, args.set)
+
+    def from_supernet(design: str, pool: list[Arch]) -> dict[Arch, float]:
+        log(f"{design}: the supernet scores {len(pool)} archs (cached ones are read back)")
+        return dict(zip(pool, predict(cfg, supernet, pool), strict=True))
+
+    return net.space, net.options.identity, from_supernet
 
 
 def percentiles(args: argparse.Namespace) -> list[float]:

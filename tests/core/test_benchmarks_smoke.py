@@ -23,6 +23,7 @@ NEEDS = {  # what a script reads that a checkout may not have
     "search_strategies.py": FASHION,
     "search_regret.py": FASHION,
     "predictor_design.py": FASHION,
+    "score_dump.py": FASHION,
     "few_shot_inheritance.py": FASHION,
     "ranking_experiment.py": FASHION,
     "train_end_to_end.py": FASHION,
@@ -34,6 +35,7 @@ NEEDS = {  # what a script reads that a checkout may not have
 OUT = {
     "search_regret.py",
     "predictor_design.py",
+    "score_dump.py",
     "search_strategies.py",
     "ranking_experiment.py",
     "ranking_macro.py",

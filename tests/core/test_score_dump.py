@@ -1,0 +1,171 @@
+"""A study's supernet scores outlive the supernet: `benchmarks/score_dump.py` writes a run's evaluation cache as
+JSON, and `predictor_design.py --scores` refits and re-picks from it with no checkpoint (issue 31)."""
+
+from __future__ import annotations
+
+import json
+import random
+import runpy
+import sys
+
+import pytest
+
+from tests.conftest import REPO, needs_fashion
+
+BENCHMARKS = REPO / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench_file(tmp_path_factory):
+    """A synthetic NAS-Bench-Macro file (every arch, random accuracies), made once for the module."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from _smoke import synthetic_macro_benchmark
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return synthetic_macro_benchmark(tmp_path_factory.mktemp("bench") / "bench.json")
+
+
+@pytest.fixture()
+def bench(monkeypatch, bench_file):
+    """The benchmark scripts importable, and the synthetic benchmark file."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return bench_file
+
+
+def _space():
+    from supernet.space import create_space
+
+    return create_space("nas-bench-macro", preset="cifar10")
+
+
+def _write_dump(path, space, scores, **head):
+    from score_dump import FORMAT, dump
+
+    base = {
+        "format": FORMAT,
+        "space": space.name,
+        "space_options": dict(space.options),
+        "space_fingerprint": space.fingerprint(),
+        "identity": "skip",
+    }
+    path.write_text(dump({**base, **head}, {a: {"accuracy": s} for a, s in scores.items()}))
+    return path
+
+
+def _design(monkeypatch, *args):
+    monkeypatch.setattr(sys, "argv", [str(BENCHMARKS / "predictor_design.py"), *args])
+    runpy.run_path(str(BENCHMARKS / "predictor_design.py"), run_name="__main__")
+
+
+def _pool_scores(space, n):
+    from supernet.search.predictor import predictor_sample
+
+    rng = random.Random(3)
+    return {a: rng.uniform(0.2, 0.9) for a in predictor_sample(space, n, 0, "depth-balanced")}
+
+
+def test_a_design_from_a_dump_is_the_design_of_its_scores(bench, tmp_path, monkeypatch, capsys):
+    from predictor_design import Budgets, design_rows
+
+    from supernet.analysis.benchmark import load_benchmark
+    from supernet.cost import CostTable
+
+    space = _space()
+    scores = _pool_scores(space, 40)
+    dumped = _write_dump(tmp_path / "scores.json", space, scores)
+    args = ["--designs", "depth-balanced", "--pool", "40", "--sizes", "20,40", "--samples", "30", "--draws", "3"]
+    _design(
+        monkeypatch,
+        "--scores",
+        str(dumped),
+        "--out",
+        str(tmp_path / "o"),
+        "--benchmark-file",
+        str(bench),
+        *args,
+        "--ridge",
+        "1,20",
+    )
+    got = json.loads((tmp_path / "o" / "design.json").read_text())
+
+    budgets = Budgets(
+        load_benchmark("nas-bench-macro", str(bench), space),
+        space,
+        CostTable.build(space, "skip"),
+        [25.0, 50.0, 75.0, 100.0],
+    )
+    settings = type("A", (), {"seed": 0, "sizes": [20, 40], "draws": 3, "samples": 30, "ridge": [1.0, 20.0]})
+    expected = design_rows(budgets, space, list(scores), scores, settings, "depth-balanced")
+    assert got["rows"] == json.loads(json.dumps(expected))
+    assert len({tuple(r["mean_regret"]) for r in got["rows"]}) > 1  # the scores differ, so do the fits' picks
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ("pool", "of the depth-balanced pool's 60 archs are not in"),
+        ("nan", "expected a finite number"),
+        ("fingerprint", "another version of space"),
+        ("format", "not a score dump"),
+        ("arch", "does not fit space"),
+        ("set", "a dump's scores are fixed"),
+    ],
+)
+def test_a_dump_that_cannot_serve_is_one_line_exit_2(bench, tmp_path, monkeypatch, capsys, change, needle):
+    space = _space()
+    scores = _pool_scores(space, 40)
+    head = {"space_fingerprint": "0" * 16} if change == "fingerprint" else {}
+    head |= {"format": "other/1"} if change == "format" else {}
+    dumped = _write_dump(tmp_path / "scores.json", space, scores, **head)
+    data = json.loads(dumped.read_text())
+    if change in ("nan", "arch"):
+        data["scores"]["e3k3,bogus" if change == "arch" else next(iter(data["scores"]))] = "nan"
+        dumped.write_text(json.dumps(data).replace('"nan"', "NaN" if change == "nan" else "0.5"))
+    extra = ["--set", "eval.metric=loss"] if change == "set" else []
+    pool = "60" if change == "pool" else "40"
+    with pytest.raises(SystemExit) as e:
+        _design(
+            monkeypatch,
+            "--scores",
+            str(dumped),
+            "--out",
+            str(tmp_path / "o"),
+            "--benchmark-file",
+            str(bench),
+            "--designs",
+            "depth-balanced",
+            "--pool",
+            pool,
+            "--sizes",
+            "20",
+            *extra,
+        )
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert needle in err[-1] and "Traceback" not in "\n".join(err)
+    assert not (tmp_path / "o" / "design.json").exists()
+
+
+@needs_fashion
+def test_a_dump_holds_what_the_evaluation_cache_holds(bench, tmp_path):
+    from _smoke import smoke_macro_supernet
+    from score_dump import cached_scores, load_dump
+
+    from supernet.jobs.rank import predict
+    from supernet.runs.load import default_config, load_supernet
+
+    run = smoke_macro_supernet(tmp_path / "supernet")
+    net, _ = load_supernet(run)
+    archs = [net.space.from_indices((i, 2 - i) * 4) for i in range(3)]
+    cfg = default_config(run, None, ["eval.metric=loss"])
+    scored = predict(cfg, run, archs)
+    head, cached = cached_scores(cfg, run)
+    assert {a: m["accuracy"] for a, m in cached.items()} == dict(zip(archs, scored, strict=True))
+    assert cached_scores(default_config(run, None, []), run)[1] == {}  # another metric: another key, nothing
+    from score_dump import dump
+
+    (tmp_path / "d.json").write_text(dump(head, cached))
+    space, identity, loaded = load_dump(tmp_path / "d.json")
+    assert loaded == dict(zip(archs, scored, strict=True)) and identity == net.options.identity
+    assert space.fingerprint() == net.space.fingerprint()
