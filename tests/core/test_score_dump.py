@@ -53,8 +53,10 @@ def _write_dump(path, space, scores, **head):
     return path
 
 
-def _design(monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", [str(BENCHMARKS / "predictor_design.py"), *args])
+def _design(monkeypatch, dumped, out, bench, *args):
+    """predictor_design.py on the dump `dumped`, the synthetic benchmark `bench`, the depth-balanced design."""
+    common = ["--scores", str(dumped), "--out", str(out), "--benchmark-file", str(bench), "--designs", "depth-balanced"]
+    monkeypatch.setattr(sys, "argv", [str(BENCHMARKS / "predictor_design.py"), *common, *args])
     runpy.run_path(str(BENCHMARKS / "predictor_design.py"), run_name="__main__")
 
 
@@ -74,19 +76,8 @@ def test_a_design_from_a_dump_is_the_design_of_its_scores(bench, tmp_path, monke
     space = _space()
     scores = _pool_scores(space, 40)
     dumped = _write_dump(tmp_path / "scores.json", space, scores)
-    args = ["--designs", "depth-balanced", "--pool", "40", "--sizes", "20,40", "--samples", "30", "--draws", "3"]
-    _design(
-        monkeypatch,
-        "--scores",
-        str(dumped),
-        "--out",
-        str(tmp_path / "o"),
-        "--benchmark-file",
-        str(bench),
-        *args,
-        "--ridge",
-        "1,20",
-    )
+    args = ["--pool", "40", "--sizes", "20,40", "--samples", "30", "--draws", "3", "--ridge", "1,20"]
+    _design(monkeypatch, dumped, tmp_path / "o", bench, *args)
     got = json.loads((tmp_path / "o" / "design.json").read_text())
 
     budgets = Budgets(
@@ -125,22 +116,7 @@ def test_a_dump_that_cannot_serve_is_one_line_exit_2(bench, tmp_path, monkeypatc
     extra = ["--set", "eval.metric=loss"] if change == "set" else []
     pool = "60" if change == "pool" else "40"
     with pytest.raises(SystemExit) as e:
-        _design(
-            monkeypatch,
-            "--scores",
-            str(dumped),
-            "--out",
-            str(tmp_path / "o"),
-            "--benchmark-file",
-            str(bench),
-            "--designs",
-            "depth-balanced",
-            "--pool",
-            pool,
-            "--sizes",
-            "20",
-            *extra,
-        )
+        _design(monkeypatch, dumped, tmp_path / "o", bench, "--pool", pool, "--sizes", "20", *extra)
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert needle in err[-1] and "Traceback" not in "\n".join(err)
