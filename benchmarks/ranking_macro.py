@@ -319,16 +319,15 @@ def train(cfg: Config, run_dir: Path) -> dict[str, Any]:
 
 
 def score(cfg: Config, run_dir: Path, archs: list[Arch], bench: Benchmark, score_file: str) -> dict[str, Any]:
-    from supernet.runs.build import build_evaluator, load_data
-    from supernet.runs.load import load_supernet
+    from supernet.jobs.rank import predict
 
     path = run_dir / score_file
     if path.is_file():
         return json.loads(path.read_text())
-    net, _ = load_supernet(run_dir)
-    evaluator = build_evaluator(cfg, net, load_data(cfg))
     start = time.time()
-    pred = [float(v) for v in evaluator.evaluate_many(archs)]  # the prefix tree: the same scores, sooner
+    # on the prefix tree (the same scores, sooner), through the run's evaluation cache: `search` and
+    # `score_dump.py` see them too
+    pred = predict(cfg, run_dir, archs)
     true = bench.accuracy(archs)
     result = {
         "metrics": metrics(pred, true),

@@ -70,3 +70,5 @@ def test_benchmark_smoke(script, tmp_path, monkeypatch, capsys):
     finally:
         torch.set_num_threads(threads)
     assert capsys.readouterr().out.strip(), f"{script} --smoke printed nothing"
+    if script == "ranking_macro.py":  # its scores go through the run's evaluation cache (score_dump.py reads it)
+        assert list((tmp_path / "out" / "supernets").glob("*/checkpoints/eval-cache.sqlite"))
