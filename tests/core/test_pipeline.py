@@ -4,7 +4,8 @@ import json
 
 import torch
 
-from tests.conftest import needs_fashion, run_cli, set_args, tiny_overrides
+from supernet.jobs.pipeline import EXPORT_ACCURACIES
+from tests.conftest import needs_fashion, run_cli, run_main, set_args, tiny_overrides
 
 pytestmark = needs_fashion
 
@@ -38,11 +39,34 @@ def test_pipeline_end_to_end_and_exported_model_reloads(tmp_path):
         program = torch.export.load(str(run / "export" / "model.pt2"))
         torch.testing.assert_close(program.module()(x), model(x), rtol=1e-5, atol=1e-5)
 
-    again = run_cli(*args, timeout=120)
+    exported = {name: (run / "export" / name).stat().st_mtime_ns for name in ("model.json", "weights.pt")}
+    again = run_main(*args)
     assert again.returncode == 2 and "--resume" in again.stderr  # nothing overwritten
-    resumed = run_cli(*args, "--resume", timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
-    assert json.loads((run / "summary.json").read_text())["best"] == summary["best"]
+    run_main(*args, "--resume", code=0)
+    resumed = json.loads((run / "summary.json").read_text())
+    assert resumed["best"] == summary["best"]
+    # the finished export is kept, its accuracies read back, not measured and written again
+    assert {name: (run / "export" / name).stat().st_mtime_ns for name in exported} == exported
+    assert [resumed[k] for k in EXPORT_ACCURACIES] == [summary[k] for k in EXPORT_ACCURACIES]
+
+
+def test_a_pipeline_resume_redoes_an_export_whose_record_does_not_fit(tmp_path):
+    """A record of another arch, or one that does not read as one, is not trusted: the export is redone."""
+    from supernet.jobs import pipeline
+    from supernet.space import Arch
+
+    best = Arch(("a", "b"))
+    done = tmp_path / pipeline.EXPORT_DONE
+    good = {"arch": "a,b", "one_shot_test_acc": 0.5, "exported_inherited_test_acc": 0.5}
+    done.write_text(json.dumps(good))
+    assert pipeline._finished_export(done, best) == {k: 0.5 for k in EXPORT_ACCURACIES}
+    for bad in ({**good, "arch": "b,a"}, {**good, "one_shot_test_acc": 1.5}, {"arch": "a,b"}, [1, 2], "x"):
+        done.write_text(json.dumps(bad))
+        assert pipeline._finished_export(done, best) is None, bad
+    done.write_text('{"arch": "a,b", "one_shot_test_acc": NaN, "exported_inherited_test_acc": 0.5}')
+    assert pipeline._finished_export(done, best) is None
+    done.write_bytes(b"\xff\xfe")
+    assert pipeline._finished_export(done, best) is None
 
 
 def test_pipeline_min_acc_unmet_stops_before_export(tmp_path):

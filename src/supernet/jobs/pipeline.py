@@ -11,6 +11,7 @@ import torch
 
 from supernet.config.schema import Config, save_config
 from supernet.core.io import atomic_write_text
+from supernet.core.logs import get_logger
 from supernet.core.rundir import CONFIG, RESULT
 from supernet.data import DatasetSplits
 from supernet.jobs.export import export_path, load_exported
@@ -34,6 +35,10 @@ from supernet.runs.load import load_supernet
 from supernet.space import Arch
 from supernet.train.loop import accuracy
 
+logger = get_logger(__name__)
+EXPORT_DONE = "pipeline-export.json"  # written last by the export stage: the arch and both test accuracies
+EXPORT_ACCURACIES = ("one_shot_test_acc", "exported_inherited_test_acc")
+
 
 def run_pipeline(cfg: Config, run_dir: Path, resume: bool = False) -> dict[str, Any]:
     """Each stage writes into its own sub-folder of `run_dir`; with `resume`, finished stages are kept.
@@ -56,9 +61,7 @@ def run_pipeline(cfg: Config, run_dir: Path, resume: bool = False) -> dict[str, 
     search = _search(cfg, run_dir, resume, splits)
     net, meta = load_supernet(run_dir / "supernet")
     best = net.space.parse_arch(search["best"])
-    one_shot = _one_shot_accuracy(cfg, net, best, splits)
-    export_path(net, meta, best, run_dir / "export")  # the path's BN as recalibrated for `one_shot`
-    exported = _exported_accuracy(cfg, run_dir / "export", splits)
+    exported = _export(cfg, run_dir / "export", net, meta, best, splits, resume)
     t = time.time()
     retrained = train_standalone(
         cfg, run_dir / "standalone", net.space, best, net.options.identity, resume=resume, splits=splits
@@ -69,8 +72,7 @@ def run_pipeline(cfg: Config, run_dir: Path, resume: bool = False) -> dict[str, 
         "best_metrics": search["best_metrics"],
         "search_seconds": search["seconds"],
         "evaluations": search["evaluations"],
-        "one_shot_test_acc": one_shot,
-        "exported_inherited_test_acc": exported,
+        **exported,
         "retrained": retrained,
         "stages": stages,
         "seconds": time.time() - start,
@@ -86,6 +88,46 @@ def _search(cfg: Config, run_dir: Path, resume: bool, splits: DatasetSplits) -> 
     if resume and result.exists():
         return json.loads(result.read_text())
     return search_supernet(cfg, run_dir / "supernet", run_dir / "search", resume=resume, splits=splits)
+
+
+def _export(
+    cfg: Config,
+    export_dir: Path,
+    net: SupernetModel,
+    meta: dict[str, Any],
+    best: Arch,
+    splits: DatasetSplits,
+    resume: bool,
+) -> dict[str, float]:
+    """The export stage: the supernet path's test accuracy (BN recalibrated), the export of that path and the
+    exported model's test accuracy, recorded last in `EXPORT_DONE`; with `resume`, a finished export of the same
+    arch is kept and its accuracies read back (a record that does not read as one is redone)."""
+    done = export_dir / EXPORT_DONE
+    if resume and all((export_dir / name).is_file() for name in ("model.json", "weights.pt")):
+        kept = _finished_export(done, best)
+        if kept is not None:
+            logger.info(f"pipeline: export of {best.to_string()} kept ({export_dir})")
+            return kept
+    one_shot = _one_shot_accuracy(cfg, net, best, splits)
+    export_path(net, meta, best, export_dir)  # the path's BN as recalibrated for `one_shot`
+    accuracies = {
+        "one_shot_test_acc": one_shot,
+        "exported_inherited_test_acc": _exported_accuracy(cfg, export_dir, splits),
+    }
+    atomic_write_text(done, json.dumps({"arch": best.to_string(), **accuracies}, indent=1))
+    return accuracies
+
+
+def _finished_export(done: Path, best: Arch) -> dict[str, float] | None:
+    """The accuracies a finished export of `best` recorded, or None (none, another arch's, or unreadable)."""
+    try:
+        record = json.loads(done.read_text())
+        accuracies = {k: float(record[k]) for k in EXPORT_ACCURACIES}
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError):
+        return None
+    if record.get("arch") != best.to_string() or not all(0.0 <= v <= 1.0 for v in accuracies.values()):
+        return None
+    return accuracies
 
 
 def _one_shot_accuracy(cfg: Config, net: SupernetModel, arch: Arch, splits: DatasetSplits) -> float:
