@@ -9,7 +9,9 @@ line, ...) and run-folder paths are the only things left out; every other byte o
 
 `behaviour_fingerprint.json` holds the fingerprints of the newest main that changed what a run writes (issue 27's
 layout move kept 6c377c6's; since, `result.json` records `evaluation.twins/bn/metric`): refresh it with --save when
-a change means to alter the output, and say so in the commit.
+a change means to alter the output, and say so in the commit. The hashes hold for the machine that saved them:
+another CPU rounds floats differently (2026-12-07, a fresh machine: every file differed at the very commit that
+saved them), so there compare the old and new commits yourself (--save on the old, --check on the new).
     PYTHONPATH=src python benchmarks/behaviour_fingerprint.py --smoke              # one tiny train (the suite's check)
 """
 
