@@ -28,6 +28,7 @@ from supernet.runs.build import eval_settings
 from supernet.runs.load import default_config, load_supernet, trained_config
 from supernet.search.objectives import Metrics
 from supernet.space import Arch, SearchSpace, create_space
+from supernet.space.opnames import IDENTITY_MODES
 
 FORMAT = "supernet-scores/1"
 MAX_BYTES = 64 << 20  # a dump of every arch of a 6,561-arch space is ~0.5 MB
@@ -84,7 +85,9 @@ def load_dump(path: Path) -> tuple[SearchSpace, str, dict[Arch, float]]:
         raise ValueError(f"{path}: its space cannot be built ({str(e)[:200]})") from None
     if space.fingerprint() != data["space_fingerprint"]:
         raise ValueError(f"{path}: made for another version of space {space.name!r} (fingerprint differs)")
-    return space, str(data["identity"]), _parsed_scores(path, space, data["scores"])
+    if data["identity"] not in IDENTITY_MODES:
+        raise ValueError(f"{path}: identity {str(data['identity'])[:40]!r} is not one of {', '.join(IDENTITY_MODES)}")
+    return space, data["identity"], _parsed_scores(path, space, data["scores"])
 
 
 def _parsed_scores(path: Path, space: SearchSpace, rows: dict[str, Any]) -> dict[Arch, float]:

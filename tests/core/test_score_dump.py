@@ -101,6 +101,7 @@ def test_a_design_from_a_dump_is_the_design_of_its_scores(bench, tmp_path, monke
         ("format", "not a score dump"),
         ("arch", "does not fit space"),
         ("set", "a dump's scores are fixed"),
+        ("identity", "is not one of"),
     ],
 )
 def test_a_dump_that_cannot_serve_is_one_line_exit_2(bench, tmp_path, monkeypatch, capsys, change, needle):
@@ -108,6 +109,7 @@ def test_a_dump_that_cannot_serve_is_one_line_exit_2(bench, tmp_path, monkeypatc
     scores = _pool_scores(space, 40)
     head = {"space_fingerprint": "0" * 16} if change == "fingerprint" else {}
     head |= {"format": "other/1"} if change == "format" else {}
+    head |= {"identity": ["skip"]} if change == "identity" else {}
     dumped = _write_dump(tmp_path / "scores.json", space, scores, **head)
     data = json.loads(dumped.read_text())
     if change in ("nan", "arch"):
