@@ -37,8 +37,7 @@ SPACE_KEYS = ("space", "space_options", "space_fingerprint", "identity")
 
 def cached_scores(cfg: Any, supernet: Path) -> tuple[dict[str, Any], dict[Arch, Metrics]]:
     """The supernet's space description and every arch its evaluation cache holds under `cfg`'s settings."""
-    from supernet.jobs.rank import _cache_path
-    from supernet.jobs.search import _evaluation_key
+    from supernet.jobs.rank import evaluation_cache
     from supernet.search import Journal
 
     net, meta = load_supernet(supernet)
@@ -52,11 +51,11 @@ def cached_scores(cfg: Any, supernet: Path) -> tuple[dict[str, Any], dict[Arch, 
         "supernet": str(supernet),
         "evaluation": eval_settings(cfg),
     }
-    path = _cache_path(supernet, None)
+    path, key = evaluation_cache(cfg, supernet)
     if path is None or not path.is_file():
         return head, {}
     with Journal(path) as journal:
-        return head, journal.lookup(_evaluation_key(cfg, supernet), net.space)
+        return head, journal.lookup(key, net.space)
 
 
 def dump(head: dict[str, Any], scores: dict[Arch, Metrics]) -> str:

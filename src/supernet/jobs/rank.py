@@ -48,14 +48,12 @@ def predict(
     checkpoint digest and evaluation settings; in `run_dir` where that folder is read-only, none without
     one), so a stopped `rank` resumes and `rank` and `search` reuse each other's scores. The missing archs
     are scored in prefix order, `RANK_CHUNK` at a time on their prefix tree, each chunk cached when done."""
-    from supernet.jobs.search import _evaluation_key
     from supernet.search import Journal
 
     net, meta = load_supernet(Path(checkpoint))
     cfg = trained_config(cfg, meta)  # evaluate on the data the supernet was trained on
     parsed = [net.space.parse_arch(a) for a in archs]
-    key = _evaluation_key(cfg, Path(checkpoint))
-    path = _cache_path(Path(checkpoint), run_dir)
+    path, key = evaluation_cache(cfg, Path(checkpoint), run_dir)
     with contextlib.ExitStack() as stack:
         journal = stack.enter_context(Journal(path)) if path is not None else None
         known = {a: m["accuracy"] for a, m in (journal.lookup(key, net.space) if journal else {}).items()}
@@ -65,6 +63,14 @@ def predict(
         if missing:
             known.update(_score_missing(cfg, net, missing, journal, key, str(checkpoint)))
     return [float(known[a]) for a in parsed]
+
+
+def evaluation_cache(cfg: Config, checkpoint: Path, run_dir: Path | None = None) -> tuple[Path | None, str]:
+    """The evaluation cache `predict` reads and writes for `checkpoint` (None: none) and the key its scores
+    under `cfg`'s evaluation settings are kept under (`cfg`: with the supernet's own data section)."""
+    from supernet.jobs.search import _evaluation_key
+
+    return _cache_path(checkpoint, run_dir), _evaluation_key(cfg, checkpoint)
 
 
 def _cache_path(checkpoint: Path, run_dir: Path | None) -> Path | None:
