@@ -27,6 +27,7 @@ NEEDS = {  # what a script reads that a checkout may not have
     "few_shot_inheritance.py": FASHION,
     "ranking_experiment.py": FASHION,
     "train_end_to_end.py": FASHION,
+    "train_budget.py": FASHION,
     "behaviour_fingerprint.py": FASHION,
     "search_throughput.py": FASHION,
     "loader_speed.py": CIFAR_JPG,
@@ -69,6 +70,9 @@ def test_benchmark_smoke(script, tmp_path, monkeypatch, capsys):
         assert e.code in (None, 0), f"{script} --smoke exited {e.code}: {capsys.readouterr().out[-2000:]}"
     finally:
         torch.set_num_threads(threads)
-    assert capsys.readouterr().out.strip(), f"{script} --smoke printed nothing"
+    out = capsys.readouterr().out
+    assert out.strip(), f"{script} --smoke printed nothing"
+    if script == "train_budget.py":  # the whole schedule: 3 epochs of (96 - 32 validation) / batch 8 steps
+        assert "3 epochs, 24 steps" in out, out
     if script == "ranking_macro.py":  # its scores go through the run's evaluation cache (score_dump.py reads it)
         assert list((tmp_path / "out" / "supernets").glob("*/checkpoints/eval-cache.sqlite"))
