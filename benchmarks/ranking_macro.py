@@ -484,6 +484,22 @@ def _mean_spread(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f} ({min(values):.2f}..{max(values):.2f})"
 
 
+def study_size(args: argparse.Namespace) -> dict[str, Any]:
+    """The study's size (`SIZES`, a copy) with the command line's changes: smoke, budget, width, images, epochs."""
+    size = dict(SIZES[args.size or ("quick" if args.quick or args.smoke else "full")])
+    if args.smoke:  # the quick size, tinier (a copy: the study's sizes stay as they are)
+        size.update(SMOKE_SIZE)
+    if args.budget:
+        size["budget"] = args.budget
+    if args.width:
+        size["width"] = args.width
+    if args.max_per_class is not None:
+        size["max_per_class"] = args.max_per_class
+    if args.epochs:
+        size["budget"] = round(args.epochs * (size["max_per_class"] * 10 - size["val_size"]) // size["batch"])
+    return size
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: an end-to-end check, its numbers are noise")
@@ -498,6 +514,12 @@ def main() -> None:
     p.add_argument("--budget", type=int, help="forward/backward passes per supernet (default: the size's)")
     p.add_argument("--epochs", type=float, help="budget in epochs of the training split (overrides --budget)")
     p.add_argument("--width", type=float, help="channel width multiplier of the space (default: the size's, 0.5)")
+    p.add_argument(
+        "--max-per-class",
+        type=int,
+        help="images per class read before the validation split (default: the size's, 3,000 at w1; 5,000: all of "
+        "CIFAR-10's 50,000, 48,000 of them for training); --epochs counts epochs of what is left after the split",
+    )
     p.add_argument("--no-score", action="store_true", help="train only (e.g. to probe the loss curve)")
     p.add_argument("--summary", action="store_true", help="only print (and write) the table of finished runs")
     p.add_argument(
@@ -514,15 +536,9 @@ def main() -> None:
     if unknown:
         sys.exit(f"unknown arm {unknown[0]}; known: {', '.join(ARMS)}")
     torch.set_num_threads(args.threads)
-    size = dict(SIZES[args.size or ("quick" if args.quick or args.smoke else "full")])
-    if args.smoke:  # the quick size, tinier (a copy: the study's sizes stay as they are)
-        size.update(SMOKE_SIZE)
-    if args.budget:
-        size["budget"] = args.budget
-    if args.width:
-        size["width"] = args.width
-    if args.epochs:
-        size["budget"] = round(args.epochs * (size["max_per_class"] * 10 - size["val_size"]) // size["batch"])
+    if args.max_per_class is not None and args.max_per_class < 1:
+        p.error(f"--max-per-class must be at least 1, got {args.max_per_class}")
+    size = study_size(args)
     out = Path(args.out or ROOT / ("runs/ranking-macro-quick" if args.quick else "runs/ranking-macro"))
     out.mkdir(parents=True, exist_ok=True)
     args.benchmark_file = benchmark_file(args.benchmark_file, args.smoke, out)

@@ -36,3 +36,21 @@ def test_an_arm_that_scores_by_loss_itself_keeps_its_file(study):
     arm = study.ARMS["twins-mean-loss"]
     assert arm.score_file("loss") == arm.score_file("accuracy") == "score-twins-mean-loss.json"
     assert study.arm_config(study.SIZES["quick"], "/data", arm, 0, "loss").eval.metric == "loss"
+
+
+def _args(**changes):
+    import argparse
+
+    base = dict(size="w1", quick=False, smoke=False, budget=None, width=None, max_per_class=None, epochs=None)
+    return argparse.Namespace(**{**base, **changes})
+
+
+def test_all_training_images_reach_the_config_and_the_epoch_budget(study):
+    """--max-per-class 5000 (the top of the budget curve: all 48,000 non-validation images of CIFAR-10) changes
+    the data the arm reads and what one epoch of `--epochs` is; the study's own size is left as it was."""
+    every_image = study.study_size(_args(max_per_class=5000, epochs=2))
+    assert every_image["max_per_class"] == 5000 and every_image["budget"] == 2 * 48_000 // 128
+    assert study.study_size(_args(epochs=2))["budget"] == 2 * 28_000 // 128
+    assert study.SIZES["w1"]["max_per_class"] == 3000
+    cfg = study.arm_config(every_image, "/data", study.ARMS["deep-first"], 0, "loss")
+    assert cfg.data.max_per_class == 5000 and cfg.data.val_size == 2000
