@@ -54,3 +54,29 @@ def test_all_training_images_reach_the_config_and_the_epoch_budget(study):
     assert study.SIZES["w1"]["max_per_class"] == 3000
     cfg = study.arm_config(every_image, "/data", study.ARMS["deep-first"], 0, "loss")
     assert cfg.data.max_per_class == 5000 and cfg.data.val_size == 2000
+
+
+def test_the_shipped_macro_config_trains_and_scores_as_the_measured_deep_first_arm(study):
+    """configs/cifar10-nas-bench-macro.yaml ships what docs/analysis.md measured (rounds 8-9): the `deep-first` arm
+    of the w1 size scored by loss, with ridge 5 for the predictor search. A change to either side fails here."""
+    from dataclasses import asdict
+
+    from supernet.config.schema import load_config
+
+    shipped = load_config(REPO / "configs" / "cifar10-nas-bench-macro.yaml", ["data.root=/data"])
+    measured = study.arm_config(study.study_size(_args(epochs=16)), "/data", study.ARMS["deep-first"], 0, "loss")
+    same = {
+        "supernet": ("identity", "canonical", "zero_init_residual", "bn_affine", "interchoice"),
+        "train": ("sampler", "sampler_options", "lr", "batch_size", "schedule", "warmup_steps", "weight_decay"),
+        "eval": ("recal_batches", "recal_batch_size", "metric", "bn", "twins"),
+        "data": ("max_per_class", "resolution"),
+    }
+    for section, keys in same.items():
+        for key in keys:
+            assert getattr(getattr(shipped, section), key) == getattr(getattr(measured, section), key), (section, key)
+    assert shipped.data.val_size == measured.data.val_size == 2000
+    assert asdict(shipped.space) == {**asdict(measured.space), "options": {}}
+    assert measured.space.options == {"width": 1.0}  # the preset's own width
+    # 16 epochs: the study's 3,502 steps (17 x 206) against the config's 16 x 219 = 3,504 (the split rounds)
+    assert abs(shipped.train.epochs * 28_000 / 128 - 3502) < 20
+    assert (shipped.search.predictor, shipped.search.predictor_ridge) == ("additive", 5.0)

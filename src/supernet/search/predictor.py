@@ -32,7 +32,9 @@ MAX_DRAW_FACTOR = 50  # draws per wanted distinct arch before the sample is take
 # that choice. 20 (n ~ 50 at 150 archs and 3 choices: ~70%): the lowest expected regret of the fitted model's pick
 # on three NAS-Bench-Macro supernets, lower than 1.0's (the value before) on two held-out ones too
 # (docs/analysis.md, round 7: 20 random samples each; the supernet's noise at the top of a budget is damped, its
-# main effects kept).
+# main effects kept). A supernet whose op contrasts are right wants less: on `deep-first` supernets 5 had the
+# lowest expected regret on both seeds and 20 kept only the depth effect (round 9; configs/cifar10-nas-bench-macro.yaml
+# sets 5).
 DEFAULT_RIDGE = 20.0
 
 
