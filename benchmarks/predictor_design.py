@@ -12,7 +12,9 @@ exhaustive pick is what a perfect strategy returns).
 
 Scores come from and go to the supernet run's evaluation cache (`supernet rank` and `search` share it), so a
 pool the predictor searches or an earlier run of this script scored is not scored again. `--scores FILE` reads
-them from a dump of that cache (`score_dump.py`) instead: no supernet, seconds, nothing scored.
+them from a dump of that cache (`score_dump.py`) instead: no supernet, seconds, nothing scored. `--pair-ridge R`
+adds rows for an exploratory model (not a search option): the additive one plus a weight per adjacent layer pair
+and pair of choices, ridge R on those (docs/analysis.md, round 9).
 
     PYTHONPATH=src python benchmarks/predictor_design.py --supernet RUN --out runs/design [--set eval.val_limit=1000]
     PYTHONPATH=src python benchmarks/predictor_design.py --scores benchmarks/scores/ARM.json --out runs/design
@@ -62,6 +64,7 @@ class Budgets:
     def __init__(self, bench, space, table: CostTable, percentiles: list[float]) -> None:
         self.archs = sorted(bench.entries)
         self.x = one_hot(space, self.archs)
+        self.pairs = pair_one_hot(space, self.archs)
         self.truth = np.array([100 * bench.entries[a].mean for a in self.archs])
         macs = {a: int(table.value(a, "macs")) for a in self.archs}
         self.budgets = percentile_budgets(macs, percentiles)
@@ -74,10 +77,40 @@ class Budgets:
             best - self.truth[index[deepest_pick(archs, macs)]] for best, archs in zip(self.best, inside, strict=True)
         ]
 
-    def regrets(self, model: AdditivePredictor) -> list[float]:
+    def regrets(self, model: AdditivePredictor | PairModel) -> list[float]:
         """Regret of the model's exhaustive pick inside each budget."""
-        pred = self.x @ np.concatenate([np.asarray(w) for w in model.weights])
+        if isinstance(model, PairModel):
+            pred = model.predict(self.x, self.pairs)
+        else:
+            pred = self.x @ np.concatenate([np.asarray(w) for w in model.weights])
         return [best - float(self.truth[rows[np.argmax(pred[rows])]]) for best, rows in zip(self.best, self.inside)]
+
+
+def pair_one_hot(space, archs: list[Arch]) -> np.ndarray:
+    """One column per adjacent layer pair (i, i + 1) and pair of their choices: 1 where the arch takes both."""
+    idx = np.array([space.indices(a) for a in archs], dtype=np.int64).reshape(len(archs), len(space.layers))
+    blocks = [np.zeros((len(archs), 0))]
+    for i in range(len(space.layers) - 1):
+        following = len(space.layers[i + 1].choices)
+        blocks.append(np.eye(len(space.layers[i].choices) * following)[idx[:, i] * following + idx[:, i + 1]])
+    return np.concatenate(blocks, axis=1)
+
+
+class PairModel:
+    """Exploratory, not a search option: the additive model plus one weight per adjacent layer pair and pair of
+    choices (what a main-effects model cannot see: how neighbours combine), ridge `ridge` on the main effects and
+    `pair_ridge` on the pairs (intercept not penalised)."""
+
+    def __init__(self, space, archs: list[Arch], scores: list[float], ridge: float, pair_ridge: float) -> None:
+        main, pairs = one_hot(space, archs), pair_one_hot(space, archs)
+        x, y = np.concatenate([main, pairs], axis=1), np.asarray(scores, dtype=np.float64)
+        self.mean, self.y_mean = x.mean(axis=0), float(y.mean())
+        penalty = np.concatenate([np.full(main.shape[1], ridge), np.full(pairs.shape[1], pair_ridge)])
+        xc = x - self.mean
+        self.w = np.linalg.solve(xc.T @ xc + np.diag(penalty), xc.T @ (y - self.y_mean))
+
+    def predict(self, main: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+        return (np.concatenate([main, pairs], axis=1) - self.mean) @ self.w + self.y_mean
 
 
 def subsets(pool: list[Arch], size: int, draws: int, rng: random.Random) -> list[list[Arch]]:
@@ -98,17 +131,29 @@ def design_rows(
     samples.append((f"first {min(args.samples, len(pool))}", [pool[: args.samples]]))
     rows = []
     for ridge in args.ridge:
-        for label, subs in samples:
-            fits = [AdditivePredictor.fit(space, sub, [scores[a] for a in sub], ridge) for sub in subs]
-            rows.append(summary(design, ridge, label, np.array([budgets.regrets(m) for m in fits]), budgets))
+        for pair_ridge in [None, *getattr(args, "pair_ridge", [])]:
+            for label, subs in samples:
+                fits = [fit(space, sub, [scores[a] for a in sub], ridge, pair_ridge) for sub in subs]
+                regrets = np.array([budgets.regrets(m) for m in fits])
+                rows.append(summary(design, ridge, label, regrets, budgets, pair_ridge))
     return rows
 
 
-def summary(design: str, ridge: float, sample: str, regrets: np.ndarray, budgets: Budgets) -> dict:
+def fit(space, archs: list[Arch], scores: list[float], ridge: float, pair_ridge: float | None):
+    """The additive predictor, or with `pair_ridge` the additive-plus-pairs model."""
+    if pair_ridge is None:
+        return AdditivePredictor.fit(space, archs, scores, ridge)
+    return PairModel(space, archs, scores, ridge, pair_ridge)
+
+
+def summary(
+    design: str, ridge: float, sample: str, regrets: np.ndarray, budgets: Budgets, pair_ridge: float | None = None
+) -> dict:
     beats = regrets < np.array(budgets.deepest) - 1e-9
     return {
         "design": design,
         "ridge": ridge,
+        **({} if pair_ridge is None else {"pair_ridge": pair_ridge}),
         "sample": sample,
         "mean_regret": regrets.mean(axis=0).tolist(),
         "share_beating_deepest": beats.mean(axis=0).tolist(),
@@ -129,7 +174,8 @@ def render(rows: list[dict], budgets: Budgets) -> str:
     for r in rows:
         cells = [f"{m:.3f} ({s:.2f})" for m, s in zip(r["mean_regret"], r["share_beating_deepest"], strict=True)]
         mean = f"{np.mean(r['mean_regret']):.3f}"
-        lines.append(f"| {r['design']} | {r['ridge']:g} | {r['sample']} | " + " | ".join(cells) + f" | {mean} |")
+        ridge = f"{r['ridge']:g}" + (f" + pairs {r['pair_ridge']:g}" if "pair_ridge" in r else "")
+        lines.append(f"| {r['design']} | {ridge} | {r['sample']} | " + " | ".join(cells) + f" | {mean} |")
     return "\n".join(lines) + "\n"
 
 
@@ -145,6 +191,12 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=150, help="the search's sample size (the `first N` row)")
     p.add_argument("--draws", type=int, default=20, help="random subsets per sample size")
     p.add_argument("--ridge", default="1.0", help="the predictor's ridge, or several, comma-separated")
+    p.add_argument(
+        "--pair-ridge",
+        default="",
+        help="also fit the additive model plus adjacent-layer pair terms (exploratory, not a search option), at "
+        "each of these ridges on the pairs (comma-separated; the main effects keep --ridge)",
+    )
     p.add_argument("--seed", type=int, default=0, help="the pool's draw (the search's search.seed)")
     p.add_argument("--percentiles", default="25,50,75,100")
     p.add_argument("--set", action="append", default=[], help="config override for the scoring (section.field=v)")
@@ -166,8 +218,12 @@ def main() -> None:
     if args.smoke:
         args.supernet = args.supernet or str(smoke_macro_supernet(out / "supernet"))
         args.pool, args.sizes, args.samples, args.draws, args.ridge = 12, "6,12", 8, 2, "1,10"
+        args.pair_ridge = args.pair_ridge or "10"
     args.sizes = sorted(int(n) for n in args.sizes.split(","))
     args.ridge = [float(r) for r in args.ridge.split(",")]
+    args.pair_ridge = [float(r) for r in args.pair_ridge.split(",") if r.strip()]
+    if not all(r > 0 for r in [*args.ridge, *args.pair_ridge]):
+        p.error("--ridge and --pair-ridge take positive numbers")
     space, identity, score = score_source(p, args)
     bench = load_benchmark("nas-bench-macro", benchmark_file(args.benchmark_file, args.smoke, out), space)
     budgets = Budgets(bench, space, CostTable.build(space, identity), percentiles(args))
