@@ -19,19 +19,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
+from train_end_to_end import time_verb  # noqa: E402
 
 from supernet.config.schema import Config, load_config
 from supernet.core.errors import SupernetError
 from supernet.data import DatasetSplits
-from supernet.jobs.train import train_supernet
 from supernet.runs.build import load_data, train_loader
 from supernet.train.loop import steps_per_epoch
 
@@ -50,30 +50,6 @@ def schedule_steps(cfg: Config, splits: DatasetSplits) -> int:
     """The training's steps in all: epochs x the steps of one epoch of its loader."""
     loader = train_loader(cfg, splits, cfg.train.batch_size, cfg.train.seed)
     return cfg.train.epochs * steps_per_epoch(loader, cfg.train)
-
-
-def short_run_seconds(cfg: Config, splits: DatasetSplits) -> float:
-    """Seconds in `Trainer.fit` of `train_supernet` on `cfg` into a temporary run directory."""
-    from supernet.train import loop
-
-    seconds: dict[str, float] = {}
-    original = loop.Trainer.fit
-
-    def timed_fit(self):
-        start = time.perf_counter()
-        out = original(self)
-        if self.runtime.device.type == "cuda":
-            torch.cuda.synchronize(self.runtime.device)
-        seconds["fit"] = time.perf_counter() - start
-        return out
-
-    loop.Trainer.fit = timed_fit
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            train_supernet(cfg, Path(tmp) / "run", splits=splits)
-    finally:
-        loop.Trainer.fit = original
-    return seconds["fit"]
 
 
 def refuse(message: str) -> None:
@@ -107,7 +83,7 @@ def main() -> None:
             args.config,
             [*overrides, "train.epochs=1", f"train.max_steps_per_epoch={steps}", "train.progress=false"],
         )
-        fit_s = short_run_seconds(short, splits)
+        fit_s = time_verb(short, splits)[1]
     except SupernetError as e:
         refuse(str(e))
     per_step = fit_s / steps
