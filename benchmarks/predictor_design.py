@@ -77,12 +77,9 @@ class Budgets:
             best - self.truth[index[deepest_pick(archs, macs)]] for best, archs in zip(self.best, inside, strict=True)
         ]
 
-    def regrets(self, model: AdditivePredictor | PairModel) -> list[float]:
+    def regrets(self, model: MainEffects | PairModel) -> list[float]:
         """Regret of the model's exhaustive pick inside each budget."""
-        if isinstance(model, PairModel):
-            pred = model.predict(self.x, self.pairs)
-        else:
-            pred = self.x @ np.concatenate([np.asarray(w) for w in model.weights])
+        pred = model.predict(self.x, self.pairs)
         return [best - float(self.truth[rows[np.argmax(pred[rows])]]) for best, rows in zip(self.best, self.inside)]
 
 
@@ -94,6 +91,16 @@ def pair_one_hot(space, archs: list[Arch]) -> np.ndarray:
         following = len(space.layers[i + 1].choices)
         blocks.append(np.eye(len(space.layers[i].choices) * following)[idx[:, i] * following + idx[:, i + 1]])
     return np.concatenate(blocks, axis=1)
+
+
+class MainEffects:
+    """The additive predictor behind `PairModel`'s interface: `predict(main, pairs)`, the pairs unused."""
+
+    def __init__(self, model: AdditivePredictor) -> None:
+        self.w = np.concatenate([np.asarray(w) for w in model.weights])
+
+    def predict(self, main: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+        return main @ self.w
 
 
 class PairModel:
@@ -139,10 +146,12 @@ def design_rows(
     return rows
 
 
-def fit(space, archs: list[Arch], scores: list[float], ridge: float, pair_ridge: float | None):
+def fit(
+    space, archs: list[Arch], scores: list[float], ridge: float, pair_ridge: float | None
+) -> MainEffects | PairModel:
     """The additive predictor, or with `pair_ridge` the additive-plus-pairs model."""
     if pair_ridge is None:
-        return AdditivePredictor.fit(space, archs, scores, ridge)
+        return MainEffects(AdditivePredictor.fit(space, archs, scores, ridge))
     return PairModel(space, archs, scores, ridge, pair_ridge)
 
 
