@@ -13,8 +13,8 @@ exhaustive pick is what a perfect strategy returns).
 Scores come from and go to the supernet run's evaluation cache (`supernet rank` and `search` share it), so a
 pool the predictor searches or an earlier run of this script scored is not scored again. `--scores FILE` reads
 them from a dump of that cache (`score_dump.py`) instead: no supernet, seconds, nothing scored. `--pair-ridge R`
-adds rows for an exploratory model (not a search option): the additive one plus a weight per adjacent layer pair
-and pair of choices, ridge R on those (docs/analysis.md, round 9).
+adds rows for the `pairs` model (`search.predictor=pairs`): the additive one plus a weight per adjacent layer pair
+and pair of choices, ridge R on those (docs/analysis.md, rounds 9-10).
 
     PYTHONPATH=src python benchmarks/predictor_design.py --supernet RUN --out runs/design [--set eval.val_limit=1000]
     PYTHONPATH=src python benchmarks/predictor_design.py --scores benchmarks/scores/ARM.json --out runs/design
@@ -47,7 +47,7 @@ from supernet.core.io import atomic_write_text
 from supernet.cost import CostTable
 from supernet.jobs.rank import predict
 from supernet.runs.load import default_config, load_supernet
-from supernet.search.predictor import DESIGNS, AdditivePredictor, one_hot, predictor_sample
+from supernet.search.predictor import DESIGNS, AdditivePredictor, one_hot, pair_one_hot, predictor_sample
 from supernet.space import Arch
 
 ScorePool = Callable[[str, list[Arch]], dict[Arch, float]]
@@ -83,16 +83,6 @@ class Budgets:
         return [best - float(self.truth[rows[np.argmax(pred[rows])]]) for best, rows in zip(self.best, self.inside)]
 
 
-def pair_one_hot(space, archs: list[Arch]) -> np.ndarray:
-    """One column per adjacent layer pair (i, i + 1) and pair of their choices: 1 where the arch takes both."""
-    idx = np.array([space.indices(a) for a in archs], dtype=np.int64).reshape(len(archs), len(space.layers))
-    blocks = [np.zeros((len(archs), 0))]
-    for i in range(len(space.layers) - 1):
-        following = len(space.layers[i + 1].choices)
-        blocks.append(np.eye(len(space.layers[i].choices) * following)[idx[:, i] * following + idx[:, i + 1]])
-    return np.concatenate(blocks, axis=1)
-
-
 class MainEffects:
     """The additive predictor behind `PairModel`'s interface: `predict(main, pairs)`, the pairs unused."""
 
@@ -104,9 +94,9 @@ class MainEffects:
 
 
 class PairModel:
-    """Exploratory, not a search option: the additive model plus one weight per adjacent layer pair and pair of
-    choices (what a main-effects model cannot see: how neighbours combine), ridge `ridge` on the main effects and
-    `pair_ridge` on the pairs (intercept not penalised)."""
+    """The `pairs` predictor (`supernet.search.predictor.PairPredictor`) in matrix form, to predict the whole
+    benchmark at once: the additive model plus one weight per adjacent layer pair and pair of choices, ridge
+    `ridge` on the main effects and `pair_ridge` on the pairs (intercept not penalised)."""
 
     def __init__(self, space, archs: list[Arch], scores: list[float], ridge: float, pair_ridge: float) -> None:
         main, pairs = one_hot(space, archs), pair_one_hot(space, archs)
@@ -203,7 +193,7 @@ def main() -> None:
     p.add_argument(
         "--pair-ridge",
         default="",
-        help="also fit the additive model plus adjacent-layer pair terms (exploratory, not a search option), at "
+        help="also fit the additive model plus adjacent-layer pair terms (search.predictor=pairs), at "
         "each of these ridges on the pairs (comma-separated; the main effects keep --ridge)",
     )
     p.add_argument("--seed", type=int, default=0, help="the pool's draw (the search's search.seed)")

@@ -57,8 +57,9 @@ def test_all_training_images_reach_the_config_and_the_epoch_budget(study):
 
 
 def test_the_shipped_macro_config_trains_and_scores_as_the_measured_deep_first_arm(study):
-    """configs/cifar10-nas-bench-macro.yaml ships what docs/analysis.md measured (rounds 8-9): the `deep-first` arm
-    of the w1 size scored by loss, with ridge 5 for the predictor search. A change to either side fails here."""
+    """configs/cifar10-nas-bench-macro.yaml ships what docs/analysis.md measured (rounds 8-10): the `deep-first` arm
+    of the w1 size scored by loss, with the `pairs` predictor (ridges 5 and 100) for the search. A change to either
+    side fails here."""
     from dataclasses import asdict
 
     from supernet.config.schema import load_config
@@ -79,4 +80,5 @@ def test_the_shipped_macro_config_trains_and_scores_as_the_measured_deep_first_a
     assert measured.space.options == {"width": 1.0}  # the preset's own width
     # 16 epochs: the study's 3,502 steps (17 x 206) against the config's 16 x 219 = 3,504 (the split rounds)
     assert abs(shipped.train.epochs * 28_000 / 128 - 3502) < 20
-    assert (shipped.search.predictor, shipped.search.predictor_ridge) == ("additive", 5.0)
+    search = shipped.search
+    assert (search.predictor, search.predictor_ridge, search.predictor_pair_ridge) == ("pairs", 5.0, 100.0)

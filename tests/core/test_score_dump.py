@@ -156,7 +156,7 @@ def test_the_pair_model_sees_an_interaction_the_additive_one_cannot(bench):
     import numpy as np
     from predictor_design import PairModel, pair_one_hot
 
-    from supernet.search.predictor import AdditivePredictor, one_hot, predictor_sample
+    from supernet.search.predictor import AdditivePredictor, PairPredictor, one_hot, predictor_sample
 
     space = _space()
 
@@ -172,3 +172,5 @@ def test_the_pair_model_sees_an_interaction_the_additive_one_cannot(bench):
     additive = AdditivePredictor.fit(space, fitted, scores, 1.0)
     additive_pred = np.array([additive.predict(a) for a in held_out])
     assert np.corrcoef(pair_pred, true)[0, 1] > 0.95 > 0.8 > np.corrcoef(additive_pred, true)[0, 1]
+    searched = PairPredictor.fit(space, fitted, scores, 1.0, 1.0)  # what search.predictor=pairs fits: the same model
+    assert np.allclose(np.clip(pair_pred, 0.0, 1.0), [searched.predict(a) for a in held_out], atol=1e-9)

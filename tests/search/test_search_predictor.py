@@ -14,7 +14,7 @@ from supernet.config.schema import load_config
 from supernet.core.errors import ConfigError, SearchError
 from supernet.jobs.search import search_supernet
 from supernet.runs.load import checkpoint_path
-from supernet.search.predictor import AdditivePredictor, predictor_sample
+from supernet.search.predictor import AdditivePredictor, PairPredictor, predictor_sample
 from supernet.search.supernet_evaluator import SupernetEvaluator
 from supernet.space import create_space
 from tests.conftest import needs_fashion, run_main
@@ -57,6 +57,22 @@ def test_predictions_stay_scores(macro):
     archs = predictor_sample(macro, 50, seed=3)
     model = AdditivePredictor.fit(macro, archs, [5.0 if a.ops[0] == "id" else -5.0 for a in archs], ridge=1e-6)
     assert {model.predict(a) for a in archs} <= {0.0, 1.0}
+
+
+def test_the_pair_predictor_recovers_how_neighbours_combine(macro):
+    """A score with an interaction of layers 2 and 3 (the second choice of both, together, is worth more than
+    apart): the pairs model recovers it exactly and picks the true best; the additive one cannot."""
+    truth = _additive_truth(macro)
+    combined = lambda a: truth(a) + (0.05 if tuple(macro.indices(a)[2:4]) == (1, 1) else 0.0)  # noqa: E731
+    archs = predictor_sample(macro, 300, seed=6)
+    scores = [combined(a) for a in archs]
+    pairs = PairPredictor.fit(macro, archs, scores, ridge=1e-6, pair_ridge=1e-6)
+    additive = AdditivePredictor.fit(macro, archs, scores, ridge=1e-6)
+    everything = [macro.from_indices(i) for i in itertools.product(range(3), repeat=8)]
+    assert len(pairs.pair_weights) == 7 and all(len(w) == 9 for w in pairs.pair_weights)
+    assert max(abs(pairs.predict(a) - combined(a)) for a in everything) < 1e-4 and pairs.r2 == pytest.approx(1.0)
+    assert max(abs(additive.predict(a) - combined(a)) for a in everything) > 0.01
+    assert max(everything, key=pairs.predict) == max(everything, key=combined)
 
 
 def test_the_sample_is_distinct_seeded_and_at_most_the_space(macro):
@@ -131,6 +147,23 @@ def test_a_predictor_search_scores_only_its_sample_with_the_supernet(trained, tm
     assert scored == []  # another budget's search reuses the sample's scores
 
 
+@needs_fashion
+def test_a_pairs_search_reports_its_pair_weights_and_leaves_the_additive_identity_alone(trained, tmp_path, scored):
+    from supernet.jobs.search_predictor import predictor_key
+
+    pairs = [*tiny_train_sets(), *PREDICTED, "search.predictor=pairs", "search.predictor_pair_ridge=3"]
+    out = search_supernet(load_config(None, pairs), trained, tmp_path / "p")
+    predictor, ops = out["predictor"], out["best"].split(",")
+    assert predictor["kind"] == "pairs" and predictor["pair_ridge"] == 3.0 and len(predictor["pair_weights"]) == 7
+    main = sum(w[o] for w, o in zip(predictor["weights"], ops))
+    pair = sum(w[f"{a}+{b}"] for w, a, b in zip(predictor["pair_weights"], ops, ops[1:]))
+    assert out["best_metrics"]["accuracy"] == pytest.approx(predictor["intercept"] + main + pair)
+    assert set(scored) <= set(predictor_sample(search_space(trained), 12, seed=0))  # the sample (maybe cached)
+    additive = [load_config(None, [*PREDICTED, f"search.predictor_pair_ridge={r}"]).search for r in (3, 100)]
+    assert predictor_key("k", additive[0]) == predictor_key("k", additive[1])  # a pair ridge is no additive setting
+    assert predictor_key("k", load_config(None, pairs).search) != predictor_key("k", additive[0])
+
+
 def search_space(run_dir):
     from supernet.runs.load import load_supernet
 
@@ -175,4 +208,8 @@ def test_a_bad_predictor_setting_is_one_line(tmp_path):
     r = run_main(
         "search", "--supernet", str(tmp_path), "--run-dir", str(tmp_path / "s"), "--set", "search.predictor=mlp"
     )
-    assert r.returncode == 2 and "'search.predictor' must be one of none, additive, got 'mlp'" in r.stderr
+    assert r.returncode == 2 and "'search.predictor' must be one of none, additive, pairs, got 'mlp'" in r.stderr
+    bad_pair_ridge = ["--set", "search.predictor_pair_ridge=0"]
+    r = run_main("search", "--supernet", str(tmp_path), "--run-dir", str(tmp_path / "s"), *bad_pair_ridge)
+    assert r.returncode == 2 and "search.predictor_pair_ridge" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "s").exists()

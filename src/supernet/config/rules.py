@@ -80,6 +80,7 @@ CONFIG_RULES: dict[str, dict[str, Range]] = {
         "seed": AT_LEAST_0,
         "predictor_samples": Range(2),
         "predictor_ridge": POSITIVE,
+        "predictor_pair_ridge": POSITIVE,
     },
     # the Python API's objects and arguments (supernet.api), checked with `check_arguments`
     "LayerChoice": {"channels": AT_LEAST_1, "stride": AT_LEAST_1},

@@ -16,7 +16,7 @@ import yaml
 from supernet.config.rules import validate
 from supernet.core.errors import ConfigError
 from supernet.model.supernet import SupernetOptions
-from supernet.search.predictor import DEFAULT_RIDGE
+from supernet.search.predictor import DEFAULT_PAIR_RIDGE, DEFAULT_RIDGE
 from supernet.train.loop import OptimConfig
 
 
@@ -106,11 +106,14 @@ class SearchConfig:
     racing: bool = False
     # search a predictor fitted to the supernet's scores of `predictor_samples` archs of the whole space, drawn
     # `predictor_design` (once-for-all's accuracy predictor; `additive`: one weight per layer and choice, ridge
-    # `predictor_ridge`), not the supernet's scores themselves: none | additive (docs/analysis.md, rounds 6, 7)
+    # `predictor_ridge`; `pairs`: additive plus one weight per adjacent layer pair and pair of choices, ridge
+    # `predictor_pair_ridge` on those), not the supernet's scores themselves: none | additive | pairs
+    # (docs/analysis.md, rounds 6, 7, 10)
     predictor: str = "none"
     predictor_samples: int = 150
     predictor_design: str = "depth-balanced"  # how its archs are drawn: depth-balanced | uniform
     predictor_ridge: float = DEFAULT_RIDGE  # supernet.search.predictor says why 20
+    predictor_pair_ridge: float = DEFAULT_PAIR_RIDGE  # `pairs` only; supernet.search.predictor says why 100
 
 
 FREQUENCY_SOURCES = ("population", "archive")

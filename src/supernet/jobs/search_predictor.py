@@ -13,7 +13,8 @@ from supernet.config.schema import Config, SearchConfig
 from supernet.core.errors import ConfigError
 from supernet.core.logs import get_logger
 from supernet.jobs.scores import ScoreMany, Scores
-from supernet.search.predictor import AdditivePredictor, predictor_sample
+from supernet.search.predictor import AdditivePredictor, PairPredictor, predictor_sample
+from supernet.search.predictor import fit_predictor as fit_model
 from supernet.space import SearchSpace
 
 logger = get_logger(__name__)
@@ -66,7 +67,7 @@ def predictor_key(key: str, search: SearchConfig) -> str:
 
 def fit_predictor(
     search: SearchConfig, space: SearchSpace, evaluate_many: ScoreMany, key: str, cache: Path
-) -> AdditivePredictor:
+) -> AdditivePredictor | PairPredictor:
     """`search.predictor` fitted to the supernet's scores of its sample (`search.predictor_samples` archs drawn
     by `search.predictor_design` with `search.seed`). The scores are read from and written to the shared
     evaluation cache under `key`, so a resumed search, or another budget's search of the same supernet, scores
@@ -87,7 +88,8 @@ def fit_predictor(
                 known[arch] = metrics
                 if writer and journal is not None:
                     journal.record(key, arch, metrics, None)
-    model = AdditivePredictor.fit(space, archs, [known[a]["accuracy"] for a in archs], search.predictor_ridge)
+    scores = [known[a]["accuracy"] for a in archs]
+    model = fit_model(search.predictor, space, archs, scores, search.predictor_ridge, search.predictor_pair_ridge)
     logger.info(f"search: {search.predictor} predictor fitted to {len(archs)} supernet scores (R^2 {model.r2:.3f})")
     return model
 
@@ -98,14 +100,22 @@ def predictor_settings(search: SearchConfig) -> dict[str, Any]:
         "samples": search.predictor_samples,
         "design": search.predictor_design,
         "ridge": search.predictor_ridge,
+        # only for `pairs`: an additive search's journal key (and the scores cached under it) stays what it was
+        **({"pair_ridge": search.predictor_pair_ridge} if search.predictor == "pairs" else {}),
     }
 
 
-def describe_predictor(model: AdditivePredictor, search: SearchConfig) -> dict[str, Any]:
-    """The predictor as result.json records it: its settings, its fit and each layer's weight per choice."""
-    return {
+def describe_predictor(model: AdditivePredictor | PairPredictor, search: SearchConfig) -> dict[str, Any]:
+    """The predictor as result.json records it: its settings, its fit, each layer's weight per choice and, for
+    `pairs`, each adjacent layer pair's weight per pair of choices ("choice+choice")."""
+    layers = model.space.layers
+    described = {
         **predictor_settings(search),
         "r2": model.r2,
         "intercept": model.intercept,
-        "weights": [dict(zip(layer.choices, w, strict=True)) for layer, w in zip(model.space.layers, model.weights)],
+        "weights": [dict(zip(layer.choices, w, strict=True)) for layer, w in zip(layers, model.weights)],
     }
+    if isinstance(model, PairPredictor):
+        names = [[f"{a}+{b}" for a in one.choices for b in two.choices] for one, two in zip(layers, layers[1:])]
+        described["pair_weights"] = [dict(zip(n, w, strict=True)) for n, w in zip(names, model.pair_weights)]
+    return described

@@ -14,7 +14,7 @@ from supernet.search.objectives import (
     constraint_from_cli,
     format_number,
 )
-from supernet.search.predictor import AdditivePredictor, predictor_sample
+from supernet.search.predictor import AdditivePredictor, PairPredictor, predictor_sample
 from supernet.search.random_search import RandomSearch, RandomSearchConfig
 from supernet.search.registry import (
     STRATEGIES,
@@ -36,6 +36,7 @@ from supernet.search.strategy import (
 __all__ = [
     "STRATEGIES",
     "AdditivePredictor",
+    "PairPredictor",
     "StrategySpec",
     "CES_OBJECTIVES",
     "EVAL_METRICS",

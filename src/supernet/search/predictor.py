@@ -25,7 +25,7 @@ import numpy as np
 from supernet.space.arch import Arch
 from supernet.space.space import SearchSpace
 
-PREDICTORS = ("none", "additive")
+PREDICTORS = ("none", "additive", "pairs")
 DESIGNS = ("depth-balanced", "uniform")  # how the archs the predictor is fitted to are drawn
 MAX_DRAW_FACTOR = 50  # draws per wanted distinct arch before the sample is taken as exhausted
 # Ridge: each weight is shrunk to about n / (n + ridge) of its least-squares value, n the sample's archs taking
@@ -36,6 +36,11 @@ MAX_DRAW_FACTOR = 50  # draws per wanted distinct arch before the sample is take
 # lowest expected regret on both seeds and 20 kept only the depth effect (round 9; configs/cifar10-nas-bench-macro.yaml
 # sets 5).
 DEFAULT_RIDGE = 20.0
+# `pairs`: the pair weights' own ridge, heavier than the main effects' (63 more weights in NAS-Bench-Macro, each
+# seen by ~1/9 of the sample): with main-effects ridge 5, the expected regret at 100 archs was lower than the
+# additive model's on five of six NAS-Bench-Macro supernets (0.202 against 0.200 on the sixth), the three held
+# out from the choice among them (docs/analysis.md, round 10).
+DEFAULT_PAIR_RIDGE = 100.0
 
 
 @dataclass(frozen=True)
@@ -59,15 +64,72 @@ class AdditivePredictor:
     ) -> AdditivePredictor:
         """Ridge regression of `scores` on the one-hot choices of `archs` (intercept not penalised)."""
         x = one_hot(space, archs)
-        y = np.asarray(scores, dtype=np.float64)
-        x_mean, y_mean = x.mean(axis=0), float(y.mean())
-        xc, yc = x - x_mean, y - y_mean
-        w = np.linalg.solve(xc.T @ xc + ridge * np.eye(x.shape[1]), xc.T @ yc)
-        residual = yc - xc @ w
-        total = float(yc @ yc)
-        r2 = 1.0 - float(residual @ residual) / total if total > 0 else 0.0
-        intercept = y_mean - float(x_mean @ w)
+        w, intercept, r2 = _ridge_fit(x, scores, np.full(x.shape[1], float(ridge)))
         return cls(space, intercept, _per_layer(space, w), r2)
+
+
+@dataclass(frozen=True)
+class PairPredictor:
+    """The additive model plus one weight per pair of adjacent layers (in the space's layer order) and pair of
+    their choices: what a main-effects model cannot see, how neighbours combine (an expansion after a wide layer
+    is not worth what it is after a narrow one). `pair_weights[i]` holds layer i and i + 1's pairs, indexed
+    choice_i x len(choices_{i+1}) + choice_{i+1}. Ridge `ridge` on the main effects, `pair_ridge` on the pairs."""
+
+    space: SearchSpace
+    intercept: float
+    weights: tuple[tuple[float, ...], ...]
+    pair_weights: tuple[tuple[float, ...], ...]
+    r2: float
+
+    def predict(self, arch: Arch) -> float:
+        """The predicted score, clipped to [0, 1] (a score is an accuracy or exp(-loss))."""
+        idx = self.space.indices(arch)
+        main = sum(w[i] for w, i in zip(self.weights, idx, strict=True))
+        following = [len(layer.choices) for layer in self.space.layers[1:]]
+        pairs = sum(w[a * n + b] for w, a, b, n in zip(self.pair_weights, idx[:-1], idx[1:], following, strict=True))
+        return min(1.0, max(0.0, self.intercept + main + pairs))
+
+    @classmethod
+    def fit(
+        cls,
+        space: SearchSpace,
+        archs: Sequence[Arch],
+        scores: Sequence[float],
+        ridge: float = DEFAULT_RIDGE,
+        pair_ridge: float = DEFAULT_PAIR_RIDGE,
+    ) -> PairPredictor:
+        """Ridge regression of `scores` on the one-hot choices and adjacent choice pairs of `archs`."""
+        main, pairs = one_hot(space, archs), pair_one_hot(space, archs)
+        penalty = np.concatenate([np.full(main.shape[1], float(ridge)), np.full(pairs.shape[1], float(pair_ridge))])
+        w, intercept, r2 = _ridge_fit(np.concatenate([main, pairs], axis=1), scores, penalty)
+        sizes = [len(a.choices) * len(b.choices) for a, b in zip(space.layers, space.layers[1:])]
+        bounds = np.cumsum([main.shape[1], *sizes])
+        pair_weights = tuple(tuple(float(v) for v in w[lo:hi]) for lo, hi in zip(bounds, bounds[1:]))
+        return cls(space, intercept, _per_layer(space, w[: main.shape[1]]), pair_weights, r2)
+
+
+def fit_predictor(
+    kind: str, space: SearchSpace, archs: Sequence[Arch], scores: Sequence[float], ridge: float, pair_ridge: float
+) -> AdditivePredictor | PairPredictor:
+    """The `search.predictor` model `kind` (additive | pairs) fitted to `scores` of `archs`."""
+    if kind == "pairs":
+        return PairPredictor.fit(space, archs, scores, ridge, pair_ridge)
+    if kind == "additive":
+        return AdditivePredictor.fit(space, archs, scores, ridge)
+    raise ValueError(f"unknown predictor {kind!r}; expected one of {', '.join(PREDICTORS[1:])}")
+
+
+def _ridge_fit(x: np.ndarray, scores: Sequence[float], penalty: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(weights, intercept, in-sample R^2) of the ridge regression of `scores` on `x`, column j penalised by
+    `penalty[j]`, the intercept not penalised."""
+    y = np.asarray(scores, dtype=np.float64)
+    x_mean, y_mean = x.mean(axis=0), float(y.mean())
+    xc, yc = x - x_mean, y - y_mean
+    w = np.linalg.solve(xc.T @ xc + np.diag(penalty), xc.T @ yc)
+    residual = yc - xc @ w
+    total = float(yc @ yc)
+    r2 = 1.0 - float(residual @ residual) / total if total > 0 else 0.0
+    return w, y_mean - float(x_mean @ w), r2
 
 
 def one_hot(space: SearchSpace, archs: Sequence[Arch]) -> np.ndarray:
@@ -77,6 +139,16 @@ def one_hot(space: SearchSpace, archs: Sequence[Arch]) -> np.ndarray:
     for row, arch in enumerate(archs):
         x[row, offsets[:-1] + np.asarray(space.indices(arch))] = 1.0
     return x
+
+
+def pair_one_hot(space: SearchSpace, archs: Sequence[Arch]) -> np.ndarray:
+    """One column per adjacent layer pair (i, i + 1) and pair of their choices: 1 where the arch takes both."""
+    idx = np.array([space.indices(a) for a in archs], dtype=np.int64).reshape(len(archs), len(space.layers))
+    blocks = [np.zeros((len(archs), 0))]
+    for i in range(len(space.layers) - 1):
+        following = len(space.layers[i + 1].choices)
+        blocks.append(np.eye(len(space.layers[i].choices) * following)[idx[:, i] * following + idx[:, i + 1]])
+    return np.concatenate(blocks, axis=1)
 
 
 def _per_layer(space: SearchSpace, w: np.ndarray) -> tuple[tuple[float, ...], ...]:
