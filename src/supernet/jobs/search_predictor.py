@@ -13,8 +13,7 @@ from supernet.config.schema import Config, SearchConfig
 from supernet.core.errors import ConfigError
 from supernet.core.logs import get_logger
 from supernet.jobs.scores import ScoreMany, Scores
-from supernet.search.predictor import AdditivePredictor, PairPredictor, predictor_sample
-from supernet.search.predictor import fit_predictor as fit_model
+from supernet.search.predictor import AdditivePredictor, PairPredictor, fit_model, predictor_sample
 from supernet.space import SearchSpace
 
 logger = get_logger(__name__)

@@ -108,7 +108,7 @@ class PairPredictor:
         return cls(space, intercept, _per_layer(space, w[: main.shape[1]]), pair_weights, r2)
 
 
-def fit_predictor(
+def fit_model(
     kind: str, space: SearchSpace, archs: Sequence[Arch], scores: Sequence[float], ridge: float, pair_ridge: float
 ) -> AdditivePredictor | PairPredictor:
     """The `search.predictor` model `kind` (additive | pairs) fitted to `scores` of `archs`."""
