@@ -47,7 +47,16 @@ from supernet.core.io import atomic_write_text
 from supernet.cost import CostTable
 from supernet.jobs.rank import predict
 from supernet.runs.load import default_config, load_supernet
-from supernet.search.predictor import DESIGNS, AdditivePredictor, one_hot, pair_one_hot, predictor_sample
+from supernet.search.predictor import (
+    DEFAULT_PAIR_RIDGE,
+    DESIGNS,
+    AdditivePredictor,
+    PairPredictor,
+    fit_model,
+    one_hot,
+    pair_one_hot,
+    predictor_sample,
+)
 from supernet.space import Arch
 
 ScorePool = Callable[[str, list[Arch]], dict[Arch, float]]
@@ -77,37 +86,25 @@ class Budgets:
             best - self.truth[index[deepest_pick(archs, macs)]] for best, archs in zip(self.best, inside, strict=True)
         ]
 
-    def regrets(self, model: MainEffects | PairModel) -> list[float]:
+    def regrets(self, model: MatrixForm) -> list[float]:
         """Regret of the model's exhaustive pick inside each budget."""
         pred = model.predict(self.x, self.pairs)
         return [best - float(self.truth[rows[np.argmax(pred[rows])]]) for best, rows in zip(self.best, self.inside)]
 
 
-class MainEffects:
-    """The additive predictor behind `PairModel`'s interface: `predict(main, pairs)`, the pairs unused."""
+class MatrixForm:
+    """A fitted search predictor (`AdditivePredictor`, or `PairPredictor` with its pair weights) as flat weight
+    vectors over the one-hot columns (`one_hot`, `pair_one_hot`): the whole benchmark predicted at once."""
 
-    def __init__(self, model: AdditivePredictor) -> None:
+    def __init__(self, model: AdditivePredictor | PairPredictor) -> None:
+        self.intercept = model.intercept
         self.w = np.concatenate([np.asarray(w) for w in model.weights])
+        pairs = model.pair_weights if isinstance(model, PairPredictor) else ()
+        self.pair_w = np.concatenate([np.asarray(w) for w in pairs]) if pairs else None
 
     def predict(self, main: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-        return main @ self.w
-
-
-class PairModel:
-    """The `pairs` predictor (`supernet.search.predictor.PairPredictor`) in matrix form, to predict the whole
-    benchmark at once: the additive model plus one weight per adjacent layer pair and pair of choices, ridge
-    `ridge` on the main effects and `pair_ridge` on the pairs (intercept not penalised)."""
-
-    def __init__(self, space, archs: list[Arch], scores: list[float], ridge: float, pair_ridge: float) -> None:
-        main, pairs = one_hot(space, archs), pair_one_hot(space, archs)
-        x, y = np.concatenate([main, pairs], axis=1), np.asarray(scores, dtype=np.float64)
-        self.mean, self.y_mean = x.mean(axis=0), float(y.mean())
-        penalty = np.concatenate([np.full(main.shape[1], ridge), np.full(pairs.shape[1], pair_ridge)])
-        xc = x - self.mean
-        self.w = np.linalg.solve(xc.T @ xc + np.diag(penalty), xc.T @ (y - self.y_mean))
-
-    def predict(self, main: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-        return (np.concatenate([main, pairs], axis=1) - self.mean) @ self.w + self.y_mean
+        out = self.intercept + main @ self.w
+        return out if self.pair_w is None else out + pairs @ self.pair_w
 
 
 def subsets(pool: list[Arch], size: int, draws: int, rng: random.Random) -> list[list[Arch]]:
@@ -136,13 +133,10 @@ def design_rows(
     return rows
 
 
-def fit(
-    space, archs: list[Arch], scores: list[float], ridge: float, pair_ridge: float | None
-) -> MainEffects | PairModel:
-    """The additive predictor, or with `pair_ridge` the additive-plus-pairs model."""
-    if pair_ridge is None:
-        return MainEffects(AdditivePredictor.fit(space, archs, scores, ridge))
-    return PairModel(space, archs, scores, ridge, pair_ridge)
+def fit(space, archs: list[Arch], scores: list[float], ridge: float, pair_ridge: float | None) -> MatrixForm:
+    """The search's `additive` predictor, or with `pair_ridge` its `pairs` one, in matrix form."""
+    kind = "additive" if pair_ridge is None else "pairs"
+    return MatrixForm(fit_model(kind, space, archs, scores, ridge, pair_ridge or DEFAULT_PAIR_RIDGE))
 
 
 def summary(

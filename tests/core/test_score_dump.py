@@ -151,12 +151,12 @@ def test_a_dump_holds_what_the_evaluation_cache_holds(bench, tmp_path):
 
 def test_the_pair_model_sees_an_interaction_the_additive_one_cannot(bench):
     """Scores made of one interaction of neighbours (layers 2 and 3 both `e6k5`) and nothing else: the additive
-    model can only smear it over the two layers' main effects; `predictor_design.py --pair-ridge`'s model finds it
-    on archs it was not fitted to."""
+    model can only smear it over the two layers' main effects; the `pairs` model finds it on archs it was not fitted
+    to, and `predictor_design.py`'s matrix form of it predicts what the model does, arch by arch."""
     import numpy as np
-    from predictor_design import PairModel, pair_one_hot
+    from predictor_design import MatrixForm
 
-    from supernet.search.predictor import AdditivePredictor, PairPredictor, one_hot, predictor_sample
+    from supernet.search.predictor import AdditivePredictor, PairPredictor, one_hot, pair_one_hot, predictor_sample
 
     space = _space()
 
@@ -168,9 +168,9 @@ def test_the_pair_model_sees_an_interaction_the_additive_one_cannot(bench):
     scores, true = [truth(a) for a in fitted], np.array([truth(a) for a in held_out])
     pairs = pair_one_hot(space, held_out)
     assert pairs.shape == (len(held_out), 7 * 9) and (pairs.sum(axis=1) == 7).all()
-    pair_pred = PairModel(space, fitted, scores, 1.0, 1.0).predict(one_hot(space, held_out), pairs)
+    searched = PairPredictor.fit(space, fitted, scores, 1.0, 1.0)  # what search.predictor=pairs fits
+    pair_pred = MatrixForm(searched).predict(one_hot(space, held_out), pairs)
     additive = AdditivePredictor.fit(space, fitted, scores, 1.0)
     additive_pred = np.array([additive.predict(a) for a in held_out])
     assert np.corrcoef(pair_pred, true)[0, 1] > 0.95 > 0.8 > np.corrcoef(additive_pred, true)[0, 1]
-    searched = PairPredictor.fit(space, fitted, scores, 1.0, 1.0)  # what search.predictor=pairs fits: the same model
     assert np.allclose(np.clip(pair_pred, 0.0, 1.0), [searched.predict(a) for a in held_out], atol=1e-9)
