@@ -765,6 +765,15 @@ def _figures_to_files(command: str) -> None:
 
 
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    from supernet.core.distributed_env import leave_process_group
+
+    try:
+        return _run_command(func, args)
+    finally:
+        leave_process_group()  # under torchrun: every rank, whatever its outcome (see its docstring)
+
+
+def _run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     from supernet.core.plugins import import_all
 
     try:

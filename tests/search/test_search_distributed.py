@@ -20,11 +20,15 @@ def _worker(rank: int, world: int, port: int, table: str, run_dir: str) -> None:
         RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), LOCAL_RANK=str(rank)
     )
     from supernet.config.schema import load_config
+    from supernet.core.distributed_env import leave_process_group
     from supernet.jobs.search import search_table
 
     cfg = load_config(None, ["search.options={population: 8, iterations: 3}"])
     space = table_space()  # the table fixture's
-    out = search_table(cfg, __import__("pathlib").Path(table), space, __import__("pathlib").Path(run_dir))
+    try:
+        out = search_table(cfg, __import__("pathlib").Path(table), space, __import__("pathlib").Path(run_dir))
+    finally:
+        leave_process_group()  # as the CLI does: without it, a rank that ends first may die of SIGABRT
     with open(f"{run_dir}/rank{rank}.json", "w") as f:
         json.dump({"best": out["best"], "history": [r["arch"] for r in out["history"]]}, f)
 
