@@ -135,8 +135,9 @@ def design_rows(
 
 def fit(space, archs: list[Arch], scores: list[float], ridge: float, pair_ridge: float | None) -> MatrixForm:
     """The search's `additive` predictor, or with `pair_ridge` its `pairs` one, in matrix form."""
-    kind = "additive" if pair_ridge is None else "pairs"
-    return MatrixForm(fit_model(kind, space, archs, scores, ridge, pair_ridge or DEFAULT_PAIR_RIDGE))
+    if pair_ridge is None:  # the additive model ignores the pair ridge
+        return MatrixForm(fit_model("additive", space, archs, scores, ridge, DEFAULT_PAIR_RIDGE))
+    return MatrixForm(fit_model("pairs", space, archs, scores, ridge, pair_ridge))
 
 
 def summary(
